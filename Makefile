@@ -1,0 +1,55 @@
+# Every target creates or reuses a local .venv and installs what it needs itself:
+# nothing but python3 and make has to be present beforehand.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help install demo test lint typecheck pytest docs bench bench-quick fuzz clean
+
+help:
+	@echo "make demo         fetch a 50,000-invoice account from the embedded fake Cloudflare"
+	@echo "make test         lint, type-check, tests with branch coverage, strict docs build"
+	@echo "make docs         build the documentation (warnings are errors)"
+	@echo "make bench        the full benchmark suite; make bench-quick: a short run"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[cli,test,docs,bench]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/asyncinvoices demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict asyncinvoices
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -W error --cov=asyncinvoices --cov-branch --cov-report=term --cov-fail-under=90
+
+docs: $(STAMP)
+	$(BIN)/sphinx-build -n -W --keep-going -b html docs docs/_build/html
+	$(BIN)/sphinx-build -n -W --keep-going -b doctest docs docs/_build/doctest
+
+test: lint typecheck pytest docs
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks --quick
+
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz_protocol
+
+clean:
+	rm -rf $(VENV) docs/_build .coverage .mypy_cache .ruff_cache

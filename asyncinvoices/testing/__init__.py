@@ -1,0 +1,1 @@
+"""A faithful, in-process fake of Cloudflare's AI Gateway invoice-history endpoint."""
