@@ -1,0 +1,236 @@
+"""Validation of everything a caller passes in, before any request leaves the process.
+
+Credentials, base URL, account id and numeric settings are checked here and turned into
+values the rest of the library can trust. Every failure is a :class:`ConfigurationError`
+whose message never repeats a secret.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import urllib.parse
+from collections.abc import Mapping
+
+from ._errors import ConfigurationError
+from ._models import INVOICE_TYPES, InvoiceType
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "Credentials",
+    "resolve_base_url",
+    "resolve_credentials",
+    "validate_account_id",
+    "validate_type",
+]
+
+DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
+
+# The environment variables the official SDKs read (CLOUDFLARE_API.md, "Authentication").
+ENV_TOKEN = "CLOUDFLARE_API_TOKEN"
+ENV_EMAIL = "CLOUDFLARE_EMAIL"
+ENV_KEY = "CLOUDFLARE_API_KEY"
+ENV_BASE_URL = "CLOUDFLARE_BASE_URL"
+
+# Real ids are 32 hex characters; the check is looser so that other deployments and test
+# servers work, but tight enough that nothing can escape the URL path segment.
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Header values must not carry control characters: a newline would let a credential inject
+# another header (RFC 9110 section 5.5).
+_HEADER_SAFE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+
+
+class Credentials:
+    """An API token, or an email and global API key, that never shows itself.
+
+    ``repr()`` and ``str()`` name the kind of credential only; the secret is reachable only
+    through :meth:`headers`.
+    """
+
+    __slots__ = ("_email", "_key", "_token")
+
+    def __init__(
+        self, *, token: str | None = None, email: str | None = None, key: str | None = None
+    ) -> None:
+        if token is not None:
+            _check_header_value(token, "api_token")
+        else:
+            if email is None or key is None:
+                raise ConfigurationError("both api_email and api_key are needed")
+            _check_header_value(email, "api_email")
+            _check_header_value(key, "api_key")
+        self._token = token
+        self._email = email
+        self._key = key
+
+    @property
+    def kind(self) -> str:
+        """``"token"`` for an API token, ``"key"`` for email + global API key."""
+        return "token" if self._token is not None else "key"
+
+    def headers(self) -> dict[str, str]:
+        """Return the authentication headers: ``Authorization: Bearer`` or the legacy pair."""
+        if self._token is not None:
+            return {"Authorization": f"Bearer {self._token}"}
+        assert self._email is not None
+        assert self._key is not None
+        return {"X-Auth-Email": self._email, "X-Auth-Key": self._key}
+
+    def secrets(self) -> tuple[str, ...]:
+        """Return the secret strings, so that output can be checked or scrubbed for them."""
+        return tuple(s for s in (self._token, self._key) if s)
+
+    def __repr__(self) -> str:
+        return f"<Credentials {self.kind} ***>"
+
+    __str__ = __repr__
+
+
+def _check_header_value(value: object, name: str) -> None:
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{name} must be a string, not {type(value).__name__}")
+    if not value:
+        raise ConfigurationError(f"{name} is empty")
+    if not _HEADER_SAFE.fullmatch(value):
+        raise ConfigurationError(
+            f"{name} contains a control character, a newline or a non-ASCII character; "
+            "it cannot be sent as an HTTP header"
+        )
+
+
+def resolve_credentials(
+    *,
+    api_token: str | None,
+    api_email: str | None,
+    api_key: str | None,
+    environ: Mapping[str, str] | None = None,
+) -> Credentials:
+    """Choose credentials: arguments first, then ``CLOUDFLARE_API_TOKEN``, then the legacy pair.
+
+    Args:
+        api_token: An API token with the "AI Gateway Read" permission.
+        api_email: The account email, for the legacy global API key.
+        api_key: The legacy global API key.
+        environ: The environment to read (``os.environ`` by default).
+
+    Raises:
+        ConfigurationError: If nothing usable is given, naming the variables to set.
+    """
+    env = os.environ if environ is None else environ
+    if api_token is not None:
+        return Credentials(token=api_token)
+    if api_email is not None or api_key is not None:
+        if api_email is None or api_key is None:
+            raise ConfigurationError("api_email and api_key must be given together")
+        return Credentials(email=api_email, key=api_key)
+    token = env.get(ENV_TOKEN)
+    if token:
+        return Credentials(token=token)
+    email, key = env.get(ENV_EMAIL), env.get(ENV_KEY)
+    if email and key:
+        return Credentials(email=email, key=key)
+    raise ConfigurationError(
+        f"no Cloudflare credentials: set {ENV_TOKEN} to an API token with the "
+        f'"AI Gateway Read" permission (or {ENV_EMAIL} and {ENV_KEY}), '
+        "or pass api_token= to InvoiceClient"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_base_url(base_url: str | None, *, environ: Mapping[str, str] | None = None) -> str:
+    """Return the validated API base URL, without a trailing slash.
+
+    ``base_url`` wins, then ``CLOUDFLARE_BASE_URL``, then Cloudflare's own. Plain ``http``
+    is allowed only to a loopback host (a test server): anywhere else the token would cross
+    the network in clear text.
+
+    Raises:
+        ConfigurationError: If the URL is not absolute https (or http to loopback), or
+            carries a user, password, query or fragment.
+    """
+    env = os.environ if environ is None else environ
+    raw = base_url if base_url is not None else env.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+    if not isinstance(raw, str):
+        raise ConfigurationError(f"base_url must be a string, not {type(raw).__name__}")
+    try:
+        parts = urllib.parse.urlsplit(raw.strip())
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        raise ConfigurationError(f"base_url is not a valid URL: {exc}") from None
+    if parts.scheme not in ("https", "http") or not host:
+        raise ConfigurationError("base_url must be an absolute https:// URL")
+    if parts.username is not None or parts.password is not None:
+        # Never echo the URL here: its user-info part may be a secret.
+        raise ConfigurationError("base_url must not contain a user name or password")
+    if parts.query or parts.fragment:
+        raise ConfigurationError("base_url must not contain a query or a fragment")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise ConfigurationError(
+            f"base_url must use https unless its host is loopback, got http://{host}"
+        )
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def validate_account_id(account_id: object) -> str:
+    """Return ``account_id`` if it is safe to put in the URL path.
+
+    Raises:
+        ConfigurationError: Unless it is 1 to 64 letters, digits, ``-`` or ``_``; so
+            ``../x``, ``a/b`` and ``%2e%2e`` never reach the network.
+    """
+    if not isinstance(account_id, str):
+        raise ConfigurationError(f"account_id must be a string, not {type(account_id).__name__}")
+    if not _ACCOUNT_ID.fullmatch(account_id):
+        shown = account_id if len(account_id) <= 70 else account_id[:64] + "..."
+        raise ConfigurationError(
+            f"account_id {shown!r} is not valid: expected 1 to 64 letters, digits, '-' or '_' "
+            "(a Cloudflare account id is 32 hexadecimal characters)"
+        )
+    return account_id
+
+
+def validate_type(type: object) -> InvoiceType:
+    """Return ``type`` if it is one of ``"all"``, ``"auto"``, ``"manual"``.
+
+    Raises:
+        ConfigurationError: Otherwise.
+    """
+    for known in INVOICE_TYPES:
+        if type == known:
+            return known
+    raise ConfigurationError(f"type must be one of 'all', 'auto', 'manual', not {type!r}")
+
+
+def positive_int(value: object, name: str, *, minimum: int = 1) -> int:
+    """Return ``value`` if it is an int of at least ``minimum``.
+
+    Raises:
+        ConfigurationError: Otherwise.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigurationError(f"{name} must be an integer >= {minimum}, not {value!r}")
+    return value
+
+
+def positive_float(value: object, name: str, *, allow_zero: bool = False) -> float:
+    """Return ``value`` as a float if it is a finite number above zero (or zero if allowed).
+
+    Raises:
+        ConfigurationError: Otherwise.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"{name} must be a number, not {value!r}")
+    number = float(value)
+    if number != number or number == float("inf") or number < 0 or (number == 0 and not allow_zero):
+        raise ConfigurationError(f"{name} must be a finite number > 0, not {value!r}")
+    return number

@@ -1,0 +1,171 @@
+"""The data asyncinvoices hands out: invoices, pages, pagination, settings and run statistics.
+
+Plain frozen attrs classes with keyword-only fields and no I/O. Turning JSON into them is the
+converter's job (``_converter.py``); these classes know nothing about the wire.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, Literal
+
+import attrs
+
+__all__ = [
+    "FetchStats",
+    "Invoice",
+    "InvoicePage",
+    "InvoiceType",
+    "Pagination",
+    "RateLimit",
+]
+
+InvoiceType = Literal["all", "auto", "manual"]
+"""The ``type`` filter of the endpoint: auto top-ups, manual top-ups, or both (the default)."""
+
+INVOICE_TYPES: tuple[InvoiceType, ...] = ("all", "auto", "manual")
+
+
+@attrs.frozen(kw_only=True)
+class Invoice:
+    """One invoice of the account's AI Gateway billing history.
+
+    Amounts are exact :class:`~decimal.Decimal` values taken from the JSON text itself (most
+    likely minor units, i.e. cents, and possibly fractional such as ``640.19``), so sums are
+    exact. Optional fields Cloudflare leaves out or sends as ``null`` are ``None``.
+
+    Attributes:
+        amount_due: What the invoice asks for.
+        amount_paid: What has been paid.
+        amount_remaining: What is still owed.
+        currency: Three-letter currency code as sent, e.g. ``"usd"``.
+        id: The Stripe-style invoice id, e.g. ``"in_1Nv..."``.
+        attempt_count: How many payment attempts were made.
+        attempted: Whether a payment attempt was made.
+        auto_advance: Whether Stripe advances the invoice automatically.
+        created: When the invoice was created, timezone-aware UTC.
+        created_by: Who or what created the invoice.
+        description: Free text.
+        invoice_origin: Where the invoice came from (auto or manual top-up).
+        invoice_pdf: A link to the PDF rendering.
+        status: A free string; Cloudflare documents draft, open, paid, uncollectible, void.
+        extra: Every field the API sent that this version does not know, verbatim.
+    """
+
+    amount_due: Decimal
+    amount_paid: Decimal
+    amount_remaining: Decimal
+    currency: str
+    id: str | None = None
+    attempt_count: int | None = None
+    attempted: bool | None = None
+    auto_advance: bool | None = None
+    created: dt.datetime | None = None
+    created_by: str | None = None
+    description: str | None = None
+    invoice_origin: str | None = None
+    invoice_pdf: str | None = None
+    status: str | None = None
+    extra: Mapping[str, Any] = attrs.field(factory=dict, eq=True, hash=False)
+
+
+@attrs.frozen(kw_only=True)
+class Pagination:
+    """The pagination block of a response, as the server reported it.
+
+    Read from ``result.pagination``, or from the top-level ``result_info`` when the former is
+    missing. Every field is ``None`` when the server did not report it.
+
+    Attributes:
+        page: The page number the server says it returned (1-based), ``None`` if not reported.
+        per_page: The page size the server used, which may be smaller than the one asked
+            for; ``None`` if not reported.
+        total_count: How many invoices match the filter, or ``None`` when not reported.
+        has_more: Whether the server says more pages follow, or ``None`` when not reported.
+    """
+
+    page: int | None = None
+    per_page: int | None = None
+    total_count: int | None = None
+    has_more: bool | None = None
+
+
+@attrs.frozen(kw_only=True)
+class InvoicePage:
+    """One page of invoices, as fetched.
+
+    Attributes:
+        number: The page number that was requested.
+        invoices: The invoices on the page, in the server's order.
+        pagination: What the server reported about paging.
+        ray_id: Cloudflare's ``cf-ray`` for the response, useful when asking support.
+    """
+
+    number: int
+    invoices: tuple[Invoice, ...]
+    pagination: Pagination
+    ray_id: str | None = None
+
+
+def _positive_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{attribute.name} must be a positive integer, got {value!r}")
+
+
+def _positive_float(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{attribute.name} must be a positive number, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class RateLimit:
+    """A client-side quota: at most ``requests`` requests in any ``window``-second window.
+
+    Cloudflare allows 1,200 requests per five minutes per user or token, counted across the
+    dashboard, API keys and tokens together (CLOUDFLARE_API.md, "Rate limits"); exceeding it
+    blocks every call for five minutes. Lower the quota when other tools share the token.
+
+    Attributes:
+        requests: How many requests any window may hold.
+        window: The window's length in seconds.
+
+    Raises:
+        ValueError: If either value is not positive.
+    """
+
+    requests: int = attrs.field(default=1200, validator=_positive_int)
+    window: float = attrs.field(default=300.0, validator=_positive_float)
+
+
+@attrs.frozen(kw_only=True)
+class FetchStats:
+    """A snapshot of what one run of :meth:`InvoiceClient.invoices` has done so far.
+
+    Attributes:
+        pages: Pages received and accepted.
+        planned_pages: How many pages the run expects in all, once known.
+        invoices: Invoices yielded to the consumer.
+        total_count: The ``total_count`` the server last reported, once known.
+        requests: HTTP requests sent, retries included.
+        retries: Requests that were retries of a failed attempt.
+        throttled_seconds: Seconds spent waiting on the rate governor or a ``Retry-After``.
+        elapsed: Seconds since the run started.
+        drift: How many times the server's ``total_count`` changed during the run.
+        duplicates_skipped: Invoices received again (pages shifted by new invoices) and
+            skipped so that each is yielded once.
+        refetched_pages: Pages fetched again to re-align after drift.
+    """
+
+    pages: int = 0
+    planned_pages: int | None = None
+    invoices: int = 0
+    total_count: int | None = None
+    requests: int = 0
+    retries: int = 0
+    throttled_seconds: float = 0.0
+    elapsed: float = 0.0
+    drift: int = 0
+    duplicates_skipped: int = 0
+    refetched_pages: int = 0

@@ -1,0 +1,339 @@
+"""Carries out the walk over an account's pages: concurrent, in order, exactly once.
+
+The decisions are the planner's (``_planner.py``); this module owns the concurrency. A walk
+is a sequence of phases:
+
+* **first**: page 1 alone, to learn ``total_count`` and the page size the server really uses
+  (a server may clamp ``per_page`` silently, or reject it with code 6008 and name its maximum);
+* **aligned**: pages ``k, k+1, ...`` fetched concurrently by a task group, at most ``window``
+  ahead of the page being delivered, delivered strictly in page order;
+* **anchored**: one request at a time, each overlapping what was already delivered, used
+  when the data moves under the walk and to resume from a checkpoint. Once an anchored page
+  ends on a page boundary the walk goes back to aligned.
+
+Each fetch task stores its result or exception instead of raising it, so a failure never
+tears down the task group behind the consumer's back: the walk decides, cancels what is
+still in flight, and raises the error in order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+
+import anyio
+import attrs
+
+from ._errors import BadRequestError, PaginationError
+from ._models import Invoice, InvoicePage
+from ._planner import (
+    Anchor,
+    Ledger,
+    Verdict,
+    anchored_request,
+    hard_page_cap,
+    judge_aligned,
+    page_count,
+)
+
+__all__ = ["Counters", "Paginator"]
+
+Fetch = Callable[[int, int], Awaitable[InvoicePage]]
+Emit = Callable[[InvoicePage], Awaitable[None]]
+
+# Without a total_count nothing bounds the walk but has_more; a server that says has_more
+# forever while returning new invoices is stopped here rather than never.
+ABSOLUTE_PAGE_CAP = 1_000_000
+
+# CLOUDFLARE_API.md, "The endpoint": an out-of-range per_page is rejected with 6008 and a
+# chain entry such as 11000 "per_page variable must be a number between 1 and 1000".
+_PER_PAGE_LIMIT = re.compile(r"per_page\b.*?between\s+1\s+and\s+(\d+)", re.IGNORECASE)
+
+
+@attrs.define
+class Counters:
+    """Mutable tallies of one walk, read by the stream to build :class:`FetchStats`."""
+
+    pages: int = 0
+    planned_pages: int | None = None
+    total_count: int | None = None
+    requests: int = 0
+    retries: int = 0
+    throttled_seconds: float = 0.0
+    drift: int = 0
+    refetched_pages: int = 0
+
+
+@attrs.frozen
+class _Aligned:
+    start: int
+    per_page: int
+    total: int | None
+
+
+@attrs.frozen
+class _Anchored:
+    position: int
+    per_page: int
+    total: int | None
+
+
+def _per_page_limit(exc: BadRequestError) -> int | None:
+    if 6008 not in exc.codes:
+        return None
+    for error in exc.errors:
+        for text in [error.message, *(c.message for c in error.chain)]:
+            match = _PER_PAGE_LIMIT.search(text)
+            if match:
+                return int(match.group(1))
+    return None
+
+
+class Paginator:
+    """Walks every page of one account and type, delivering each invoice once, in order.
+
+    Args:
+        fetch: Sends one request: ``await fetch(page, per_page)``, with retries.
+        per_page: The page size to ask for.
+        window: How many pages may be fetched ahead of the one being delivered.
+        counters: Where to tally pages, drift and re-fetches.
+        ledger: The exactly-once bookkeeping, shared with the caller.
+        resume: Where a previous run stopped, to continue after it.
+    """
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        *,
+        per_page: int,
+        window: int,
+        counters: Counters,
+        ledger: Ledger,
+        resume: Anchor | None = None,
+    ) -> None:
+        self._fetch = fetch
+        self._per_page = per_page
+        self._window = window
+        self._counters = counters
+        self._ledger = ledger
+        self._resume = resume
+        self._last_total: int | None = None
+
+    async def run(self, emit: Emit) -> None:
+        """Fetch and ``emit`` every page, in order, until the account is exhausted.
+
+        Each emitted page holds only the invoices delivered from it (repeats removed).
+
+        Raises:
+            AsyncInvoicesError: Whatever a request raised after its retries, or a
+                :class:`PaginationError` when the server's paging cannot be trusted.
+        """
+        phase: _Aligned | _Anchored | None
+        resume = self._resume
+        if resume is not None and resume.position >= 0:
+            self._ledger.remember(resume.invoice_id, resume.created)
+            phase = _Anchored(resume.position, self._per_page, None)
+        else:
+            phase = await self._first(emit)
+        while phase is not None:
+            if isinstance(phase, _Aligned):
+                phase = await self._aligned(phase, emit)
+            else:
+                phase = await self._anchored(phase, emit)
+
+    def _track_total(self, total: int | None) -> None:
+        if total is None:
+            return
+        if self._last_total is not None and total != self._last_total:
+            self._counters.drift += 1
+        self._last_total = total
+        self._counters.total_count = total
+
+    def _plan(self, per_page: int, total: int | None) -> None:
+        if total is not None:
+            self._counters.planned_pages = page_count(total, per_page)
+
+    async def _first(self, emit: Emit) -> _Aligned | None:
+        per_page = self._per_page
+        try:
+            page = await self._fetch(1, per_page)
+        except BadRequestError as exc:
+            limit = _per_page_limit(exc)
+            if limit is None or limit >= per_page or limit < 1:
+                raise
+            # The server named its maximum: ask again within it rather than fail the run.
+            per_page = limit
+            page = await self._fetch(1, per_page)
+        judge_aligned(
+            page, expected_total=page.pagination.total_count, per_page=per_page, seen=self._ledger
+        )
+        size = self._server_page_size(page, per_page)
+        total = page.pagination.total_count
+        self._track_total(total)
+        self._plan(size, total)
+        await self._deliver(page, self._ledger.take(page.invoices), emit)
+        if self._finished(page, 1, size, total):
+            return None
+        return _Aligned(2, size, total)
+
+    @staticmethod
+    def _server_page_size(page: InvoicePage, asked: int) -> int:
+        """The page size the server actually pages by, which may be less than asked."""
+        reported = page.pagination.per_page
+        count = len(page.invoices)
+        if reported is not None and reported >= max(count, 1):
+            return reported
+        total = page.pagination.total_count
+        if 0 < count < asked and (
+            page.pagination.has_more or (total is not None and total > count)
+        ):
+            # Fewer invoices than asked although more exist: the server clamps silently.
+            return count
+        return max(asked, count)
+
+    @staticmethod
+    def _finished(page: InvoicePage, number: int, per_page: int, total: int | None) -> bool:
+        count = len(page.invoices)
+        has_more = page.pagination.has_more
+        if total is not None and number < page_count(total, per_page):
+            return False
+        if has_more is None:
+            return count < per_page or total is not None
+        return not has_more or count == 0
+
+    async def _deliver(self, page: InvoicePage, delivered: list[Invoice], emit: Emit) -> None:
+        self._counters.pages += 1
+        await emit(attrs.evolve(page, invoices=tuple(delivered)))
+
+    async def _aligned(self, phase: _Aligned, emit: Emit) -> _Aligned | _Anchored | None:
+        per_page, total = phase.per_page, phase.total
+        last = page_count(total, per_page) if total is not None else None
+        cap = hard_page_cap(total, per_page) if total is not None else ABSOLUTE_PAGE_CAP
+        limit = last  # the highest page that may be started; None while walking on has_more
+        results: dict[int, InvoicePage | Exception] = {}
+        ready: dict[int, anyio.Event] = {}
+        error: Exception | None = None
+        next_phase: _Aligned | _Anchored | None = None
+
+        async def fetch_into(number: int) -> None:
+            try:
+                results[number] = await self._fetch(number, per_page)
+            except Exception as exc:  # delivered in page order by the walk below
+                results[number] = exc
+            finally:
+                ready[number].set()
+
+        async with anyio.create_task_group() as tg:
+            started = phase.start - 1
+            number = phase.start
+            while True:
+                while started < number - 1 + self._window and (limit is None or started < limit):
+                    started += 1
+                    ready[started] = anyio.Event()
+                    tg.start_soon(fetch_into, started)
+                if number > started:
+                    break
+                await ready.pop(number).wait()
+                result = results.pop(number)
+                if isinstance(result, Exception):
+                    error = result
+                    break
+                try:
+                    verdict = judge_aligned(
+                        result, expected_total=total, per_page=per_page, seen=self._ledger
+                    )
+                except PaginationError as exc:
+                    error = exc
+                    break
+                if verdict is Verdict.REALIGN:
+                    self._track_total(result.pagination.total_count)
+                    self._counters.refetched_pages += 1
+                    next_phase = _Anchored(self._frontier(number - 1, per_page), per_page, total)
+                    break
+                self._track_total(result.pagination.total_count)
+                await self._deliver(result, self._ledger.take(result.invoices), emit)
+                if last is None:
+                    if self._finished(result, number, per_page, None):
+                        break
+                elif number >= last:
+                    if self._finished(result, number, per_page, total):
+                        break
+                    if number + 1 > cap:
+                        error = PaginationError(
+                            f"page {number} still says has_more although total_count "
+                            f"{total} fits in {last} pages of {per_page}",
+                            page=number,
+                        )
+                        break
+                    limit = number + 1  # the server says there is more: follow, one by one
+                number += 1
+                if number > cap:
+                    error = PaginationError(f"more than {cap} pages without an end", page=number)
+                    break
+            tg.cancel_scope.cancel()
+        if error is not None:
+            raise error
+        return next_phase
+
+    @staticmethod
+    def _frontier(last_page: int, per_page: int) -> int:
+        """The position of the last invoice delivered by aligned page ``last_page``."""
+        return last_page * per_page - 1
+
+    async def _anchored(self, phase: _Anchored, emit: Emit) -> _Aligned | None:
+        ledger = self._ledger
+        if ledger.last_id is None and ledger.last_created is None:
+            # Nothing delivered yet, so nothing to anchor to: start over from page 1.
+            return await self._first(emit)
+        position, per_page = phase.position, phase.per_page
+        size = per_page
+        direction = 0
+        steps = 0
+        # Each step moves at least one page; a walk that cannot settle in this many steps
+        # is chasing data that never stops moving.
+        max_steps = 3 * page_count(max(position, 0) + 1, per_page) + 50
+        while True:
+            number, asked = anchored_request(position, size)
+            page = await self._fetch(number, asked)
+            self._counters.refetched_pages += 1
+            reported = page.pagination.page
+            if reported is not None and reported != number:
+                raise PaginationError(
+                    f"asked for page {number} but the server returned page {reported}; "
+                    "it does not honour the page parameter",
+                    page=number,
+                )
+            self._track_total(page.pagination.total_count)
+            offset = (number - 1) * asked
+            taken = ledger.take_anchored(page.invoices)
+            if taken is None:
+                steps += 1
+                if steps > max_steps:
+                    raise PaginationError(
+                        "could not find where to continue after the data moved", page=number
+                    )
+                if not page.invoices:
+                    if number == 1:
+                        return None  # the account is empty now
+                    position = offset - 1  # past the end: the data shrank, look earlier
+                    continue
+                where = ledger.placement(page.invoices)
+                if direction and where != direction:
+                    # Bouncing between two pages: the anchor sits on their boundary. Another
+                    # page size moves the boundary so that one page straddles it.
+                    size = max(2, size - 1)
+                direction = where
+                position = position + len(page.invoices) if where < 0 else max(0, offset - 1)
+                continue
+            if taken:
+                await self._deliver(page, taken, emit)
+            count = len(page.invoices)
+            position = offset + count - 1
+            total = page.pagination.total_count
+            if count < asked or page.pagination.has_more is False:
+                return None
+            if asked == per_page and (offset + count) % per_page == 0:
+                self._plan(per_page, total)
+                return _Aligned((offset + count) // per_page + 1, per_page, total)
+            direction = 0
+            size = per_page

@@ -1,0 +1,310 @@
+"""The consumer side of a walk: async iterators over invoices or pages.
+
+A stream's walk runs in a producer task owned by the client's task group and hands pages
+over through a zero-buffer memory object stream, so a slow consumer holds the producer back
+(it never grows a buffer) and at most ``window`` pages wait ahead of the consumer.
+
+The producer is cancelled when the stream is closed: by ``async with`` on exit, by
+:meth:`aclose`, when the iteration ends or fails, or when the client closes. Streams
+abandoned with ``break`` outside ``async with`` are cancelled when garbage-collected or when
+the client closes, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._errors import AsyncInvoicesError, ConfigurationError, TransportError
+from ._models import FetchStats, Invoice, InvoicePage, InvoiceType
+from ._paginator import Counters, Paginator
+from ._planner import Anchor, Ledger
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["InvoiceStream", "PageStream"]
+
+logger = logging.getLogger("asyncinvoices")
+
+_CHECKPOINT_VERSION = 1
+
+
+@attrs.frozen
+class _Failure:
+    error: AsyncInvoicesError
+
+
+def _anchor_from_checkpoint(checkpoint: object, *, account_id: str, type: InvoiceType) -> Anchor:
+    """Validate a checkpoint from :meth:`InvoiceStream.checkpoint` and return its anchor."""
+    if not isinstance(checkpoint, dict) or checkpoint.get("version") != _CHECKPOINT_VERSION:
+        raise ConfigurationError("resume= takes a value returned by stream.checkpoint()")
+    if checkpoint.get("account_id") != account_id or checkpoint.get("type") != type:
+        raise ConfigurationError(
+            "the checkpoint belongs to another account or type: "
+            f"{checkpoint.get('account_id')!r}/{checkpoint.get('type')!r}"
+        )
+    position = checkpoint.get("position")
+    invoice_id = checkpoint.get("last_id")
+    created = checkpoint.get("last_created")
+    if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+        raise ConfigurationError("the checkpoint's position is not a whole number >= 0")
+    if invoice_id is not None and not isinstance(invoice_id, str):
+        raise ConfigurationError("the checkpoint's last_id is not a string")
+    when: dt.datetime | None = None
+    if created is not None:
+        try:
+            when = dt.datetime.fromisoformat(str(created))
+        except ValueError:
+            raise ConfigurationError("the checkpoint's last_created is not a timestamp") from None
+        if when.tzinfo is None:
+            raise ConfigurationError("the checkpoint's last_created has no time zone")
+    if position > 0 and invoice_id is None and when is None:
+        raise ConfigurationError("the checkpoint names no invoice to continue after")
+    return Anchor(position=position - 1, invoice_id=invoice_id, created=when)
+
+
+class _Stream:
+    """The machinery shared by :class:`InvoiceStream` and :class:`PageStream`."""
+
+    def __init__(
+        self,
+        *,
+        spawn: Callable[[Callable[[], Any]], None],
+        fetch: Callable[[Counters], Callable[[int, int], Any]],
+        account_id: str,
+        type: InvoiceType,
+        per_page: int,
+        window: int,
+        on_progress: Callable[[FetchStats], object] | None,
+        resume: object | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self._spawn = spawn
+        self._account_id = account_id
+        self._type = type
+        self._on_progress = on_progress
+        self._clock = clock
+        self._counters = Counters()
+        self._ledger = Ledger()
+        anchor = (
+            _anchor_from_checkpoint(resume, account_id=account_id, type=type)
+            if resume is not None
+            else None
+        )
+        self._base = anchor.position + 1 if anchor is not None else 0
+        self._last_id = anchor.invoice_id if anchor is not None else None
+        self._last_created = anchor.created if anchor is not None else None
+        self._paginator = Paginator(
+            fetch(self._counters),
+            per_page=per_page,
+            window=window,
+            counters=self._counters,
+            ledger=self._ledger,
+            resume=anchor,
+        )
+        send, receive = anyio.create_memory_object_stream[InvoicePage | _Failure](0)
+        self._send: MemoryObjectSendStream[InvoicePage | _Failure] = send
+        self._receive: MemoryObjectReceiveStream[InvoicePage | _Failure] = receive
+        self._scope = anyio.CancelScope()
+        self._done = anyio.Event()
+        self._started = False
+        self._finished = False
+        self._closed = False
+        self._delivered = 0
+        self._pages_received = 0
+        self._began: float | None = None
+
+    # -- public surface shared by both streams ----------------------------------------------
+
+    @property
+    def total_count(self) -> int | None:
+        """The ``total_count`` the server last reported, or ``None`` until the first page."""
+        return self._counters.total_count
+
+    @property
+    def stats(self) -> FetchStats:
+        """A snapshot of the run so far: pages, requests, retries, throttling, drift."""
+        c = self._counters
+        return FetchStats(
+            pages=self._pages_received,
+            planned_pages=c.planned_pages,
+            invoices=self._delivered,
+            total_count=c.total_count,
+            requests=c.requests,
+            retries=c.retries,
+            throttled_seconds=c.throttled_seconds,
+            elapsed=0.0 if self._began is None else self._clock() - self._began,
+            drift=c.drift,
+            duplicates_skipped=self._ledger.duplicates,
+            refetched_pages=c.refetched_pages,
+        )
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Return a JSON-serialisable value to continue this run later with ``resume=``.
+
+        The run resumes after the last invoice this stream has handed to its consumer,
+        without delivering it again, even if invoices were created or deleted meanwhile.
+        """
+        return {
+            "version": _CHECKPOINT_VERSION,
+            "account_id": self._account_id,
+            "type": self._type,
+            "position": self._base + self._delivered,
+            "last_id": self._last_id,
+            "last_created": None if self._last_created is None else self._last_created.isoformat(),
+        }
+
+    async def aclose(self) -> None:
+        """Stop the walk: cancel every request in flight and wait until they are gone."""
+        if self._closed:
+            return
+        self._closed = True
+        self._scope.cancel()
+        self._receive.close()
+        if self._started:
+            with anyio.CancelScope(shield=True):
+                await self._done.wait()
+
+    async def __aenter__(self) -> Self:
+        self._start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        # Abandoned with `break` outside `async with`: stop the producer and close our end.
+        if not self._closed:
+            self._closed = True
+            self._scope.cancel()
+            self._receive.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "running" if self._started else "new"
+        return (
+            f"<{type(self).__name__} account_id={self._account_id!r} type={self._type!r} "
+            f"{state} invoices={self._delivered}>"
+        )
+
+    # -- the producer ------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        if self._started or self._closed:
+            return
+        self._spawn(self._produce)
+        self._started = True
+        self._began = self._clock()
+
+    async def _produce(self) -> None:
+        try:
+            with self._scope:
+                async with self._send:
+                    try:
+                        await self._paginator.run(self._send.send)
+                        self._finished = True
+                    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                        return  # the consumer closed the stream
+                    except AsyncInvoicesError as exc:
+                        await self._fail(exc)
+                    except Exception as exc:
+                        # Never lose a failure: anything unforeseen still reaches the
+                        # consumer, under the library's root exception.
+                        error = AsyncInvoicesError(f"unexpected error: {exc!r}")
+                        error.__cause__ = exc
+                        await self._fail(error)
+        finally:
+            self._done.set()
+
+    async def _fail(self, error: AsyncInvoicesError) -> None:
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+            await self._send.send(_Failure(error))
+
+    async def _next_page(self) -> InvoicePage:
+        if self._closed:
+            raise StopAsyncIteration
+        self._start()
+        try:
+            item = await self._receive.receive()
+        except anyio.EndOfStream:
+            finished = self._finished
+            await self.aclose()
+            if not finished:
+                raise TransportError("the client was closed before the walk finished") from None
+            raise StopAsyncIteration from None
+        except anyio.ClosedResourceError:
+            raise StopAsyncIteration from None
+        if isinstance(item, _Failure):
+            await self.aclose()
+            raise item.error
+        self._pages_received += 1
+        return item
+
+    def _progress(self) -> None:
+        if self._on_progress is not None:
+            self._on_progress(self.stats)
+
+
+class InvoiceStream(_Stream):
+    """An async iterator over every invoice of an account, in the server's order.
+
+    Returned by :meth:`InvoiceClient.invoices`. Use it with ``async for``, ideally inside
+    ``async with`` so that leaving the block early cancels the requests still in flight::
+
+        async with client.invoices(account_id) as stream:
+            async for invoice in stream:
+                ...
+            print(stream.stats)
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._pending: collections.deque[Invoice] = collections.deque()
+
+    def __aiter__(self) -> InvoiceStream:
+        return self
+
+    async def __anext__(self) -> Invoice:
+        while not self._pending:
+            page = await self._next_page()
+            self._pending.extend(page.invoices)
+            self._progress()
+        invoice = self._pending.popleft()
+        self._delivered += 1
+        self._last_id, self._last_created = invoice.id, invoice.created
+        return invoice
+
+
+class PageStream(_Stream):
+    """An async iterator over an account's pages, in order.
+
+    Each page holds the invoices delivered from it: when the data moves during the run and a
+    page repeats invoices already delivered, the repeats are left out, so that iterating the
+    pages' invoices gives every invoice exactly once, like :class:`InvoiceStream`.
+    """
+
+    def __aiter__(self) -> PageStream:
+        return self
+
+    async def __anext__(self) -> InvoicePage:
+        page = await self._next_page()
+        self._delivered += len(page.invoices)
+        if page.invoices:
+            last = page.invoices[-1]
+            self._last_id, self._last_created = last.id, last.created
+        self._progress()
+        return page

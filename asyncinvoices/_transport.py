@@ -1,0 +1,159 @@
+"""The one I/O boundary: sends a GET with aiohttp and returns status, headers and body.
+
+This is the only module of the client that imports aiohttp. Everything aiohttp can raise is
+translated here into :class:`TransportError` (or :class:`ResponseFormatError` for a body over
+the size cap), chained to the original, so that no backend exception escapes the package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+import aiohttp
+import attrs
+
+from ._errors import ConfigurationError, ResponseFormatError, TransportError
+from ._version import __version__
+
+__all__ = ["DEFAULT_MAX_BODY", "ClientSession", "RawResponse", "Transport"]
+
+ClientSession = aiohttp.ClientSession
+"""The session type a caller may lend to :class:`InvoiceClient`."""
+
+DEFAULT_MAX_BODY = 32 * 1024 * 1024
+"""Bodies larger than this are refused: a page of 1,000 invoices is well under 1 MiB."""
+
+USER_AGENT = f"asyncinvoices/{__version__} aiohttp/{aiohttp.__version__}"
+
+_CHUNK = 256 * 1024
+
+
+@attrs.frozen(kw_only=True)
+class RawResponse:
+    """A response as it came off the wire.
+
+    Attributes:
+        status: The HTTP status.
+        headers: The headers, looked up case-insensitively.
+        body: The whole body.
+    """
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class Transport:
+    """Sends requests through an aiohttp session, owned or borrowed.
+
+    Args:
+        session: A session the caller owns and closes; ``None`` to create (and close) one.
+        timeout: Seconds one attempt may take, connection to last byte.
+        max_body: The largest body accepted, in bytes.
+        connections: The most connections the owned session opens at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession | None,
+        timeout: float,
+        max_body: int = DEFAULT_MAX_BODY,
+        connections: int = 100,
+    ) -> None:
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise ConfigurationError("session must be an aiohttp.ClientSession")
+        self._borrowed = session
+        self._session: aiohttp.ClientSession | None = session
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max_body = max_body
+        self._connections = connections
+
+    @property
+    def closed(self) -> bool:
+        """Whether there is no open session to send with."""
+        return self._session is None or self._session.closed
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connections),
+                headers={"User-Agent": USER_AGENT},
+                # Proxies and .netrc from the environment are not consulted: credentials go
+                # only where the caller's base URL says.
+                trust_env=False,
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the session if this transport created it; a borrowed one is left open."""
+        session, self._session = self._session, self._borrowed
+        if session is not None and session is not self._borrowed:
+            await session.close()
+
+    async def get(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, str],
+        headers: Mapping[str, str],
+        page: int | None = None,
+    ) -> RawResponse:
+        """Send one GET and read the whole response.
+
+        Redirects are never followed: the credentials must not travel to another host, and
+        the endpoint does not redirect.
+
+        Raises:
+            TransportError: On connection failure, timeout, or a body cut off mid-way.
+            ResponseFormatError: If the body is larger than the cap.
+        """
+        session = self._ensure_session()
+        try:
+            async with session.get(
+                url,
+                params=params,
+                headers=headers,
+                allow_redirects=False,
+                timeout=self._timeout,
+            ) as response:
+                length = response.content_length
+                if length is not None and length > self._max_body:
+                    raise self._too_large(page, length)
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.content.iter_chunked(_CHUNK):
+                    size += len(chunk)
+                    if size > self._max_body:
+                        raise self._too_large(page, size)
+                    chunks.append(chunk)
+                return RawResponse(
+                    status=response.status, headers=response.headers, body=b"".join(chunks)
+                )
+        except (asyncio.TimeoutError, TimeoutError) as exc:
+            raise TransportError(
+                f"no complete response within {self._timeout.total:g} s"
+                + (f" (page {page})" if page is not None else ""),
+                page=page,
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise TransportError(
+                f"{type(exc).__name__}: {_describe(exc)}"
+                + (f" (page {page})" if page is not None else ""),
+                page=page,
+            ) from exc
+
+    def _too_large(self, page: int | None, size: int) -> ResponseFormatError:
+        return ResponseFormatError(
+            f"response body of {size} bytes or more exceeds the {self._max_body}-byte limit"
+            + (f" (page {page})" if page is not None else ""),
+            page=page,
+        )
+
+
+def _describe(exc: aiohttp.ClientError) -> str:
+    # aiohttp's messages can include the request URL with its query, never the headers, so
+    # they are safe to repeat; an empty message is replaced by something readable.
+    text = str(exc).strip()
+    return text or "the connection failed"
