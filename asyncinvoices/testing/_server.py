@@ -1,0 +1,862 @@
+"""FakeCloudflare: an aiohttp application that serves the invoice-history endpoint.
+
+Every decision about a request (rate limit, routing, authentication, parameters, faults,
+the page to serve) is made synchronously the moment it arrives, so the order of arrival is
+the order of effect even when a thousand requests are in flight; only the latency, the
+``slow`` fault and the writing of the response are awaited afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import re
+import secrets
+import socket
+import struct
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import Any, Final, Literal, cast
+
+import attrs
+from aiohttp import web
+
+from ._data import TYPES, AccountData, InvoiceType, derive_seed, hex_digest
+from ._faults import HTML_STATUSES, STATE_KINDS, Fault, InjectedFault, MatchContext
+from ._ratelimit import RateDecision, SlidingWindowLimiter
+from ._responses import (
+    Pagination,
+    error_body,
+    error_for_status,
+    html_error_page,
+    no_route,
+    success_body,
+)
+
+__all__ = ["FakeCloudflare", "ServedRequest"]
+
+_API_PREFIX: Final = "/client/v4"
+_ENDPOINT: Final = "/accounts/{account_id}/ai-gateway/billing/invoice-history"
+#: Cloudflare account ids are 32 hexadecimal characters (CLOUDFLARE_API.md, "Authentication").
+_ACCOUNT_ID: Final = re.compile(r"[0-9a-fA-F]{32}")
+#: Characters Cloudflare API tokens are made of; anything else is a malformed header.
+_TOKEN: Final = re.compile(r"[A-Za-z0-9_-]+")
+_INTEGER: Final = re.compile(r"-?[0-9]{1,18}")
+#: Cloudflare's V4 list endpoints default to 20 per page.
+DEFAULT_PER_PAGE: Final = 20
+#: Rendered page bodies kept for reuse; a 1000-invoice page is about 420 kB.
+_CACHE_BYTES: Final = 64 * 1024 * 1024
+_COLO: Final = "SJC"
+
+_JSON: Final = "application/json"
+_HTML: Final = "text/html; charset=UTF-8"
+
+
+@attrs.frozen(kw_only=True)
+class ServedRequest:
+    """A record of one request to the invoice-history endpoint.
+
+    Attributes:
+        number: Arrival order, 1-based, over the server's lifetime.
+        account_id: The account id in the path, as sent.
+        page: The ``page`` query parameter as an integer; None if absent or not an integer.
+        per_page: The ``per_page`` query parameter likewise.
+        type: The ``type`` query parameter as sent (``"all"`` when absent).
+        status: The HTTP status sent; 0 while in flight and when nothing was sent (a
+            ``reset`` fault, or the client went away before the response).
+        fault: The kind of the fault injected, several joined with ``+`` in the order they
+            applied (e.g. ``"create+status"``); None when none was.
+        started: `time.monotonic` when the request arrived.
+        finished: `time.monotonic` when the response was written; None while in flight and
+            when the connection was reset or lost.
+    """
+
+    number: int
+    account_id: str
+    page: int | None
+    per_page: int | None
+    type: str
+    status: int
+    fault: str | None
+    started: float
+    finished: float | None
+
+
+@attrs.define(kw_only=True)
+class _Reply:
+    """What to do with one request, decided at arrival."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = _JSON
+    headers: dict[str, str] = attrs.Factory(dict)
+    action: Literal["respond", "reset", "truncate"] = "respond"
+    delay: float = 0.0
+    fault: str | None = None
+
+
+class _PageCache:
+    """Rendered page bodies, least recently used first out, bounded by total size."""
+
+    def __init__(self, budget: int) -> None:
+        self._budget = budget
+        self._size = 0
+        self._entries: OrderedDict[tuple[Any, ...], tuple[bytes, int, int]] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> tuple[bytes, int, int] | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: tuple[Any, ...], entry: tuple[bytes, int, int]) -> None:
+        self._entries[key] = entry
+        self._size += len(entry[0])
+        while self._size > self._budget and self._entries:
+            _, (old, _, _) = self._entries.popitem(last=False)
+            self._size -= len(old)
+
+    def drop_account(self, account_id: str) -> None:
+        for key in [key for key in self._entries if key[0] == account_id]:
+            self._size -= len(self._entries.pop(key)[0])
+
+
+class FakeCloudflare:
+    """A fake of Cloudflare's AI Gateway invoice-history endpoint, served on loopback.
+
+    It answers ``GET /client/v4/accounts/{account_id}/ai-gateway/billing/invoice-history``
+    like the real API (envelope, error codes, ``cf-ray``, rate-limit headers; see
+    CLOUDFLARE_API.md), with deterministic data, and injects the faults it is given.
+
+    Use it as an async context manager, or call `start` and `close`; or mount `app`
+    yourself (e.g. with ``aiohttp.test_utils.TestServer``).
+
+    Args:
+        invoices: Number of invoices of the default account.
+        seed: Every id, amount, token and random choice derives from it.
+        auto_fraction: Share of invoices that are auto top-ups (``type=auto``).
+        max_per_page: Largest ``per_page`` accepted; larger values get 400 / 6008.
+        rate_limit: ``(requests, window_seconds)`` of the sliding window, or None for no
+            limit (and no ``Ratelimit`` headers).
+        block_seconds: How long a block lasts once the limit is exceeded.
+        latency: Seconds added to every response.
+        jitter: The latency varies uniformly by up to this many seconds either way (seeded).
+        faults: Faults to inject; more can be added with `add_fault`.
+        host: Interface to listen on.
+        port: Port to listen on; 0 picks a free one.
+
+    Raises:
+        ValueError: If an argument is out of range.
+    """
+
+    def __init__(
+        self,
+        invoices: int = 120,
+        *,
+        seed: int = 0,
+        auto_fraction: float = 0.3,
+        max_per_page: int = 100,
+        rate_limit: tuple[int, float] | None = (1200, 300.0),
+        block_seconds: float = 300.0,
+        latency: float = 0.0,
+        jitter: float = 0.0,
+        faults: Iterable[Fault] = (),
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        if max_per_page < 1:
+            raise ValueError(f"max_per_page must be >= 1, got {max_per_page}")
+        if latency < 0 or jitter < 0:
+            raise ValueError("latency and jitter must be >= 0")
+        self.seed: Final = seed
+        self.auto_fraction: Final = auto_fraction
+        self.max_per_page: Final = max_per_page
+        self.default_per_page: Final = min(DEFAULT_PER_PAGE, max_per_page)
+        self.latency = latency
+        self.jitter = jitter
+        self.host: Final = host
+        self._port = port
+        self._limiter = (
+            None if rate_limit is None else SlidingWindowLimiter(*rate_limit, block_seconds)
+        )
+
+        self.api_token: Final = base64.urlsafe_b64encode(
+            hashlib.blake2b(f"token:{seed}".encode(), digest_size=30).digest()
+        ).decode()
+        self.api_email: Final = "owner@example.com"
+        self.api_key: Final = hex_digest("api-key", seed, size=19)[:37]
+
+        self._accounts: dict[str, AccountData] = {}
+        self.account_id: Final = self._new_account(invoices, seed)
+
+        self._faults: list[Fault] = []
+        self._fired: list[int] = []
+        for fault in faults:
+            self.add_fault(fault)
+
+        self._cache = _PageCache(_CACHE_BYTES)
+        self._attempts: dict[tuple[str, str, int, int], int] = {}
+        self._number = 0
+        self._other_number = 0
+        self._requests: list[ServedRequest] = []
+        self._first_number = 1
+        self._injected: list[InjectedFault] = []
+        self._in_flight = 0
+        self._peak_in_flight = 0
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self._runner: web.AppRunner | None = None
+        self._base_url: str | None = None
+
+        self.app: Final = web.Application()
+        self.app.router.add_route("*", _API_PREFIX + _ENDPOINT, self._handle_invoices)
+        self.app.router.add_route("*", "/{tail:.*}", self._handle_other)
+        self.app.on_shutdown.append(self._on_shutdown)
+
+    # ------------------------------------------------------------- lifecycle
+
+    async def __aenter__(self) -> FakeCloudflare:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Start listening on ``host:port``.
+
+        Raises:
+            RuntimeError: If the server is already running.
+            OSError: If the address cannot be bound.
+        """
+        if self._runner is not None:
+            raise RuntimeError("FakeCloudflare is already running")
+        # handler_cancellation: when a client gives up (a timeout during a ``slow`` fault),
+        # its handler stops instead of sleeping on for nobody. The short shutdown timeout
+        # only matters for handlers that ignore cancellation, which ours never do.
+        runner = web.AppRunner(
+            self.app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self._port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        port = runner.addresses[0][1]
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self._base_url = f"http://{host}:{port}{_API_PREFIX}"
+
+    async def close(self) -> None:
+        """Stop listening, cancel requests in flight and close every connection.
+
+        Closing a server that is not running does nothing.
+        """
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        # Requests sleeping through latency or a ``slow`` fault would otherwise hold the
+        # shutdown for the whole shutdown timeout.
+        for task in list(self._handlers):
+            task.cancel()
+
+    # ----------------------------------------------------------- information
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL, e.g. ``http://127.0.0.1:PORT/client/v4`` (no trailing slash).
+
+        Raises:
+            RuntimeError: If the server has not been started.
+        """
+        if self._base_url is None:
+            raise RuntimeError("FakeCloudflare is not running: use `async with` or start()")
+        return self._base_url
+
+    def url_for(self, account_id: str | None = None) -> str:
+        """Return the full invoice-history URL of an account.
+
+        Args:
+            account_id: The account; the default account when None.
+
+        Raises:
+            RuntimeError: If the server has not been started.
+        """
+        account = self.account_id if account_id is None else account_id
+        return self.base_url + _ENDPOINT.format(account_id=account)
+
+    @property
+    def requests(self) -> list[ServedRequest]:
+        """One record per request to the endpoint since the last `reset_counters`, in
+        arrival order (a copy)."""
+        return list(self._requests)
+
+    @property
+    def injected(self) -> list[InjectedFault]:
+        """Every fault injected since the last `reset_counters`, in order (a copy)."""
+        return list(self._injected)
+
+    @property
+    def in_flight(self) -> int:
+        """How many requests are being handled right now (latency included)."""
+        return self._in_flight
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The largest `in_flight` seen since the last `reset_counters`."""
+        return self._peak_in_flight
+
+    def reset_counters(self) -> None:
+        """Clear `requests`, `injected` and `peak_in_flight`.
+
+        Request numbers keep counting (a ``request=N`` selector means the Nth request of
+        the server's life), and so do fault ``times`` and page attempts.
+        """
+        self._requests.clear()
+        self._first_number = self._number + 1
+        self._injected.clear()
+        self._peak_in_flight = self._in_flight
+
+    # ------------------------------------------------------------------ data
+
+    def add_account(self, invoices: int = 10, seed: int | None = None) -> str:
+        """Add another account with its own invoices and return its id.
+
+        The same credentials work for every account of the server.
+
+        Args:
+            invoices: How many invoices it starts with.
+            seed: Seed of its data; by default one derived from the server's seed.
+
+        Raises:
+            ValueError: If an account with this seed exists, or ``invoices`` < 0.
+        """
+        if seed is None:
+            seed = derive_seed("account", self.seed, len(self._accounts))
+        if any(account.seed == seed for account in self._accounts.values()):
+            raise ValueError(f"an account with seed {seed} already exists")
+        return self._new_account(invoices, seed)
+
+    def invoices(
+        self, account_id: str | None = None, type: InvoiceType = "all"
+    ) -> list[dict[str, Any]]:
+        """Return the account's current invoices, as the API would list them.
+
+        The dicts are what ``json.loads`` makes of the served JSON, except that fractional
+        amounts are `decimal.Decimal` (exact, e.g. ``Decimal("640.19")``); whole ones are int.
+
+        Args:
+            account_id: The account; the default account when None.
+            type: ``"all"``, ``"auto"`` or ``"manual"``.
+
+        Raises:
+            KeyError: If there is no such account.
+            ValueError: If ``type`` is not one of the three.
+        """
+        account = self._account(account_id)
+        return [account.invoice(serial) for serial in account.server_order(_type(type))]
+
+    def ids(self, account_id: str | None = None, type: InvoiceType = "all") -> list[str]:
+        """Return the ids of the account's current invoices in server order (newest first).
+
+        Args:
+            account_id: The account; the default account when None.
+            type: ``"all"``, ``"auto"`` or ``"manual"``.
+
+        Raises:
+            KeyError: If there is no such account.
+            ValueError: If ``type`` is not one of the three.
+        """
+        account = self._account(account_id)
+        return [account.invoice_id(serial) for serial in account.server_order(_type(type))]
+
+    def create_invoices(self, n: int, account_id: str | None = None) -> list[str]:
+        """Create ``n`` invoices at the head of the list and return their ids, newest first.
+
+        Args:
+            n: How many (>= 0).
+            account_id: The account; the default account when None.
+
+        Raises:
+            KeyError: If there is no such account.
+            ValueError: If ``n`` is negative.
+        """
+        account = self._account(account_id)
+        created = account.create(n)
+        self._cache.drop_account(account.account_id)
+        return created
+
+    def delete_invoices(self, ids: Iterable[str], account_id: str | None = None) -> None:
+        """Delete invoices by id; nothing is deleted unless every id is current.
+
+        Args:
+            ids: Invoice ids of the account.
+            account_id: The account; the default account when None.
+
+        Raises:
+            KeyError: If there is no such account, or an id is not a current invoice of it.
+        """
+        account = self._account(account_id)
+        serials = []
+        for invoice_id in ids:
+            serial = account.serial_of(invoice_id)
+            if serial is None:
+                raise KeyError(f"no invoice {invoice_id!r} in account {account.account_id}")
+            serials.append(serial)
+        account.delete_serials(serials)
+        self._cache.drop_account(account.account_id)
+
+    def add_fault(self, fault: Fault) -> None:
+        """Inject ``fault`` into matching requests from now on.
+
+        Args:
+            fault: Built with one of `Fault`'s constructors.
+        """
+        self._faults.append(fault)
+        self._fired.append(0)
+
+    # ------------------------------------------------------------- internals
+
+    def _new_account(self, invoices: int, seed: int) -> str:
+        account_id = hex_digest("account", seed, size=16)
+        self._accounts[account_id] = AccountData(account_id, seed, invoices, self.auto_fraction)
+        return account_id
+
+    def _account(self, account_id: str | None) -> AccountData:
+        key = self.account_id if account_id is None else account_id
+        try:
+            return self._accounts[key]
+        except KeyError:
+            raise KeyError(f"no account {key!r} on this FakeCloudflare") from None
+
+    def _ray(self, number: int, kind: str = "api") -> str:
+        # 16 hex characters and the data centre, like "8c9f3f0e9d3a1b2c-SJC".
+        return f"{hex_digest('ray', kind, self.seed, number, size=8)}-{_COLO}"
+
+    def _unit(self, *parts: object) -> float:
+        """Return a seeded uniform number in [0, 1) for ``parts``."""
+        return int(hex_digest(self.seed, *parts, size=8), 16) / 2.0**64
+
+    def _rate_headers(self, decision: RateDecision | None) -> dict[str, str]:
+        if decision is None or self._limiter is None:
+            return {}
+        headers = {
+            # CLOUDFLARE_API.md, "Rate limits": sent on every response since September 2025.
+            "Ratelimit": f'"default";r={decision.remaining};t={decision.reset}',
+            "Ratelimit-Policy": self._limiter.policy,
+        }
+        if decision.retry_after is not None:
+            headers["Retry-After"] = str(decision.retry_after)
+        return headers
+
+    async def _handle_other(self, request: web.Request) -> web.StreamResponse:
+        """Answer any other path as Cloudflare does: 404 with 7003 / 7000."""
+        self._other_number += 1
+        path = request.path.removeprefix(_API_PREFIX)
+        now = time.monotonic()
+        headers = {
+            "cf-ray": self._ray(self._other_number, "other"),
+            "Server": "cloudflare",
+            **self._rate_headers(None if self._limiter is None else self._limiter.peek(now)),
+        }
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        return web.Response(
+            status=404, body=error_body(no_route(path)), content_type=_JSON, headers=headers
+        )
+
+    async def _handle_invoices(self, request: web.Request) -> web.StreamResponse:
+        """Serve one request to the endpoint: decide now, then wait, then write."""
+        started = time.monotonic()
+        self._number += 1
+        number = self._number
+        self._in_flight += 1
+        self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        status = 0
+        finished: float | None = None
+        record: ServedRequest | None = None
+        try:
+            reply, record = self._decide(request, number, started)
+            delay = reply.delay + self._latency(number)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            response, status, finished = await self._send(request, reply)
+            return response
+        finally:
+            self._in_flight -= 1
+            if task is not None:
+                self._handlers.discard(task)
+            index = number - self._first_number
+            if record is not None and index >= 0:
+                self._requests[index] = attrs.evolve(record, status=status, finished=finished)
+
+    def _latency(self, number: int) -> float:
+        if not self.jitter:
+            return self.latency
+        offset = (2.0 * self._unit("jitter", number) - 1.0) * self.jitter
+        return max(self.latency + offset, 0.0)
+
+    async def _send(
+        self, request: web.Request, reply: _Reply
+    ) -> tuple[web.StreamResponse, int, float | None]:
+        """Write the reply; return the response, the status sent and when it finished."""
+        headers = {
+            "cf-ray": reply.headers.pop("cf-ray"),
+            "Server": "cloudflare",
+            "Content-Type": reply.content_type,
+        }
+        headers.update(reply.headers)
+        transport = request.transport
+        if reply.action == "reset":
+            if transport is not None:
+                # SO_LINGER with a zero timeout turns close() into a TCP RST: the client
+                # sees "connection reset by peer", not an orderly end of stream.
+                sock = transport.get_extra_info("socket")
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(
+                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                        )
+                transport.abort()
+            # aiohttp finds the transport gone and drops this response silently.
+            return web.Response(status=500), 0, None
+        response: web.StreamResponse
+        try:
+            if reply.action == "truncate":
+                response = web.StreamResponse(status=reply.status, headers=headers)
+                response.content_length = len(reply.body)
+                await response.prepare(request)
+                await response.write(reply.body[: len(reply.body) // 2])
+                if request.transport is not None:
+                    request.transport.close()  # flushes the half body, then closes
+                return response, reply.status, None
+            response = web.Response(status=reply.status, body=reply.body, headers=headers)
+            # Written here rather than by aiohttp after return, so that ``finished`` and
+            # ``in_flight`` cover the whole transfer.
+            await response.prepare(request)
+            await response.write_eof()
+        except ConnectionError:
+            return web.Response(status=reply.status), 0, None
+        return response, reply.status, time.monotonic()
+
+    # -------------------------------------------------------------- decisions
+
+    def _decide(
+        self, request: web.Request, number: int, now: float
+    ) -> tuple[_Reply, ServedRequest]:
+        """Decide the reply to one request and record it; synchronous by design."""
+        query = request.query
+        account_id = request.match_info["account_id"]
+        raw_type = query.get("type", "all")
+        page = _parse_int(query.get("page"))
+        per_page = _parse_int(query.get("per_page"))
+        record = ServedRequest(
+            number=number,
+            account_id=account_id,
+            page=page,
+            per_page=per_page,
+            type=raw_type,
+            status=0,
+            fault=None,
+            started=now,
+            finished=None,
+        )
+        self._requests.append(record)
+
+        decision = None if self._limiter is None else self._limiter.admit(now)
+        reply = self._check(request, account_id, decision)
+        if reply is None:
+            reply = self._serve(
+                request,
+                number,
+                self._accounts[account_id],
+                cast(InvoiceType, raw_type),
+                1 if page is None else page,
+                self.default_per_page if per_page is None else per_page,
+            )
+        ray = self._ray(number)
+        reply.headers["cf-ray"] = ray
+        if reply.content_type == _HTML:
+            reply.body = html_error_page(reply.status, ray)
+        reply.headers.update(self._rate_headers(decision))
+        return reply, attrs.evolve(record, fault=reply.fault)
+
+    def _check(
+        self, request: web.Request, account_id: str, decision: RateDecision | None
+    ) -> _Reply | None:
+        """Return the error reply for a request that cannot be served, else None.
+
+        The order follows where each check sits in Cloudflare's stack: the rate limiter
+        first, then the router (7003 for an id that cannot be routed), then
+        authentication, then the account lookup, then the endpoint's own parameters.
+        """
+        if decision is not None and not decision.allowed:
+            return _error(429, [{"code": 971, "message": _RATE_LIMITED}])
+        if not _ACCOUNT_ID.fullmatch(account_id):
+            return _error(400, no_route(request.path.removeprefix(_API_PREFIX)))
+        if request.method != "GET":
+            return _error(405, [{"code": 10405, "message": "Method not allowed"}])
+        auth = self._authenticate(request)
+        if auth is not None:
+            return auth
+        if account_id not in self._accounts:
+            # Cloudflare does not reveal whether an account exists to a token without
+            # access to it: an unknown account is an authentication error.
+            return _error(403, [{"code": 10000, "message": "Authentication error"}])
+        return self._validate_query(request)
+
+    def _authenticate(self, request: web.Request) -> _Reply | None:
+        """Check the credentials (CLOUDFLARE_API.md, "Errors" and "Authentication")."""
+        headers = request.headers
+        authorization = headers.get("Authorization")
+        email = headers.get("X-Auth-Email")
+        key = headers.get("X-Auth-Key")
+        if authorization is None and email is None and key is None:
+            return _error(400, [{"code": 9106, "message": _MISSING_CREDENTIALS}])
+        if authorization is not None:
+            # A token takes precedence over legacy headers sent alongside it.
+            scheme, _, token = authorization.partition(" ")
+            # RFC 9110 section 11.1: the auth-scheme is case-insensitive.
+            if scheme.lower() != "bearer" or not _TOKEN.fullmatch(token):
+                return _error(400, _malformed(6111, "Invalid format for Authorization header"))
+            if not secrets.compare_digest(token, self.api_token):
+                return _error(403, [{"code": 10000, "message": "Authentication error"}])
+            return None
+        if email is None or "@" not in email:
+            return _error(400, _malformed(6102, "Invalid format for X-Auth-Email header"))
+        if key is None or not _TOKEN.fullmatch(key):
+            return _error(400, _malformed(6103, "Invalid format for X-Auth-Key header"))
+        if email != self.api_email or not secrets.compare_digest(key, self.api_key):
+            return _error(403, [{"code": 10000, "message": "Authentication error"}])
+        return None
+
+    def _validate_query(self, request: web.Request) -> _Reply | None:
+        """Check ``type``, ``page`` and ``per_page``; out of range is rejected, not clamped
+        (CLOUDFLARE_API.md, "The endpoint" [O])."""
+        query = request.query
+        if query.get("type", "all") not in TYPES:
+            return _bad_query("type must be one of: auto, manual, all")
+        if "page" in query:
+            page = _parse_int(query["page"])
+            if page is None or page < 1:
+                return _bad_query("page variable must be a number greater than or equal to 1")
+        if "per_page" in query:
+            per_page = _parse_int(query["per_page"])
+            if per_page is None or not 1 <= per_page <= self.max_per_page:
+                return _bad_query(
+                    f"per_page variable must be a number between 1 and {self.max_per_page}"
+                )
+        return None
+
+    def _serve(
+        self,
+        request: web.Request,
+        number: int,
+        account: AccountData,
+        type: InvoiceType,
+        page: int,
+        per_page: int,
+    ) -> _Reply:
+        """Apply the matching faults and build the reply for a valid request."""
+        key = (account.account_id, type, page, per_page)
+        attempt = self._attempts.get(key, 0) + 1
+        self._attempts[key] = attempt
+        state: list[Fault] = []
+        shaping: Fault | None = None
+        for index, fault in enumerate(self._faults):
+            if fault.times is not None and self._fired[index] >= fault.times:
+                continue
+            if shaping is not None and fault.kind not in STATE_KINDS:
+                continue
+            draw = self._unit("fault", number, index) if fault.probability is not None else 0.0
+            context = MatchContext(
+                request=number,
+                page=page,
+                attempt=attempt,
+                account_id=account.account_id,
+                draw=draw,
+            )
+            if not fault.matches(context):
+                continue
+            self._fired[index] += 1
+            if fault.kind in STATE_KINDS:
+                state.append(fault)
+            else:
+                shaping = fault
+
+        applied = [*state, *([shaping] if shaping is not None else [])]
+        for fault in applied:
+            self._injected.append(
+                InjectedFault(request=number, page=page, attempt=attempt, kind=fault.kind)
+            )
+        for fault in state:
+            if fault.kind == "create":
+                account.create(fault.param("n"))
+            else:
+                account.delete_at(fault.param("position"), fault.param("n"))
+        if state:
+            self._cache.drop_account(account.account_id)
+
+        reply = self._shape(request, account, type, page, per_page, shaping)
+        reply.fault = "+".join(fault.kind for fault in applied) or None
+        return reply
+
+    def _page(
+        self, account: AccountData, type: InvoiceType, page: int, per_page: int
+    ) -> tuple[bytes, int, int]:
+        """Return the normal body of a page (cached) and where its invoice array sits."""
+        key = (account.account_id, account.version, type, page, per_page)
+        entry = self._cache.get(key)
+        if entry is None:
+            total = account.count(type)
+            serials = account.page_serials(type, (page - 1) * per_page, per_page)
+            pagination = Pagination(
+                has_more=page * per_page < total, page=page, per_page=per_page, total_count=total
+            )
+            entry = success_body(account.render_array(serials), pagination)
+            self._cache.put(key, entry)
+        return entry
+
+    def _shape(
+        self,
+        request: web.Request,
+        account: AccountData,
+        type: InvoiceType,
+        page: int,
+        per_page: int,
+        fault: Fault | None,
+    ) -> _Reply:
+        """Build the reply of a valid request, shaped by at most one response fault."""
+        kind = None if fault is None else fault.kind
+        if fault is None or kind in ("slow", "truncate", "malformed_json", "reset"):
+            body = self._page(account, type, page, per_page)[0]
+            if kind == "slow":
+                return _Reply(status=200, body=body, delay=fault.param("delay") if fault else 0)
+            if kind == "truncate":
+                return _Reply(status=200, body=body, action="truncate")
+            if kind == "malformed_json":
+                return _Reply(status=200, body=body[: len(body) // 2])
+            if kind == "reset":
+                return _Reply(status=0, action="reset")
+            return _Reply(status=200, body=body)
+        if kind == "status":
+            code = fault.param("code")
+            if code in HTML_STATUSES:
+                # The body shows the cf-ray, so `_decide` renders it.
+                return _Reply(status=code, content_type=_HTML)
+            reply = _error(code, error_for_status(code, request.path.removeprefix(_API_PREFIX)))
+            if code == 429:
+                retry_after = fault.param("retry_after")
+                reply.headers["Retry-After"] = str(_ceil(1 if retry_after is None else retry_after))
+            return reply
+        if kind == "error_envelope":
+            errors = [{"code": fault.param("code"), "message": fault.param("message")}]
+            return _error(fault.param("status"), errors)
+        if kind == "clamp_per_page":
+            return _Reply(
+                status=200, body=self._page(account, type, page, min(per_page, fault.param("n")))[0]
+            )
+
+        total = account.count(type)
+        served_page = page
+        claimed_page = page
+        has_more = page * per_page < total
+        total_count: int | None = total
+        where: Literal["both", "result", "result_info", "none"] = "both"
+        floats = False
+        if kind == "ignore_page":
+            served_page = 1
+            claimed_page = page if fault.param("echo") else 1
+            has_more = claimed_page * per_page < total
+        elif kind == "has_more":
+            has_more = fault.param("value")
+        elif kind == "total_count":
+            total_count = fault.param("value")
+        elif kind == "missing_pagination":
+            where = "none"
+        elif kind == "result_info_only":
+            where = "result_info"
+        elif kind == "float_numbers":
+            floats = True
+        if kind == "wrong_type":
+            serials = account.page_serials(type, (page - 1) * per_page, per_page)
+            rendered = [account.render(serial) for serial in serials]
+            if serials:
+                rendered[0] = account.render_with(
+                    serials[0], fault.param("field"), fault.param("value")
+                )
+            array: bytes | memoryview = ("[" + ",".join(rendered) + "]").encode()
+        else:
+            body, start, end = self._page(account, type, served_page, per_page)
+            array = memoryview(body)[start:end]
+        pagination = Pagination(
+            has_more=has_more,
+            page=claimed_page,
+            per_page=per_page,
+            total_count=total_count,
+            floats=floats,
+        )
+        return _Reply(status=200, body=success_body(array, pagination, where)[0])
+
+
+_RATE_LIMITED: Final = "Please wait and consider throttling your request speed"
+_MISSING_CREDENTIALS: Final = "Missing X-Auth-Key, X-Auth-Email or Authorization headers"
+
+
+def _error(status: int, errors: Sequence[dict[str, Any]]) -> _Reply:
+    return _Reply(status=status, body=error_body(errors))
+
+
+def _malformed(code: int, message: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "code": 6003,
+            "message": "Invalid request headers",
+            "error_chain": [{"code": code, "message": message}],
+        }
+    ]
+
+
+def _bad_query(message: str) -> _Reply:
+    return _error(
+        400,
+        [
+            {
+                "code": 6008,
+                "message": "Invalid request parameters",
+                "error_chain": [{"code": 11000, "message": message}],
+            }
+        ],
+    )
+
+
+def _parse_int(text: str | None) -> int | None:
+    """Parse a query integer strictly: digits only (``2.0``, `` 2`` and ``+2`` are not)."""
+    if text is None or not _INTEGER.fullmatch(text):
+        return None
+    return int(text)
+
+
+def _ceil(value: float) -> int:
+    return -int(-value // 1)
+
+
+def _type(type: str) -> InvoiceType:
+    if type not in TYPES:
+        raise ValueError(f"type must be one of {TYPES}, got {type!r}")
+    return cast(InvoiceType, type)
