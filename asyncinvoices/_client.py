@@ -120,7 +120,6 @@ class InvoiceClient:
             raise ConfigurationError("rate_limit must be a RateLimit or None")
         self._rate_limit = rate_limit
         self._backoff = backoff or Backoff()
-        self._headers = {**self._credentials.headers(), "Accept": "application/json"}
         self._transport = Transport(
             session=session, timeout=timeout, max_body=max_body, connections=max_concurrency
         )
@@ -275,7 +274,9 @@ class InvoiceClient:
             if retry:
                 counters.retries += 1
             logger.debug("GET %s page=%d per_page=%s", url, page, params["per_page"])
-            return await self._transport.get(url, params=params, headers=self._headers, page=page)
+            headers = self._credentials.headers()
+            headers["Accept"] = "application/json"
+            return await self._transport.get(url, params=params, headers=headers, page=page)
 
     def _fetcher(
         self, account_id: str, type: InvoiceType, max_concurrency: int | None

@@ -19,6 +19,7 @@ from ._models import INVOICE_TYPES, InvoiceType
 __all__ = [
     "DEFAULT_BASE_URL",
     "Credentials",
+    "SecretHeaders",
     "resolve_base_url",
     "resolve_credentials",
     "validate_account_id",
@@ -39,6 +40,16 @@ _ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Header values must not carry control characters: a newline would let a credential inject
 # another header (RFC 9110 section 5.5).
 _HEADER_SAFE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+
+
+class SecretHeaders(dict[str, str]):
+    """Request headers whose ``repr`` hides the values, so that a traceback showing local
+    variables, a debugger or a log of the headers never reveals the credentials."""
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{k!r}: '***'" for k in self) + "}"
+
+    __str__ = __repr__
 
 
 class Credentials:
@@ -69,13 +80,13 @@ class Credentials:
         """``"token"`` for an API token, ``"key"`` for email + global API key."""
         return "token" if self._token is not None else "key"
 
-    def headers(self) -> dict[str, str]:
+    def headers(self) -> SecretHeaders:
         """Return the authentication headers: ``Authorization: Bearer`` or the legacy pair."""
         if self._token is not None:
-            return {"Authorization": f"Bearer {self._token}"}
+            return SecretHeaders({"Authorization": f"Bearer {self._token}"})
         assert self._email is not None
         assert self._key is not None
-        return {"X-Auth-Email": self._email, "X-Auth-Key": self._key}
+        return SecretHeaders({"X-Auth-Email": self._email, "X-Auth-Key": self._key})
 
     def secrets(self) -> tuple[str, ...]:
         """Return the secret strings, so that output can be checked or scrubbed for them."""

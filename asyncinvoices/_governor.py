@@ -49,9 +49,10 @@ class SlidingWindow:
         self._ended: collections.deque[float] = collections.deque()
 
     def _expire(self, now: float) -> None:
-        ended = self._ended
-        horizon = now - self.window
-        while ended and ended[0] <= horizon:
+        ended, window = self._ended, self.window
+        # The same expression as in wait_time, so that rounding can never call a place both
+        # taken (here) and free (there).
+        while ended and ended[0] + window <= now:
             ended.popleft()
 
     def occupied(self, now: float) -> int:

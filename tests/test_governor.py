@@ -1,0 +1,136 @@
+"""Tests of the rate governor: the pure sliding window, then the waiting on a real clock."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asyncinvoices import RateLimit
+from asyncinvoices._governor import RateGovernor, SlidingWindow
+from asyncinvoices._protocol import RateLimitHeader
+
+
+def test_window_counts_in_flight_and_recent() -> None:
+    """A place is held from start until window seconds after the end."""
+    window = SlidingWindow(2, 10.0)
+    assert window.wait_time(0.0) == 0.0
+    window.start()
+    window.start()
+    assert window.wait_time(1.0) is None  # both in flight: one must end first
+    window.end(3.0)
+    assert window.occupied(3.0) == 2
+    assert window.wait_time(3.0) == 10.0
+    assert window.wait_time(12.5) == 0.5
+    assert window.wait_time(13.0) == 0.0
+    assert window.occupied(13.0) == 1
+
+
+def test_window_adopts_stricter_policy_only() -> None:
+    """A stricter server policy is adopted; a looser one is not."""
+    window = SlidingWindow(1200, 300.0)
+    window.adopt(2000, 60.0)
+    assert (window.quota, window.window) == (1200, 300.0)
+    window.adopt(600, 600.0)
+    assert (window.quota, window.window) == (600, 600.0)
+    window.adopt(None, None)
+    assert (window.quota, window.window) == (600, 600.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    quota=st.integers(1, 6),
+    window=st.floats(1.0, 10.0),
+    requests=st.lists(
+        st.tuples(st.floats(0.0, 3.0), st.floats(0.0, 2.0), st.floats(0.0, 1.0)),
+        min_size=1,
+        max_size=40,
+    ),
+)
+def test_no_server_window_ever_exceeds_quota(
+    quota: int, window: float, requests: list[tuple[float, float, float]]
+) -> None:
+    """Whatever the latencies, the server's counting instants never put more than quota in a window.
+
+    Each request wants to start after a gap, lasts a duration, and is counted by the server at
+    some fraction of the way through; admission follows the window's wait_time.
+    """
+    sw = SlidingWindow(quota, window)
+    now = 0.0
+    ends: list[float] = []  # pending end times of requests in flight
+    counted: list[float] = []
+    for gap, duration, fraction in requests:
+        now += gap
+        while True:
+            # End every request whose end time has come.
+            for end in sorted(e for e in ends if e <= now):
+                ends.remove(end)
+                sw.end(end)
+            wait = sw.wait_time(now)
+            if wait == 0.0:
+                break
+            # Advance to whatever can change the answer: a request ending, or an expiry.
+            now = min([*ends, *([] if wait is None else [now + wait])])
+        sw.start()
+        ends.append(now + duration)
+        counted.append(now + duration * fraction)
+    counted.sort()
+    for i, start in enumerate(counted):
+        inside = [t for t in counted[i:] if t < start + window]
+        assert len(inside) <= quota
+
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_governor_admits_no_more_than_quota_in_any_window() -> None:
+    """With a quota of 5 per 0.5 s, 15 immediate requests take two further windows."""
+    governor = RateGovernor(RateLimit(requests=5, window=0.5))
+    starts: list[float] = []
+
+    async def one() -> None:
+        async with governor.slot():
+            starts.append(anyio.current_time())
+
+    began = anyio.current_time()
+    async with anyio.create_task_group() as tg:
+        for _ in range(15):
+            tg.start_soon(one)
+    elapsed = anyio.current_time() - began
+    starts.sort()
+    for i, start in enumerate(starts):
+        assert len([t for t in starts[i:] if t < start + 0.5]) <= 5
+    assert elapsed >= 1.0
+
+
+async def test_governor_pause_holds_everyone() -> None:
+    """A pause holds every request until it passes, and the wait is reported."""
+    governor = RateGovernor(None)
+    governor.pause_until(anyio.current_time() + 0.3)
+    waits: list[float] = []
+
+    async def one() -> None:
+        async with governor.slot() as waited:
+            waits.append(waited)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(one)
+    assert len(waits) == 3
+    assert min(waits) >= 0.25
+
+
+async def test_governor_obeys_server_when_it_says_nothing_remains() -> None:
+    """A Ratelimit header with nothing remaining pauses until its reset."""
+    governor = RateGovernor(RateLimit(requests=100, window=60.0))
+    now = anyio.current_time()
+    governor.observe(RateLimitHeader(remaining=0, reset=2.0))
+    assert governor.paused_until == pytest.approx(now + 2.0, abs=0.1)
+    governor.observe(RateLimitHeader(remaining=5, reset=1.0))
+    assert governor.paused_until == pytest.approx(now + 2.0, abs=0.1)
+    governor.observe(None)
+    assert governor.window is not None
+    assert governor.window.quota == 100
+    governor.observe(RateLimitHeader(remaining=5, reset=1.0, quota=60, window=120.0))
+    assert (governor.window.quota, governor.window.window) == (60, 120.0)

@@ -1,0 +1,187 @@
+"""Sans-I/O tests of pagination planning and the exactly-once ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from asyncinvoices import Invoice, InvoicePage, Pagination, PaginationError
+from asyncinvoices._planner import (
+    Ledger,
+    Verdict,
+    anchored_request,
+    hard_page_cap,
+    judge_aligned,
+    page_count,
+)
+
+EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def inv(n: int) -> Invoice:
+    """Invoice number n of a newest-first account: higher n is older."""
+    return Invoice(
+        id=f"in_{n}",
+        amount_due=Decimal(n),
+        amount_paid=Decimal(0),
+        amount_remaining=Decimal(n),
+        currency="usd",
+        created=EPOCH - dt.timedelta(minutes=n),
+    )
+
+
+def page(number: int, ids: list[int], *, total: int | None, per_page: int = 3) -> InvoicePage:
+    """A page as the decoder would return it."""
+    return InvoicePage(
+        number=number,
+        invoices=tuple(inv(i) for i in ids),
+        pagination=Pagination(page=number, per_page=per_page, total_count=total),
+    )
+
+
+@pytest.mark.parametrize(
+    ("total", "per_page", "pages"),
+    [(0, 50, 1), (1, 50, 1), (50, 50, 1), (51, 50, 2), (400 * 50, 50, 400), (7, 1, 7)],
+)
+def test_page_count(total: int, per_page: int, pages: int) -> None:
+    """The plan covers every invoice, and an empty account still has one page."""
+    assert page_count(total, per_page) == pages
+    assert hard_page_cap(total, per_page) == pages + 2
+
+
+def test_judge_accepts_continuation() -> None:
+    """A page with the expected total and no repeats is accepted."""
+    ledger = Ledger()
+    ledger.take([inv(0), inv(1), inv(2)])
+    assert judge_aligned(
+        page(2, [3, 4, 5], total=9), expected_total=9, per_page=3, seen=ledger
+    ) is (Verdict.ACCEPT)
+
+
+def test_judge_realigns_on_total_change_or_repeat_or_size() -> None:
+    """A changed total, a partly repeated page or another page size mean the data moved."""
+    ledger = Ledger()
+    ledger.take([inv(0), inv(1), inv(2)])
+    assert judge_aligned(
+        page(2, [3, 4, 5], total=10), expected_total=9, per_page=3, seen=ledger
+    ) is (Verdict.REALIGN)
+    assert judge_aligned(
+        page(2, [2, 3, 4], total=9), expected_total=9, per_page=3, seen=ledger
+    ) is (Verdict.REALIGN)
+    assert (
+        judge_aligned(
+            page(2, [3, 4], total=9, per_page=2), expected_total=9, per_page=3, seen=ledger
+        )
+        is Verdict.REALIGN
+    )
+
+
+def test_judge_rejects_wrong_page_number() -> None:
+    """A page that says it is another page than asked for is a PaginationError."""
+    answered = InvoicePage(
+        number=3, invoices=(inv(0),), pagination=Pagination(page=1, per_page=3, total_count=9)
+    )
+    with pytest.raises(PaginationError, match="asked for page 3 but the server returned page 1"):
+        judge_aligned(answered, expected_total=9, per_page=3, seen=Ledger())
+
+
+def test_judge_rejects_repeated_page() -> None:
+    """Page content repeated with an unchanged total means the page parameter is ignored."""
+    ledger = Ledger()
+    ledger.take([inv(0), inv(1), inv(2)])
+    with pytest.raises(PaginationError) as info:
+        judge_aligned(page(2, [0, 1, 2], total=9), expected_total=9, per_page=3, seen=ledger)
+    assert info.value.page == 2
+
+
+def test_ledger_take_skips_repeats_and_tracks_last() -> None:
+    """The ledger delivers each id once and remembers the last delivered."""
+    ledger = Ledger()
+    assert [i.id for i in ledger.take([inv(0), inv(1)])] == ["in_0", "in_1"]
+    assert [i.id for i in ledger.take([inv(1), inv(2)])] == ["in_2"]
+    assert ledger.duplicates == 1
+    assert ledger.delivered == 3
+    assert ledger.last_id == "in_2"
+    assert ledger.last_created == inv(2).created
+
+
+def test_ledger_anchored_after_creations() -> None:
+    """New invoices before the anchor are skipped; what follows the anchor is delivered."""
+    ledger = Ledger()
+    ledger.take([inv(0), inv(1), inv(2)])
+    # Two invoices were created at the head: the page now starts with older delivered ones.
+    taken = ledger.take_anchored([inv(-2), inv(1), inv(2), inv(3), inv(4)])
+    assert taken is not None
+    assert [i.id for i in taken] == ["in_3", "in_4"]
+    assert ledger.skipped_new == 1
+
+
+def test_ledger_anchored_after_anchor_deleted() -> None:
+    """When the anchor itself was deleted, creation times place the continuation."""
+    ledger = Ledger()
+    ledger.take([inv(0), inv(1), inv(2)])
+    ledger.seen.discard("in_2")  # as if in_2 was delivered, then deleted upstream
+    ledger.seen.discard("in_1")
+    ledger.seen.discard("in_0")
+    taken = ledger.take_anchored([inv(-1), inv(3), inv(4)])
+    assert taken is not None
+    assert [i.id for i in taken] == ["in_3", "in_4"]
+    assert ledger.take_anchored([inv(5), inv(6)]) is None
+    assert ledger.placement([inv(7), inv(8)]) == 1
+    assert ledger.placement([inv(-5), inv(-4)]) == -1
+
+
+def test_ledger_placement_needs_created() -> None:
+    """Without creation times a page cannot be placed."""
+    ledger = Ledger()
+    bare = Invoice(
+        id="x",
+        amount_due=Decimal(1),
+        amount_paid=Decimal(1),
+        amount_remaining=Decimal(0),
+        currency="usd",
+    )
+    ledger.take([bare])
+    assert ledger.take_anchored([inv(1)]) is None
+    with pytest.raises(PaginationError):
+        ledger.placement([inv(1)])
+
+
+def test_invoices_without_id_are_always_delivered() -> None:
+    """An invoice without an id cannot be recognised, so it is never dropped."""
+    ledger = Ledger()
+    bare = Invoice(
+        amount_due=Decimal(1), amount_paid=Decimal(1), amount_remaining=Decimal(0), currency="usd"
+    )
+    assert ledger.take([bare, bare]) == [bare, bare]
+    assert ledger.count_seen([bare]) == 0
+
+
+@pytest.mark.parametrize(
+    ("position", "per_page", "expected"),
+    [
+        (0, 50, (1, 50)),
+        (48, 50, (1, 50)),
+        (49, 50, (2, 49)),  # the anchor is last on its page of 50: 49 reaches past it
+        (50, 50, (2, 50)),
+        (-1, 50, (1, 50)),
+        (0, 1, (1, 2)),
+        (5, 1, (2, 4)),  # sizes 2 and 3 divide 6: the first size that does not is 4
+    ],
+)
+def test_anchored_request_examples(position: int, per_page: int, expected: tuple[int, int]) -> None:
+    """Known anchors give the expected request."""
+    assert anchored_request(position, per_page) == expected
+
+
+@given(st.integers(0, 100_000), st.integers(1, 1000))
+def test_anchored_request_overlaps(position: int, per_page: int) -> None:
+    """The chosen page always holds the anchor and at least one invoice after it."""
+    number, size = anchored_request(position, per_page)
+    start = (number - 1) * size
+    assert size >= 2
+    assert start <= position < start + size - 1
