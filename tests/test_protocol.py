@@ -108,7 +108,10 @@ def test_decodes_recorded_page(decoder: ResponseDecoder) -> None:
 
 def test_float_pagination_numbers(decoder: ResponseDecoder) -> None:
     """Pagination numbers typed as floats (2.0) are accepted as integers."""
-    body = b'{"success":true,"result":{"invoices":[],"pagination":{"page":2.0,"per_page":50.0,"total_count":120.0,"has_more":true}}}'
+    body = (
+        b'{"success":true,"result":{"invoices":[],"pagination":'
+        b'{"page":2.0,"per_page":50.0,"total_count":120.0,"has_more":true}}}'
+    )
     page = decoder.decode(200, JSON, body, page=2)
     assert (page.pagination.page, page.pagination.per_page, page.pagination.total_count) == (
         2,
@@ -347,8 +350,10 @@ def test_get_header_is_case_insensitive() -> None:
 
 @pytest.mark.parametrize(
     ("status", "retryable"),
-    [(408, True), (429, True), (500, True), (502, True), (524, True), (599, True)]
-    + [(400, False), (401, False), (403, False), (404, False), (409, False), (200, False)],
+    [
+        *[(s, True) for s in (408, 429, 500, 502, 524, 599)],
+        *[(s, False) for s in (400, 401, 403, 404, 409, 200)],
+    ],
 )
 def test_retryable_statuses(status: int, retryable: bool) -> None:
     """Only 408, 429 and 5xx are retried."""
