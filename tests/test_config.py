@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import types
 
 import pytest
 
@@ -28,7 +29,12 @@ def test_all_is_sorted_and_complete() -> None:
     for name in asyncinvoices.__all__:
         assert hasattr(asyncinvoices, name)
     # "@"-names are pytest's assertion-rewriting helpers: the package holds a pytest plugin.
-    public = {n for n in vars(asyncinvoices) if not n.startswith(("_", "@"))}
+    # Submodules such as `testing` become attributes once imported; they are not exports.
+    public = {
+        n
+        for n, v in vars(asyncinvoices).items()
+        if not n.startswith(("_", "@")) and not isinstance(v, types.ModuleType)
+    }
     assert public == set(asyncinvoices.__all__) - {"__version__"}
 
 
