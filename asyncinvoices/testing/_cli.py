@@ -1,0 +1,167 @@
+"""Run FakeCloudflare as a standalone server: ``python -m asyncinvoices.testing``.
+
+The benchmark harness starts it in a subprocess with ``--json`` and reads the first line of
+stdout (one JSON object: base_url, account_id, api_token, api_email, api_key, pid), so that
+line is flushed as soon as the server listens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from ._server import FakeCloudflare
+
+__all__ = ["main", "parse_rate_limit", "serve"]
+
+
+def parse_rate_limit(text: str) -> tuple[int, float] | None:
+    """Parse ``Q/W`` (e.g. ``1200/300``) into ``(requests, window_seconds)``; ``off`` is None.
+
+    Args:
+        text: The ``--rate-limit`` argument.
+
+    Raises:
+        argparse.ArgumentTypeError: If the text is not ``Q/W`` with Q >= 1 and W > 0.
+    """
+    if text.lower() in ("off", "none", "0"):
+        return None
+    quota, _, window = text.partition("/")
+    try:
+        parsed = int(quota), float(window or "300")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected REQUESTS/SECONDS, got {text!r}") from None
+    if parsed[0] < 1 or parsed[1] <= 0:
+        raise argparse.ArgumentTypeError(f"expected REQUESTS >= 1 and SECONDS > 0, got {text!r}")
+    return parsed
+
+
+async def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    invoices: int = 50_000,
+    seed: int = 0,
+    latency: float = 0.0,
+    jitter: float = 0.0,
+    rate_limit: tuple[int, float] | None = (1200, 300.0),
+    max_per_page: int = 100,
+    json_output: bool = False,
+    out: TextIO | None = None,
+) -> None:
+    """Run a FakeCloudflare until cancelled (or SIGTERM / SIGINT), announcing it on ``out``.
+
+    Args:
+        host: Interface to listen on.
+        port: Port; 0 picks a free one.
+        invoices: Invoices of the default account.
+        seed: Seed of all data and credentials.
+        latency: Seconds added to every response.
+        jitter: Seconds of seeded uniform variation around the latency.
+        rate_limit: ``(requests, window_seconds)`` or None for no limit.
+        max_per_page: Largest accepted ``per_page``.
+        json_output: Announce with one JSON line instead of human-readable lines.
+        out: Where to announce; standard output by default.
+    """
+    out = sys.stdout if out is None else out
+    fake = FakeCloudflare(
+        invoices,
+        seed=seed,
+        latency=latency,
+        jitter=jitter,
+        rate_limit=rate_limit,
+        max_per_page=max_per_page,
+        host=host,
+        port=port,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        # Not available on Windows or outside the main thread; Ctrl-C then arrives as
+        # KeyboardInterrupt, which `main` handles.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop.set)
+            installed.append(signum)
+    try:
+        async with fake:
+            info = {
+                "base_url": fake.base_url,
+                "account_id": fake.account_id,
+                "api_token": fake.api_token,
+                "api_email": fake.api_email,
+                "api_key": fake.api_key,
+                "pid": os.getpid(),
+            }
+            if json_output:
+                print(json.dumps(info), file=out, flush=True)
+            else:
+                print(
+                    f"FakeCloudflare serving {invoices:,} invoices\n"
+                    f"  base URL    {info['base_url']}\n"
+                    f"  account id  {info['account_id']}\n"
+                    f"  API token   {info['api_token']}\n"
+                    f"  legacy      X-Auth-Email: {info['api_email']}\n"
+                    f"              X-Auth-Key: {info['api_key']}\n"
+                    "Press Ctrl-C to stop.",
+                    file=out,
+                    flush=True,
+                )
+            await stop.wait()
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m asyncinvoices.testing",
+        description="Serve a fake Cloudflare AI Gateway invoice-history endpoint on loopback.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port (default 0: a free one)")
+    parser.add_argument("--invoices", type=int, default=50_000, help="invoices (default 50000)")
+    parser.add_argument("--latency", type=float, default=0.0, help="added latency, ms")
+    parser.add_argument("--jitter", type=float, default=0.0, help="latency jitter, +- ms")
+    parser.add_argument("--seed", type=int, default=0, help="seed of all data (default 0)")
+    parser.add_argument(
+        "--rate-limit",
+        type=parse_rate_limit,
+        default=(1200, 300.0),
+        metavar="Q/W",
+        help="at most Q requests in any W seconds (default 1200/300; 'off' disables)",
+    )
+    parser.add_argument("--max-per-page", type=int, default=100, help="largest per_page")
+    parser.add_argument("--json", action="store_true", help="print one JSON line and serve")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and serve until interrupted; return the exit status.
+
+    Args:
+        argv: Command-line arguments without the program name; ``sys.argv[1:]`` if None.
+    """
+    args = _parser().parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            serve(
+                host=args.host,
+                port=args.port,
+                invoices=args.invoices,
+                seed=args.seed,
+                latency=args.latency / 1000,
+                jitter=args.jitter / 1000,
+                rate_limit=args.rate_limit,
+                max_per_page=args.max_per_page,
+                json_output=args.json,
+            )
+        )
+    return 0
