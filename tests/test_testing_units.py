@@ -54,7 +54,7 @@ def test_limiter_is_a_true_sliding_window() -> None:
 
 
 def test_limiter_rejects_what_a_token_bucket_would_admit() -> None:
-    """1200 per 300 s: 2400 requests in the first five minutes trip the block (CLOUDFLARE_API.md)."""
+    """At 8/s for 300 s (2400 requests) only 1200 pass: a bucket refilling 4/s admits all."""
     limiter = SlidingWindowLimiter(1200, 300.0, 300.0)
     allowed = sum(limiter.admit(i * 0.125).allowed for i in range(2400))
     assert allowed == 1200
