@@ -7,6 +7,7 @@ that appear in signatures are listed precisely in ``nitpick_ignore`` below.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ import asyncinvoices  # noqa: E402
 
 project = "asyncinvoices"
 author = "The asyncinvoices authors"
-copyright = "the asyncinvoices authors"  # noqa: A001 - Sphinx's name for it
+copyright = "the asyncinvoices authors"
 release = asyncinvoices.__version__
 version = ".".join(release.split(".")[:2])
 
@@ -70,10 +71,8 @@ def _publish(module: Any) -> None:
         if isinstance(obj, type) or callable(obj):
             obj_module = getattr(obj, "__module__", "") or ""
             if obj_module.startswith(module.__name__ + "._"):
-                try:
+                with contextlib.suppress(AttributeError, TypeError):
                     obj.__module__ = module.__name__
-                except (AttributeError, TypeError):  # pragma: no cover - builtins
-                    pass
 
 
 _publish(asyncinvoices)

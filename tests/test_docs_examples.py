@@ -1,0 +1,243 @@
+"""The documentation's example programs run, against FakeCloudflare, and print what the pages show.
+
+Each program in ``docs/examples`` is run the way a reader runs it: as a script, in a fresh
+directory, with ``CLOUDFLARE_API_TOKEN`` and ``CLOUDFLARE_BASE_URL`` pointing at a
+FakeCloudflare. Outputs quoted by the pages live in ``docs/examples/output``; set
+``ASYNCINVOICES_UPDATE_DOCS=1`` to rewrite them after an intended change.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import ModuleType
+
+import anyio
+import pytest
+
+from asyncinvoices import InvoiceClient
+from asyncinvoices.testing import FakeCloudflare
+
+pytestmark = pytest.mark.anyio
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+EXAMPLES = DOCS / "examples"
+OUTPUT = EXAMPLES / "output"
+UPDATE = os.environ.get("ASYNCINVOICES_UPDATE_DOCS") == "1"
+
+# The tutorial's server: `python -m asyncinvoices.testing --invoices 5000` (seed 0).
+TUTORIAL_INVOICES = 5_000
+
+# Timings differ from run to run; everything else in the outputs is deterministic.
+_SECONDS = re.compile(r"\b\d+\.\d+ s\b")
+
+
+def _normalise(text: str) -> str:
+    return _SECONDS.sub("0.00 s", text)
+
+
+def _check_output(name: str, actual: str) -> None:
+    path = OUTPUT / name
+    if UPDATE:
+        path.write_text(actual, encoding="utf-8")
+    expected = path.read_text(encoding="utf-8")
+    assert _normalise(expected) == _normalise(actual)
+
+
+def _environment(fake: FakeCloudflare) -> dict[str, str]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("CLOUDFLARE_API_KEY", "CLOUDFLARE_EMAIL")
+    }
+    env["CLOUDFLARE_API_TOKEN"] = fake.api_token
+    env["CLOUDFLARE_BASE_URL"] = fake.base_url
+    return env
+
+
+async def _run(
+    fake: FakeCloudflare, cwd: Path, script: str, *args: str, returncode: int = 0
+) -> str:
+    result = await anyio.run_process(
+        [sys.executable, str(EXAMPLES / script), *args],
+        cwd=cwd,
+        env=_environment(fake),
+        check=False,
+    )
+    assert result.returncode == returncode, result.stderr.decode()
+    return result.stdout.decode()
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"docs_example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+async def tutorial_fake() -> AsyncIterator[FakeCloudflare]:
+    """The server the tutorial starts: 5,000 invoices, seed 0, Cloudflare's rate limit."""
+    async with FakeCloudflare(TUTORIAL_INVOICES, seed=0) as fake:
+        yield fake
+
+
+def test_every_example_is_shown() -> None:
+    """Each program in docs/examples is included by at least one page."""
+    pages = "\n".join(p.read_text(encoding="utf-8") for p in DOCS.rglob("*.md"))
+    missing = [p.name for p in sorted(EXAMPLES.glob("*.py")) if f"examples/{p.name}" not in pages]
+    assert missing == []
+
+
+def test_tutorial_shows_the_fake_servers_credentials() -> None:
+    """The account id and token quoted by the tutorial are those of the seed-0 server."""
+    fake = FakeCloudflare(TUTORIAL_INVOICES, seed=0)
+    tutorial = (DOCS / "tutorial.md").read_text(encoding="utf-8")
+
+    assert fake.account_id in tutorial
+    assert fake.api_token in tutorial
+
+
+async def test_first_invoices(tutorial_fake: FakeCloudflare, tmp_path: Path) -> None:
+    """first_invoices.py prints the count and the five newest invoices."""
+    out = await _run(tutorial_fake, tmp_path, "first_invoices.py", tutorial_fake.account_id)
+
+    _check_output("first_invoices.txt", out)
+
+
+async def test_walk_all(tutorial_fake: FakeCloudflare, tmp_path: Path) -> None:
+    """walk_all.py walks the whole account and prints its totals."""
+    out = await _run(tutorial_fake, tmp_path, "walk_all.py", tutorial_fake.account_id)
+
+    _check_output("walk_all.txt", out)
+    assert f"{TUTORIAL_INVOICES:,} invoices in 100 pages, 100 requests" in out
+
+
+async def test_export_csv(tutorial_fake: FakeCloudflare, tmp_path: Path) -> None:
+    """export_csv.py writes one row per invoice, in the server's order."""
+    out = await _run(tutorial_fake, tmp_path, "export_csv.py", tutorial_fake.account_id)
+
+    _check_output("export_csv.txt", out)
+    lines = (tmp_path / "invoices.csv").read_text(encoding="utf-8").splitlines()
+    _check_output("invoices_head.csv", "\n".join(lines[:4]) + "\n")
+    assert len(lines) == TUTORIAL_INVOICES + 1
+    assert tutorial_fake.ids() == [line.split(",", 1)[0] for line in lines[1:]]
+
+
+async def test_export_dataframe_records(tutorial_fake: FakeCloudflare) -> None:
+    """export_dataframe.to_records gives one exact record per invoice (polars/pandas untested)."""
+    module = _load("export_dataframe")
+    async with InvoiceClient(
+        api_token=tutorial_fake.api_token, base_url=tutorial_fake.base_url
+    ) as client:
+        invoices = await client.list_invoices(tutorial_fake.account_id)
+
+    records = module.to_records(invoices)
+
+    assert tutorial_fake.ids() == [record["id"] for record in records]
+    assert invoices[0].amount_due == records[0]["amount_due"]
+
+
+async def test_resume(tutorial_fake: FakeCloudflare, tmp_path: Path) -> None:
+    """resume.py, stopped half-way and run again, writes every invoice exactly once."""
+    account = tutorial_fake.account_id
+    first = await _run(
+        tutorial_fake, tmp_path, "resume.py", account, "--stop-after", "2000", returncode=1
+    )
+    tutorial_fake.create_invoices(7)  # new invoices arrive between the two runs
+    second = await _run(tutorial_fake, tmp_path, "resume.py", account)
+
+    _check_output("resume.txt", first + second)
+    rows = (tmp_path / "invoices.jsonl").read_text(encoding="utf-8").splitlines()
+    ids = [json.loads(row)["id"] for row in rows]
+    assert tutorial_fake.ids()[7:] == ids
+    assert not (tmp_path / "invoices.checkpoint.json").exists()
+
+
+async def test_many_accounts(tmp_path: Path) -> None:
+    """many_accounts.py counts three accounts through one client."""
+    async with FakeCloudflare(1_200, seed=0) as fake:
+        accounts = [fake.account_id, fake.add_account(300, seed=1), fake.add_account(45, seed=2)]
+        out = await _run(fake, tmp_path, "many_accounts.py", *accounts)
+
+    _check_output("many_accounts.txt", out)
+
+
+async def test_worker_syncs_only_new_invoices(tutorial_fake: FakeCloudflare) -> None:
+    """worker.sync fetches everything once, then only the invoices created since."""
+    worker = _load("worker")
+    store = worker.Store()
+    async with InvoiceClient(
+        api_token=tutorial_fake.api_token, base_url=tutorial_fake.base_url
+    ) as client:
+        first = await worker.sync(client, tutorial_fake.account_id, store)
+        tutorial_fake.create_invoices(3)
+        tutorial_fake.reset_counters()
+        second = await worker.sync(client, tutorial_fake.account_id, store)
+
+    assert (first, second) == (TUTORIAL_INVOICES, 3)
+    assert len(store.invoices) == TUTORIAL_INVOICES + 3
+    assert len(tutorial_fake.requests) <= 2
+
+
+async def test_worker_once(tutorial_fake: FakeCloudflare, tmp_path: Path) -> None:
+    """worker.py --once syncs one round and exits."""
+    out = await _run(tutorial_fake, tmp_path, "worker.py", tutorial_fake.account_id, "--once")
+
+    assert f"synced {TUTORIAL_INVOICES:,} new invoices" in out
+
+
+async def test_web_aiohttp(tutorial_fake: FakeCloudflare, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The aiohttp.web service answers a summary, 403 for a foreign account, 404 for no account."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    for name, value in _environment(tutorial_fake).items():
+        if name.startswith("CLOUDFLARE_"):
+            monkeypatch.setenv(name, value)
+    web_aiohttp = _load("web_aiohttp")
+
+    async with TestClient(TestServer(web_aiohttp.make_app())) as http:
+        found = await http.get(f"/accounts/{tutorial_fake.account_id}/summary")
+        body = await found.json()
+        forbidden = await http.get("/accounts/0123456789abcdef0123456789abcdef/summary")
+        invalid = await http.get("/accounts/no.such.account/summary")
+
+    assert (found.status, body["invoices"]) == (200, TUTORIAL_INVOICES)
+    assert (forbidden.status, invalid.status) == (403, 404)
+
+
+def test_web_fastapi_compiles() -> None:
+    """The FastAPI example is valid Python (FastAPI is not installed to run it)."""
+    source = (EXAMPLES / "web_fastapi.py").read_text(encoding="utf-8")
+
+    compile(source, "web_fastapi.py", "exec")
+
+
+async def test_reader_tests_pass(tmp_path: Path) -> None:
+    """test_my_app.py, the testing how-to's example, passes under pytest."""
+    result = await anyio.run_process(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-W",
+            "error",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            str(EXAMPLES / "test_my_app.py"),
+        ],
+        cwd=tmp_path,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
