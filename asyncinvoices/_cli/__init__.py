@@ -1,0 +1,15 @@
+"""The ``asyncinvoices`` command line: ``fetch``, ``summary``, ``demo`` and ``fake-server``.
+
+Install it with ``pip install 'asyncinvoices[cli]'`` (for the progress bar; it runs without
+rich too). Run ``asyncinvoices --help`` for the commands, their examples and the exit codes.
+
+:func:`run` is the program as a function, for tests::
+
+    code = run(["fetch", account_id, "--format", "jsonl"], stdout=buffer, stderr=errors,
+               environ={"CLOUDFLARE_API_TOKEN": token})
+"""
+
+from ._app import build_parser, main, run
+from ._failures import ExitCode
+
+__all__ = ["ExitCode", "build_parser", "main", "run"]

@@ -1,0 +1,66 @@
+"""Writing an output file atomically: a temporary file in the same directory, then a rename.
+
+Readers of the target path see either the previous file or the complete new one, never a
+truncated mix: if the run fails, is cancelled or is interrupted with Ctrl-C, the temporary
+file is removed and the previous content stays untouched. ``os.replace`` is atomic on POSIX
+and on Windows when both names are on the same file system, which the same directory
+guarantees.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+__all__ = ["atomic_text_file"]
+
+
+def _mode_for(target: Path) -> int:
+    try:
+        return os.stat(target).st_mode & 0o7777
+    except FileNotFoundError:
+        # What open() would have created: 0o666 less the umask, read without changing it
+        # for longer than this call.
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def atomic_text_file(
+    path: str | os.PathLike[str], *, newline: str | None = None
+) -> Iterator[IO[str]]:
+    """Open a text file that replaces ``path`` only when the ``with`` block succeeds.
+
+    The file is UTF-8. On success it is flushed, synced to disk, given the permissions of the
+    file it replaces (or the usual ones for a new file) and renamed over ``path``. On any
+    exception, ``KeyboardInterrupt`` and cancellation included, it is deleted.
+
+    Args:
+        path: The file to create or replace.
+        newline: Passed to :func:`open`; ``""`` for CSV.
+
+    Raises:
+        OSError: If the directory is not writable or the disk is full.
+    """
+    target = Path(path)
+    directory = target.parent
+    fd, temp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".partial", dir=directory if str(directory) else "."
+    )
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temp, _mode_for(target))
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise

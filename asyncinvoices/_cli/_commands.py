@@ -1,0 +1,227 @@
+"""The commands ``fetch``, ``summary`` and ``fake-server``: arguments in, output out.
+
+Each command is an async function of a :class:`Context` (where to write, the environment,
+the parsed arguments). Machine-readable output goes to ``ctx.stdout`` only; progress, logs
+and errors go to ``ctx.stderr``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import IO, TypeVar
+
+import anyio
+import attrs
+
+from asyncinvoices._client import InvoiceClient
+from asyncinvoices._config import DEFAULT_BASE_URL, ENV_BASE_URL, ENV_EMAIL, ENV_KEY, ENV_TOKEN
+from asyncinvoices._errors import ConfigurationError
+from asyncinvoices._stream import InvoiceStream
+
+from ._atomic import atomic_text_file
+from ._formats import make_writer
+from ._logging import RedactingFilter, StreamSwitch
+from ._progress import Progress, progress_display, watch_governor
+from ._summary import Aggregator, render
+
+__all__ = ["Context", "fake_server", "fetch", "make_client", "summary", "with_governor_watch"]
+
+logger = logging.getLogger("asyncinvoices")
+
+T = TypeVar("T")
+
+# The format ``fetch -o FILE`` picks from FILE's suffix when ``--format`` is not given.
+_SUFFIX_FORMATS: Mapping[str, str] = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+}
+
+
+@attrs.define
+class Context:
+    """Everything a command needs from the outside world.
+
+    Attributes:
+        args: The parsed command line.
+        stdout: Where data goes.
+        stderr: Where progress, logs and errors go.
+        environ: The environment to read credentials from.
+        redactor: The log filter; commands add the secrets they load to it.
+        log_stream: The log handler's stream, redirected while the progress bar runs.
+    """
+
+    args: argparse.Namespace
+    stdout: IO[str]
+    stderr: IO[str]
+    environ: Mapping[str, str]
+    redactor: RedactingFilter
+    log_stream: StreamSwitch
+
+    @property
+    def show_progress(self) -> bool:
+        """Whether a progress bar may be drawn (it still needs stderr to be a terminal)."""
+        return not getattr(self.args, "no_progress", False)
+
+
+def make_client(ctx: Context, *, max_concurrency: int, per_page: int) -> InvoiceClient:
+    """Build the client from the environment and ``--base-url``; register its secrets.
+
+    Raises:
+        ConfigurationError: If no credentials are set, naming the variables to set.
+    """
+    env = ctx.environ
+    token = env.get(ENV_TOKEN) or None
+    email, key = env.get(ENV_EMAIL) or None, env.get(ENV_KEY) or None
+    # Registered before anything can fail, so that even an error about them is redacted.
+    ctx.redactor.secrets += tuple(s for s in (token, key) if s)
+    if token is None and (email is None or key is None):
+        raise ConfigurationError(
+            f'no Cloudflare credentials: set {ENV_TOKEN} to an API token with the "AI Gateway '
+            f'Read" permission (or both {ENV_EMAIL} and {ENV_KEY} for a global API key)'
+        )
+    base_url = ctx.args.base_url or env.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+    client = InvoiceClient(
+        api_token=token,
+        api_email=None if token else email,
+        api_key=None if token else key,
+        base_url=base_url,
+        max_concurrency=max_concurrency,
+        per_page=per_page,
+    )
+    ctx.redactor.secrets += client._credentials.secrets()
+    return client
+
+
+async def with_governor_watch(
+    client: InvoiceClient, progress: Progress, body: Callable[[], Awaitable[T]]
+) -> T:
+    """Run ``body`` while a task keeps the progress note in step with the rate governor."""
+    failure: Exception | None = None
+    result: T | None = None
+    async with anyio.create_task_group() as task_group:
+        task_group.start_soon(watch_governor, client.governor, progress)
+        try:
+            result = await body()
+        except Exception as exc:
+            # Raised after the task group, so that it is not wrapped in an ExceptionGroup.
+            failure = exc
+        finally:
+            task_group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return result  # type: ignore[return-value]
+
+
+def _log_done(stream: InvoiceStream, what: str) -> None:
+    stats = stream.stats
+    logger.info(
+        "%s %d invoices: %d pages, %d requests (%d retries), %.1f s throttled, %.2f s",
+        what,
+        stats.invoices,
+        stats.pages,
+        stats.requests,
+        stats.retries,
+        stats.throttled_seconds,
+        stats.elapsed,
+    )
+
+
+def _output_format(args: argparse.Namespace) -> str:
+    if args.format is not None:
+        return str(args.format)
+    if args.output is not None:
+        return _SUFFIX_FORMATS.get(Path(args.output).suffix.lower(), "table")
+    return "table"
+
+
+async def fetch(ctx: Context) -> None:
+    """``asyncinvoices fetch``: stream every invoice to stdout or, atomically, to a file."""
+    args = ctx.args
+    format = _output_format(args)
+    client = make_client(ctx, max_concurrency=args.concurrency, per_page=args.per_page)
+    async with client:
+        with progress_display(
+            ctx.stderr,
+            enabled=ctx.show_progress,
+            description="fetching",
+            log_stream=ctx.log_stream,
+        ) as progress:
+            # Validates the account id and type before any file is created.
+            stream = client.invoices(args.account_id, type=args.type, on_progress=progress.update)
+
+            async def copy(file: IO[str]) -> None:
+                writer = make_writer(format, file)
+                writer.begin()
+                async with stream:
+                    async for invoice in stream:
+                        writer.write(invoice)
+                writer.end()
+
+            if args.output is None:
+                await with_governor_watch(client, progress, lambda: copy(ctx.stdout))
+            else:
+                newline = "" if format == "csv" else None
+                with atomic_text_file(args.output, newline=newline) as file:
+                    await with_governor_watch(client, progress, lambda: copy(file))
+        _log_done(stream, "fetched")
+
+
+def terminal_width(stream: IO[str], default: int = 80) -> int:
+    """Return the width of the terminal ``stream`` is, or ``default`` when it is not one."""
+    try:
+        if stream.isatty():
+            return shutil.get_terminal_size((default, 24)).columns
+    except (AttributeError, ValueError):
+        pass
+    return default
+
+
+async def summary(ctx: Context) -> None:
+    """``asyncinvoices summary``: totals, months and a spend chart, for a person to read."""
+    args = ctx.args
+    client = make_client(ctx, max_concurrency=args.concurrency, per_page=args.per_page)
+    aggregator = Aggregator()
+    async with client:
+        with progress_display(
+            ctx.stderr,
+            enabled=ctx.show_progress,
+            description="fetching",
+            log_stream=ctx.log_stream,
+        ) as progress:
+            stream = client.invoices(args.account_id, type=args.type, on_progress=progress.update)
+
+            async def consume() -> None:
+                async with stream:
+                    async for invoice in stream:
+                        aggregator.add(invoice)
+
+            await with_governor_watch(client, progress, consume)
+        _log_done(stream, "summarised")
+    ctx.stdout.write(render(aggregator.result(), width=min(terminal_width(ctx.stdout), 100)))
+    ctx.stdout.flush()
+
+
+async def fake_server(ctx: Context) -> None:
+    """``asyncinvoices fake-server``: serve FakeCloudflare until Ctrl-C or SIGTERM."""
+    from asyncinvoices.testing._cli import (
+        serve,  # the fake needs aiohttp's server side: import lazily
+    )
+
+    args = ctx.args
+    await serve(
+        host=args.host,
+        port=args.port,
+        invoices=args.invoices,
+        seed=args.seed,
+        latency=args.latency / 1000,
+        rate_limit=args.rate_limit,
+        max_per_page=args.max_per_page,
+        json_output=args.json,
+        out=ctx.stdout,  # type: ignore[arg-type]  # serve() asks for TextIO, uses write()
+    )

@@ -1,0 +1,166 @@
+"""``asyncinvoices demo``: the whole product against the embedded fake Cloudflare.
+
+It starts :class:`~asyncinvoices.testing.FakeCloudflare` on an ephemeral loopback port with
+a large account, fetches every invoice with the concurrent client, checks the result
+against the server's own list, and prints the summary view and what the run measured.
+
+The "one page at a time" estimate is the number of pages times the median time the fake
+server took to answer one page in this same run, read from its request log
+(``fake.requests``: ``finished - started`` of every successful request). It is what a
+sequential client would need at best, since it leaves out the client's own overhead.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from asyncinvoices._client import InvoiceClient
+from asyncinvoices._models import FetchStats, RateLimit
+
+from ._commands import Context, terminal_width, with_governor_watch
+from ._progress import progress_display
+from ._summary import Aggregator, render
+
+__all__ = ["demo", "demo_faults", "median_page_seconds", "run_report"]
+
+# Cloudflare's limit is 1,200 requests per five minutes (CLOUDFLARE_API.md, "Rate limits").
+# A demo account larger than 1,200 pages would spend minutes waiting on it, so the quota of
+# the fake and of the client grows with the account: the governor is on, but never blocks.
+_WINDOW = 300.0
+
+
+def demo_faults(pages: int) -> list[Any]:
+    """Return the faults ``--faults`` injects: 502 and 503 pages, a reset, and a 429."""
+    from asyncinvoices.testing import Fault
+
+    last = max(pages, 1)
+    return [
+        Fault.status(502, page=min(3, last), attempt=1),
+        Fault.status(503, page=min(max(2, last // 2), last), attempt=1),
+        Fault.reset(page=min(max(2, last // 3), last), attempt=1),
+        Fault.status(429, retry_after=1, request=min(40, last)),
+    ]
+
+
+def median_page_seconds(requests: Sequence[Any]) -> float | None:
+    """Return the median serving time of the successful requests in a fake's request log."""
+    durations = [
+        r.finished - r.started for r in requests if r.status == 200 and r.finished is not None
+    ]
+    return statistics.median(durations) if durations else None
+
+
+def run_report(
+    *,
+    stats: FetchStats,
+    wall: float,
+    concurrency: int,
+    per_page: int,
+    median: float | None,
+    verified: bool,
+    injected: Sequence[Any],
+) -> str:
+    """Return the "measured run" block of the demo's output."""
+    rate = stats.invoices / wall if wall > 0 else 0.0
+    lines = [
+        "The run",
+        f"  invoices       {stats.invoices:,}"
+        + (
+            "  (each exactly once, in the server's order: checked against the server's list)"
+            if verified
+            else "  (MISMATCH with the server's list!)"
+        ),
+        f"  pages          {stats.pages:,} of up to {per_page} invoices",
+        f"  requests       {stats.requests:,} ({stats.retries:,} retries)",
+        f"  throttled      {stats.throttled_seconds:.1f} s waiting on the rate governor "
+        "or Retry-After",
+        f"  concurrency    {concurrency} requests in flight at most",
+        f"  wall time      {wall:.2f} s ({rate:,.0f} invoices/s)",
+    ]
+    if injected:
+        kinds = ", ".join(f"{f.kind} on page {f.page}" for f in injected)
+        lines.append(f"  faults         {len(injected)} injected and survived: {kinds}")
+    if median is not None:
+        sequential = stats.pages * median
+        lines.append(
+            f"  one at a time  {stats.pages:,} pages x {median * 1000:.0f} ms median page "
+            f"latency (measured by the fake server in this run) = {sequential:.1f} s, "
+            f"{sequential / wall:.1f}x this run's wall time"
+        )
+    return "\n".join(lines) + "\n"
+
+
+async def demo(ctx: Context) -> bool:
+    """Run the demo; return whether every invoice arrived exactly once and in order."""
+    from asyncinvoices.testing import (
+        FakeCloudflare,  # the fake needs aiohttp's server side: import lazily
+    )
+
+    args = ctx.args
+    per_page = 100
+    pages = -(-args.invoices // per_page)
+    quota = max(1200, 2 * pages + 100)
+    faults = demo_faults(pages) if args.faults else []
+    out = ctx.stdout
+    async with FakeCloudflare(
+        args.invoices,
+        seed=args.seed,
+        latency=args.latency / 1000,
+        rate_limit=(quota, _WINDOW),
+        max_per_page=per_page,
+        faults=faults,
+    ) as fake:
+        out.write(
+            f"FakeCloudflare on {fake.base_url}: {args.invoices:,} invoices, "
+            f"{args.latency:g} ms per response, "
+            + (f"{len(faults)} faults injected" if faults else "no faults")
+            + f"; fetching with concurrency {args.concurrency}...\n\n"
+        )
+        out.flush()
+        client = InvoiceClient(
+            api_token=fake.api_token,
+            base_url=fake.base_url,
+            per_page=per_page,
+            max_concurrency=args.concurrency,
+            rate_limit=RateLimit(requests=quota, window=_WINDOW),
+        )
+        ctx.redactor.secrets += client._credentials.secrets()
+        aggregator = Aggregator()
+        ids: list[str | None] = []
+        async with client:
+            with progress_display(
+                ctx.stderr,
+                enabled=ctx.show_progress,
+                description="fetching",
+                log_stream=ctx.log_stream,
+            ) as progress:
+                stream = client.invoices(fake.account_id, on_progress=progress.update)
+
+                async def consume() -> None:
+                    async with stream:
+                        async for invoice in stream:
+                            aggregator.add(invoice)
+                            ids.append(invoice.id)
+
+                began = time.perf_counter()
+                await with_governor_watch(client, progress, consume)
+                wall = time.perf_counter() - began
+        verified = ids == fake.ids()
+        out.write(render(aggregator.result(), width=min(terminal_width(out), 100)))
+        out.write("\n")
+        out.write(
+            run_report(
+                stats=stream.stats,
+                wall=wall,
+                concurrency=args.concurrency,
+                per_page=per_page,
+                median=median_page_seconds(fake.requests),
+                verified=verified,
+                injected=fake.injected,
+            )
+        )
+        out.flush()
+    return verified

@@ -1,0 +1,143 @@
+"""Turning an exception into one line for a person and an exit code for a script. Pure.
+
+Every message says what went wrong and what to do about it; the exit code says which kind of
+failure it was, so a script can tell "fix the token" from "try again later".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from asyncinvoices._config import ENV_EMAIL, ENV_KEY, ENV_TOKEN
+from asyncinvoices._errors import (
+    APIError,
+    AsyncInvoicesError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    NotFoundError,
+    PaginationError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+    TransportError,
+)
+
+__all__ = ["EXIT_CODES_HELP", "ExitCode", "describe"]
+
+
+class ExitCode(enum.IntEnum):
+    """The exit status of ``asyncinvoices``, one per kind of failure."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    AUTHENTICATION = 3
+    NOT_FOUND = 4
+    RATE_LIMITED = 5
+    SERVER = 6
+    BAD_RESPONSE = 7
+    INTERRUPTED = 130
+    BROKEN_PIPE = 141
+
+
+#: The exit codes as the ``--help`` epilog lists them.
+EXIT_CODES_HELP = """\
+exit codes:
+  0    success
+  1    unexpected error (e.g. the output file cannot be written)
+  2    usage or configuration: bad arguments, no credentials, request rejected as invalid
+  3    authentication: token missing, wrong, or without the "AI Gateway Read" permission
+  4    not found: no such account
+  5    rate limited: Cloudflare blocks the token for now; the message says until when
+  6    server or transport: Cloudflare failed (5xx) or the connection did, after retries
+  7    bad response: Cloudflare's answer or its paging could not be trusted
+  130  interrupted (Ctrl-C); no output file is left half-written
+"""
+
+
+def _ray(exc: APIError | ResponseFormatError) -> str:
+    return f" (cf-ray {exc.ray_id})" if exc.ray_id else ""
+
+
+def _codes(exc: APIError) -> str:
+    first = exc.errors[0] if exc.errors else None
+    return f"HTTP {exc.status}" + (f", code {first.code} {first.message}" if first else "")
+
+
+def describe(exc: BaseException, *, now: dt.datetime | None = None) -> tuple[str, ExitCode]:
+    """Return ``(one-line message, exit code)`` for a failure of a command.
+
+    Args:
+        exc: What was raised.
+        now: The current time, to say when a rate-limit block lifts (default: now, UTC).
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", ExitCode.INTERRUPTED
+    if isinstance(exc, ConfigurationError):
+        return f"configuration error: {exc}", ExitCode.USAGE
+    if isinstance(exc, AuthenticationError):
+        return (
+            f"authentication failed ({_codes(exc)}){_ray(exc)}: set {ENV_TOKEN} to an API "
+            'token with the "AI Gateway Read" (or "AI Gateway Write") permission on this '
+            f"account (or {ENV_EMAIL} and {ENV_KEY})",
+            ExitCode.AUTHENTICATION,
+        )
+    if isinstance(exc, NotFoundError):
+        return (
+            f"account not found ({_codes(exc)}){_ray(exc)}: check the account id, "
+            "32 hexadecimal characters from the Cloudflare dashboard URL",
+            ExitCode.NOT_FOUND,
+        )
+    if isinstance(exc, RateLimitError):
+        if exc.retry_after is not None:
+            when = (now or dt.datetime.now(dt.timezone.utc)) + dt.timedelta(seconds=exc.retry_after)
+            lifts = (
+                f"the block lifts in {exc.retry_after:.0f} s, at "
+                f"{when.astimezone(dt.timezone.utc):%H:%M:%S} UTC"
+            )
+        else:
+            lifts = "Cloudflare's blocks last five minutes"
+        return (
+            f"rate limited by Cloudflare ({_codes(exc)}){_ray(exc)}: {lifts}; run again then, "
+            "and lower --concurrency if other tools share the token",
+            ExitCode.RATE_LIMITED,
+        )
+    if isinstance(exc, BadRequestError):
+        return (
+            f"Cloudflare rejected the request ({_codes(exc)}){_ray(exc)}: "
+            "check --per-page and --type",
+            ExitCode.USAGE,
+        )
+    if isinstance(exc, ServerError):
+        return (
+            f"Cloudflare failed ({_codes(exc)}){_ray(exc)} after every retry: "
+            "try again later; https://www.cloudflarestatus.com/ shows incidents",
+            ExitCode.SERVER,
+        )
+    if isinstance(exc, APIError):  # any other status the library may add later
+        return f"Cloudflare answered with an error: {exc}{_ray(exc)}", ExitCode.SERVER
+    if isinstance(exc, TransportError):
+        return (
+            f"network error: {exc}: check the connection (and --base-url), then try again",
+            ExitCode.SERVER,
+        )
+    if isinstance(exc, ResponseFormatError):
+        return (
+            f"unexpected response from Cloudflare: {exc}{_ray(exc)}; "
+            "please report it with the cf-ray id",
+            ExitCode.BAD_RESPONSE,
+        )
+    if isinstance(exc, PaginationError):
+        return (
+            f"Cloudflare's paging cannot be trusted: {exc}; stopped so as not to return "
+            "missing or repeated invoices. Try again, or with another --per-page",
+            ExitCode.BAD_RESPONSE,
+        )
+    if isinstance(exc, AsyncInvoicesError):
+        return f"error: {exc}", ExitCode.ERROR
+    if isinstance(exc, OSError):
+        name = f"{exc.filename}: " if exc.filename else ""
+        return f"I/O error: {name}{exc.strerror or exc}", ExitCode.ERROR
+    return f"unexpected error: {exc!r}; run with --verbose for the traceback", ExitCode.ERROR

@@ -1,0 +1,294 @@
+"""Output formats for invoices: CSV, JSON Lines, a JSON array and a plain-text table.
+
+Pure functions from :class:`~asyncinvoices.Invoice` to text, plus small writers that stream
+them to a text file one invoice at a time, so a run of any size needs no more memory than
+one page.
+
+The choices, stated once:
+
+* **Field names** are the API's own (``amount_due``, ``created``, ...), in the order of
+  Cloudflare's schema, followed by any field this version does not know (``Invoice.extra``).
+* **Amounts** are never converted to binary floats. JSON and JSON Lines write each amount as
+  a JSON *number* whose text is the exact decimal the API sent (``640.19`` stays ``640.19``);
+  CSV writes the same decimal in plain notation, without an exponent.
+* **created** is written as the API sends it in JSON and JSON Lines: Unix seconds, a JSON
+  integer (with a fraction only if the API sent one). CSV and the table write ISO-8601 UTC
+  with a ``Z`` suffix, e.g. ``2026-01-02T03:04:05Z``, which spreadsheets read as a time.
+* **Unknown fields** are written verbatim in JSON and JSON Lines. CSV has one fixed header,
+  written before the first invoice arrives, so they go in its last column, ``extra``, as a
+  JSON object (empty when there are none).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import IO, Any, Final
+
+import attrs
+
+from asyncinvoices._models import Invoice
+
+__all__ = [
+    "CSV_COLUMNS",
+    "FIELDS",
+    "FORMATS",
+    "CsvWriter",
+    "JsonArrayWriter",
+    "JsonLinesWriter",
+    "TableWriter",
+    "Writer",
+    "csv_row",
+    "decimal_text",
+    "dumps_record",
+    "iso_utc",
+    "make_writer",
+    "to_record",
+    "unix_seconds",
+]
+
+#: The invoice fields, in the order of Cloudflare's schema, as the API names them.
+FIELDS: Final = tuple(a.name for a in attrs.fields(Invoice) if a.name != "extra")
+#: The CSV header: every field, then ``extra`` for fields this version does not know.
+CSV_COLUMNS: Final = (*FIELDS, "extra")
+#: The values ``--format`` accepts.
+FORMATS: Final = ("table", "csv", "jsonl", "json")
+
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_AMOUNTS: Final = frozenset({"amount_due", "amount_paid", "amount_remaining"})
+
+
+def decimal_text(value: Decimal) -> str:
+    """Return ``value`` in plain decimal notation, exactly: ``640.19``, ``1000``, ``0.0001``.
+
+    Example:
+        >>> decimal_text(Decimal("6.4019E+2"))
+        '640.19'
+    """
+    return format(value, "f")
+
+
+def iso_utc(value: dt.datetime) -> str:
+    """Return ``value`` as ISO-8601 UTC with a ``Z`` suffix: ``2026-01-02T03:04:05Z``.
+
+    Microseconds are written only when there are any.
+
+    Example:
+        >>> iso_utc(dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc))
+        '2026-01-02T03:04:05Z'
+    """
+    utc = value.astimezone(dt.timezone.utc) if value.tzinfo else value
+    timespec = "microseconds" if utc.microsecond else "seconds"
+    return utc.replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
+
+
+def unix_seconds(value: dt.datetime) -> int | Decimal:
+    """Return ``value`` as Unix seconds: an int, or an exact Decimal if it has microseconds.
+
+    Example:
+        >>> unix_seconds(dt.datetime(2023, 1, 1, tzinfo=dt.timezone.utc))
+        1672531200
+    """
+    delta = value - _EPOCH
+    whole = delta.days * 86_400 + delta.seconds
+    if not delta.microseconds:
+        return whole
+    return Decimal(f"{whole}.{delta.microseconds:06d}").normalize()
+
+
+def to_record(invoice: Invoice) -> dict[str, Any]:
+    """Return the invoice as the API's JSON object: original names, unknown fields included.
+
+    Amounts stay :class:`~decimal.Decimal`; ``created`` becomes Unix seconds. Pass the result
+    to :func:`dumps_record` to write it without losing a digit.
+    """
+    record: dict[str, Any] = {}
+    for name in FIELDS:
+        value = getattr(invoice, name)
+        if name == "created" and value is not None:
+            value = unix_seconds(value)
+        record[name] = value
+    for name, value in invoice.extra.items():
+        record.setdefault(name, value)
+    return record
+
+
+def _encode(value: object) -> str:
+    # json.dumps cannot write a Decimal as a number; str() of a finite Decimal is always a
+    # valid JSON number (RFC 8259 section 6) and is exactly the text that was parsed.
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"cannot write {value!r} as a JSON number")
+        return str(value)
+    if isinstance(value, Mapping):
+        items = (f"{json.dumps(str(k), ensure_ascii=False)}:{_encode(v)}" for k, v in value.items())
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_encode(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def dumps_record(record: Mapping[str, Any]) -> str:
+    """Return ``record`` as compact JSON on one line, writing Decimals as exact numbers.
+
+    Example:
+        >>> dumps_record({"amount_due": Decimal("640.19"), "id": "in_1"})
+        '{"amount_due":640.19,"id":"in_1"}'
+    """
+    return _encode(record)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return decimal_text(value)
+    if isinstance(value, dt.datetime):
+        return iso_utc(value)
+    return str(value)
+
+
+def csv_row(invoice: Invoice) -> list[str]:
+    """Return the invoice's CSV cells, in the order of :data:`CSV_COLUMNS`.
+
+    Missing values are empty cells; booleans are ``true``/``false``; amounts are exact plain
+    decimals; ``created`` is ISO-8601 UTC; ``extra`` is a JSON object or empty.
+    """
+    row = [_cell(getattr(invoice, name)) for name in FIELDS]
+    row.append(dumps_record(invoice.extra) if invoice.extra else "")
+    return row
+
+
+class Writer:
+    """Writes invoices to a text file in one format; subclasses say which.
+
+    Args:
+        file: An open text file; the writer neither opens nor closes it.
+    """
+
+    def __init__(self, file: IO[str]) -> None:
+        self._file = file
+        self.count = 0
+
+    def begin(self) -> None:
+        """Write what comes before the first invoice (a header, an opening bracket)."""
+
+    def write(self, invoice: Invoice) -> None:
+        """Write one invoice."""
+        raise NotImplementedError
+
+    def end(self) -> None:
+        """Write what comes after the last invoice, then flush."""
+        self._file.flush()
+
+
+class CsvWriter(Writer):
+    """CSV (RFC 4180, ``\\r\\n`` line ends) with a header row; see the module docstring."""
+
+    def __init__(self, file: IO[str]) -> None:
+        super().__init__(file)
+        self._csv = csv.writer(file)
+
+    def begin(self) -> None:
+        """Write the header row."""
+        self._csv.writerow(CSV_COLUMNS)
+
+    def write(self, invoice: Invoice) -> None:
+        """Write one row."""
+        self._csv.writerow(csv_row(invoice))
+        self.count += 1
+
+
+class JsonLinesWriter(Writer):
+    """JSON Lines: one invoice object per line, as the API sent it."""
+
+    def write(self, invoice: Invoice) -> None:
+        """Write one line."""
+        self._file.write(dumps_record(to_record(invoice)) + "\n")
+        self.count += 1
+
+
+class JsonArrayWriter(Writer):
+    """One JSON array of invoice objects, one per line, written as they arrive."""
+
+    def begin(self) -> None:
+        """Open the array."""
+        self._file.write("[")
+
+    def write(self, invoice: Invoice) -> None:
+        """Write one element."""
+        self._file.write(("\n" if not self.count else ",\n") + dumps_record(to_record(invoice)))
+        self.count += 1
+
+    def end(self) -> None:
+        """Close the array."""
+        self._file.write("\n]\n" if self.count else "]\n")
+        super().end()
+
+
+_TABLE_COLUMNS: Final = (
+    ("id", 27, str.ljust),
+    ("created", 20, str.ljust),
+    ("status", 13, str.ljust),
+    ("cur", 4, str.ljust),
+    ("amount_due", 13, str.rjust),
+    ("amount_paid", 13, str.rjust),
+    ("remaining", 13, str.rjust),
+    ("origin", 0, str.ljust),
+)
+
+
+def _table_line(cells: list[str]) -> str:
+    parts = [
+        align(cell, width) for cell, (_, width, align) in zip(cells, _TABLE_COLUMNS, strict=True)
+    ]
+    return "  ".join(parts).rstrip() + "\n"
+
+
+class TableWriter(Writer):
+    """Aligned plain-text columns for reading in a terminal; amounts exact, as sent."""
+
+    def begin(self) -> None:
+        """Write the column titles."""
+        self._file.write(_table_line([name for name, _, _ in _TABLE_COLUMNS]))
+
+    def write(self, invoice: Invoice) -> None:
+        """Write one line."""
+        cells = [
+            invoice.id or "-",
+            iso_utc(invoice.created) if invoice.created else "-",
+            invoice.status or "-",
+            invoice.currency,
+            decimal_text(invoice.amount_due),
+            decimal_text(invoice.amount_paid),
+            decimal_text(invoice.amount_remaining),
+            invoice.invoice_origin or "-",
+        ]
+        self._file.write(_table_line(cells))
+        self.count += 1
+
+
+_WRITERS: Final[Mapping[str, Callable[[IO[str]], Writer]]] = {
+    "table": TableWriter,
+    "csv": CsvWriter,
+    "jsonl": JsonLinesWriter,
+    "json": JsonArrayWriter,
+}
+
+
+def make_writer(format: str, file: IO[str]) -> Writer:
+    """Return the writer for ``format`` (one of :data:`FORMATS`) writing to ``file``.
+
+    Raises:
+        ValueError: For an unknown format.
+    """
+    try:
+        factory = _WRITERS[format]
+    except KeyError:
+        raise ValueError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}") from None
+    return factory(file)

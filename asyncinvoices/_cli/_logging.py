@@ -1,0 +1,128 @@
+"""``--verbose`` logging to stderr, with every credential replaced by ``***``.
+
+The redaction is a :class:`logging.Filter` on the handler, so it sees every record the
+handler writes, including those propagated from the library's ``asyncinvoices`` logger and
+the traceback text of ``logger.exception``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable, Iterator
+from typing import IO, Protocol
+
+__all__ = ["REDACTED", "RedactingFilter", "StreamSwitch", "logging_to", "redact"]
+
+REDACTED = "***"
+_LOGGER = "asyncinvoices"
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Return ``text`` with every occurrence of every secret replaced by ``***``.
+
+    Example:
+        >>> redact("Bearer abc123 failed", ["abc123"])
+        'Bearer *** failed'
+    """
+    # Longest first, so that a secret containing another is replaced whole.
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces every secret in a record's message and traceback with ``***``.
+
+    Args:
+        secrets: The strings never to write.
+    """
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = tuple(s for s in secrets if s)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact ``record`` in place; always let it through."""
+        if not self.secrets:
+            return True
+        record.msg = redact(record.getMessage(), self.secrets)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, self.secrets)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, self.secrets)
+        return True
+
+
+def _level(verbosity: int) -> int:
+    if verbosity >= 2:
+        return logging.DEBUG
+    if verbosity == 1:
+        return logging.INFO
+    return logging.WARNING
+
+
+@contextlib.contextmanager
+def logging_to(
+    stream: IO[str], *, verbosity: int, secrets: Iterable[str] = ()
+) -> Iterator[tuple[RedactingFilter, StreamSwitch]]:
+    """Send the ``asyncinvoices`` logger to ``stream`` for the duration of the block.
+
+    Warnings (e.g. a retried request) are shown by default, ``-v`` adds progress
+    information and ``-vv`` every request. The logger's previous level is restored on exit.
+
+    Yields:
+        The filter, whose ``secrets`` can be extended once the credentials are known, and
+        the handler's stream, which the progress bar redirects while it runs.
+    """
+    logger = logging.getLogger(_LOGGER)
+    switch = StreamSwitch(stream)
+    handler = logging.StreamHandler(switch)
+    handler.setFormatter(
+        logging.Formatter(
+            "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+            if verbosity
+            else "%(levelname)s: %(message)s"
+        )
+    )
+    redactor = RedactingFilter(secrets)
+    handler.addFilter(redactor)
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(_level(verbosity))
+    try:
+        yield redactor, switch
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+class _Writable(Protocol):
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
+class StreamSwitch:
+    """A text stream that writes to whatever :attr:`target` currently is.
+
+    The log handler writes here; while the progress bar runs, the target is rich's proxy,
+    which prints each line above the bar instead of through it.
+
+    Args:
+        target: The stream to write to at first.
+    """
+
+    def __init__(self, target: IO[str]) -> None:
+        self.target: _Writable = target
+
+    def write(self, text: str) -> int:
+        """Write ``text`` to the current target."""
+        return self.target.write(text)
+
+    def flush(self) -> None:
+        """Flush the current target."""
+        self.target.flush()
