@@ -27,15 +27,32 @@ import pytest
 
 from ._server import FakeCloudflare
 
-__all__ = ["anyio_backend", "fake_cloudflare", "fake_cloudflare_factory"]
+__all__ = ["fake_cloudflare", "fake_cloudflare_factory", "pytest_configure"]
 
 FakeCloudflareFactory = Callable[..., contextlib.AbstractAsyncContextManager[FakeCloudflare]]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """Run anyio tests on asyncio, the only event loop aiohttp supports."""
-    return "asyncio"
+class _AsyncioBackend:
+    """Holds the default ``anyio_backend`` fixture (see `pytest_configure`)."""
+
+    @pytest.fixture
+    def anyio_backend(self) -> str:
+        """Run anyio tests on asyncio, the only event loop aiohttp supports."""
+        return "asyncio"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the default ``anyio_backend`` after every plugin, anyio's included.
+
+    Among plugins the one registered last wins a fixture name, and entry points load in no
+    fixed order, so defining the fixture in this module would only sometimes override
+    anyio's (which runs every test on every installed backend). Registering here, once all
+    plugins are loaded, always does; a conftest or test module fixture still overrides it.
+
+    Args:
+        config: The pytest configuration.
+    """
+    config.pluginmanager.register(_AsyncioBackend(), "asyncinvoices-anyio-backend")
 
 
 @pytest.fixture

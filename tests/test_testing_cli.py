@@ -1,0 +1,178 @@
+"""The standalone server (``python -m asyncinvoices.testing``) and the pytest plugin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+import aiohttp
+import anyio
+import pytest
+
+import asyncinvoices
+from asyncinvoices.testing._cli import parse_rate_limit, serve
+
+pytestmark = pytest.mark.anyio
+pytest_plugins = ["pytester"]
+
+_ROOT = Path(asyncinvoices.__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """aiohttp runs on asyncio only."""
+    return "asyncio"
+
+
+async def test_json_line_describes_a_working_server() -> None:
+    """--json prints one flushed line with everything a harness needs; SIGTERM stops it."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(_ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "asyncinvoices.testing",
+        "--port",
+        "0",
+        "--json",
+        "--invoices",
+        "30",
+        "--rate-limit",
+        "50/10",
+        stdout=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 20)
+        info = json.loads(line)
+        assert set(info) == {"base_url", "account_id", "api_token", "api_email", "api_key", "pid"}
+        assert info["pid"] == process.pid
+        url = f"{info['base_url']}/accounts/{info['account_id']}/ai-gateway/billing/invoice-history"
+        headers = {"Authorization": f"Bearer {info['api_token']}"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(url, headers=headers) as response,
+        ):
+            assert response.status == 200
+            assert response.headers["Ratelimit-Policy"] == '"default";q=50;w=10'
+            body = await response.json()
+        assert body["result_info"]["total_count"] == 30
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.communicate(), 20)
+    assert process.returncode == 0
+
+
+async def test_serve_announces_itself_for_humans() -> None:
+    """Without --json, serve prints the URL, account and token, and stops when cancelled."""
+    out = io.StringIO()
+    async with anyio.create_task_group() as group:
+        group.start_soon(lambda: serve(invoices=7, latency=0.001, out=out))
+        for _ in range(200):
+            if "Ctrl-C" in out.getvalue():
+                break
+            await asyncio.sleep(0.01)
+        group.cancel_scope.cancel()
+    text = out.getvalue()
+    assert text.startswith("FakeCloudflare serving 7 invoices\n")
+    assert "  base URL    http://127.0.0.1:" in text
+    assert "  API token   " in text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("1200/300", (1200, 300.0)), ("5/0.5", (5, 0.5)), ("10", (10, 300.0)), ("off", None)],
+)
+def test_rate_limit_argument(text: str, expected: tuple[int, float] | None) -> None:
+    """Q/W parses to a pair; 'off' disables the limit."""
+    assert parse_rate_limit(text) == expected
+
+
+@pytest.mark.parametrize("text", ["x/1", "0/1", "5/0", "5/-1"])
+def test_rate_limit_argument_errors(text: str) -> None:
+    """Nonsense is an argparse error, not a crash."""
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_rate_limit(text)
+
+
+_PLUGIN_TESTS = """
+import aiohttp
+import pytest
+
+from asyncinvoices.testing import FakeCloudflare, Fault
+
+pytestmark = pytest.mark.anyio
+
+
+def test_backend_is_asyncio(request, anyio_backend):
+    assert anyio_backend == "asyncio"
+    # The plugin's fixture, not anyio's (which is parametrized over installed backends).
+    assert not hasattr(request.node, "callspec")
+
+
+async def test_default_server(fake_cloudflare):
+    assert isinstance(fake_cloudflare, FakeCloudflare)
+    headers = {"Authorization": f"Bearer {fake_cloudflare.api_token}"}
+    async with aiohttp.ClientSession() as session:
+        async with session.get(fake_cloudflare.url_for(), headers=headers) as response:
+            assert response.status == 200
+            assert (await response.json())["result_info"]["total_count"] == 120
+
+
+async def test_factory(fake_cloudflare_factory):
+    async with fake_cloudflare_factory(invoices=3, faults=[Fault.status(503)]) as fake:
+        headers = {"Authorization": f"Bearer {fake.api_token}"}
+        async with aiohttp.ClientSession() as session:
+            async with session.get(fake.url_for(), headers=headers) as response:
+                assert response.status == 503
+        assert len(fake.ids()) == 3
+    async with fake_cloudflare_factory(5) as other:
+        assert other.base_url != fake.base_url or len(other.ids()) == 5
+"""
+
+
+@pytest.mark.parametrize(
+    "plugins",
+    [
+        ("-p", "anyio", "-p", "asyncinvoices.testing._pytest_plugin"),
+        ("-p", "asyncinvoices.testing._pytest_plugin", "-p", "anyio"),
+    ],
+)
+def test_pytest_plugin_fixtures(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, plugins: tuple[str, ...]
+) -> None:
+    """The plugin's fixtures give running servers on asyncio, whatever the plugin order."""
+    # Load exactly these plugins, whether or not the package's entry point is installed.
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.syspath_prepend(str(_ROOT))
+    pytester.makepyfile(test_plugin=_PLUGIN_TESTS)
+    result = pytester.runpytest_inprocess(*plugins, "-W", "error", "-q")
+    result.assert_outcomes(passed=3)
+
+
+def test_own_anyio_backend_fixture_wins(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's anyio_backend fixture overrides the plugin's default."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.syspath_prepend(str(_ROOT))
+    pytester.makeconftest(
+        "import pytest\n\n@pytest.fixture(params=['asyncio'])\n"
+        "def anyio_backend(request):\n    return ('asyncio', {'debug': True})\n"
+    )
+    pytester.makepyfile(
+        test_own="def test_backend(anyio_backend):\n"
+        "    assert anyio_backend == ('asyncio', {'debug': True})\n"
+    )
+    result = pytester.runpytest_inprocess(
+        "-p", "anyio", "-p", "asyncinvoices.testing._pytest_plugin", "-q"
+    )
+    result.assert_outcomes(passed=1)
