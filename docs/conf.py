@@ -17,6 +17,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+import attrs  # noqa: E402
+
 import asyncinvoices  # noqa: E402
 
 # -- Project -----------------------------------------------------------------------------
@@ -64,10 +66,15 @@ def _publish(module: Any) -> None:
 
     The classes live in private modules (``asyncinvoices._client`` ...) and are re-exported;
     documenting them as ``asyncinvoices.X`` makes the signatures' types resolve to the
-    documented objects instead of private paths.
+    documented objects instead of private paths, and tracebacks in doctests name them as
+    users import them.
     """
     for name in getattr(module, "__all__", ()):
         obj = getattr(module, name, None)
+        if attrs.has(obj):
+            # Resolve string annotations while the defining module is still known: cattrs
+            # resolves them lazily, in the namespace of ``__module__``.
+            attrs.resolve_types(obj)
         if isinstance(obj, type) or callable(obj):
             obj_module = getattr(obj, "__module__", "") or ""
             if obj_module.startswith(module.__name__ + "._"):
@@ -120,6 +127,10 @@ nitpick_ignore_regex = [
 # -- Doctest -----------------------------------------------------------------------------
 
 doctest_global_setup = """
+import os
+for _name in list(os.environ):
+    if _name.startswith("CLOUDFLARE_"):
+        del os.environ[_name]
 import asyncinvoices
 from decimal import Decimal
 """

@@ -151,6 +151,8 @@ async def test_resume(tutorial_fake: FakeCloudflare, tmp_path: Path) -> None:
     first = await _run(
         tutorial_fake, tmp_path, "resume.py", account, "--stop-after", "2000", returncode=1
     )
+    checkpoint = json.loads((tmp_path / "invoices.checkpoint.json").read_text(encoding="utf-8"))
+    _check_output("checkpoint.json", json.dumps(checkpoint, indent=4) + "\n")
     tutorial_fake.create_invoices(7)  # new invoices arrive between the two runs
     second = await _run(tutorial_fake, tmp_path, "resume.py", account)
 
