@@ -7,9 +7,11 @@ rich too). Run ``asyncinvoices --help`` for the commands, their examples and the
 
     code = run(["fetch", account_id, "--format", "jsonl"], stdout=buffer, stderr=errors,
                environ={"CLOUDFLARE_API_TOKEN": token})
+
+and :func:`run_async` is the same inside a running event loop (e.g. next to a FakeCloudflare).
 """
 
-from ._app import build_parser, main, run
+from ._app import build_parser, main, run, run_async
 from ._failures import ExitCode
 
-__all__ = ["ExitCode", "build_parser", "main", "run"]
+__all__ = ["ExitCode", "build_parser", "main", "run", "run_async"]

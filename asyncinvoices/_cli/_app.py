@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import sys
@@ -24,7 +25,7 @@ from ._failures import EXIT_CODES_HELP, ExitCode, describe
 from ._formats import FORMATS
 from ._logging import logging_to, redact
 
-__all__ = ["build_parser", "main", "run"]
+__all__ = ["build_parser", "main", "run", "run_async"]
 
 logger = logging.getLogger("asyncinvoices")
 
@@ -311,14 +312,18 @@ def _commands() -> Mapping[str, Callable[[Any], Awaitable[object]]]:
     }
 
 
-def run(
+async def run_async(
     argv: Sequence[str] | None = None,
     *,
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> int:
-    """Run the command line and return its exit status; never raises (but for SystemExit).
+    """Run the command line inside a running event loop and return its exit status.
+
+    The in-process form of :func:`run`, for tests that serve a FakeCloudflare in the same
+    loop. Cancellation and ``KeyboardInterrupt`` propagate; every other failure becomes a
+    message on ``stderr`` and an exit status.
 
     Args:
         argv: The arguments without the program name; ``sys.argv[1:]`` by default.
@@ -344,23 +349,43 @@ def run(
             redactor=redactor,
             log_stream=log_stream,
         )
-        command = _commands()[parsed.command]
         try:
-            result = anyio.run(command, ctx, backend="asyncio")
-        except BaseException as exc:
+            result = await _commands()[parsed.command](ctx)
+        except Exception as exc:
             return _failed(exc, ctx, verbosity)
     if result is False:  # the demo's check against the server's list failed
         return ExitCode.BAD_RESPONSE
     return ExitCode.OK
 
 
-def _failed(exc: BaseException, ctx: Any, verbosity: int) -> int:
-    if isinstance(exc, SystemExit):
-        raise exc
+def run(
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """Run the command line in a new event loop and return its exit status.
+
+    Ctrl-C cancels the command, which removes any half-written output file, and returns 130.
+    Arguments as for :func:`run_async`.
+    """
+    err = sys.stderr if stderr is None else stderr
+    try:
+        return anyio.run(
+            functools.partial(run_async, argv, stdout=stdout, stderr=err, environ=environ),
+            backend="asyncio",
+        )
+    except KeyboardInterrupt:
+        with contextlib.suppress(OSError, ValueError):
+            err.write("asyncinvoices: interrupted\n")
+            err.flush()
+        return ExitCode.INTERRUPTED
+
+
+def _failed(exc: Exception, ctx: Any, verbosity: int) -> int:
     if isinstance(exc, BrokenPipeError):
         # The reader went away (`| head`): stop quietly, as Unix tools do.
-        with contextlib.suppress(OSError):
-            ctx.stdout.close()
         return ExitCode.BROKEN_PIPE
     message, code = describe(exc, now=dt.datetime.now(dt.timezone.utc))
     if verbosity and code != ExitCode.INTERRUPTED:
@@ -373,4 +398,10 @@ def _failed(exc: BaseException, ctx: Any, verbosity: int) -> int:
 
 def main() -> NoReturn:
     """The ``asyncinvoices`` console script: run the command line and exit with its status."""
-    sys.exit(run())
+    code = run()
+    if code == ExitCode.BROKEN_PIPE:
+        # Python flushes stdout at exit and would complain about the closed pipe once more
+        # (https://docs.python.org/3/library/signal.html#note-on-sigpipe).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(code)

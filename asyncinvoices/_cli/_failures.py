@@ -81,7 +81,7 @@ def describe(exc: BaseException, *, now: dt.datetime | None = None) -> tuple[str
         return (
             f"authentication failed ({_codes(exc)}){_ray(exc)}: set {ENV_TOKEN} to an API "
             'token with the "AI Gateway Read" (or "AI Gateway Write") permission on this '
-            f"account (or {ENV_EMAIL} and {ENV_KEY})",
+            f"account (or {ENV_EMAIL} and {ENV_KEY}), and check the account id",
             ExitCode.AUTHENTICATION,
         )
     if isinstance(exc, NotFoundError):
