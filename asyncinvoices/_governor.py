@@ -102,6 +102,7 @@ class RateGovernor:
         self._paused_until = 0.0
         self._lock = anyio.Lock()  # FIFO, so no waiting request is starved by later ones
         self._changed = anyio.Event()
+        self._waits = 0  # how many times any request had to wait: see _admit
 
     @property
     def window(self) -> SlidingWindow | None:
@@ -136,12 +137,19 @@ class RateGovernor:
         event.set()
 
     async def _admit(self) -> float:
-        """Wait until a request may start and take its place; return the seconds waited."""
-        started = self._clock()
+        """Wait until a request may start and take its place; return the seconds throttled.
+
+        Time counts as throttled when the quota or a pause held this request back, or held
+        back a request queued ahead of it; not the time the event loop takes to get round to
+        this task when nothing is throttled.
+        """
+        entered = self._clock()
+        waits_before = self._waits
         async with self._lock:
             while True:
                 now = self._clock()
                 if now < self._paused_until:
+                    self._waits += 1
                     await anyio.sleep(self._paused_until - now)
                     continue
                 window = self._window
@@ -151,10 +159,11 @@ class RateGovernor:
                 if delay == 0.0:
                     window.start()
                     break
+                self._waits += 1
                 changed = self._changed
                 with anyio.move_on_after(delay if delay is not None else math.inf):
                     await changed.wait()
-        return self._clock() - started
+        return self._clock() - entered if self._waits != waits_before else 0.0
 
     def _release(self) -> None:
         if self._window is not None:

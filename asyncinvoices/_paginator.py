@@ -233,7 +233,8 @@ class Paginator:
                     tg.start_soon(fetch_into, started)
                 if number > started:
                     break
-                await ready.pop(number).wait()
+                await ready[number].wait()
+                del ready[number]
                 result = results.pop(number)
                 if isinstance(result, Exception):
                     error = result

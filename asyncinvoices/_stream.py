@@ -174,6 +174,8 @@ class _Stream:
         if self._started:
             with anyio.CancelScope(shield=True):
                 await self._done.wait()
+        else:
+            self._send.close()
 
     async def __aenter__(self) -> Self:
         self._start()
@@ -189,10 +191,19 @@ class _Stream:
 
     def __del__(self) -> None:
         # Abandoned with `break` outside `async with`: stop the producer and close our end.
-        if not self._closed:
-            self._closed = True
+        if getattr(self, "_closed", True):  # closed, or __init__ failed before streams existed
+            return
+        self._closed = True
+        self._receive.close()
+        if not self._started:
+            self._send.close()
+            return
+        try:
             self._scope.cancel()
-            self._receive.close()
+        except RuntimeError:
+            # Collected after its event loop ended: the client's task group, which owned the
+            # producer, has already cancelled it.
+            pass
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "running" if self._started else "new"

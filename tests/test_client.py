@@ -1,0 +1,609 @@
+"""End-to-end tests of InvoiceClient against FakeCloudflare on loopback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import anyio
+import pytest
+
+from asyncinvoices import (
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    FetchStats,
+    InvoiceClient,
+    NotFoundError,
+    PaginationError,
+    RateLimit,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+    TransportError,
+    set_testing,
+)
+from asyncinvoices.testing import FakeCloudflare, Fault
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+def instant_backoff() -> Iterator[None]:
+    """Retries wait nothing in these tests; Retry-After is still honoured."""
+    set_testing(True)
+    yield
+    set_testing(False)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeCloudflare]:
+    """A 137-invoice account with no latency."""
+    async with FakeCloudflare(invoices=137, seed=3) as server:
+        yield server
+
+
+def client_for(fake: FakeCloudflare, **kwargs: Any) -> InvoiceClient:
+    """A client pointed at the fake server."""
+    return InvoiceClient(api_token=fake.api_token, base_url=fake.base_url, **kwargs)
+
+
+async def all_ids(client: InvoiceClient, account_id: str, **kwargs: Any) -> list[str | None]:
+    """Every id the client yields, in order."""
+    async with client.invoices(account_id, **kwargs) as stream:
+        return [invoice.id async for invoice in stream]
+
+
+@pytest.mark.parametrize(
+    ("per_page", "concurrency"),
+    [(1, 1), (1, 16), (7, 3), (50, 1), (50, 64), (99, 4), (100, 8), (100, 200)],
+)
+async def test_exact_sequence(fake: FakeCloudflare, per_page: int, concurrency: int) -> None:
+    """Every invoice arrives once, in the server's order, whatever the page size and concurrency."""
+    async with client_for(fake, per_page=per_page, max_concurrency=concurrency) as client:
+        assert await all_ids(client, fake.account_id) == fake.ids()
+    pages = -(-137 // per_page)
+    # Concurrent requests may arrive in any order, but each page is asked for exactly once.
+    assert sorted(r.page or 0 for r in fake.requests) == list(range(1, pages + 1))
+    assert {r.per_page for r in fake.requests} == {per_page}
+
+
+async def test_types_filter(fake: FakeCloudflare) -> None:
+    """type=auto and type=manual yield exactly the server's filtered sequences."""
+    async with client_for(fake, per_page=10) as client:
+        auto = await all_ids(client, fake.account_id, type="auto")
+        manual = await all_ids(client, fake.account_id, type="manual")
+        assert await client.count(fake.account_id, type="auto") == len(auto)
+    assert auto == fake.ids(type="auto")
+    assert manual == fake.ids(type="manual")
+    assert len(auto) + len(manual) == 137
+    assert {r.type for r in fake.requests} == {"auto", "manual"}
+
+
+async def test_values_match_server_exactly(fake: FakeCloudflare) -> None:
+    """Amounts are exact decimals of the JSON text; created is the server's Unix time."""
+    async with client_for(fake) as client:
+        invoices = await client.list_invoices(fake.account_id)
+    raw = fake.invoices()
+    assert len(invoices) == len(raw)
+    for invoice, record in zip(invoices, raw):
+        assert invoice.id == record["id"]
+        assert invoice.amount_due == Decimal(str(record["amount_due"]))
+        assert invoice.amount_remaining == Decimal(str(record["amount_remaining"]))
+        assert invoice.currency == record["currency"]
+        assert invoice.status == record["status"]
+        assert invoice.created is not None
+        assert invoice.created.timestamp() == record["created"]
+    assert any(i.amount_due != i.amount_due.to_integral_value() for i in invoices)
+
+
+async def test_peak_in_flight_equals_max_concurrency() -> None:
+    """With slow pages, exactly max_concurrency requests are in flight at the peak."""
+    async with FakeCloudflare(invoices=400, latency=0.05) as fake:
+        async with client_for(fake, per_page=10, max_concurrency=6) as client:
+            assert await all_ids(client, fake.account_id) == fake.ids()
+        assert fake.peak_in_flight == 6
+        fake.reset_counters()
+        async with client_for(fake, per_page=10, max_concurrency=6) as client:
+            ids = await all_ids(client, fake.account_id, max_concurrency=3)
+        assert ids == fake.ids()
+        assert fake.peak_in_flight == 3
+
+
+async def test_slow_consumer_bounds_prefetch() -> None:
+    """A consumer that does not read holds fetching to about max_concurrency pages ahead."""
+    async with FakeCloudflare(invoices=1000) as fake:
+        async with client_for(fake, per_page=10, max_concurrency=4) as client:
+            async with client.invoices(fake.account_id) as stream:
+                await stream.__anext__()
+                await anyio.sleep(0.3)
+                assert len(fake.requests) <= 1 + 4 + 1
+                assert stream.total_count == 1000
+
+
+async def test_stats_and_progress(fake: FakeCloudflare) -> None:
+    """Stats count pages, requests and invoices; on_progress sees every page."""
+    seen: list[FetchStats] = []
+    async with client_for(fake, per_page=20) as client:
+        async with client.invoices(fake.account_id, on_progress=seen.append) as stream:
+            assert stream.total_count is None
+            ids = [i.id async for i in stream]
+        stats = stream.stats
+    assert len(ids) == 137
+    assert [s.pages for s in seen] == list(range(1, 8))
+    assert (stats.pages, stats.planned_pages, stats.requests, stats.retries) == (7, 7, 7, 0)
+    assert (stats.invoices, stats.total_count, stats.drift) == (137, 137, 0)
+    assert stats.elapsed > 0
+
+
+async def test_pages_get_page_and_count(fake: FakeCloudflare) -> None:
+    """pages() yields pages in order; get_page fetches one; count asks for one invoice."""
+    async with client_for(fake, per_page=50) as client:
+        async with client.pages(fake.account_id) as pages:
+            numbers = [(p.number, len(p.invoices)) async for p in pages]
+        third = await client.get_page(fake.account_id, page=3)
+        assert await client.count(fake.account_id) == 137
+    assert numbers == [(1, 50), (2, 50), (3, 37)]
+    assert [i.id for i in third.invoices] == fake.ids()[100:]
+    assert third.pagination.has_more is False
+    assert (fake.requests[-1].page, fake.requests[-1].per_page) == (1, 1)
+
+
+async def test_empty_account() -> None:
+    """An account without invoices yields nothing after one request."""
+    async with FakeCloudflare(invoices=0) as fake, client_for(fake) as client:
+        assert await all_ids(client, fake.account_id) == []
+        assert await client.count(fake.account_id) == 0
+        assert len(fake.requests) == 2
+
+
+async def test_legacy_credentials(fake: FakeCloudflare) -> None:
+    """Email plus global API key authenticate too."""
+    async with InvoiceClient(
+        api_email=fake.api_email, api_key=fake.api_key, base_url=fake.base_url
+    ) as client:
+        assert await all_ids(client, fake.account_id) == fake.ids()
+
+
+async def test_environment_configuration(
+    fake: FakeCloudflare, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CLOUDFLARE_API_TOKEN and CLOUDFLARE_BASE_URL configure a client with no arguments."""
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", fake.api_token)
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", fake.base_url)
+    async with InvoiceClient() as client:
+        assert await client.count(fake.account_id) == 137
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+async def test_wrong_token_is_authentication_error(fake: FakeCloudflare) -> None:
+    """A wrong token is a 403 with code 10000, not retried, and the token never shows."""
+    secret = "wrongtoken_" + "x" * 30
+    async with InvoiceClient(api_token=secret, base_url=fake.base_url) as client:
+        with pytest.raises(AuthenticationError) as info:
+            await all_ids(client, fake.account_id)
+    assert info.value.status == 403
+    assert info.value.codes == (10000,)
+    assert info.value.ray_id is not None
+    assert info.value.ray_id.endswith("-SJC") or len(info.value.ray_id) >= 16
+    assert secret not in str(info.value)
+    assert secret not in repr(info.value)
+    assert len(fake.requests) == 1
+
+
+async def test_unknown_and_malformed_accounts(fake: FakeCloudflare) -> None:
+    """A well-formed unknown account is 403/10000; a malformed one is 400 with 7003 + 7000."""
+    async with client_for(fake) as client:
+        with pytest.raises(AuthenticationError) as unknown:
+            await client.count("0" * 32)
+        with pytest.raises(NotFoundError) as malformed:
+            await client.count("not-an-account")
+    assert (unknown.value.status, unknown.value.codes) == (403, (10000,))
+    assert (malformed.value.status, malformed.value.codes) == (400, (7003, 7000))
+
+
+async def test_invalid_account_id_sends_nothing(fake: FakeCloudflare) -> None:
+    """A path-traversal account id is refused before any request."""
+    async with client_for(fake) as client:
+        with pytest.raises(ConfigurationError):
+            client.invoices("../x")
+        with pytest.raises(ConfigurationError):
+            await client.get_page("a/b")
+    assert fake.requests == []
+
+
+async def test_per_page_over_server_maximum(fake: FakeCloudflare) -> None:
+    """get_page surfaces 400/6008; a walk lowers per_page to the maximum the server names."""
+    async with client_for(fake, per_page=500) as client:
+        with pytest.raises(BadRequestError) as info:
+            await client.get_page(fake.account_id)
+        assert info.value.codes == (6008, 11000)
+        fake.reset_counters()
+        assert await all_ids(client, fake.account_id) == fake.ids()
+    assert [(r.page, r.per_page, r.status) for r in fake.requests] == [
+        (1, 500, 400),
+        (1, 100, 200),
+        (2, 100, 200),
+    ]
+
+
+async def test_persistent_500_raises_after_retries(fake: FakeCloudflare) -> None:
+    """A page that keeps failing raises ServerError after max_retries retries."""
+    fake.add_fault(Fault.status(500, page=2))
+    async with client_for(fake, per_page=50, max_retries=2) as client:
+        with pytest.raises(ServerError) as info:
+            await all_ids(client, fake.account_id)
+    assert info.value.status == 500
+    assert info.value.page == 2
+    assert [r.page for r in fake.requests if r.page == 2] == [2, 2, 2]
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 520, 521, 522, 523, 524, 408])
+async def test_transient_status_is_retried(fake: FakeCloudflare, status: int) -> None:
+    """A first-attempt 5xx (HTML pages included) or 408 is retried and nothing is lost."""
+    fake.add_fault(Fault.status(status, page=2, attempt=1))
+    async with client_for(fake, per_page=50) as client:
+        async with client.invoices(fake.account_id) as stream:
+            ids = [i.id async for i in stream]
+    assert ids == fake.ids()
+    assert stream.stats.retries == 1
+    assert stream.stats.requests == 4
+
+
+@pytest.mark.parametrize(
+    "fault", [Fault.reset(page=2, attempt=1), Fault.truncate(page=3, attempt=1)]
+)
+async def test_connection_faults_are_retried(fake: FakeCloudflare, fault: Fault) -> None:
+    """A reset connection or a body cut off mid-way is retried."""
+    fake.add_fault(fault)
+    async with client_for(fake, per_page=50) as client:
+        assert await all_ids(client, fake.account_id) == fake.ids()
+    assert [i.kind for i in fake.injected] == [fault.kind]
+
+
+async def test_persistent_reset_is_transport_error(fake: FakeCloudflare) -> None:
+    """A page whose connection always resets ends in TransportError."""
+    fake.add_fault(Fault.reset(page=1))
+    async with client_for(fake, max_retries=1) as client:
+        async with client.invoices(fake.account_id) as stream:
+            with pytest.raises(TransportError) as info:
+                await stream.__anext__()
+    assert info.value.page == 1
+    assert stream.stats.requests == 2
+    assert stream.stats.retries == 1
+    # aiohttp itself resends an idempotent request once when a reused keep-alive connection
+    # drops (RFC 9112 section 9.3.1.1), so the server may see each attempt twice.
+    assert 2 <= len(fake.requests) <= 4
+
+
+async def test_timeout_is_transport_error(fake: FakeCloudflare) -> None:
+    """A response slower than the timeout is retried, then raises TransportError."""
+    fake.add_fault(Fault.slow(2.0, page=1))
+    async with client_for(fake, timeout=0.2, max_retries=1) as client:
+        with anyio.fail_after(3):
+            with pytest.raises(TransportError, match=r"no complete response within 0.2 s"):
+                await all_ids(client, fake.account_id)
+
+
+@pytest.mark.parametrize(
+    ("fault", "field"),
+    [
+        (Fault.malformed_json(page=2), None),
+        (Fault.wrong_type(field="amount_due", value="lots", page=2), "invoices[0].amount_due"),
+        (Fault.wrong_type(field="created", value=[1], page=2), "invoices[0].created"),
+    ],
+)
+async def test_bad_content_is_format_error(
+    fake: FakeCloudflare, fault: Fault, field: str | None
+) -> None:
+    """Malformed content raises ResponseFormatError naming page and field, without retrying."""
+    fake.add_fault(fault)
+    async with client_for(fake, per_page=50, max_concurrency=1) as client:
+        with pytest.raises(ResponseFormatError) as info:
+            await all_ids(client, fake.account_id)
+    assert info.value.page == 2
+    assert info.value.field == field
+    assert [r.page for r in fake.requests].count(2) == 1
+
+
+async def test_error_envelope_with_200(fake: FakeCloudflare) -> None:
+    """success:false is an error even with HTTP 200."""
+    fake.add_fault(Fault.error_envelope(code=10000, message="Authentication error", page=1))
+    async with client_for(fake) as client:
+        with pytest.raises(AuthenticationError) as info:
+            await all_ids(client, fake.account_id)
+    assert (info.value.status, info.value.codes) == (200, (10000,))
+
+
+async def test_body_over_cap_is_refused(fake: FakeCloudflare) -> None:
+    """A body larger than max_body is a ResponseFormatError."""
+    async with client_for(fake, max_body=2000) as client:
+        with pytest.raises(ResponseFormatError, match="exceeds the 2000-byte limit"):
+            await all_ids(client, fake.account_id)
+
+
+# -- pagination pathologies ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("echo", [False, True])
+async def test_ignored_page_raises(fake: FakeCloudflare, echo: bool) -> None:
+    """A server that always returns page 1 is detected instead of looped on."""
+    fake.add_fault(Fault.ignore_page(echo=echo))
+    async with client_for(fake, per_page=20, max_concurrency=2) as client:
+        with pytest.raises(PaginationError) as info:
+            await all_ids(client, fake.account_id)
+    assert info.value.page == 2
+    assert len(fake.requests) <= 3
+
+
+async def test_clamped_per_page(fake: FakeCloudflare) -> None:
+    """A server that silently serves smaller pages is re-planned from its page size."""
+    fake.add_fault(Fault.clamp_per_page(15))
+    async with client_for(fake, per_page=50) as client:
+        async with client.invoices(fake.account_id) as stream:
+            ids = [i.id async for i in stream]
+    assert ids == fake.ids()
+    assert stream.stats.planned_pages == 10
+    assert [r.per_page for r in fake.requests] == [50] + [15] * 9
+
+
+@pytest.mark.parametrize(
+    "fault", [Fault.result_info_only(), Fault.float_numbers(), Fault.missing_pagination()]
+)
+async def test_pagination_variants(fake: FakeCloudflare, fault: Fault) -> None:
+    """result_info only, float numbers, or no pagination at all: the same exact sequence."""
+    fake.add_fault(fault)
+    async with client_for(fake, per_page=20, max_concurrency=4) as client:
+        assert await all_ids(client, fake.account_id) == fake.ids()
+
+
+async def test_missing_total_walks_on_has_more(fake: FakeCloudflare) -> None:
+    """Without total_count the walk follows has_more and stops where it turns false."""
+    fake.add_fault(Fault.total_count(None))
+    async with client_for(fake, per_page=20, max_concurrency=3) as client:
+        async with client.invoices(fake.account_id) as stream:
+            ids = [i.id async for i in stream]
+    assert ids == fake.ids()
+    assert stream.total_count is None
+    assert max(r.page or 0 for r in fake.requests) <= 7 + 3
+
+
+async def test_has_more_past_total_is_followed_then_bounded(fake: FakeCloudflare) -> None:
+    """A last page that still says has_more is followed; an empty page ends the walk."""
+    fake.add_fault(Fault.has_more(True))
+    async with client_for(fake, per_page=50) as client:
+        assert await all_ids(client, fake.account_id) == fake.ids()
+    assert sorted(r.page or 0 for r in fake.requests) == [1, 2, 3, 4]
+
+
+async def test_has_more_false_early_is_ignored_while_total_says_more(fake: FakeCloudflare) -> None:
+    """has_more contradicting total_count mid-walk does not cut the walk short."""
+    fake.add_fault(Fault.has_more(False, page=1))
+    async with client_for(fake, per_page=50) as client:
+        assert await all_ids(client, fake.account_id) == fake.ids()
+
+
+async def test_total_count_lie_upwards_is_bounded(fake: FakeCloudflare) -> None:
+    """A total_count larger than the data ends on empty pages, not in a loop."""
+    fake.add_fault(Fault.total_count(400))
+    async with client_for(fake, per_page=50) as client:
+        assert await all_ids(client, fake.account_id) == fake.ids()
+    assert sorted(r.page or 0 for r in fake.requests) == [1, 2, 3, 4, 5, 6, 7, 8]
+
+
+# -- drift -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        [Fault.create(3, request=3)],
+        [Fault.delete(4, position=5, request=3)],
+        [Fault.create(2, request=2), Fault.delete(3, position=0, request=5)],
+        [Fault.create(1, probability=0.3), Fault.delete(1, position=10, probability=0.2)],
+        [Fault.delete(25, position=0, request=4)],
+        [Fault.create(30, request=4)],
+    ],
+)
+@pytest.mark.parametrize("concurrency", [1, 4])
+async def test_drift_yields_whole_run_invoices_once(faults: list[Fault], concurrency: int) -> None:
+    """Invoices created and deleted mid-run: every invoice that existed throughout, once, in order."""
+    async with FakeCloudflare(invoices=200, seed=11, faults=faults) as fake:
+        before = fake.ids()
+        async with client_for(fake, per_page=20, max_concurrency=concurrency) as client:
+            async with client.invoices(fake.account_id) as stream:
+                ids = [i.id async for i in stream]
+        after = fake.ids()
+    survivors = [i for i in after if i in set(before)]
+    assert len(ids) == len(set(ids))
+    assert [i for i in ids if i in set(survivors)] == survivors
+    assert set(ids) <= set(before) | set(after)
+    assert stream.stats.drift >= 1
+    assert stream.stats.total_count == len(after)
+
+
+# -- rate limits -------------------------------------------------------------------------------
+
+
+async def test_governor_keeps_server_quota() -> None:
+    """A client quota equal to the server's provokes no 429 and never exceeds it."""
+    async with FakeCloudflare(invoices=250, rate_limit=(8, 1.0), latency=0.01) as fake:
+        async with client_for(
+            fake, per_page=10, max_concurrency=8, rate_limit=RateLimit(requests=8, window=1.0)
+        ) as client:
+            assert await all_ids(client, fake.account_id) == fake.ids()
+    statuses = [r.status for r in fake.requests]
+    assert statuses == [200] * 25
+    starts = sorted(r.started for r in fake.requests)
+    for i, start in enumerate(starts):
+        assert len([t for t in starts[i:] if t < start + 1.0]) <= 8
+    assert starts[-1] - starts[0] >= 2.0
+
+
+async def test_429_pauses_every_request() -> None:
+    """After a 429 with Retry-After, no request of the client starts before it has passed."""
+    async with FakeCloudflare(
+        invoices=300, latency=0.02, faults=[Fault.status(429, retry_after=1, request=4)]
+    ) as fake:
+        async with client_for(fake, per_page=10, max_concurrency=4) as client:
+            async with client.invoices(fake.account_id) as stream:
+                ids = [i.id async for i in stream]
+        assert ids == fake.ids()
+        limited = next(r for r in fake.requests if r.status == 429)
+        assert limited.finished is not None
+        later = [r for r in fake.requests if r.started > limited.finished + 0.05]
+        assert later
+        assert min(r.started for r in later) >= limited.finished + 0.95
+        assert stream.stats.throttled_seconds >= 0.9
+        assert stream.stats.retries == 1
+
+
+async def test_retry_after_beyond_max_wait_raises_at_once() -> None:
+    """A Retry-After longer than max_retry_wait raises RateLimitError without waiting."""
+    async with FakeCloudflare(invoices=10, faults=[Fault.status(429, retry_after=300)]) as fake:
+        async with client_for(fake, max_retry_wait=10) as client:
+            with anyio.fail_after(2):
+                with pytest.raises(RateLimitError) as info:
+                    await all_ids(client, fake.account_id)
+    assert info.value.retry_after == 300
+    assert info.value.codes == (971,)
+    assert "exceeds max_retry_wait=10 s" in str(info.value)
+    assert len(fake.requests) == 1
+
+
+async def test_server_block_lifts_then_run_completes() -> None:
+    """Over the server's quota the client waits out the block, then finishes exactly."""
+    async with FakeCloudflare(invoices=100, rate_limit=(5, 1.0), block_seconds=1.0) as fake:
+        async with client_for(fake, per_page=10, rate_limit=None, max_concurrency=2) as client:
+            with anyio.fail_after(20):
+                ids = await all_ids(client, fake.account_id)
+    assert ids == fake.ids()
+    assert 429 in [r.status for r in fake.requests]
+
+
+# -- cancellation and lifecycle ------------------------------------------------------------------
+
+
+async def test_break_cancels_in_flight_requests() -> None:
+    """Leaving async with early cancels outstanding requests promptly."""
+    async with FakeCloudflare(invoices=2000, latency=0.5) as fake:
+        async with client_for(fake, per_page=10, max_concurrency=8) as client:
+            with anyio.fail_after(2):
+                async with client.invoices(fake.account_id) as stream:
+                    async for _ in stream:
+                        break
+            await anyio.sleep(0.05)
+            assert fake.in_flight == 0
+            assert len(fake.requests) <= 1 + 8
+
+
+async def test_cancel_scope_cancels_stream() -> None:
+    """A cancel scope around the iteration stops it without leaking requests."""
+    async with FakeCloudflare(invoices=2000, latency=0.2) as fake:
+        async with client_for(fake, per_page=10) as client:
+            with anyio.move_on_after(0.5):
+                async with client.invoices(fake.account_id) as stream:
+                    async for _ in stream:
+                        pass
+            await anyio.sleep(0.05)
+            assert fake.in_flight == 0
+
+
+async def test_client_closed_mid_stream_raises() -> None:
+    """Closing the client under a running stream cancels it and the consumer is told."""
+    async with FakeCloudflare(invoices=2000, latency=0.2) as fake:
+        client = client_for(fake, per_page=10)
+        async with client:
+            stream = client.invoices(fake.account_id)
+            received = [await stream.__anext__()]
+            await client.aclose()
+            with pytest.raises(TransportError, match="closed before the walk finished"):
+                while True:
+                    received.append(await stream.__anext__())
+            # What was already received is handed out; nothing after the close.
+            assert len(received) == 10
+        await anyio.sleep(0.05)
+        assert fake.in_flight == 0
+
+
+async def test_abandoned_stream_is_cleaned_up_by_client() -> None:
+    """A stream abandoned with break outside async with is stopped when the client closes."""
+    async with FakeCloudflare(invoices=2000, latency=0.1) as fake:
+        async with client_for(fake, per_page=10) as client:
+            async for _ in client.invoices(fake.account_id):
+                break
+        await anyio.sleep(0.05)
+        assert fake.in_flight == 0
+
+
+async def test_borrowed_session_stays_open(fake: FakeCloudflare) -> None:
+    """A caller-owned session is used and not closed by the client."""
+    async with aiohttp.ClientSession() as session:
+        async with client_for(fake, session=session) as client:
+            assert await all_ids(client, fake.account_id) == fake.ids()
+        assert not session.closed
+
+
+async def test_stream_needs_open_client(fake: FakeCloudflare) -> None:
+    """Iterating without entering the client is a clear ConfigurationError."""
+    client = client_for(fake)
+    with pytest.raises(ConfigurationError, match="async with InvoiceClient"):
+        await client.invoices(fake.account_id).__anext__()
+    await client.aclose()
+
+
+# -- resume ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("taken", [1, 19, 20, 21, 60, 136])
+async def test_resume_from_checkpoint(fake: FakeCloudflare, taken: int) -> None:
+    """A run resumed from a checkpoint yields the rest, without repeating anything."""
+    async with client_for(fake, per_page=20) as client:
+        async with client.invoices(fake.account_id) as stream:
+            first = [inv.id async for inv, _ in _zip(stream, range(taken))]
+            checkpoint = json.loads(json.dumps(stream.checkpoint()))
+        rest = await all_ids(client, fake.account_id, resume=checkpoint)
+    assert first + rest == fake.ids()
+
+
+async def test_resume_after_drift(fake: FakeCloudflare) -> None:
+    """New invoices at the head and deletions before the checkpoint do not disturb resuming."""
+    async with client_for(fake, per_page=20) as client:
+        async with client.invoices(fake.account_id) as stream:
+            first = [inv.id async for inv, _ in _zip(stream, range(45))]
+            checkpoint = stream.checkpoint()
+        fake.create_invoices(7)
+        fake.delete_invoices(first[3:6])
+        rest = await all_ids(client, fake.account_id, resume=checkpoint)
+    expected_rest = fake.ids()[fake.ids().index(first[-1]) + 1 :]
+    assert rest == expected_rest
+
+
+async def test_resume_checkpoint_validated(fake: FakeCloudflare) -> None:
+    """A checkpoint of another account, or junk, is refused at once."""
+    async with client_for(fake) as client:
+        with pytest.raises(ConfigurationError, match="another account"):
+            client.invoices(
+                fake.account_id,
+                resume={
+                    "version": 1,
+                    "account_id": "x",
+                    "type": "all",
+                    "position": 1,
+                    "last_id": "in_1",
+                    "last_created": None,
+                },
+            )
+        with pytest.raises(ConfigurationError, match="stream.checkpoint"):
+            client.invoices(fake.account_id, resume={"junk": True})
+
+
+async def _zip(stream: Any, counter: range) -> AsyncIterator[tuple[Any, int]]:
+    """Take len(counter) items from an async iterator."""
+    for n in counter:
+        yield await stream.__anext__(), n
