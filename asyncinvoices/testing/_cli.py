@@ -17,9 +17,13 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+import anyio
+
 from ._server import FakeCloudflare
 
 __all__ = ["main", "parse_rate_limit", "serve"]
+
+_FORGET_SECONDS = 60.0
 
 
 def parse_rate_limit(text: str) -> tuple[int, float] | None:
@@ -114,10 +118,21 @@ async def serve(
                     file=out,
                     flush=True,
                 )
-            await stop.wait()
+            async with anyio.create_task_group() as group:
+                group.start_soon(_forget_records, fake)
+                await stop.wait()
+                group.cancel_scope.cancel()
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
+
+
+async def _forget_records(fake: FakeCloudflare) -> None:
+    """Clear the request records now and then: nobody reads them in a standalone server,
+    and a long benchmark session would otherwise keep millions of them."""
+    while True:
+        await anyio.sleep(_FORGET_SECONDS)
+        fake.reset_counters()
 
 
 def _parser() -> argparse.ArgumentParser:

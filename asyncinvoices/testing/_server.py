@@ -135,6 +135,30 @@ class FakeCloudflare:
     Use it as an async context manager, or call `start` and `close`; or mount `app`
     yourself (e.g. with ``aiohttp.test_utils.TestServer``).
 
+    How a request is answered, in this order (each step as the real API, CLOUDFLARE_API.md):
+
+    1. Rate limit: every request to the endpoint counts, whatever its outcome, as
+       Cloudflare's per-user and per-IP limits do. Over the limit: 429 / 971 with
+       ``Retry-After``, and a block of ``block_seconds`` during which every request gets
+       429; blocked requests are not counted and do not extend the block.
+    2. Routing: an account id that is not 32 hex characters: 400 / 7003 + 7000. Another
+       method than GET: 405 / 10405. Other paths: 404 / 7003 + 7000.
+    3. Authentication: no credentials: 400 / 9106; malformed ones: 400 / 6003 with chain
+       6111 (Authorization), 6102 (X-Auth-Email) or 6103 (X-Auth-Key); wrong ones: 403 /
+       10000. A Bearer token takes precedence over legacy headers sent with it.
+    4. Account: a well-formed id that is not on this server: 403 / 10000.
+    5. Parameters: ``type`` not auto/manual/all, ``page`` not an integer >= 1, or
+       ``per_page`` not an integer in 1..max_per_page: 400 / 6008 with chain 11000.
+       Defaults: ``type=all``, ``page=1``, ``per_page=20`` (Cloudflare's usual default,
+       capped at ``max_per_page``).
+    6. Faults (see `Fault`), then the page: newest first, ``total_count`` counting the
+       type-filtered set, ``has_more = page * per_page < total_count``; past the end an
+       empty page.
+
+    Every response but a reset carries ``cf-ray`` (deterministic from seed and request
+    number) and, unless ``rate_limit`` is None, ``Ratelimit: "default";r=<remaining>;
+    t=<seconds until a slot frees, or the block lifts>`` and ``Ratelimit-Policy``.
+
     Args:
         invoices: Number of invoices of the default account.
         seed: Every id, amount, token and random choice derives from it.
