@@ -198,12 +198,10 @@ class _Stream:
         if not self._started:
             self._send.close()
             return
-        try:
+        # Collected after its event loop ended, cancel() raises RuntimeError: the client's task
+        # group, which owned the producer, has cancelled it already.
+        with contextlib.suppress(RuntimeError):
             self._scope.cancel()
-        except RuntimeError:
-            # Collected after its event loop ended: the client's task group, which owned the
-            # producer, has already cancelled it.
-            pass
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "running" if self._started else "new"
