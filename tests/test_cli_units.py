@@ -1,0 +1,331 @@
+"""Tests of the command line's pure parts: formats, summary, chart, failures, files, logs."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import logging
+import os
+import stat
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from asyncinvoices import (
+    AsyncInvoicesError,
+    AuthenticationError,
+    BadRequestError,
+    CloudflareErrorDetail,
+    ConfigurationError,
+    Invoice,
+    NotFoundError,
+    PaginationError,
+    RateLimit,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+    TransportError,
+)
+from asyncinvoices._cli import ExitCode
+from asyncinvoices._cli._atomic import atomic_text_file
+from asyncinvoices._cli._chart import bar, bar_chart
+from asyncinvoices._cli._failures import describe
+from asyncinvoices._cli._formats import (
+    CSV_COLUMNS,
+    csv_row,
+    decimal_text,
+    dumps_record,
+    iso_utc,
+    make_writer,
+    to_record,
+    unix_seconds,
+)
+from asyncinvoices._cli._logging import RedactingFilter, logging_to, redact
+from asyncinvoices._cli._progress import governor_note
+from asyncinvoices._cli._summary import render, summarize
+from asyncinvoices._governor import RateGovernor
+
+UTC = dt.timezone.utc
+
+
+def invoice(**changes: object) -> Invoice:
+    """An invoice with every field set; ``changes`` override."""
+    fields: dict[str, object] = {
+        "amount_due": Decimal("640.19"),
+        "amount_paid": Decimal("640.19"),
+        "amount_remaining": Decimal(0),
+        "currency": "usd",
+        "id": "in_1",
+        "attempt_count": 1,
+        "attempted": True,
+        "auto_advance": False,
+        "created": dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "created_by": "system",
+        "description": "Top-up, with a comma",
+        "invoice_origin": "auto_top_up",
+        "invoice_pdf": "https://pay.stripe.com/x/pdf",
+        "status": "paid",
+    }
+    fields.update(changes)
+    return Invoice(**fields)  # type: ignore[arg-type]
+
+
+# -- formats --------------------------------------------------------------------------------
+
+
+def test_record_keeps_api_names_unknown_fields_and_unix_seconds() -> None:
+    """to_record gives the API's object back, unknown fields included."""
+    record = to_record(invoice(extra={"tax": Decimal("1.10"), "lines": [{"n": 1}]}))
+
+    assert record["created"] == 1767323045
+    assert record["tax"] == Decimal("1.10")
+    line = dumps_record(record)
+    assert '"amount_due":640.19' in line
+    assert '"tax":1.10,"lines":[{"n":1}]' in line
+    assert json.loads(line, parse_float=Decimal) == record
+
+
+def test_missing_values_are_null_in_json_and_empty_in_csv() -> None:
+    """None is null in JSON and an empty cell in CSV."""
+    bare = Invoice(
+        amount_due=Decimal(1), amount_paid=Decimal(0), amount_remaining=Decimal(1), currency="eur"
+    )
+
+    assert json.loads(dumps_record(to_record(bare)))["created"] is None
+    row = csv_row(bare)
+    assert row[CSV_COLUMNS.index("id")] == ""
+    assert row[CSV_COLUMNS.index("amount_due")] == "1"
+
+
+def test_times_keep_their_microseconds() -> None:
+    """Fractional seconds survive in both time formats."""
+    when = dt.datetime(2026, 1, 2, 3, 4, 5, 250000, tzinfo=UTC)
+
+    assert unix_seconds(when) == Decimal("1767323045.25")
+    assert iso_utc(when) == "2026-01-02T03:04:05.250000Z"
+    assert iso_utc(when.astimezone(dt.timezone(dt.timedelta(hours=2)))).endswith("05.250000Z")
+
+
+def test_exponent_decimals_are_written_plainly_in_csv() -> None:
+    """CSV never writes an exponent."""
+    assert decimal_text(Decimal("1E+3")) == "1000"
+    assert decimal_text(Decimal("1E-7")) == "0.0000001"
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, places=4))
+def test_any_amount_round_trips_exactly_through_json(amount: Decimal) -> None:
+    """Every finite Decimal is written as a JSON number that parses back equal."""
+    line = dumps_record({"amount_due": amount})
+
+    assert json.loads(line, parse_float=Decimal)["amount_due"] == amount
+
+
+def test_writers_frame_their_output() -> None:
+    """CSV has a header; an empty JSON array is valid; unknown formats are refused."""
+    out = io.StringIO()
+    writer = make_writer("csv", out)
+    writer.begin()
+    writer.write(invoice(extra={"x": True}))
+    writer.end()
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert rows[0] == list(CSV_COLUMNS)
+    assert rows[1][CSV_COLUMNS.index("description")] == "Top-up, with a comma"
+    assert rows[1][-1] == '{"x":true}'
+
+    empty = io.StringIO()
+    array = make_writer("json", empty)
+    array.begin()
+    array.end()
+    assert json.loads(empty.getvalue()) == []
+
+    with pytest.raises(ValueError, match="unknown format"):
+        make_writer("xml", io.StringIO())
+
+
+def test_table_marks_missing_values() -> None:
+    """The table writes '-' for a missing id, time, status or origin."""
+    out = io.StringIO()
+    writer = make_writer("table", out)
+    writer.write(invoice(id=None, created=None, status=None, invoice_origin=None))
+
+    assert out.getvalue().split()[:3] == ["-", "-", "-"]
+
+
+# -- summary and chart ------------------------------------------------------------------------
+
+
+def test_summary_sums_exactly_by_currency_status_and_month() -> None:
+    """Sums are exact Decimals; months come from created in UTC; undated is its own row."""
+    invoices = [
+        invoice(amount_due=Decimal("0.1"), amount_paid=Decimal("0.1")),
+        invoice(amount_due=Decimal("0.2"), amount_paid=Decimal("0.2")),
+        invoice(status="open", amount_paid=Decimal(0), amount_remaining=Decimal("640.19")),
+        invoice(currency="eur", created=None, status=None),
+    ]
+
+    summary = summarize(invoices)
+
+    assert summary.total.count == 4
+    assert summary.by_currency["USD"].paid == Decimal("0.3")
+    assert summary.by_status["USD", "open"].remaining == Decimal("640.19")
+    assert summary.by_month["USD", "2026-01"].count == 3
+    assert summary.by_month["EUR", "undated"].count == 1
+    text = render(summary, width=80)
+    assert "0.30" in text
+    assert "EUR       -" in text
+    assert "undated" in text
+    assert "bars" not in render(summary, chart=False)
+
+
+def test_empty_summary() -> None:
+    """No invoices says so."""
+    assert render(summarize([])) == "No invoices.\n"
+
+
+def test_bars_are_proportional_in_eighths() -> None:
+    """Bars scale to the maximum; tiny positive values still show; zero shows nothing."""
+    assert bar(Decimal(10), Decimal(10), 4) == "████"
+    assert bar(Decimal(1), Decimal(16), 1) == "▏"
+    assert bar(Decimal("0.0001"), Decimal(1000), 10) == "▏"
+    assert bar(Decimal(0), Decimal(10), 4) == ""
+    assert bar_chart([]) == []
+    lines = bar_chart([("a", Decimal(2)), ("bb", Decimal(1))], width=12, values=False)
+    assert lines == ["a   ████████", "bb  ████"]
+
+
+# -- failures -----------------------------------------------------------------------------------
+
+AUTH = CloudflareErrorDetail(code=10000, message="Authentication error")
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "words"),
+    [
+        (ConfigurationError("bad"), ExitCode.USAGE, "configuration error: bad"),
+        (
+            AuthenticationError("x", status=403, errors=(AUTH,), ray_id="r1"),
+            ExitCode.AUTHENTICATION,
+            "(HTTP 403, code 10000 Authentication error) (cf-ray r1)",
+        ),
+        (NotFoundError("x", status=404), ExitCode.NOT_FOUND, "32 hexadecimal"),
+        (RateLimitError("x", status=429), ExitCode.RATE_LIMITED, "five minutes"),
+        (BadRequestError("x", status=400), ExitCode.USAGE, "--per-page"),
+        (ServerError("x", status=502), ExitCode.SERVER, "after every retry"),
+        (TransportError("reset"), ExitCode.SERVER, "network error: reset"),
+        (ResponseFormatError("junk", ray_id="r2"), ExitCode.BAD_RESPONSE, "cf-ray r2"),
+        (PaginationError("loop"), ExitCode.BAD_RESPONSE, "paging cannot be trusted"),
+        (AsyncInvoicesError("odd"), ExitCode.ERROR, "error: odd"),
+        (PermissionError(13, "Permission denied", "/x"), ExitCode.ERROR, "/x: Permission"),
+        (RuntimeError("bug"), ExitCode.ERROR, "--verbose"),
+        (KeyboardInterrupt(), ExitCode.INTERRUPTED, "interrupted"),
+    ],
+)
+def test_every_failure_has_a_message_and_exit_code(
+    exc: BaseException, code: ExitCode, words: str
+) -> None:
+    """Each kind of failure maps to its documented exit code and a helpful line."""
+    message, exit_code = describe(exc)
+
+    assert exit_code == code
+    assert words in message
+    assert "\n" not in message
+
+
+def test_rate_limit_says_when_the_block_lifts() -> None:
+    """A Retry-After becomes a clock time."""
+    now = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    exc = RateLimitError("x", status=429, retry_after=300)
+
+    message, _ = describe(exc, now=now)
+
+    assert "lifts in 300 s, at 12:05:00 UTC" in message
+
+
+# -- atomic files ------------------------------------------------------------------------------
+
+
+def test_atomic_file_replaces_on_success_and_keeps_the_mode(tmp_path: Path) -> None:
+    """The new content replaces the old one, with the old file's permissions."""
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    os.chmod(target, 0o640)
+
+    with atomic_text_file(target) as file:
+        file.write("new")
+        assert target.read_text() == "old"
+
+    assert target.read_text() == "new"
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
+def test_atomic_file_leaves_nothing_behind_on_failure(tmp_path: Path, error: BaseException) -> None:
+    """Any failure, Ctrl-C included, removes the temporary file and keeps the old one."""
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+
+    def write_half() -> None:
+        with atomic_text_file(target) as file:
+            file.write("half")
+            raise error
+
+    with pytest.raises(type(error)):
+        write_half()
+
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_atomic_new_file_gets_umask_permissions(tmp_path: Path) -> None:
+    """A new file gets what open() would have given it, not mkstemp's 0600."""
+    umask = os.umask(0o022)
+    try:
+        with atomic_text_file(tmp_path / "new.txt") as file:
+            file.write("x")
+    finally:
+        os.umask(umask)
+
+    assert stat.S_IMODE(os.stat(tmp_path / "new.txt").st_mode) == 0o644
+
+
+# -- logging and progress --------------------------------------------------------------------
+
+
+def test_redaction_covers_arguments_and_tracebacks() -> None:
+    """Secrets are replaced in formatted messages and in exception text."""
+    stream = io.StringIO()
+    with logging_to(stream, verbosity=2, secrets=["s3cret"]):
+        log = logging.getLogger("asyncinvoices.test")
+        log.debug("token %s", "s3cret")
+        try:
+            raise ValueError("bad s3cret")
+        except ValueError:
+            log.exception("failed")
+
+    assert "s3cret" not in stream.getvalue()
+    assert "token ***" in stream.getvalue()
+    assert "ValueError: bad ***" in stream.getvalue()
+    assert redact("ab abc", ["ab", "abc"]) == "*** ***"
+    assert RedactingFilter([]).filter(logging.makeLogRecord({"msg": "x"}))
+
+
+def test_governor_note_explains_each_wait() -> None:
+    """The note says nothing, names the Retry-After pause, or names the full quota."""
+    clock = [100.0]
+    governor = RateGovernor(RateLimit(requests=1, window=10.0), clock=lambda: clock[0])
+
+    assert governor_note(governor, 100.0) == ""
+    governor.pause_until(102.0)
+    assert governor_note(governor, 100.0) == "waiting 2 s: Cloudflare said Retry-After"
+    window = governor.window
+    assert window is not None
+    window.start()
+    window.end(100.0)
+    assert governor_note(governor, 104.0) == "rate limit: 1 requests per 10 s reached, next in 6 s"
+    assert governor_note(governor, 111.0) == ""
