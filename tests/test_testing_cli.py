@@ -15,6 +15,7 @@ import anyio
 import pytest
 
 import asyncinvoices
+from asyncinvoices.testing import _cli
 from asyncinvoices.testing._cli import parse_rate_limit, serve
 
 pytestmark = pytest.mark.anyio
@@ -176,3 +177,42 @@ def test_own_anyio_backend_fixture_wins(
         "-p", "anyio", "-p", "asyncinvoices.testing._pytest_plugin", "-q"
     )
     result.assert_outcomes(passed=1)
+
+
+async def test_serve_json_line_in_process() -> None:
+    """serve(json_output=True) writes one JSON line naming this process."""
+    out = io.StringIO()
+    async with anyio.create_task_group() as group:
+        group.start_soon(lambda: serve(invoices=3, json_output=True, rate_limit=None, out=out))
+        for _ in range(200):
+            if out.getvalue().endswith("\n"):
+                break
+            await asyncio.sleep(0.01)
+        group.cancel_scope.cancel()
+    info = json.loads(out.getvalue())
+    assert info["pid"] == os.getpid()
+    assert info["api_email"] == "owner@example.com"
+
+
+def test_main_passes_milliseconds_as_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """main() parses the flags, converts milliseconds and treats Ctrl-C as a clean exit."""
+    seen: dict[str, object] = {}
+
+    async def fake_serve(**kwargs: object) -> None:
+        seen.update(kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_cli, "serve", fake_serve)
+    argv = ["--port", "8787", "--invoices", "9", "--latency", "60", "--jitter", "5"]
+    assert _cli.main([*argv, "--seed", "3", "--rate-limit", "5/1", "--max-per-page", "50"]) == 0
+    assert seen == {
+        "host": "127.0.0.1",
+        "port": 8787,
+        "invoices": 9,
+        "seed": 3,
+        "latency": 0.06,
+        "jitter": 0.005,
+        "rate_limit": (5, 1.0),
+        "max_per_page": 50,
+        "json_output": False,
+    }

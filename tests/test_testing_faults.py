@@ -67,6 +67,17 @@ def errors(body: bytes) -> Any:
         (400, [{"code": 6008, "message": "Invalid request parameters"}]),
         (403, [{"code": 10000, "message": "Authentication error"}]),
         (409, [{"code": 6008, "message": "Invalid request parameters"}]),
+        (
+            404,
+            [
+                {
+                    "code": 7003,
+                    "message": "Could not route to /accounts/{id}/ai-gateway/billing/"
+                    "invoice-history, perhaps your object identifier is invalid?",
+                },
+                {"code": 7000, "message": "No route for that URI"},
+            ],
+        ),
     ],
 )
 async def test_status_sends_the_json_envelope(
@@ -75,6 +86,7 @@ async def test_status_sends_the_json_envelope(
     """JSON statuses carry the Cloudflare code that status has in the real API."""
     async with FakeCloudflare(10, faults=[Fault.status(code)]) as fake:
         status, headers, body = await fetch(session, fake)
+        expected = json.loads(json.dumps(expected).replace("{id}", fake.account_id))
         assert (status, headers["Content-Type"], errors(body)) == (
             code,
             "application/json",

@@ -592,3 +592,22 @@ async def test_invalid_settings_are_rejected() -> None:
         FakeCloudflare(latency=-1)
     with pytest.raises(ValueError, match="rate-limit"):
         FakeCloudflare(rate_limit=(0, 1.0))
+
+
+async def test_port_in_use_fails_cleanly() -> None:
+    """A port that is taken raises OSError from start and leaves nothing open."""
+    async with FakeCloudflare(1) as first:
+        port = int(first.base_url.rsplit(":", 1)[1].split("/")[0])
+        second = FakeCloudflare(1, port=port)
+        with pytest.raises(OSError, match="address already in use"):
+            await second.start()
+        await second.close()
+
+
+async def test_other_paths_get_the_latency_too(session: aiohttp.ClientSession) -> None:
+    """Latency applies to every response, unknown paths included."""
+    async with FakeCloudflare(1, latency=0.1) as fake:
+        started = time.monotonic()
+        async with session.get(fake.base_url + "/zones") as response:
+            assert response.status == 404
+        assert time.monotonic() - started >= 0.1

@@ -13,6 +13,7 @@ from asyncinvoices.testing import Fault, InjectedFault
 from asyncinvoices.testing._data import AccountData
 from asyncinvoices.testing._ratelimit import RateDecision, SlidingWindowLimiter
 from asyncinvoices.testing._responses import Pagination, html_error_page, success_body
+from asyncinvoices.testing._server import _PageCache
 
 
 def test_public_names_are_exported_and_sorted() -> None:
@@ -252,3 +253,28 @@ def test_faults_and_records_are_frozen_values() -> None:
     record = InjectedFault(request=1, page=2, attempt=3, kind="reset")
     with pytest.raises(AttributeError):
         record.kind = "status"  # type: ignore[misc]
+
+
+def test_html_error_page_for_other_statuses() -> None:
+    """Statuses outside the edge's list still get a titled page."""
+    assert "503: Service Unavailable" in html_error_page(503, "ab-SJC").decode()
+    assert "599: </title>" in html_error_page(599, "ab-SJC").decode()
+
+
+def test_short_ids_are_not_found() -> None:
+    """Ids too short to carry a serial find nothing."""
+    assert AccountData("a" * 32, 1, 5, 0.3).serial_of("in_abc") is None
+
+
+def test_page_cache_evicts_least_recently_used_first() -> None:
+    """The page cache stays within its byte budget, dropping the oldest entries."""
+    cache = _PageCache(10)
+    cache.put(("a", 1), (b"1234", 0, 0))
+    cache.put(("b", 1), (b"1234", 0, 0))
+    assert cache.get(("a", 1)) is not None  # now the most recently used
+    cache.put(("a", 2), (b"1234", 0, 0))
+    assert cache.get(("b", 1)) is None
+    assert cache.get(("a", 1)) == (b"1234", 0, 0)
+    cache.drop_account("a")
+    assert cache.get(("a", 1)) is None
+    assert cache.get(("a", 2)) is None
