@@ -33,8 +33,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict asyncinvoices
 
+# coverage runs pytest (rather than pytest-cov running inside it) because the package is also a
+# pytest plugin: pytest imports it before any plugin could start measuring.
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -W error --cov=asyncinvoices --cov-branch --cov-report=term --cov-fail-under=90
+	$(BIN)/coverage run -m pytest -W error
+	$(BIN)/coverage report --fail-under=90
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -n -W --keep-going -b html docs docs/_build/html
