@@ -322,10 +322,10 @@ def test_governor_note_explains_each_wait() -> None:
 
     assert governor_note(governor, 100.0) == ""
     governor.pause_until(102.0)
-    assert governor_note(governor, 100.0) == "waiting 2 s: Cloudflare said Retry-After"
+    assert governor_note(governor, 100.0) == "Retry-After: waiting 2 s"
     window = governor.window
     assert window is not None
     window.start()
     window.end(100.0)
-    assert governor_note(governor, 104.0) == "rate limit: 1 requests per 10 s reached, next in 6 s"
+    assert governor_note(governor, 104.0) == "rate limit 1/10 s, next in 6 s"
     assert governor_note(governor, 111.0) == ""

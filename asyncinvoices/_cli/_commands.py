@@ -161,6 +161,7 @@ async def fetch(ctx: Context) -> None:
                 async with stream:
                     async for invoice in stream:
                         writer.write(invoice)
+                    progress.update(stream.stats)
                 writer.end()
 
             if args.output is None:
@@ -200,6 +201,7 @@ async def summary(ctx: Context) -> None:
                 async with stream:
                     async for invoice in stream:
                         aggregator.add(invoice)
+                    progress.update(stream.stats)
 
             await with_governor_watch(client, progress, consume)
         _log_done(stream, "summarised")

@@ -54,6 +54,7 @@ exit codes:
   6    server or transport: Cloudflare failed (5xx) or the connection did, after retries
   7    bad response: Cloudflare's answer or its paging could not be trusted
   130  interrupted (Ctrl-C); no output file is left half-written
+  141  standard output was closed early, e.g. by `| head`
 """
 
 

@@ -142,12 +142,12 @@ def governor_note(governor: RateGovernor, now: float) -> str:
         now: The governor's clock (``anyio.current_time()``).
     """
     if governor.paused_until > now:
-        return f"waiting {governor.paused_until - now:.0f} s: Cloudflare said Retry-After"
+        return f"Retry-After: waiting {governor.paused_until - now:.0f} s"
     window = governor.window
     if window is not None and window.occupied(now) >= window.quota:
         wait = window.wait_time(now)
         when = "" if wait is None or not math.isfinite(wait) else f", next in {wait:.0f} s"
-        return f"rate limit: {window.quota:,} requests per {window.window:g} s reached{when}"
+        return f"rate limit {window.quota:,}/{window.window:g} s{when}"
     return ""
 
 
