@@ -2,17 +2,33 @@
 
 `FakeCloudflare` is an aiohttp application that answers
 ``GET /client/v4/accounts/{account_id}/ai-gateway/billing/invoice-history`` on loopback the
-way the real API does, with deterministic data, and injects the failures a robust client
-must survive::
+way the real API does (envelope, error codes, ``cf-ray``, ``Ratelimit`` headers, an exact
+sliding-window rate limit with a five-minute block), with data derived from a seed, and
+injects the failures a robust client must survive::
 
     from asyncinvoices.testing import FakeCloudflare, Fault
 
-    async with FakeCloudflare(invoices=120, faults=[Fault.status(503, page=2, attempt=1)]) as fake:
-        ...  # point your client at fake.base_url, fake.account_id, fake.api_token
-        assert fake.injected[0].kind == "status"
+    async with FakeCloudflare(
+        invoices=500,
+        faults=[Fault.status(503, page=2, attempt=1), Fault.create(3, request=4)],
+    ) as fake:
+        ...  # point your client at fake.base_url, fake.account_id and fake.api_token
+        assert [f.kind for f in fake.injected] == ["status", "create"]
+        assert fake.ids()[:3]  # the three invoices created before request 4
 
-It is also a standalone server (``python -m asyncinvoices.testing --help``) and a pytest
-plugin with the fixtures ``fake_cloudflare`` and ``fake_cloudflare_factory``.
+What the server saw is in `FakeCloudflare.requests` (one `ServedRequest` each) and what
+it injected in `FakeCloudflare.injected` (one `InjectedFault` each). Accounts of two million
+invoices start instantly: invoices are generated on demand and rendered pages are cached.
+
+Also available:
+
+- a standalone server for other processes and languages:
+  ``python -m asyncinvoices.testing --invoices 50000 --latency 60 --json``;
+- pytest fixtures, registered by installing the package: ``fake_cloudflare`` (a running
+  server with default settings) and ``fake_cloudflare_factory`` (``async with
+  fake_cloudflare_factory(invoices=..., faults=...) as fake``), for tests marked
+  ``@pytest.mark.anyio``; the plugin runs them on asyncio unless you define
+  ``anyio_backend`` yourself.
 """
 
 from ._faults import Fault, InjectedFault
