@@ -177,7 +177,7 @@ def test_summary_sums_exactly_by_currency_status_and_month() -> None:
     assert summary.by_month["EUR", "undated"].count == 1
     text = render(summary, width=80)
     assert "0.30" in text
-    assert "EUR       -" in text
+    assert "EUR  -  " in text
     assert "undated" in text
     assert "bars" not in render(summary, chart=False)
 

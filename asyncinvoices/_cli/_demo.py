@@ -83,7 +83,7 @@ def run_report(
         "The run",
         f"  invoices       {stats.invoices:,}"
         + (
-            "  (each exactly once, in the server's order: checked against the server's list)"
+            "  (each exactly once and in order, checked against the server)"
             if verified
             else "  (MISMATCH with the server's list!)"
         ),
@@ -101,9 +101,9 @@ def run_report(
         per_page_ms = median * 1000
         lines += [
             f"  one at a time  {sequential:.1f} s = {stats.pages:,} pages x {per_page_ms:.0f} ms, "
-            "the median page latency",
-            f"                 the fake server measured in this run: {sequential / wall:.1f}x "
-            "this run's wall time",
+            "the median page latency that the",
+            f"                 fake server measured in this run ({sequential / wall:.1f}x "
+            "this run's wall time)",
         ]
     return "\n".join(lines) + "\n"
 
@@ -129,8 +129,8 @@ async def demo(ctx: Context) -> bool:
         faults=faults,
     ) as fake:
         out.write(
-            f"FakeCloudflare on {fake.base_url}: {args.invoices:,} invoices, "
-            f"{args.latency:g} ms per response, "
+            f"FakeCloudflare on {fake.base_url}\n{args.invoices:,} invoices, "
+            f"{args.latency:g} ms per response; "
             + f"fetching with concurrency {args.concurrency}\n"
             + (f"Faults: {', '.join(fault_label(f) for f in faults)}\n" if faults else "")
             + "\n"

@@ -161,13 +161,13 @@ def render(summary: Summary, *, width: int = 80, chart: bool = True) -> str:
         return f"{value:,.{places}f}"
 
     out: list[str] = [
-        f"{summary.total.count:,} invoices; amounts as Cloudflare sends them "
-        "(most likely cents), summed exactly.",
+        f"{summary.total.count:,} invoices. Amounts as Cloudflare sends them (likely cents), "
+        "summed exactly.",
         "",
     ]
     out += _table(
         "Totals by currency",
-        ("currency", "invoices", "due", "paid", "remaining"),
+        ("cur", "invoices", "due", "paid", "remaining"),
         [
             (cur, f"{t.count:,}", _amount(t.due), _amount(t.paid), _amount(t.remaining))
             for cur, t in summary.by_currency.items()
@@ -175,7 +175,7 @@ def render(summary: Summary, *, width: int = 80, chart: bool = True) -> str:
     )
     out += _table(
         "By status",
-        ("currency", "status", "invoices", "due", "paid", "remaining"),
+        ("cur", "status", "invoices", "due", "paid", "remaining"),
         [
             (cur, status, f"{t.count:,}", _amount(t.due), _amount(t.paid), _amount(t.remaining))
             for (cur, status), t in summary.by_status.items()
