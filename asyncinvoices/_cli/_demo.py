@@ -83,9 +83,9 @@ def run_report(
         "The run",
         f"  invoices       {stats.invoices:,}"
         + (
-            "  (each exactly once and in order, checked against the server)"
+            ", each exactly once and in order (verified)"
             if verified
-            else "  (MISMATCH with the server's list!)"
+            else ": NOT the server's list, in order, each once!"
         ),
         f"  pages          {stats.pages:,} of up to {per_page} invoices",
         f"  requests       {stats.requests:,} ({stats.retries:,} retries)",

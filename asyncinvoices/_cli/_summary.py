@@ -161,7 +161,7 @@ def render(summary: Summary, *, width: int = 80, chart: bool = True) -> str:
         return f"{value:,.{places}f}"
 
     out: list[str] = [
-        f"{summary.total.count:,} invoices. Amounts as Cloudflare sends them (likely cents), "
+        f"{summary.total.count:,} invoices; amounts as sent by Cloudflare (likely cents), "
         "summed exactly.",
         "",
     ]
