@@ -1,0 +1,88 @@
+"""The documentation covers what the library offers: every public name, fault, code and page."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+import asyncinvoices
+import asyncinvoices._protocol as protocol
+import asyncinvoices.testing
+from asyncinvoices.testing import Fault
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _page(name: str) -> str:
+    return (DOCS / name).read_text(encoding="utf-8")
+
+
+def _toctree_entries() -> list[str]:
+    index = _page("index.md")
+    entries: list[str] = []
+    for block in re.findall(r"```\{toctree\}\n(.*?)```", index, re.DOTALL):
+        entries += [line.strip() for line in block.splitlines() if line.strip() and ":" not in line]
+    return entries
+
+
+@pytest.mark.parametrize("name", sorted(asyncinvoices.__all__))
+def test_reference_documents_public_name(name: str) -> None:
+    """Every name in asyncinvoices.__all__ has an autodoc entry in the reference."""
+    assert re.search(rf"\.\. auto\w+:: {re.escape(name)}\b", _page("reference.md"))
+
+
+@pytest.mark.parametrize("name", sorted(asyncinvoices.testing.__all__))
+def test_testing_reference_documents_public_name(name: str) -> None:
+    """Every name in asyncinvoices.testing.__all__ has an autodoc entry on the testing page."""
+    assert re.search(rf"\.\. auto\w+:: {re.escape(name)}\b", _page("testing.md"))
+
+
+def test_every_fault_constructor_is_in_the_table() -> None:
+    """The faults table lists every Fault constructor."""
+    constructors = [
+        name
+        for name, member in inspect.getmembers(Fault)
+        if not name.startswith("_") and inspect.ismethod(member) and member.__self__ is Fault
+    ]
+    page = _page("testing.md")
+
+    assert [name for name in constructors if f"`Fault.{name}(" not in page] == []
+
+
+def test_every_cloudflare_code_the_client_classifies_is_documented() -> None:
+    """The exceptions table names every Cloudflare code that picks an exception."""
+    codes = protocol._AUTH_CODES | protocol._NOT_FOUND_CODES | protocol._RATE_LIMIT_CODES
+    page = _page("reference.md")
+
+    assert sorted(code for code in codes if not re.search(rf"\b{code}\b", page)) == []
+
+
+def test_every_exit_code_is_documented() -> None:
+    """The CLI page's table has a row for each exit code of the program."""
+    exit_code = pytest.importorskip("asyncinvoices._cli").ExitCode
+    page = _page("cli.md")
+
+    assert [code.value for code in exit_code if f"\n| {code.value} |" not in page] == []
+
+
+def test_every_toctree_entry_exists() -> None:
+    """Each page the index lists is a file, and every page is listed."""
+    entries = _toctree_entries()
+    pages = {
+        str(path.relative_to(DOCS).with_suffix(""))
+        for path in DOCS.rglob("*.md")
+        if "_build" not in path.parts and path.name != "index.md"
+    }
+
+    assert [entry for entry in entries if not (DOCS / f"{entry}.md").is_file()] == []
+    assert sorted(pages) == sorted(entries)
+
+
+def test_pages_name_no_local_paths() -> None:
+    """No page quotes a path of the machine it was written on."""
+    text = "\n".join(p.read_text(encoding="utf-8") for p in DOCS.rglob("*.md"))
+
+    assert not re.search(r"/(home|Users|work|tmp)/\w", text)
