@@ -282,6 +282,16 @@ def test_atomic_file_leaves_nothing_behind_on_failure(tmp_path: Path, error: Bas
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
 
 
+def test_atomic_file_in_a_missing_directory_names_the_target(tmp_path: Path) -> None:
+    """The error names the file asked for, not the temporary one."""
+    target = tmp_path / "missing" / "out.csv"
+
+    with pytest.raises(FileNotFoundError) as caught, atomic_text_file(target):
+        pass  # pragma: no cover - never entered
+
+    assert caught.value.filename == str(target)
+
+
 def test_atomic_new_file_gets_umask_permissions(tmp_path: Path) -> None:
     """A new file gets what open() would have given it, not mkstemp's 0600."""
     umask = os.umask(0o022)

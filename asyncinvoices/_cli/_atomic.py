@@ -49,9 +49,13 @@ def atomic_text_file(
     """
     target = Path(path)
     directory = target.parent
-    fd, temp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".partial", dir=directory if str(directory) else "."
-    )
+    try:
+        fd, temp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".partial", dir=directory if str(directory) else "."
+        )
+    except OSError as exc:
+        # Name the file the user asked for, not the temporary one nobody has heard of.
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
     temp = Path(temp_name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as file:
