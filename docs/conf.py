@@ -149,11 +149,11 @@ html_theme = "furo"
 html_title = f"asyncinvoices {release}"
 html_static_path: list[str] = []
 
-# -- Including README.md -----------------------------------------------------------------
+# -- Including README.md and CHANGELOG.md ----------------------------------------------
 
-# Links in README.md are written for a reader on the repository page. ``relative-docs``
-# turns ``docs/x.md`` into links between pages; the rest are rewritten here when the file
-# is included, so the index survives the README changing.
+# Links in README.md and CHANGELOG.md are written for a reader on the repository page.
+# ``relative-docs`` turns ``docs/x.md`` into links between pages; the rest are rewritten
+# here when the file is included, so the site survives either file changing.
 _LINK = re.compile(r"(?<!!)\[(?P<text>[^\]]+)\]\((?P<target>[^)\s]+)\)")
 _REPO_FILES_AS_PAGES = {"CHANGELOG.md": "docs/changelog.md"}
 
@@ -173,7 +173,7 @@ def _rewrite_readme_link(match: re.Match[str]) -> str:
 
 
 def _include_read(app: Any, relative_path: Path, parent_docname: str, content: list[str]) -> None:
-    if Path(relative_path).name == "README.md":
+    if Path(relative_path).name in ("README.md", "CHANGELOG.md"):
         content[0] = _LINK.sub(_rewrite_readme_link, content[0])
 
 
