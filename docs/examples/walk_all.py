@@ -31,7 +31,7 @@ async def main(account_id: str) -> None:
     print(f"{stats.invoices:,} invoices in {stats.pages} pages, {stats.requests} requests")
     print(f"{stats.elapsed:.2f} s, {stats.retries} retries")
     for (currency, status), amount in sorted(due.items()):
-        # Amounts are minor units (cents): divide by 100 for the major unit.
+        # Amounts are most likely minor units (cents): divide by 100 for the major unit.
         print(f"  {currency} {status:<13} {amount / Decimal(100):>14,.2f}")
 
 
