@@ -29,10 +29,9 @@ __all__ = ["build_parser", "main", "run", "run_async"]
 
 logger = logging.getLogger("asyncinvoices")
 
-_DESCRIPTION = (
-    "Fetch the complete Cloudflare AI Gateway invoice history of an account: "
-    "concurrent, in order, exactly once, within the rate limit."
-)
+_DESCRIPTION = """\
+Fetch the complete Cloudflare AI Gateway invoice history of an account:
+concurrently, in order, exactly once, within the rate limit."""
 
 _MAIN_EXAMPLES = """\
 examples:
