@@ -215,6 +215,16 @@ async def test_web_aiohttp(tutorial_fake: FakeCloudflare, monkeypatch: pytest.Mo
     assert (forbidden.status, invalid.status) == (403, 404)
 
 
+async def test_fake_without_pytest(tmp_path: Path) -> None:
+    """fake_without_pytest.py runs its own server and gets every original invoice once."""
+    result = await anyio.run_process(
+        [sys.executable, str(EXAMPLES / "fake_without_pytest.py")], cwd=tmp_path, check=False
+    )
+
+    assert result.returncode == 0, result.stderr.decode()
+    _check_output("fake_without_pytest.txt", result.stdout.decode())
+
+
 def test_web_fastapi_compiles() -> None:
     """The FastAPI example is valid Python (FastAPI is not installed to run it)."""
     source = (EXAMPLES / "web_fastapi.py").read_text(encoding="utf-8")
