@@ -136,6 +136,18 @@ async def test_csv_file_has_header_every_field_exact_amounts_and_iso_times(
     assert names(tmp_path) == ["invoices.csv"]
 
 
+async def test_output_suffix_picks_the_format(fake: FakeCloudflare, tmp_path: Path) -> None:
+    """Without --format, -o x.jsonl writes JSON Lines and replaces the old file."""
+    target = tmp_path / "x.jsonl"
+    target.write_text("old\n")
+
+    result = await fetch(fake, "-o", str(target), "--type", "auto")
+
+    assert (result.code, result.stdout) == (ExitCode.OK, "")
+    lines = target.read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == fake.ids(type="auto")
+
+
 async def test_type_filter_and_table_output(fake: FakeCloudflare) -> None:
     """--type manual lists only manual top-ups; the table has a header and one line each."""
     result = await fetch(fake, "--type", "manual", "--format", "table")
@@ -204,6 +216,15 @@ async def test_wrong_token_never_shows_the_token(fake: FakeCloudflare) -> None:
     assert result.code == ExitCode.AUTHENTICATION
     assert secret not in result.stdout + result.stderr
     assert "Traceback" in result.stderr  # -v shows the traceback, redacted
+
+
+async def test_verbose_success_never_shows_the_token(fake: FakeCloudflare) -> None:
+    """-vv on a successful run logs every request, never the token."""
+    result = await fetch(fake, "-vv", "--format", "jsonl")
+
+    assert result.code == ExitCode.OK
+    assert result.stderr.count("GET ") == 5
+    assert fake.api_token not in result.stdout + result.stderr
 
 
 async def test_verbose_logging_redacts_the_legacy_key(fake: FakeCloudflare) -> None:
