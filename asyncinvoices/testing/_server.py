@@ -767,7 +767,9 @@ class FakeCloudflare:
     ) -> _Reply:
         """Build the reply of a valid request, shaped by at most one response fault."""
         kind = None if fault is None else fault.kind
-        if fault is None or kind in ("slow", "truncate", "malformed_json", "reset"):
+        if kind == "reset":
+            return _Reply(status=0, action="reset")
+        if fault is None or kind in ("slow", "truncate", "malformed_json"):
             body = self._page(account, type, page, per_page)[0]
             if kind == "slow":
                 return _Reply(status=200, body=body, delay=fault.param("delay") if fault else 0)
@@ -775,8 +777,6 @@ class FakeCloudflare:
                 return _Reply(status=200, body=body, action="truncate")
             if kind == "malformed_json":
                 return _Reply(status=200, body=body[: len(body) // 2])
-            if kind == "reset":
-                return _Reply(status=0, action="reset")
             return _Reply(status=200, body=body)
         if kind == "status":
             code = fault.param("code")
