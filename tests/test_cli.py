@@ -336,8 +336,11 @@ async def test_demo_fetches_everything_and_reports_the_run() -> None:
     assert "50,000" not in out
     assert "1,500, each exactly once and in order (verified)" in out
     assert "pages          15 of up to 100 invoices" in out
-    assert "Faults: HTTP 502 on page 3, HTTP 503 on page 7, connection reset on page 5, " in out
-    assert "HTTP 429 (Retry-After 1 s) on request 15" in out
+    assert (
+        "Faults: HTTP 502 on page 3, HTTP 503 on page 7, connection reset on page 5,\n"
+        "        HTTP 429 (Retry-After 1 s) on request 15\n"
+        "Rate limit scaled down to 150 requests per 1 s (Cloudflare: 1,200 per 300 s)\n"
+    ) in out
     assert "4 injected by the server, all survived" in out
     assert "fake server measured in this run" in out
     assert "retry" in result.stderr  # the library's warnings about the retried requests

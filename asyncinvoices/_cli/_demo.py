@@ -30,6 +30,12 @@ __all__ = ["demo", "demo_faults", "fault_label", "median_page_seconds", "run_rep
 # A demo account larger than 1,200 pages would spend minutes waiting on it, so the quota of
 # the fake and of the client grows with the account: the governor is on, but never blocks.
 _WINDOW = 300.0
+# With --faults the limit is scaled down instead, to the same shape at a demo's pace, so
+# that the governor visibly holds requests back for a few seconds. The fake enforces it
+# too, with a short block, should the client ever exceed it.
+_FAULTS_QUOTA = 150
+_FAULTS_WINDOW = 1.0
+_FAULTS_BLOCK = 5.0
 
 
 def demo_faults(pages: int) -> list[Any]:
@@ -57,6 +63,19 @@ def fault_label(fault: Any) -> str:
         what = str(fault.kind)
     where = f"page {fault.page}" if fault.page is not None else f"request {fault.request}"
     return f"{what} on {where}"
+
+
+def _wrap(items: Sequence[str], *, head: str, width: int = 80) -> str:
+    """Join ``items`` with commas after ``head``, breaking lines between items only."""
+    lines = [head]
+    for i, item in enumerate(items):
+        text = item + ("," if i < len(items) - 1 else "")
+        if len(lines[-1]) + 1 + len(text) > width and lines[-1].strip():
+            lines.append(" " * len(head) + text)
+        else:
+            sep = "" if lines[-1] == head else " "
+            lines[-1] += sep + text
+    return "\n".join(lines)
 
 
 def median_page_seconds(requests: Sequence[Any]) -> float | None:
@@ -89,8 +108,8 @@ def run_report(
         ),
         f"  pages          {stats.pages:,} of up to {per_page} invoices",
         f"  requests       {stats.requests:,} ({stats.retries:,} retries)",
-        f"  throttled      {stats.throttled_seconds:.1f} s waiting on the rate governor "
-        "or Retry-After",
+        f"  throttled      {stats.throttled_seconds:.1f} s, summed over requests held by the "
+        "governor or Retry-After",
         f"  concurrency    {concurrency} requests in flight at most",
         f"  wall time      {wall:.2f} s ({rate:,.0f} invoices/s)",
     ]
@@ -117,14 +136,21 @@ async def demo(ctx: Context) -> bool:
     args = ctx.args
     per_page = 100
     pages = -(-args.invoices // per_page)
-    quota = max(1200, 2 * pages + 100)
-    faults = demo_faults(pages) if args.faults else []
+    if args.faults:
+        limit = RateLimit(requests=_FAULTS_QUOTA, window=_FAULTS_WINDOW)
+        block = _FAULTS_BLOCK
+        faults = demo_faults(pages)
+    else:
+        limit = RateLimit(requests=max(1200, 2 * pages + 100), window=_WINDOW)
+        block = _WINDOW
+        faults = []
     out = ctx.stdout
     async with FakeCloudflare(
         args.invoices,
         seed=args.seed,
         latency=args.latency / 1000,
-        rate_limit=(quota, _WINDOW),
+        rate_limit=(limit.requests, limit.window),
+        block_seconds=block,
         max_per_page=per_page,
         faults=faults,
     ) as fake:
@@ -132,7 +158,13 @@ async def demo(ctx: Context) -> bool:
             f"FakeCloudflare on {fake.base_url}\n{args.invoices:,} invoices, "
             f"{args.latency:g} ms per response; "
             + f"fetching with concurrency {args.concurrency}\n"
-            + (f"Faults: {', '.join(fault_label(f) for f in faults)}\n" if faults else "")
+            + (
+                _wrap([fault_label(f) for f in faults], head="Faults: ") + "\n"
+                f"Rate limit scaled down to {limit.requests} requests per {limit.window:g} s "
+                "(Cloudflare: 1,200 per 300 s)\n"
+                if faults
+                else ""
+            )
             + "\n"
         )
         out.flush()
@@ -141,7 +173,7 @@ async def demo(ctx: Context) -> bool:
             base_url=fake.base_url,
             per_page=per_page,
             max_concurrency=args.concurrency,
-            rate_limit=RateLimit(requests=quota, window=_WINDOW),
+            rate_limit=limit,
         )
         ctx.redactor.secrets += client._credentials.secrets()
         aggregator = Aggregator()
