@@ -81,7 +81,8 @@ likely cents) and summed exactly.
 _DEMO_EXAMPLES = """\
 examples:
   asyncinvoices demo                            50,000 invoices, 60 ms per response
-  asyncinvoices demo --faults                   with injected 429, 502, 503 and a reset
+  asyncinvoices demo --faults                   with a 429, a 502, a 503, a reset and a
+                                                rate limit scaled down to 150 requests/s
   asyncinvoices demo --invoices 200000 --concurrency 32
 
 No Cloudflare account and no network needed: the fake server listens on 127.0.0.1 only.
@@ -252,7 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="per response, ms (default: 60)",
     )
     demo.add_argument(
-        "--faults", action="store_true", help="inject a 429, a 502, a 503 and a connection reset"
+        "--faults",
+        action="store_true",
+        help="inject a 429, a 502, a 503 and a connection reset, and scale the rate limit "
+        "down to 150 requests per second so that the governor visibly holds requests back",
     )
     demo.add_argument("--concurrency", type=_positive, default=16, metavar="C", help="default: 16")
     demo.add_argument("--seed", type=int, default=0, metavar="S", help="data seed (default: 0)")
