@@ -57,6 +57,9 @@ autodoc_typehints = "signature"
 autodoc_preserve_defaults = True
 autodoc_default_options = {"members": True}
 autoclass_content = "class"
+# Signatures say InvoiceType rather than spelling out the Literal.
+autodoc_type_aliases = {"InvoiceType": "asyncinvoices.InvoiceType"}
+python_use_unqualified_type_names = True
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_ivar = True
