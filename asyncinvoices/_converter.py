@@ -4,9 +4,13 @@ Following cattrs' advice, the library never touches the global converter: the co
 lives in :func:`configure_converter` and :func:`make_converter` builds a fresh one, so an
 application's own cattrs hooks cannot change how invoices are read and vice versa.
 
-Two converters are built. The fast one structures every invoice on the happy path; when it
-fails, the same record goes through a converter with cattrs' detailed validation, only to name
-the offending field in the :class:`ResponseFormatError`.
+Reading an invoice takes up to three steps. A hand-written reader takes every record whose
+values all have exactly the JSON types expected (the records a well-behaved server sends) and
+builds the invoice in one call, several times faster than the cattrs-generated hook. Any other
+record goes through cattrs: the fast converter decides whether it is acceptable, and when it
+is not, a converter with detailed validation names the offending field in the
+:class:`ResponseFormatError`. So the hand-written reader never decides what is rejected; it
+only accepts what cattrs would accept, with the same result.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from ._models import Invoice
 __all__ = ["InvoiceStructurer", "configure_converter", "make_converter"]
 
 _INVOICE_FIELDS = frozenset(a.name for a in attrs.fields(Invoice) if a.name != "extra")
+_UTC = dt.timezone.utc
 
 
 def _structure_decimal(value: object, _: object) -> Decimal:
@@ -138,6 +143,85 @@ def _describe(exc: BaseException) -> tuple[str, str]:
     return where.removeprefix("$").lstrip("."), reason or first
 
 
+def _read_plain(record: dict[str, Any]) -> Invoice | None:
+    """Read a record whose values have exactly the expected JSON types, else return None.
+
+    The same conversions as the cattrs hooks above, restricted to exact types: amounts are
+    ``int`` or a finite ``Decimal``, optional fields are absent, ``null`` or of their exact
+    type, and ``created`` is absent, ``null`` or whole Unix seconds. Anything else (a
+    subclass, a float, an ISO string, a wrong type, a missing required field) returns None
+    for cattrs to decide.
+    """
+    get: Callable[[str], Any] = record.get
+    amount_due = get("amount_due")
+    amount_paid = get("amount_paid")
+    amount_remaining = get("amount_remaining")
+    currency = get("currency")
+    # Written out field by field: a loop over the names costs a third of the time saved.
+    kind = type(amount_due)
+    if kind is int:
+        amount_due = Decimal(amount_due)
+    elif kind is not Decimal or not amount_due.is_finite():
+        return None
+    kind = type(amount_paid)
+    if kind is int:
+        amount_paid = Decimal(amount_paid)
+    elif kind is not Decimal or not amount_paid.is_finite():
+        return None
+    kind = type(amount_remaining)
+    if kind is int:
+        amount_remaining = Decimal(amount_remaining)
+    elif kind is not Decimal or not amount_remaining.is_finite():
+        return None
+    if type(currency) is not str:
+        return None
+    id = get("id")
+    created_by = get("created_by")
+    description = get("description")
+    invoice_origin = get("invoice_origin")
+    invoice_pdf = get("invoice_pdf")
+    status = get("status")
+    attempt_count = get("attempt_count")
+    attempted = get("attempted")
+    auto_advance = get("auto_advance")
+    created = get("created")
+    if (
+        (id is not None and type(id) is not str)
+        or (created_by is not None and type(created_by) is not str)
+        or (description is not None and type(description) is not str)
+        or (invoice_origin is not None and type(invoice_origin) is not str)
+        or (invoice_pdf is not None and type(invoice_pdf) is not str)
+        or (status is not None and type(status) is not str)
+        or (attempt_count is not None and type(attempt_count) is not int)
+        or (attempted is not None and type(attempted) is not bool)
+        or (auto_advance is not None and type(auto_advance) is not bool)
+    ):
+        return None
+    if created is not None:
+        if type(created) is not int:
+            return None
+        try:
+            created = dt.datetime.fromtimestamp(float(created), tz=_UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return Invoice(
+        amount_due=amount_due,
+        amount_paid=amount_paid,
+        amount_remaining=amount_remaining,
+        currency=currency,
+        id=id,
+        attempt_count=attempt_count,
+        attempted=attempted,
+        auto_advance=auto_advance,
+        created=created,
+        created_by=created_by,
+        description=description,
+        invoice_origin=invoice_origin,
+        invoice_pdf=invoice_pdf,
+        status=status,
+    )
+
+
 class InvoiceStructurer:
     """Turns one decoded invoice record into an :class:`Invoice`, or raises a typed error.
 
@@ -169,17 +253,42 @@ class InvoiceStructurer:
                 page=page,
                 field=where,
             )
-        try:
-            invoice = self._fast(record, Invoice)
-        except Exception:
-            self._raise_detailed(record, where=where, page=page)
+        invoice = _read_plain(record)
+        if invoice is None:
+            try:
+                invoice = self._fast(record, Invoice)
+            except Exception:
+                self._raise_detailed(record, where=where, page=page)
         if len(record) > len(_INVOICE_FIELDS) or not record.keys() <= _INVOICE_FIELDS:
             extra = {k: v for k, v in record.items() if k not in _INVOICE_FIELDS}
             if extra:
-                # The fast hook built the invoice with an empty `extra`; attaching the unknown
+                # Both readers build the invoice with an empty `extra`; attaching the unknown
                 # keys after the fact avoids a second pass through cattrs.
                 object.__setattr__(invoice, "extra", extra)
         return invoice
+
+    def structure_all(self, records: list[Any], *, page: int | None) -> tuple[Invoice, ...]:
+        """Structure every record of ``result.invoices``, in order.
+
+        The same as :meth:`structure` on each, with the record's path built only when the
+        record is not plain.
+
+        Raises:
+            ResponseFormatError: As :meth:`structure`, naming ``invoices[i]``.
+        """
+        fields, count = _INVOICE_FIELDS, len(_INVOICE_FIELDS)
+        invoices: list[Invoice] = []
+        append = invoices.append
+        for index, record in enumerate(records):
+            invoice = _read_plain(record) if type(record) is dict else None
+            if invoice is None:
+                invoice = self.structure(record, where=f"invoices[{index}]", page=page)
+            elif len(record) > count or not record.keys() <= fields:
+                extra = {k: v for k, v in record.items() if k not in fields}
+                if extra:
+                    object.__setattr__(invoice, "extra", extra)
+            append(invoice)
+        return tuple(invoices)
 
     def _raise_detailed(self, record: dict[str, Any], *, where: str, page: int | None) -> NoReturn:
         try:

@@ -433,12 +433,8 @@ class ResponseDecoder:
         except ResponseFormatError as exc:
             exc.ray_id = ray_id
             raise
-        structure = self._structurer.structure
         try:
-            invoices = tuple(
-                structure(record, where=f"invoices[{i}]", page=page)
-                for i, record in enumerate(raw_invoices)
-            )
+            invoices = self._structurer.structure_all(raw_invoices, page=page)
         except ResponseFormatError as exc:
             exc.ray_id = ray_id
             raise
