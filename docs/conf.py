@@ -54,7 +54,7 @@ myst_heading_anchors = 3
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
-autodoc_preserve_defaults = True
+autodoc_preserve_defaults = False
 autodoc_default_options = {"members": True}
 autoclass_content = "class"
 # Signatures say InvoiceType rather than spelling out the Literal.
