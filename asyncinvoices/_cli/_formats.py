@@ -6,8 +6,9 @@ one page.
 
 The choices, stated once:
 
-* **Field names** are the API's own (``amount_due``, ``created``, ...), in the order of
-  Cloudflare's schema, followed by any field this version does not know (``Invoice.extra``).
+* **Field names** are the API's own (``amount_due``, ``created``, ...): ``id`` first, then
+  alphabetically as in Cloudflare's schema, then any field this version does not know
+  (``Invoice.extra``).
 * **Amounts** are never converted to binary floats. JSON and JSON Lines write each amount as
   a JSON *number* whose text is the exact decimal the API sent (``640.19`` stays ``640.19``);
   CSV writes the same decimal in plain notation, without an exponent.
@@ -50,8 +51,12 @@ __all__ = [
     "unix_seconds",
 ]
 
-#: The invoice fields, in the order of Cloudflare's schema, as the API names them.
-FIELDS: Final = tuple(a.name for a in attrs.fields(Invoice) if a.name != "extra")
+#: The invoice fields as the API names them: ``id`` first, then alphabetically, which is the
+#: order of Cloudflare's schema and of its responses.
+FIELDS: Final = (
+    "id",
+    *sorted(a.name for a in attrs.fields(Invoice) if a.name not in ("id", "extra")),
+)
 #: The CSV header: every field, then ``extra`` for fields this version does not know.
 CSV_COLUMNS: Final = (*FIELDS, "extra")
 #: The values ``--format`` accepts.
