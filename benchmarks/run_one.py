@@ -1,0 +1,213 @@
+"""Run one contender once, in this process, and print one JSON line about it.
+
+``python -m benchmarks.run_one '<spec as JSON>'``; the spec names the contender, the server
+and the settings (see :func:`main`). The line holds the wall time, the invoices and pages
+read, the peak RSS of this process (``ru_maxrss``: this process alone, not the harness nor
+the server) and, when asked, a digest of every invoice in order, to prove two runs read the
+same data.
+
+Each timing starts inside the event loop, just before the client (or session) is created,
+and stops after the last invoice was read; interpreter start-up and imports are not counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import resource
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any
+
+CONTENDERS = (
+    "asyncinvoices",  # client.invoices() streamed, each invoice dropped once read
+    "asyncinvoices-list",  # await client.list_invoices()
+    "official-sdk",  # cloudflare.AsyncCloudflare, page by page with extra_query
+    "naive-aiohttp",  # sequential aiohttp + json.loads loop, dicts kept
+    "ceiling",  # ResponseDecoder over pre-fetched bodies, no HTTP
+)
+
+
+def _peak_rss_mib() -> float:
+    # ru_maxrss is KiB on Linux, bytes on macOS.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+class _Digest:
+    """An order-sensitive digest of (id, amounts, currency, created) of every invoice."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._hash = hashlib.sha256() if enabled else None
+
+    def add(self, values: Iterable[object]) -> None:
+        if self._hash is not None:
+            self._hash.update(("\x1f".join(map(str, values)) + "\x1e").encode())
+
+    def hexdigest(self) -> str | None:
+        return None if self._hash is None else self._hash.hexdigest()
+
+
+def _invoice_key(invoice: Any) -> tuple[object, ...]:
+    created = invoice.created.timestamp() if invoice.created is not None else None
+    return (invoice.id, invoice.amount_due, invoice.amount_paid, invoice.currency, created)
+
+
+async def _asyncinvoices(spec: dict[str, Any], *, as_list: bool) -> dict[str, Any]:
+    from asyncinvoices import InvoiceClient, RateLimit
+
+    digest = _Digest(spec.get("digest", False))
+    rate = spec.get("rate_limit")
+    started = time.perf_counter()
+    async with InvoiceClient(
+        api_token=spec["api_token"],
+        base_url=spec["base_url"],
+        max_concurrency=spec["concurrency"],
+        per_page=spec["per_page"],
+        rate_limit=None if rate is None else RateLimit(requests=rate[0], window=rate[1]),
+    ) as client:
+        if as_list:
+            invoices = await client.list_invoices(spec["account_id"])
+            count = len(invoices)
+            for invoice in invoices:
+                digest.add(_invoice_key(invoice))
+            stats = None
+        else:
+            count = 0
+            async with client.invoices(spec["account_id"]) as stream:
+                async for invoice in stream:
+                    count += 1
+                    digest.add(_invoice_key(invoice))
+                stats = stream.stats
+    wall = time.perf_counter() - started
+    result: dict[str, Any] = {"wall": wall, "invoices": count, "digest": digest.hexdigest()}
+    if stats is not None:
+        result.update(
+            pages=stats.pages,
+            requests=stats.requests,
+            retries=stats.retries,
+            throttled=stats.throttled_seconds,
+        )
+    return result
+
+
+async def _official_sdk(spec: dict[str, Any]) -> dict[str, Any]:
+    import cloudflare
+
+    digest = _Digest(spec.get("digest", False))
+    started = time.perf_counter()
+    # The SDK's defaults (max_retries=2, 60 s timeout), as a user of the SDK gets them.
+    async with cloudflare.AsyncCloudflare(
+        api_token=spec["api_token"], base_url=spec["base_url"]
+    ) as client:
+        invoices: list[Any] = []
+        page = 1
+        while True:
+            response = await client.ai_gateway.billing.invoice_history(
+                account_id=spec["account_id"],
+                extra_query={"page": page, "per_page": spec["per_page"]},
+            )
+            invoices.extend(response.invoices)
+            if not response.pagination.has_more:
+                break
+            page += 1
+    wall = time.perf_counter() - started
+    for invoice in invoices:
+        # The SDK reads amounts and `created` as floats.
+        digest.add((invoice.id, invoice.amount_due, invoice.amount_paid, invoice.currency))
+    return {"wall": wall, "invoices": len(invoices), "pages": page, "digest": digest.hexdigest()}
+
+
+def _headers(spec: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {spec['api_token']}", "Accept": "application/json"}
+
+
+def _url(spec: dict[str, Any]) -> str:
+    return f"{spec['base_url']}/accounts/{spec['account_id']}/ai-gateway/billing/invoice-history"
+
+
+async def _naive_aiohttp(spec: dict[str, Any]) -> dict[str, Any]:
+    import aiohttp
+
+    started = time.perf_counter()
+    invoices: list[dict[str, Any]] = []
+    page = 1
+    async with aiohttp.ClientSession(headers=_headers(spec)) as session:
+        while True:
+            params = {"page": str(page), "per_page": str(spec["per_page"])}
+            async with session.get(_url(spec), params=params) as response:
+                response.raise_for_status()
+                payload = json.loads(await response.read())
+            result = payload["result"]
+            invoices.extend(result["invoices"])
+            if not result["pagination"]["has_more"]:
+                break
+            page += 1
+    wall = time.perf_counter() - started
+    return {"wall": wall, "invoices": len(invoices), "pages": page, "digest": None}
+
+
+async def _ceiling(spec: dict[str, Any]) -> dict[str, Any]:
+    import aiohttp
+
+    from asyncinvoices._protocol import ResponseDecoder
+
+    # Fetch every body first, outside the timing.
+    bodies: list[tuple[int, dict[str, str], bytes]] = []
+    page = 1
+    async with aiohttp.ClientSession(headers=_headers(spec)) as session:
+        while True:
+            params = {"type": "all", "page": str(page), "per_page": str(spec["per_page"])}
+            async with session.get(_url(spec), params=params) as response:
+                body = await response.read()
+                bodies.append((response.status, dict(response.headers), body))
+            if not json.loads(body)["result"]["pagination"]["has_more"]:
+                break
+            page += 1
+    digest = _Digest(spec.get("digest", False))
+    decoder = ResponseDecoder()
+    started = time.perf_counter()
+    invoices: list[Any] = []
+    for number, (status, headers, body) in enumerate(bodies, start=1):
+        invoices.extend(decoder.decode(status, headers, body, page=number).invoices)
+    wall = time.perf_counter() - started
+    for invoice in invoices:
+        digest.add(_invoice_key(invoice))
+    return {"wall": wall, "invoices": len(invoices), "pages": page, "digest": digest.hexdigest()}
+
+
+async def run(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run the contender ``spec["contender"]`` once and return what it measured."""
+    contender = spec["contender"]
+    if contender == "asyncinvoices":
+        return await _asyncinvoices(spec, as_list=False)
+    if contender == "asyncinvoices-list":
+        return await _asyncinvoices(spec, as_list=True)
+    if contender == "official-sdk":
+        return await _official_sdk(spec)
+    if contender == "naive-aiohttp":
+        return await _naive_aiohttp(spec)
+    if contender == "ceiling":
+        return await _ceiling(spec)
+    raise SystemExit(f"unknown contender {contender!r}; one of {', '.join(CONTENDERS)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the spec given as the one argument and print the result as one JSON line.
+
+    The spec's keys: ``contender``, ``base_url``, ``account_id``, ``api_token``,
+    ``per_page``, ``concurrency``, ``rate_limit`` (``[requests, window]`` or null) and
+    ``digest`` (whether to hash every invoice).
+    """
+    args = sys.argv[1:] if argv is None else argv
+    spec = json.loads(args[0])
+    result = asyncio.run(run(spec))
+    result["peak_rss_mib"] = _peak_rss_mib()
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

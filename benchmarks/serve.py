@@ -1,0 +1,121 @@
+"""FakeCloudflare in a process of its own, with seeded faults and a stats channel on stdin.
+
+``python -m benchmarks.serve --invoices N ...`` prints one JSON line (base_url, account_id,
+api_token, pid) as soon as it listens. Then each line read on stdin is a command:
+
+* ``stats``: print one JSON line with the statuses sent, the faults injected and the peak
+  of requests in flight since the last ``stats``, then forget those records;
+* end of input (the harness went away): stop.
+
+The standalone ``python -m asyncinvoices.testing`` has no fault options and no way to ask
+how many 429s it sent, which the faults and rate-governor scenarios need.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import os
+import sys
+import threading
+from collections.abc import Sequence
+
+from asyncinvoices.testing import FakeCloudflare, Fault
+from asyncinvoices.testing import _server as fake_server
+
+__all__ = ["fault_set", "main"]
+
+
+def fault_set(rate: float) -> list[Fault]:
+    """The faults of the faults scenario: ``rate`` of requests get 502, 503 or a reset.
+
+    The three kinds are equally likely. Only the first matching fault shapes a response and
+    each draws independently, so each gets the probability ``p`` with
+    ``1 - (1 - p) ** 3 == rate``.
+    """
+    if rate <= 0:
+        return []
+    p = 1.0 - (1.0 - rate) ** (1.0 / 3.0)
+    return [
+        Fault.status(502, probability=p),
+        Fault.status(503, probability=p),
+        Fault.reset(probability=p),
+    ]
+
+
+def _stats(fake: FakeCloudflare) -> dict[str, object]:
+    statuses = collections.Counter(str(r.status) for r in fake.requests)
+    faults = collections.Counter(f.kind for f in fake.injected)
+    result = {
+        "requests": sum(statuses.values()),
+        "statuses": dict(statuses),
+        "faults": dict(faults),
+        "peak_in_flight": fake.peak_in_flight,
+    }
+    fake.reset_counters()
+    return result
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    # The fake keeps 64 MiB of rendered pages; rendering a page of 1,000 invoices takes it
+    # ~30 ms, three times what the client needs to decode it, so a benchmark whose pages do
+    # not fit would measure the server. There is no public setting for it yet.
+    setattr(fake_server, "_CACHE_BYTES", args.cache_mib * 1024 * 1024)  # noqa: B010
+    rate_limit = None if args.rate_limit is None else tuple(args.rate_limit)
+    fake = FakeCloudflare(
+        args.invoices,
+        seed=args.seed,
+        max_per_page=args.max_per_page,
+        rate_limit=rate_limit,  # type: ignore[arg-type]
+        block_seconds=args.block,
+        latency=args.latency / 1000.0,
+        faults=fault_set(args.fault_rate),
+    )
+    loop = asyncio.get_running_loop()
+    commands: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def read_stdin() -> None:
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(commands.put_nowait, line.strip())
+        loop.call_soon_threadsafe(commands.put_nowait, None)
+
+    async with fake:
+        info = {
+            "base_url": fake.base_url,
+            "account_id": fake.account_id,
+            "api_token": fake.api_token,
+            "pid": os.getpid(),
+        }
+        print(json.dumps(info), flush=True)
+        threading.Thread(target=read_stdin, daemon=True).start()
+        while (command := await commands.get()) is not None:
+            if command == "stats":
+                print(json.dumps(_stats(fake)), flush=True)
+
+
+def _rate_limit(text: str) -> list[float] | None:
+    if text == "off":
+        return None
+    quota, _, window = text.partition("/")
+    return [int(quota), float(window)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve until standard input ends."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.serve")
+    parser.add_argument("--invoices", type=int, required=True)
+    parser.add_argument("--latency", type=float, default=0.0, help="ms added to each response")
+    parser.add_argument("--max-per-page", type=int, default=100)
+    parser.add_argument("--rate-limit", type=_rate_limit, default=None, help="Q/W or off")
+    parser.add_argument("--block", type=float, default=300.0, help="seconds a 429 block lasts")
+    parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache-mib", type=int, default=64, help="rendered pages kept, MiB")
+    asyncio.run(_serve(parser.parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
