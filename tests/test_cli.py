@@ -158,6 +158,22 @@ async def test_type_filter_and_table_output(fake: FakeCloudflare) -> None:
     assert fake.ids(type="manual") == [line.split()[0] for line in lines[1:]]
 
 
+async def test_no_progress_bar_over_invoices_streaming_to_the_terminal(
+    fake: FakeCloudflare,
+) -> None:
+    """When stdout is the terminal too, the bar would tear the table: it is not drawn."""
+    out, err = TTY(), TTY()
+    code = await run_async(
+        ["fetch", fake.account_id, "--base-url", fake.base_url],
+        stdout=out,
+        stderr=err,
+        environ=env_for(fake),
+    )
+
+    assert (code, err.getvalue()) == (ExitCode.OK, "")
+    assert len(out.getvalue().splitlines()) == 231
+
+
 async def test_progress_is_drawn_only_on_a_terminal(fake: FakeCloudflare) -> None:
     """A terminal stderr gets the progress bar; --no-progress and a pipe get nothing."""
     tty = TTY()

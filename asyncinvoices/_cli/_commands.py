@@ -148,7 +148,9 @@ async def fetch(ctx: Context) -> None:
     async with client:
         with progress_display(
             ctx.stderr,
-            enabled=ctx.show_progress,
+            # Invoices streaming into the same terminal would be torn by the bar's redraws,
+            # and they show the progress themselves.
+            enabled=ctx.show_progress and not (args.output is None and _is_terminal(ctx.stdout)),
             description="fetching",
             log_stream=ctx.log_stream,
         ) as progress:
@@ -173,13 +175,17 @@ async def fetch(ctx: Context) -> None:
         _log_done(stream, "fetched")
 
 
+def _is_terminal(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # closed, or not a real file
+        return False
+
+
 def terminal_width(stream: IO[str], default: int = 80) -> int:
     """Return the width of the terminal ``stream`` is, or ``default`` when it is not one."""
-    try:
-        if stream.isatty():
-            return shutil.get_terminal_size((default, 24)).columns
-    except (AttributeError, ValueError):
-        pass
+    if _is_terminal(stream):
+        return shutil.get_terminal_size((default, 24)).columns
     return default
 
 
