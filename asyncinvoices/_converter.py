@@ -230,10 +230,23 @@ class InvoiceStructurer:
     """
 
     def __init__(self) -> None:
-        self._fast: Callable[[Mapping[str, Any], type[Invoice]], Invoice] = make_converter(
-            detailed_validation=False
-        ).get_structure_hook(Invoice)
-        self._detailed = make_converter(detailed_validation=True)
+        # Built on first use: a well-behaved server never needs them, and generating the
+        # cattrs hooks takes milliseconds of every client's start-up.
+        self._fast_hook: Callable[[Mapping[str, Any], type[Invoice]], Invoice] | None = None
+        self._detailed_converter: cattrs.Converter | None = None
+
+    @property
+    def _fast(self) -> Callable[[Mapping[str, Any], type[Invoice]], Invoice]:
+        if self._fast_hook is None:
+            converter = make_converter(detailed_validation=False)
+            self._fast_hook = converter.get_structure_hook(Invoice)
+        return self._fast_hook
+
+    @property
+    def _detailed(self) -> cattrs.Converter:
+        if self._detailed_converter is None:
+            self._detailed_converter = make_converter(detailed_validation=True)
+        return self._detailed_converter
 
     def structure(self, record: object, *, where: str, page: int | None) -> Invoice:
         """Structure ``record`` (decoded JSON) into an :class:`Invoice`.
