@@ -351,7 +351,7 @@ async def test_demo_fetches_everything_and_reports_the_run() -> None:
     assert "1,500 invoices" in out
     assert "50,000" not in out
     assert "1,500, each exactly once and in order (verified)" in out
-    assert "pages          15 of up to 100 invoices" in out
+    assert "pages          15 of up to 100 invoices each" in out
     assert (
         "Faults: HTTP 502 on page 3, HTTP 503 on page 7, connection reset on page 5,\n"
         "        HTTP 429 (Retry-After 1 s) on request 15\n"

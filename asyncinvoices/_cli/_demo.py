@@ -106,7 +106,7 @@ def run_report(
             if verified
             else ": NOT the server's list, in order, each once!"
         ),
-        f"  pages          {stats.pages:,} of up to {per_page} invoices",
+        f"  pages          {stats.pages:,} of up to {per_page} invoices each",
         f"  requests       {stats.requests:,} ({stats.retries:,} retries)",
         f"  throttled      {stats.throttled_seconds:.1f} s, summed over requests held by the "
         "governor or Retry-After",
