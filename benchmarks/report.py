@@ -134,6 +134,10 @@ def _rss(results: dict[str, Any], scenario: str, case: str) -> Summary | None:
     return summarize(r["peak_rss_mib"] for r in _ok(_runs(results, scenario, case)))
 
 
+def _cpu(results: dict[str, Any], scenario: str, case: str) -> Summary | None:
+    return summarize(r["cpu"] for r in _ok(_runs(results, scenario, case)) if "cpu" in r)
+
+
 def _statuses(runs: Iterable[dict[str, Any]]) -> dict[str, int]:
     total: dict[str, int] = {}
     for run in runs:
@@ -223,11 +227,12 @@ def _latency_table(results: dict[str, Any]) -> str:
                 _s(bound),
                 _x(_ratio(_median(wall), bound)),
                 _x(_ratio(sdk, _median(wall))),
+                _s(_median(_cpu(results, "latency", case))),
                 _s(_median(_rss(results, "latency", case))),
             ]
         )
     header = ["contender", "concurrency", "median s", "min s", "max s", "lower bound s",
-              "vs bound", "speed-up vs SDK", "peak RSS MiB"]  # fmt: skip
+              "vs bound", "speed-up vs SDK", "client CPU s", "peak RSS MiB"]  # fmt: skip
     return _table(header, rows)
 
 
@@ -245,11 +250,12 @@ def _cpu_table(results: dict[str, Any]) -> str:
                 _rate(rate),
                 _x(_ratio(rate, sdk)),
                 _x(_ratio(rate, ceiling)),
+                _s(_median(_cpu(results, "cpu", case))),
                 _s(_median(_rss(results, "cpu", case))),
             ]
         )
     header = ["contender", "median s", "min s", "max s", "invoices/s", "vs SDK", "vs ceiling",
-              "peak RSS MiB"]  # fmt: skip
+              "client CPU s", "peak RSS MiB"]  # fmt: skip
     return _table(header, rows)
 
 
@@ -305,7 +311,7 @@ def _governor_table(results: dict[str, Any]) -> str:
             ]
         )
     header = ["quota", "pages", "median s", "min s", "max s", "quota minimum s", "vs minimum",
-              "429s (all runs)", "throttled s"]  # fmt: skip
+              "429s (all runs)", "throttled s (sum over requests)"]  # fmt: skip
     return _table(header, rows)
 
 

@@ -6,7 +6,8 @@ read, the peak RSS of this process (``ru_maxrss``: this process alone, not the h
 the server) and, when asked, a digest of every invoice in order, to prove two runs read the
 same data.
 
-Each timing starts inside the event loop, just before the client (or session) is created,
+Each timing (wall time, and the CPU time of this process over the same span) starts inside
+the event loop, just before the client (or session) is created,
 and stops after the last invoice was read; interpreter start-up and imports are not counted.
 """
 
@@ -60,7 +61,7 @@ async def _asyncinvoices(spec: dict[str, Any], *, as_list: bool) -> dict[str, An
 
     digest = _Digest(spec.get("digest", False))
     rate = spec.get("rate_limit")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     async with InvoiceClient(
         api_token=spec["api_token"],
         base_url=spec["base_url"],
@@ -81,8 +82,13 @@ async def _asyncinvoices(spec: dict[str, Any], *, as_list: bool) -> dict[str, An
                     count += 1
                     digest.add(_invoice_key(invoice))
                 stats = stream.stats
-    wall = time.perf_counter() - started
-    result: dict[str, Any] = {"wall": wall, "invoices": count, "digest": digest.hexdigest()}
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    result: dict[str, Any] = {
+        "wall": wall,
+        "cpu": cpu,
+        "invoices": count,
+        "digest": digest.hexdigest(),
+    }
     if stats is not None:
         result.update(
             pages=stats.pages,
@@ -97,7 +103,7 @@ async def _official_sdk(spec: dict[str, Any]) -> dict[str, Any]:
     import cloudflare
 
     digest = _Digest(spec.get("digest", False))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     # The SDK's defaults (max_retries=2, 60 s timeout), as a user of the SDK gets them.
     async with cloudflare.AsyncCloudflare(
         api_token=spec["api_token"], base_url=spec["base_url"]
@@ -113,11 +119,17 @@ async def _official_sdk(spec: dict[str, Any]) -> dict[str, Any]:
             if not response.pagination.has_more:
                 break
             page += 1
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     for invoice in invoices:
         # The SDK reads amounts and `created` as floats.
         digest.add((invoice.id, invoice.amount_due, invoice.amount_paid, invoice.currency))
-    return {"wall": wall, "invoices": len(invoices), "pages": page, "digest": digest.hexdigest()}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "invoices": len(invoices),
+        "pages": page,
+        "digest": digest.hexdigest(),
+    }
 
 
 def _headers(spec: dict[str, Any]) -> dict[str, str]:
@@ -131,7 +143,7 @@ def _url(spec: dict[str, Any]) -> str:
 async def _naive_aiohttp(spec: dict[str, Any]) -> dict[str, Any]:
     import aiohttp
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     invoices: list[dict[str, Any]] = []
     page = 1
     async with aiohttp.ClientSession(headers=_headers(spec)) as session:
@@ -145,8 +157,8 @@ async def _naive_aiohttp(spec: dict[str, Any]) -> dict[str, Any]:
             if not result["pagination"]["has_more"]:
                 break
             page += 1
-    wall = time.perf_counter() - started
-    return {"wall": wall, "invoices": len(invoices), "pages": page, "digest": None}
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"wall": wall, "cpu": cpu, "invoices": len(invoices), "pages": page, "digest": None}
 
 
 async def _ceiling(spec: dict[str, Any]) -> dict[str, Any]:
@@ -168,14 +180,20 @@ async def _ceiling(spec: dict[str, Any]) -> dict[str, Any]:
             page += 1
     digest = _Digest(spec.get("digest", False))
     decoder = ResponseDecoder()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     invoices: list[Any] = []
     for number, (status, headers, body) in enumerate(bodies, start=1):
         invoices.extend(decoder.decode(status, headers, body, page=number).invoices)
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     for invoice in invoices:
         digest.add(_invoice_key(invoice))
-    return {"wall": wall, "invoices": len(invoices), "pages": page, "digest": digest.hexdigest()}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "invoices": len(invoices),
+        "pages": page,
+        "digest": digest.hexdigest(),
+    }
 
 
 async def run(spec: dict[str, Any]) -> dict[str, Any]:
@@ -198,12 +216,20 @@ def main(argv: list[str] | None = None) -> int:
     """Run the spec given as the one argument and print the result as one JSON line.
 
     The spec's keys: ``contender``, ``base_url``, ``account_id``, ``api_token``,
-    ``per_page``, ``concurrency``, ``rate_limit`` (``[requests, window]`` or null) and
-    ``digest`` (whether to hash every invoice).
+    ``per_page``, ``concurrency``, ``rate_limit`` (``[requests, window]`` or null),
+    ``digest`` (whether to hash every invoice) and, optionally, ``profile``: a file to
+    write a cProfile of the run to (``python -m pstats FILE`` reads it).
     """
     args = sys.argv[1:] if argv is None else argv
     spec = json.loads(args[0])
-    result = asyncio.run(run(spec))
+    if spec.get("profile"):
+        import cProfile
+
+        with cProfile.Profile() as profiler:
+            result = asyncio.run(run(spec))
+        profiler.dump_stats(spec["profile"])
+    else:
+        result = asyncio.run(run(spec))
     result["peak_rss_mib"] = _peak_rss_mib()
     print(json.dumps(result), flush=True)
     return 0

@@ -181,7 +181,7 @@ def _cpu(quick: bool) -> Scenario:
 
 def _memory(quick: bool) -> Scenario:
     per_page = 1000
-    sizes = (10_000, 30_000, 100_000) if quick else (100_000, 300_000, 1_000_000)
+    sizes = (30_000, 60_000, 100_000) if quick else (100_000, 300_000, 1_000_000)
     servers = {f"n{n}": ServerSpec(invoices=n, max_per_page=per_page, warm=True) for n in sizes}
     cases = tuple(
         Case(label=f"{n:,}", contender="asyncinvoices", server=f"n{n}", per_page=per_page,
