@@ -247,7 +247,12 @@ class Paginator:
                     error = exc
                     break
                 if verdict is Verdict.REALIGN:
+                    drift = self._counters.drift
                     self._track_total(result.pagination.total_count)
+                    if self._counters.drift == drift and self._ledger.count_seen(result.invoices):
+                        # The page repeats delivered invoices under an unchanged total_count:
+                        # as many were created as deleted. The data moved all the same.
+                        self._counters.drift += 1
                     self._counters.refetched_pages += 1
                     next_phase = _Anchored(self._frontier(number - 1, per_page), per_page, total)
                     break
@@ -306,7 +311,24 @@ class Paginator:
                 )
             self._track_total(page.pagination.total_count)
             offset = (number - 1) * asked
+            anchor_id = ledger.last_id
             taken = ledger.take_anchored(page.invoices)
+            count = len(page.invoices)
+            if taken == [] and count and page.invoices[-1].id != anchor_id:
+                # Every invoice on the page was delivered before, but the last delivered one is
+                # not its last: the page lies wholly before the anchor (the head grew while the
+                # walk stood still), so the frontier is further on. Aligning at this page's
+                # end would take the invoices between it and the anchor for unseen ones.
+                if count == asked and page.pagination.has_more is not False:
+                    steps += 1
+                    if steps > max_steps:
+                        raise PaginationError(
+                            "could not find where to continue after the data moved", page=number
+                        )
+                    direction = -1
+                    position = max(position + 1, offset + count)
+                    continue
+                return None  # the list ends on this page: nothing follows the anchor
             if taken is None:
                 steps += 1
                 if steps > max_steps:
@@ -319,16 +341,24 @@ class Paginator:
                     position = offset - 1  # past the end: the data shrank, look earlier
                     continue
                 where = ledger.placement(page.invoices)
-                if direction and where != direction:
-                    # Bouncing between two pages: the anchor sits on their boundary. Another
-                    # page size moves the boundary so that one page straddles it.
-                    size = max(2, size - 1)
-                direction = where
-                position = position + len(page.invoices) if where < 0 else max(0, offset - 1)
-                continue
+                if where < 0 and (count < asked or page.pagination.has_more is False):
+                    # The list ends before the anchor's place: the anchor and everything older
+                    # were deleted, and what is left is newer than the walk's frontier.
+                    return None
+                if where > 0 and offset == 0:
+                    # The first page holds nothing newer than the anchor, which was deleted:
+                    # nothing precedes the page, so all of it follows the anchor.
+                    taken = ledger.take(page.invoices)
+                else:
+                    if direction and where != direction:
+                        # Bouncing between two pages: the anchor sits on their boundary. Another
+                        # page size moves the boundary so that one page straddles it.
+                        size = max(2, size - 1)
+                    direction = where
+                    position = position + count if where < 0 else max(0, offset - 1)
+                    continue
             if taken:
                 await self._deliver(page, taken, emit)
-            count = len(page.invoices)
             position = offset + count - 1
             total = page.pagination.total_count
             if count < asked or page.pagination.has_more is False:

@@ -1,0 +1,148 @@
+"""Drift: invoices created at the head and deleted anywhere while a run is in progress.
+
+Each drift event is a ``Fault.create`` or ``Fault.delete`` on one request, so the response to
+that request reports the new ``total_count``: the API reveals every event to a client that
+reads it. Over random accounts, page sizes, concurrency, server latency and events, every
+invoice that existed for the whole run must be yielded exactly once and in order, nothing may
+be yielded twice, and the run must report the drift.
+"""
+
+from __future__ import annotations
+
+import anyio
+import attrs
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
+
+from asyncinvoices import FetchStats, InvoiceClient, set_testing
+from asyncinvoices.testing import FakeCloudflare, Fault
+
+PROPERTY = settings(
+    max_examples=80,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@attrs.frozen
+class Drift:
+    """One random run with data moving under it."""
+
+    invoices: int
+    per_page: int
+    max_concurrency: int
+    latency: float
+    jitter: float
+    events: tuple[Fault, ...]
+
+
+@st.composite
+def drifts(draw: st.DrawFn) -> Drift:
+    invoices = draw(st.integers(0, 400))
+    per_page = draw(st.integers(max(2, invoices // 30), 60))
+    pages = max(1, -(-invoices // per_page))
+    # From request 2 on: the first response shows the data the run starts from.
+    requests = draw(
+        st.lists(st.integers(2, pages + 3), min_size=1, max_size=6, unique=True).map(sorted)
+    )
+    events: list[Fault] = []
+    for request in requests:
+        if draw(st.booleans()):
+            events.append(Fault.create(draw(st.integers(1, 2 * per_page)), request=request))
+        else:
+            n = draw(st.integers(1, 2 * per_page))
+            position = draw(st.integers(0, max(0, invoices - 1)))
+            events.append(Fault.delete(n, position, request=request))
+    return Drift(
+        invoices=invoices,
+        per_page=per_page,
+        max_concurrency=draw(st.integers(1, 8)),
+        latency=draw(st.sampled_from([0.0, 0.002])),
+        jitter=draw(st.sampled_from([0.0, 0.002])),
+        events=tuple(events),
+    )
+
+
+def every_id(seed: int, created: int, invoices: int) -> set[str]:
+    """The ids of every invoice the account ever had: those of an account that large."""
+    return set(FakeCloudflare(invoices=invoices + created, seed=seed).ids())
+
+
+async def run_drift(drift: Drift) -> tuple[list[str | None], FetchStats, list[str], list[str]]:
+    seed = 5
+    async with FakeCloudflare(
+        invoices=drift.invoices,
+        seed=seed,
+        latency=drift.latency,
+        jitter=drift.jitter,
+        faults=drift.events,
+    ) as fake:
+        before = fake.ids()
+        async with InvoiceClient(
+            api_token=fake.api_token,
+            base_url=fake.base_url,
+            per_page=drift.per_page,
+            max_concurrency=drift.max_concurrency,
+        ) as client:
+            with anyio.fail_after(60):
+                async with client.invoices(fake.account_id) as stream:
+                    ids = [invoice.id async for invoice in stream]
+        after = fake.ids()
+        fired = [f for f in fake.injected if f.kind in ("create", "delete")]
+    created = sum(f.param("n") for f in drift.events if f.kind == "create")
+    assert set(ids) <= every_id(seed, created, drift.invoices)
+    changed = before != after or any(f.kind == "create" for f in fired)
+    if currently_in_test_context():
+        event(f"drift events fired: {len(fired)}")
+        event("data changed" if changed else "data unchanged")
+    if changed:
+        assert stream.stats.drift >= 1, stream.stats
+    return ids, stream.stats, before, after
+
+
+def check_exactly_once(ids: list[str | None], before: list[str], after: list[str]) -> None:
+    """Whole-run invoices once each, in order; nothing twice; old ones in the old order."""
+    assert None not in ids
+    assert len(ids) == len(set(ids))
+    survivors = [i for i in before if i in set(after)]
+    assert [i for i in ids if i in set(survivors)] == survivors
+    old = set(before)
+    assert [i for i in ids if i in old] == [i for i in before if i in set(ids)]
+
+
+@pytest.fixture(autouse=True)
+def _instant_backoff() -> object:
+    set_testing(True)
+    yield
+    set_testing(False)
+
+
+@PROPERTY
+@given(drifts())
+def test_whole_run_invoices_exactly_once(drift: Drift) -> None:
+    """Random creations and deletions mid-run: whole-run invoices once, in order; drift told."""
+    ids, _stats, before, after = anyio.run(run_drift, drift, backend="asyncio")
+    check_exactly_once(ids, before, after)
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        # Shifts hidden from total_count: as many created at the head as deleted further on.
+        [Fault.create(3, request=3), Fault.delete(3, 150, request=3)],
+        [Fault.create(5, request=2), Fault.delete(5, 100, request=4)],
+        # Deleted exactly where the walk stands, and the head shifting at the same time.
+        [Fault.delete(20, 20, request=2), Fault.create(20, request=5)],
+    ],
+)
+@pytest.mark.parametrize("concurrency", [1, 6])
+def test_shifts_with_unchanged_total(events: list[Fault], concurrency: int) -> None:
+    """Creations and deletions that leave total_count unchanged are still caught by ids."""
+    drift = Drift(200, 20, concurrency, 0.0, 0.0, tuple(events))
+    ids, stats, before, after = anyio.run(run_drift, drift, backend="asyncio")
+    check_exactly_once(ids, before, after)
+    assert stats.drift >= 1
