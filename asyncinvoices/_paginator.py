@@ -258,6 +258,11 @@ class Paginator:
                     break
                 self._track_total(result.pagination.total_count)
                 await self._deliver(result, self._ledger.take(result.invoices), emit)
+                if not result.invoices and last is not None and number < last:
+                    # total_count promises more pages, yet this one is empty, and an offset past
+                    # the end stays empty: finish the pages already started and start no more,
+                    # so that an inflated total_count costs at most one window of requests.
+                    limit = started
                 if last is None:
                     if self._finished(result, number, per_page, None):
                         break
