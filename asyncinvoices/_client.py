@@ -124,7 +124,7 @@ class InvoiceClient:
             session=session, timeout=timeout, max_body=max_body, connections=max_concurrency
         )
         self._decoder = ResponseDecoder()
-        self._governor = RateGovernor(rate_limit)
+        self._governor = RateGovernor(rate_limit, max_pause=self._max_retry_wait)
         self._limiter = anyio.CapacityLimiter(self._max_concurrency)
         self._task_group: anyio.abc.TaskGroup | None = None
         self._closed = False
@@ -226,7 +226,7 @@ class InvoiceClient:
                         status=exc.status,
                         errors=exc.errors,
                         ray_id=exc.ray_id,
-                        page=exc.page,
+                        page=page if exc.page is None else exc.page,
                         retry_after=wait,
                     ) from None
                 if retry < self._max_retries:

@@ -28,6 +28,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 
+from ._errors import RateLimitError
 from ._models import RateLimit
 from ._protocol import RateLimitHeader
 
@@ -92,11 +93,18 @@ class RateGovernor:
     Args:
         limit: The quota, or ``None`` to count nothing (pauses from the server still apply).
         clock: The monotonic clock, ``anyio.current_time`` unless a test passes its own.
+        max_pause: The longest pause from the server a request waits out; a request that
+            would wait longer raises :class:`RateLimitError` instead.
     """
 
     def __init__(
-        self, limit: RateLimit | None, *, clock: Callable[[], float] = anyio.current_time
+        self,
+        limit: RateLimit | None,
+        *,
+        clock: Callable[[], float] = anyio.current_time,
+        max_pause: float = math.inf,
     ) -> None:
+        self._max_pause = max_pause
         self._window = SlidingWindow(limit.requests, limit.window) if limit else None
         self._clock = clock
         self._paused_until = 0.0
@@ -149,6 +157,16 @@ class RateGovernor:
             while True:
                 now = self._clock()
                 if now < self._paused_until:
+                    if self._paused_until - now > self._max_pause:
+                        # A `Ratelimit` header with nothing remaining asked for a longer pause
+                        # than the client may wait: sending anyway would trip Cloudflare's
+                        # block, so the request fails as a Retry-After that long would.
+                        raise RateLimitError(
+                            "not sent: an earlier response's Ratelimit header said the quota "
+                            f"is used up; waiting {self._paused_until - now:.0f} s",
+                            status=429,
+                            retry_after=self._paused_until - now,
+                        )
                     self._waits += 1
                     await anyio.sleep(self._paused_until - now)
                     continue
