@@ -37,6 +37,8 @@ ENV_BASE_URL = "CLOUDFLARE_BASE_URL"
 # Real ids are 32 hex characters; the check is looser so that other deployments and test
 # servers work, but tight enough that nothing can escape the URL path segment.
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Whitespace and control characters (C0, DEL, C1) have no place in a URL (RFC 3986 section 2).
+_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f]")
 # Header values must not carry control characters: a newline would let a credential inject
 # another header (RFC 9110 section 5.5).
 _HEADER_SAFE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
@@ -172,8 +174,15 @@ def resolve_base_url(base_url: str | None, *, environ: Mapping[str, str] | None 
     raw = base_url if base_url is not None else env.get(ENV_BASE_URL) or DEFAULT_BASE_URL
     if not isinstance(raw, str):
         raise ConfigurationError(f"base_url must be a string, not {type(raw).__name__}")
+    raw = raw.strip()
+    if _URL_UNSAFE.search(raw):
+        # urlsplit() silently drops tabs and newlines (bpo-43882), which would turn
+        # "https://host/v4\r\nX-Injected: 1" into another URL: refuse rather than guess.
+        raise ConfigurationError(
+            "base_url contains a space, a newline or another control character"
+        )
     try:
-        parts = urllib.parse.urlsplit(raw.strip())
+        parts = urllib.parse.urlsplit(raw)
         host = parts.hostname or ""
         parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError as exc:
@@ -185,6 +194,8 @@ def resolve_base_url(base_url: str | None, *, environ: Mapping[str, str] | None 
         raise ConfigurationError("base_url must not contain a user name or password")
     if parts.query or parts.fragment:
         raise ConfigurationError("base_url must not contain a query or a fragment")
+    if any(segment in (".", "..") for segment in parts.path.split("/")):
+        raise ConfigurationError("base_url must not contain '.' or '..' path segments")
     if parts.scheme == "http" and not _is_loopback(host):
         raise ConfigurationError(
             f"base_url must use https unless its host is loopback, got http://{host}"
