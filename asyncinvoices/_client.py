@@ -127,6 +127,8 @@ class InvoiceClient:
         self._governor = RateGovernor(rate_limit, max_pause=self._max_retry_wait)
         self._limiter = anyio.CapacityLimiter(self._max_concurrency)
         self._task_group: anyio.abc.TaskGroup | None = None
+        self._owner: int | None = None  # the task that entered the client and its task group
+        self._children: set[anyio.CancelScope] = set()  # one per walk, to cancel them alone
         self._closed = False
 
     def __repr__(self) -> str:
@@ -154,6 +156,7 @@ class InvoiceClient:
             task_group = anyio.create_task_group()
             await task_group.__aenter__()
             self._task_group = task_group
+            self._owner = anyio.get_current_task().id
         return self
 
     async def __aexit__(
@@ -165,25 +168,47 @@ class InvoiceClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Cancel every walk still running and close the connections this client opened."""
-        if self._closed:
+        """Cancel every walk still running and close the connections this client opened.
+
+        May be called from any task. The task group of the walks can only be left by the task
+        that entered the client, so from another task the walks are cancelled and the
+        connections closed, and ``async with`` finishes the rest when it exits.
+        """
+        task_group = self._task_group
+        if self._closed and task_group is None:
             return
         self._closed = True
-        task_group, self._task_group = self._task_group, None
+        # Only the walks are cancelled, each through its own scope: the task group's scope
+        # also covers the body of the caller's `async with`, which must not be cancelled.
+        for scope in list(self._children):
+            scope.cancel()
         try:
-            if task_group is not None:
-                task_group.cancel_scope.cancel()
+            if task_group is not None and self._owner == anyio.get_current_task().id:
+                self._task_group = None
                 await task_group.__aexit__(None, None, None)
         finally:
             with anyio.CancelScope(shield=True):
                 await self._transport.aclose()
 
     def _spawn(self, function: Callable[[], Any]) -> None:
+        if self._closed:
+            raise ConfigurationError("this InvoiceClient is closed; create a new one")
         if self._task_group is None:
             raise ConfigurationError(
                 "the client is not open: use 'async with InvoiceClient(...) as client:'"
             )
-        self._task_group.start_soon(function)
+        scope = anyio.CancelScope()
+        children = self._children
+        children.add(scope)
+
+        async def child() -> None:
+            try:
+                with scope:
+                    await function()
+            finally:
+                children.discard(scope)
+
+        self._task_group.start_soon(child)
 
     # -- one request -----------------------------------------------------------------------
 
