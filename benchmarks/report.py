@@ -482,7 +482,7 @@ def _faults_targets(results: dict[str, Any]) -> list[Target]:
     return [
         Target(
             "faults",
-            "report the slowdown against the clean run",
+            "the slowdown against the clean run is reported",
             f"{_s(faulty)} s against {_s(clean)} s: {_x(_ratio(faulty, clean))}",
             None if faulty is None or clean is None else True,
         ),
@@ -603,7 +603,8 @@ def render_docs(results: dict[str, Any], *, plot: str | None) -> str:
         "from `benchmarks/notes.md`. Every figure is a median of several runs, with the "
         "minimum and maximum; ratios compare runs of the same session.",
         "## Targets\n\n" + _targets_table(results),
-        "## Reproducing\n\n```console\n$ make bench        # the full suite, about 20 minutes\n"
+        "## Reproducing\n\n```console\n"
+        "$ make bench        # the full suite, 12 to 20 minutes on two cores\n"
         "$ make bench-quick  # smaller accounts, 2 repetitions, under 2 minutes\n"
         "$ python -m benchmarks --report benchmarks/results/latest.json  # re-render\n```",
         "## Machine\n\n" + _machine(results),
@@ -656,6 +657,13 @@ def plot_concurrency(results: dict[str, Any], path: Path) -> bool:
         color="0.5",
         linestyle="--",
         label="lower bound L x (1 + ceil((P - 1) / C))",
+    )
+    axes.plot(
+        curve,
+        [1.15 * lower_bound(p["latency"], p["pages"], c) for c in curve],
+        color="0.5",
+        linestyle=":",
+        label="1.15 x lower bound (target at C = 16 and 64)",
     )
     axes.errorbar(xs, medians, yerr=[low, high], marker="o", capsize=4, label="asyncinvoices")
     for case, style in (("official SDK", "-"), ("naive aiohttp", ":")):

@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import itertools
 import json
 import os
+import statistics
 import sys
 import threading
 from collections.abc import Sequence
@@ -45,15 +47,28 @@ def fault_set(rate: float) -> list[Fault]:
     ]
 
 
+def _median_ms(values: list[float]) -> float | None:
+    return round(statistics.median(values) * 1000, 3) if values else None
+
+
 def _stats(fake: FakeCloudflare) -> dict[str, object]:
-    statuses = collections.Counter(str(r.status) for r in fake.requests)
+    records = fake.requests
+    statuses = collections.Counter(str(r.status) for r in records)
     faults = collections.Counter(f.kind for f in fake.injected)
-    result = {
+    done = [r for r in records if r.finished is not None]
+    result: dict[str, object] = {
         "requests": sum(statuses.values()),
         "statuses": dict(statuses),
         "faults": dict(faults),
         "peak_in_flight": fake.peak_in_flight,
+        # Arrival to last byte written, added latency included.
+        "service_ms": _median_ms([r.finished - r.started for r in done if r.finished]),
     }
+    if fake.peak_in_flight == 1 and len(done) > 1:
+        # One request at a time: from a response's last byte to the next request's arrival
+        # is the client's own time per request (reading, decoding, sending the next).
+        gaps = [b.started - a.finished for a, b in itertools.pairwise(done) if a.finished]
+        result["client_gap_ms"] = _median_ms(gaps)
     fake.reset_counters()
     return result
 

@@ -196,7 +196,7 @@ def test_targets_say_plainly_which_are_met_and_which_missed() -> None:
         "memory: flat as the account grows (at most 10% more from smallest to largest)": True,
         "governor: zero 429 responses": True,
         "governor: wall time within 10% of the minimum the quota allows": True,
-        "faults: report the slowdown against the clean run": True,
+        "faults: the slowdown against the clean run is reported": True,
         "faults: output identical to the clean run": True,
     }
 
