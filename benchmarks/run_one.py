@@ -69,20 +69,23 @@ async def _asyncinvoices(spec: dict[str, Any], *, as_list: bool) -> dict[str, An
         per_page=spec["per_page"],
         rate_limit=None if rate is None else RateLimit(requests=rate[0], window=rate[1]),
     ) as client:
+        invoices: list[Any] = []
+        stats = None
         if as_list:
             invoices = await client.list_invoices(spec["account_id"])
             count = len(invoices)
-            for invoice in invoices:
-                digest.add(_invoice_key(invoice))
-            stats = None
         else:
             count = 0
             async with client.invoices(spec["account_id"]) as stream:
                 async for invoice in stream:
                     count += 1
+                    # Part of the consumer's work, so timed; it overlaps the requests in
+                    # flight, as whatever a real consumer does with each invoice would.
                     digest.add(_invoice_key(invoice))
                 stats = stream.stats
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    for invoice in invoices:  # a list is digested after the timing, as for the SDK
+        digest.add(_invoice_key(invoice))
     result: dict[str, Any] = {
         "wall": wall,
         "cpu": cpu,

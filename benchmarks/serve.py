@@ -78,12 +78,14 @@ async def _serve(args: argparse.Namespace) -> None:
     # ~30 ms, three times what the client needs to decode it, so a benchmark whose pages do
     # not fit would measure the server. There is no public setting for it yet.
     setattr(fake_server, "_CACHE_BYTES", args.cache_mib * 1024 * 1024)  # noqa: B010
-    rate_limit = None if args.rate_limit is None else tuple(args.rate_limit)
+    rate_limit: tuple[int, float] | None = None
+    if args.rate_limit is not None:
+        rate_limit = (int(args.rate_limit[0]), float(args.rate_limit[1]))
     fake = FakeCloudflare(
         args.invoices,
         seed=args.seed,
         max_per_page=args.max_per_page,
-        rate_limit=rate_limit,  # type: ignore[arg-type]
+        rate_limit=rate_limit,
         block_seconds=args.block,
         latency=args.latency / 1000.0,
         faults=fault_set(args.fault_rate),
