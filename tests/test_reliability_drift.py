@@ -9,6 +9,8 @@ be yielded twice, and the run must report the drift.
 
 from __future__ import annotations
 
+import json
+
 import anyio
 import attrs
 import pytest
@@ -28,6 +30,11 @@ PROPERTY = settings(
 )
 
 
+# Failures the retries cover, drawn from the server's seed: state faults (create, delete)
+# still apply to a request that gets one of these, and its retry observes the new total.
+FLAKY = (Fault.status(503, probability=0.1), Fault.reset(probability=0.05))
+
+
 @attrs.frozen
 class Drift:
     """One random run with data moving under it."""
@@ -38,6 +45,7 @@ class Drift:
     latency: float
     jitter: float
     events: tuple[Fault, ...]
+    flaky: bool = False  # 503s and resets on top, which the retries cover
 
 
 @st.composite
@@ -64,6 +72,7 @@ def drifts(draw: st.DrawFn) -> Drift:
         latency=draw(st.sampled_from([0.0, 0.002])),
         jitter=draw(st.sampled_from([0.0, 0.002])),
         events=tuple(events),
+        flaky=draw(st.booleans()),
     )
 
 
@@ -79,7 +88,7 @@ async def run_drift(drift: Drift) -> tuple[list[str | None], FetchStats, list[st
         seed=seed,
         latency=drift.latency,
         jitter=drift.jitter,
-        faults=drift.events,
+        faults=[*drift.events, *FLAKY] if drift.flaky else drift.events,
     ) as fake:
         before = fake.ids()
         async with InvoiceClient(
@@ -87,15 +96,22 @@ async def run_drift(drift: Drift) -> tuple[list[str | None], FetchStats, list[st
             base_url=fake.base_url,
             per_page=drift.per_page,
             max_concurrency=drift.max_concurrency,
+            max_retries=10,
         ) as client:
             with anyio.fail_after(60):
                 async with client.invoices(fake.account_id) as stream:
                     ids = [invoice.id async for invoice in stream]
         after = fake.ids()
         fired = [f for f in fake.injected if f.kind in ("create", "delete")]
+        # The state the run starts from is the one its first answered request saw (a reset
+        # request may be resent after an event already fired).
+        first_ok = min(r.number for r in fake.requests if r.status == 200)
     created = sum(f.param("n") for f in drift.events if f.kind == "create")
     assert set(ids) <= every_id(seed, created, drift.invoices)
-    changed = before != after or any(f.kind == "create" for f in fired)
+    if any(f.request <= first_ok for f in fired):
+        changed = any(f.kind == "create" and f.request > first_ok for f in fired)
+    else:
+        changed = before != after or any(f.kind == "create" for f in fired)
     if currently_in_test_context():
         event(f"drift events fired: {len(fired)}")
         event("data changed" if changed else "data unchanged")
@@ -124,7 +140,8 @@ def _instant_backoff() -> object:
 @PROPERTY
 @given(drifts())
 def test_whole_run_invoices_exactly_once(drift: Drift) -> None:
-    """Random creations and deletions mid-run: whole-run invoices once, in order; drift told."""
+    """Random creations and deletions mid-run, with or without 503s and resets: whole-run
+    invoices once, in order; the drift is reported."""
     ids, _stats, before, after = anyio.run(run_drift, drift, backend="asyncio")
     check_exactly_once(ids, before, after)
 
@@ -146,3 +163,93 @@ def test_shifts_with_unchanged_total(events: list[Fault], concurrency: int) -> N
     ids, stats, before, after = anyio.run(run_drift, drift, backend="asyncio")
     check_exactly_once(ids, before, after)
     assert stats.drift >= 1
+
+
+@attrs.frozen
+class Resume:
+    """A run stopped after ``taken`` invoices, data moved, then resumed from its checkpoint."""
+
+    invoices: int
+    per_page: int
+    taken: int
+    created: int
+    deletions: tuple[tuple[int, int], ...]  # (position, n), applied in order
+    events: tuple[Fault, ...]  # more drift during the resumed run
+
+
+@st.composite
+def resumes(draw: st.DrawFn) -> Resume:
+    invoices = draw(st.integers(1, 300))
+    per_page = draw(st.integers(max(2, invoices // 25), 50))
+    deletions = draw(
+        st.lists(st.tuples(st.integers(0, invoices), st.integers(1, per_page)), max_size=3)
+    )
+    events = draw(
+        st.lists(
+            st.one_of(
+                st.builds(
+                    lambda n, r: Fault.create(n, request=r), st.integers(1, 20), st.integers(2, 9)
+                ),
+                st.builds(
+                    lambda n, p, r: Fault.delete(n, p, request=r),
+                    st.integers(1, 20),
+                    st.integers(0, invoices),
+                    st.integers(2, 9),
+                ),
+            ),
+            max_size=3,
+        )
+    )
+    return Resume(
+        invoices=invoices,
+        per_page=per_page,
+        taken=draw(st.integers(1, invoices)),
+        created=draw(st.integers(0, 30)),
+        deletions=tuple(deletions),
+        events=tuple(events),
+    )
+
+
+async def run_resume(case: Resume) -> None:
+    async with FakeCloudflare(invoices=case.invoices, seed=8) as fake:
+        before = fake.ids()
+        async with InvoiceClient(
+            api_token=fake.api_token, base_url=fake.base_url, per_page=case.per_page
+        ) as client:
+            first: list[str | None] = []
+            async with client.invoices(fake.account_id) as stream:
+                async for invoice in stream:
+                    first.append(invoice.id)
+                    if len(first) == case.taken:
+                        break
+                checkpoint = json.loads(json.dumps(stream.checkpoint()))
+            fake.create_invoices(case.created)
+            for position, n in case.deletions:
+                current = fake.ids()
+                fake.delete_invoices(current[position : position + n])
+            middle = fake.ids()
+            # Requests of the resumed run are counted from here.
+            fake.reset_counters()
+            for event_fault in case.events:
+                fake.add_fault(event_fault)
+            with anyio.fail_after(30):
+                rest = [i.id async for i in client.invoices(fake.account_id, resume=checkpoint)]
+        after = fake.ids()
+    ids = first + rest
+    assert len(ids) == len(set(ids))
+    assert first == before[: case.taken]
+    # Every invoice older than the checkpoint's anchor that existed throughout comes once, in
+    # order, after the first part; nothing newer than the anchor comes again.
+    anchor = first[-1]
+    older = before[before.index(anchor) + 1 :]
+    survivors = [i for i in older if i in set(middle) and i in set(after)]
+    assert [i for i in rest if i in set(survivors)] == survivors
+    assert set(rest) <= set(older) | (set(middle) | set(after)) - set(before)
+    assert not set(rest) & set(before[: before.index(anchor) + 1])
+
+
+@PROPERTY
+@given(resumes())
+def test_resume_after_drift_yields_the_rest_once(case: Resume) -> None:
+    """Stop, let the data move, resume from the checkpoint: the rest once, in order."""
+    anyio.run(run_resume, case, backend="asyncio")
