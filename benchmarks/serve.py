@@ -64,6 +64,11 @@ def _stats(fake: FakeCloudflare) -> dict[str, object]:
         # Arrival to last byte written, added latency included.
         "service_ms": _median_ms([r.finished - r.started for r in done if r.finished]),
     }
+    if done:
+        # Requests in flight on average, from the first arrival to the last response.
+        span = max(r.finished or 0.0 for r in done) - min(r.started for r in done)
+        busy = sum((r.finished or 0.0) - r.started for r in done)
+        result["mean_in_flight"] = round(busy / span, 2) if span > 0 else None
     if fake.peak_in_flight == 1 and len(done) > 1:
         # One request at a time: from a response's last byte to the next request's arrival
         # is the client's own time per request (reading, decoding, sending the next).

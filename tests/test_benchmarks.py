@@ -126,8 +126,9 @@ def _results() -> dict[str, Any]:
     full = {s.name: s for s in scenarios(quick=False)}
     runs = []
     # Latency: 400 pages of 60 ms. C=16 within the bound; C=64 not.
+    in_flight = {"requests": 400, "statuses": {"200": 400}, "mean_in_flight": 14.0}
     for wall in (1.60, 1.70, 1.65):
-        runs.append(_run("latency", "C=16", wall))
+        runs.append(_run("latency", "C=16", wall, server=in_flight))
     for wall in (0.9, 1.0, 0.95):
         runs.append(_run("latency", "C=64", wall, concurrency=64))
     for c, wall in ((1, 24.5), (4, 6.2)):
@@ -226,7 +227,10 @@ def test_a_429_a_different_digest_or_missing_runs_fail_their_targets() -> None:
 def test_tables_show_ratios_failures_and_verdicts() -> None:
     """The stdout report has every scenario's table, failed runs and the verdicts."""
     text = report.render_tables(_results())
-    assert "| C=16 | 16 | 1.650 | 1.600 | 1.700 | 1.560 | 1.06x | 15.76x | 0.825 | 40.00 |" in text
+    assert (
+        "| C=16 | 16 | 1.650 | 1.600 | 1.700 | 1.560 | 1.06x | 15.76x | 14.00 | 0.825 | 40.00 |"
+        in text
+    )
     assert "naive aiohttp (failed 1/1: boom: connection refused)" in text
     assert "| 60 / 5 s | 300 | 20.50 | 20.50 | 20.50 | 20.12 | 1.02x | 0 | 100.0 |" in text
     assert "| 5% faults | 2.400 | 2.400 | 2.400 | 1.50x | 3.0 | 3 of 23 |" in text
