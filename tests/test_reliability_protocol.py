@@ -130,6 +130,35 @@ def envelope_texts(draw: st.DrawFn) -> str:
     return "{" + ",".join(parts) + "}"
 
 
+@st.composite
+def nearly_valid_texts(draw: st.DrawFn) -> str:
+    """A well-formed envelope whose numbers are drawn from hostile number texts."""
+    number = number_texts if draw(st.booleans()) else st.integers(0, 10**6).map(str)
+    invoices = ",".join(
+        "{"
+        + ",".join(
+            [
+                _field("amount_due", draw(number)),
+                _field("amount_paid", draw(number)),
+                _field("amount_remaining", draw(number)),
+                _field("currency", json.dumps(draw(st.sampled_from(["usd", "eur", ""])))),
+                _field("id", json.dumps(draw(st.text(max_size=30)))),
+                _field("created", draw(number)),
+            ]
+        )
+        + "}"
+        for _ in range(draw(st.integers(0, 3)))
+    )
+    pagination = ",".join(_field(k, draw(number)) for k in ("page", "per_page", "total_count"))
+    return (
+        '{"success": true, "errors": [], "messages": [], "result": {"invoices": ['
+        + invoices
+        + '], "pagination": {'
+        + pagination
+        + ', "has_more": false}}}'
+    )
+
+
 html = st.sampled_from(
     [
         "<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>",
@@ -140,6 +169,7 @@ html = st.sampled_from(
 )
 deep = st.integers(1, 5000).map(lambda n: "[" * n + "]" * n)
 texts = st.one_of(
+    nearly_valid_texts(),
     envelope_texts(),
     json_values.map(json.dumps),
     envelope_texts().flatmap(lambda t: st.integers(0, len(t)).map(lambda n: t[:n])),
