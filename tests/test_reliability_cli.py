@@ -220,14 +220,6 @@ def test_keyboard_interrupt_keeps_the_previous_file(
         interrupted_run(target, monkeypatch, after)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=BaseExceptionGroup,
-    reason="_cli/_commands.py with_governor_watch() runs the copy inside an anyio task group, "
-    "which wraps a KeyboardInterrupt raised in the consumer into a BaseExceptionGroup; run() "
-    "catches only a bare KeyboardInterrupt, so it ends with a traceback instead of exit 130 "
-    "(Python 3.10 raises SIGINT's KeyboardInterrupt wherever the main thread is)",
-)
 def test_keyboard_interrupt_inside_the_run_exits_130(
     target: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -379,11 +379,25 @@ def run(
             functools.partial(run_async, argv, stdout=stdout, stderr=err, environ=environ),
             backend="asyncio",
         )
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not _interrupted(exc):
+            raise
         with contextlib.suppress(OSError, ValueError):
             err.write("asyncinvoices: interrupted\n")
             err.flush()
         return ExitCode.INTERRUPTED
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is Ctrl-C, possibly wrapped in an exception group by a task group."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    # A KeyboardInterrupt raised inside an anyio task group reaches us wrapped in a
+    # BaseExceptionGroup (a builtin from Python 3.11, the exceptiongroup backport before).
+    inner = getattr(exc, "exceptions", None)
+    return isinstance(inner, tuple) and any(
+        isinstance(e, BaseException) and _interrupted(e) for e in inner
+    )
 
 
 def _failed(exc: Exception, ctx: Any, verbosity: int) -> int:
