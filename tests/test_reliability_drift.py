@@ -18,7 +18,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
-from asyncinvoices import FetchStats, InvoiceClient, set_testing
+from asyncinvoices import (
+    FetchStats,
+    InvoiceClient,
+    InvoiceStream,
+    InvoiceType,
+    PageStream,
+    set_testing,
+)
 from asyncinvoices.testing import FakeCloudflare, Fault
 
 PROPERTY = settings(
@@ -46,6 +53,9 @@ class Drift:
     jitter: float
     events: tuple[Fault, ...]
     flaky: bool = False  # 503s and resets on top, which the retries cover
+    type: InvoiceType = "all"
+    pages: bool = False  # consume client.pages() instead of client.invoices()
+    consumer_delay: float = 0.0  # seconds the consumer spends on each page
 
 
 @st.composite
@@ -73,6 +83,9 @@ def drifts(draw: st.DrawFn) -> Drift:
         jitter=draw(st.sampled_from([0.0, 0.002])),
         events=tuple(events),
         flaky=draw(st.booleans()),
+        type=draw(st.sampled_from(["all", "all", "auto", "manual"])),
+        pages=draw(st.booleans()),
+        consumer_delay=draw(st.sampled_from([0.0, 0.0, 0.003])),
     )
 
 
@@ -90,7 +103,7 @@ async def run_drift(drift: Drift) -> tuple[list[str | None], FetchStats, list[st
         jitter=drift.jitter,
         faults=[*drift.events, *FLAKY] if drift.flaky else drift.events,
     ) as fake:
-        before = fake.ids()
+        before = fake.ids(type=drift.type)
         async with InvoiceClient(
             api_token=fake.api_token,
             base_url=fake.base_url,
@@ -98,17 +111,31 @@ async def run_drift(drift: Drift) -> tuple[list[str | None], FetchStats, list[st
             max_concurrency=drift.max_concurrency,
             max_retries=10,
         ) as client:
+            ids: list[str | None] = []
+            stream: InvoiceStream | PageStream
             with anyio.fail_after(60):
-                async with client.invoices(fake.account_id) as stream:
-                    ids = [invoice.id async for invoice in stream]
-        after = fake.ids()
+                if drift.pages:
+                    async with client.pages(fake.account_id, type=drift.type) as stream:
+                        async for page in stream:
+                            ids += [invoice.id for invoice in page.invoices]
+                            await anyio.sleep(drift.consumer_delay)
+                else:
+                    async with client.invoices(fake.account_id, type=drift.type) as stream:
+                        async for invoice in stream:
+                            ids.append(invoice.id)
+                            if len(ids) % drift.per_page == 0:
+                                await anyio.sleep(drift.consumer_delay)
+        after = fake.ids(type=drift.type)
         fired = [f for f in fake.injected if f.kind in ("create", "delete")]
         # The state the run starts from is the one its first answered request saw (a reset
         # request may be resent after an event already fired).
         first_ok = min(r.number for r in fake.requests if r.status == 200)
     created = sum(f.param("n") for f in drift.events if f.kind == "create")
     assert set(ids) <= every_id(seed, created, drift.invoices)
-    if any(f.request <= first_ok for f in fired):
+    if drift.type != "all":
+        # A creation or deletion may concern only the other type: judge by what is seen.
+        changed = before != after and all(f.request > first_ok for f in fired)
+    elif any(f.request <= first_ok for f in fired):
         changed = any(f.kind == "create" and f.request > first_ok for f in fired)
     else:
         changed = before != after or any(f.kind == "create" for f in fired)
@@ -140,8 +167,9 @@ def _instant_backoff() -> object:
 @PROPERTY
 @given(drifts())
 def test_whole_run_invoices_exactly_once(drift: Drift) -> None:
-    """Random creations and deletions mid-run, with or without 503s and resets: whole-run
-    invoices once, in order; the drift is reported."""
+    """Random creations and deletions mid-run, with or without 503s and resets, any type
+    filter, invoices or pages, fast or slow consumers: whole-run invoices once, in order;
+    the drift is reported."""
     ids, _stats, before, after = anyio.run(run_drift, drift, backend="asyncio")
     check_exactly_once(ids, before, after)
 
