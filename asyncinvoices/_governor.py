@@ -94,7 +94,8 @@ class RateGovernor:
         limit: The quota, or ``None`` to count nothing (pauses from the server still apply).
         clock: The monotonic clock, ``anyio.current_time`` unless a test passes its own.
         max_pause: The longest pause from the server a request waits out; a request that
-            would wait longer raises :class:`RateLimitError` instead.
+            would wait longer raises :class:`RateLimitError` instead. A ``Ratelimit-Policy``
+            window longer than both this and the current window is not adopted.
     """
 
     def __init__(
@@ -132,7 +133,13 @@ class RateGovernor:
         if header is None:
             return
         if self._window is not None:
-            self._window.adopt(header.quota, header.window)
+            window = header.window
+            if window is not None and window > max(self._window.window, self._max_pause):
+                # A place in a window that long may take longer to free up than any wait the
+                # client allows (10**9 s would wait for ever): keep the stricter quota over
+                # the current window, and let the server's 429 and Retry-After decide.
+                window = None
+            self._window.adopt(header.quota, window)
         if header.remaining <= 0 and header.reset > 0:
             # Nothing left in the server's own count: someone else shares the quota, or the
             # server counts differently; either way its word is final.

@@ -15,7 +15,7 @@ import anyio
 import pytest
 from aiohttp import web
 
-from asyncinvoices import InvoiceClient, RateLimitError, TransportError, set_testing
+from asyncinvoices import InvoiceClient, RateLimit, RateLimitError, TransportError, set_testing
 from asyncinvoices.testing import FakeCloudflare, Fault
 
 pytestmark = pytest.mark.anyio
@@ -228,3 +228,61 @@ async def test_inflated_total_count_costs_at_most_one_window(claimed: int) -> No
     pages = sorted(r.page or 0 for r in fake.requests)
     assert pages == list(range(1, len(pages) + 1))
     assert 11 <= len(pages) <= 11 + 4
+
+
+async def test_ratelimit_policy_with_a_huge_window_is_not_waited_for_ever() -> None:
+    """A Ratelimit-Policy of 2 requests per 10**9 s: the walk still ends in bounded time.
+
+    Found by this test: the governor adopted any longer window, so the third request waited
+    for a place that frees up in 31 years. A window longer than both the configured one and
+    max_retry_wait is no longer adopted (the stricter quota still is).
+    """
+    pages = 3
+
+    async def handler(request: web.Request) -> web.Response:
+        page = int(request.query["page"])
+        invoices = [
+            {
+                "id": f"in_{page}_{n}",
+                "amount_due": 1,
+                "amount_paid": 1,
+                "amount_remaining": 0,
+                "currency": "usd",
+            }
+            for n in range(2)
+        ]
+        pagination = {"page": page, "per_page": 2, "total_count": 2 * pages}
+        return web.json_response(
+            {
+                "success": True,
+                "errors": [],
+                "result": {"invoices": invoices, "pagination": pagination},
+            },
+            headers={"Ratelimit": '"default";r=100;t=1', "Ratelimit-Policy": '"x";q=2;w=999999999'},
+        )
+
+    app = web.Application()
+    app.router.add_get("/client/v4/accounts/{account}/ai-gateway/billing/invoice-history", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        async with InvoiceClient(
+            api_token="t" * 40,
+            base_url=f"http://127.0.0.1:{runner.addresses[0][1]}/client/v4",
+            per_page=2,
+            max_concurrency=1,
+            rate_limit=RateLimit(requests=100, window=1.0),
+            max_retry_wait=0.5,
+        ) as client:
+            started = anyio.current_time()
+            with anyio.fail_after(5):
+                invoices = await client.list_invoices(ACCOUNT)
+            elapsed = anyio.current_time() - started
+            assert client.governor.window is not None
+            assert (client.governor.window.quota, client.governor.window.window) == (2, 1.0)
+    finally:
+        await runner.cleanup()
+    assert len(invoices) == 2 * pages
+    assert 0.9 <= elapsed < 3  # the third request waited for the first place to free up
