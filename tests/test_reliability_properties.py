@@ -174,12 +174,12 @@ def other_tasks() -> set[asyncio.Task[object]]:
 
 
 async def run_scenario(scenario: Scenario) -> None:
-    # Only the first matching response fault applies: fatal ones first, so that a retryable
-    # fault on the same attempt cannot hide them.
+    # Only the first matching response fault applies: the page that fails on every attempt
+    # first, then the fatal faults, so that no other fault on the same attempt hides them.
     ordered = sorted(scenario.faults, key=lambda p: not p.fatal)
     faults: list[Fault] = [p.fault for p in ordered]
     if scenario.exhaust is not None:
-        faults.append(Fault.status(503, page=scenario.exhaust))
+        faults.insert(0, Fault.status(503, page=scenario.exhaust))
     async with FakeCloudflare(
         invoices=scenario.invoices, seed=scenario.invoices, faults=faults
     ) as fake:
