@@ -52,6 +52,11 @@ def _structure_decimal(value: object, _: object) -> Decimal:
     raise TypeError(f"expected a number, got {type(value).__name__}")
 
 
+# The most digits an integer field may have when it arrives as a decimal (1E+5, 2.0): no count
+# Cloudflare sends comes near 10**18.
+_MAX_INT_DIGITS = 18
+
+
 def _structure_int(value: object, _: object) -> int:
     # Numbers are typed `number` in Cloudflare's schema, so 2.0 is a valid 2
     # (CLOUDFLARE_API.md, "Response envelope"); 2.5, "2" and true are not.
@@ -59,6 +64,10 @@ def _structure_int(value: object, _: object) -> int:
         raise TypeError("expected an integer, got bool")
     if isinstance(value, int):
         return value
+    if isinstance(value, Decimal) and value.is_finite() and value.adjusted() > _MAX_INT_DIGITS:
+        # int() of 1E+300000 takes seconds and grows quadratically with the exponent: refuse
+        # it before converting, so one response cannot stall the client.
+        raise ValueError(f"not an integer within range: {value!r}")
     if isinstance(value, (Decimal, float)):
         try:
             integral = value == int(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -116,3 +117,15 @@ def test_structure_all_keeps_unknown_fields_and_names_bad_ones() -> None:
         structurer.structure_all([_PLAIN, {**_PLAIN, "currency": 3}], page=4)
     assert caught.value.field == "invoices[1].currency"
     assert isinstance(caught.value.__cause__, cattrs.BaseValidationError)
+
+
+def test_an_integer_field_with_a_huge_exponent_is_refused_quickly() -> None:
+    """attempt_count 1E+300000 is refused, naming the field, without building the integer."""
+    started = time.perf_counter()
+    with pytest.raises(ResponseFormatError) as caught:
+        InvoiceStructurer().structure_all(
+            [{**_PLAIN, "attempt_count": Decimal("1E+300000")}], page=1
+        )
+    assert time.perf_counter() - started < 0.5
+    assert caught.value.field == "invoices[0].attempt_count"
+    assert _cattrs({**_PLAIN, "attempt_count": Decimal("1E+18")}) is not None
