@@ -354,6 +354,9 @@ class InvoiceClient:
             "account_id": account_id,
             "type": kind,
             "per_page": size,
+            # At most `concurrency` pages ahead of the one being delivered: this bounds both
+            # memory and the requests wasted when a server overstates total_count. A wider
+            # window hides head-of-line waits better (docs/benchmarks.md measures both).
             "window": min(concurrency, self._max_concurrency),
             "on_progress": on_progress,
             "resume": resume,

@@ -118,6 +118,8 @@ class Paginator:
         self._ledger = ledger
         self._resume = resume
         self._last_total: int | None = None
+        self._first_total: int | None = None
+        self._idle = 0  # requests in a row that delivered no new invoice
 
     async def run(self, emit: Emit) -> None:
         """Fetch and ``emit`` every page, in order, until the account is exhausted.
@@ -146,6 +148,8 @@ class Paginator:
             return
         if self._last_total is not None and total != self._last_total:
             self._counters.drift += 1
+        if self._first_total is None:
+            self._first_total = total
         self._last_total = total
         self._counters.total_count = total
 
@@ -203,7 +207,45 @@ class Paginator:
 
     async def _deliver(self, page: InvoicePage, delivered: list[Invoice], emit: Emit) -> None:
         self._counters.pages += 1
+        if delivered:
+            self._idle = 0
         await emit(attrs.evolve(page, invoices=tuple(delivered)))
+
+    def _no_progress(self, page: int, per_page: int) -> None:
+        """Count a request that delivered nothing; fail when too many come in a row.
+
+        Re-aligning after drift may need a few such requests, more when many invoices were
+        created at the head (each page of them is one more step forward); a server that
+        ignores ``page`` while echoing it back produces them for ever.
+        """
+        self._idle += 1
+        grown = 0
+        if self._first_total is not None and self._last_total is not None:
+            grown = max(0, self._last_total - self._first_total)
+        allowed = 2 * self._window + 20 + grown // max(per_page, 1)
+        if self._idle > allowed:
+            raise PaginationError(
+                f"{self._idle} requests in a row brought no new invoice (page {page}); the "
+                "server does not honour the page parameter, or the data never stops moving",
+                page=page,
+            )
+
+    @staticmethod
+    def _check_end(page: InvoicePage, offset: int) -> None:
+        """A page that ends the list must end it where its own total_count says.
+
+        The page at ``offset`` holding ``count`` invoices and saying nothing follows puts the
+        list's length at ``offset + count``; the same response's ``total_count`` must agree,
+        or the page is not the one asked for (a server ignoring ``page``, or a lie).
+        """
+        total = page.pagination.total_count
+        end = offset + len(page.invoices)
+        if total is not None and total != end and page.invoices:
+            raise PaginationError(
+                f"page {page.number} ends the list after {end} invoices but its total_count "
+                f"is {total}; the server does not honour the page parameter",
+                page=page.number,
+            )
 
     async def _aligned(self, phase: _Aligned, emit: Emit) -> _Aligned | _Anchored | None:
         per_page, total = phase.per_page, phase.total
@@ -254,6 +296,11 @@ class Paginator:
                         # as many were created as deleted. The data moved all the same.
                         self._counters.drift += 1
                     self._counters.refetched_pages += 1
+                    try:
+                        self._no_progress(number, per_page)
+                    except PaginationError as exc:
+                        error = exc
+                        break
                     next_phase = _Anchored(self._frontier(number - 1, per_page), per_page, total)
                     break
                 self._track_total(result.pagination.total_count)
@@ -303,6 +350,8 @@ class Paginator:
         # Each step moves at least one page; a walk that cannot settle in this many steps
         # is chasing data that never stops moving.
         max_steps = 3 * page_count(max(position, 0) + 1, per_page) + 50
+        previous: tuple[tuple[int, int], tuple[str | None, int]] | None = None
+        repeats = 0
         while True:
             number, asked = anchored_request(position, size)
             page = await self._fetch(number, asked)
@@ -314,6 +363,20 @@ class Paginator:
                     "it does not honour the page parameter",
                     page=number,
                 )
+            # Different requests answered with the same invoices, again and again: a server
+            # that ignores `page` while echoing it back (CLOUDFLARE_API.md, "The endpoint").
+            content = (page.invoices[0].id if page.invoices else None, len(page.invoices))
+            if previous is not None and previous[0] != (number, asked) and previous[1] == content:
+                repeats += 1
+                if repeats >= 2 and page.invoices:
+                    raise PaginationError(
+                        f"pages asked for at different offsets return the same invoices "
+                        f"(page {number}); the server does not honour the page parameter",
+                        page=number,
+                    )
+            else:
+                repeats = 0
+            previous = ((number, asked), content)
             self._track_total(page.pagination.total_count)
             offset = (number - 1) * asked
             anchor_id = ledger.last_id
@@ -324,6 +387,7 @@ class Paginator:
                 # not its last: the page lies wholly before the anchor (the head grew while the
                 # walk stood still), so the frontier is further on. Aligning at this page's
                 # end would take the invoices between it and the anchor for unseen ones.
+                self._no_progress(number, asked)
                 if count == asked and page.pagination.has_more is not False:
                     steps += 1
                     if steps > max_steps:
@@ -333,8 +397,10 @@ class Paginator:
                     direction = -1
                     position = max(position + 1, offset + count)
                     continue
+                self._check_end(page, offset)
                 return None  # the list ends on this page: nothing follows the anchor
             if taken is None:
+                self._no_progress(number, asked)
                 steps += 1
                 if steps > max_steps:
                     raise PaginationError(
@@ -349,6 +415,7 @@ class Paginator:
                 if where < 0 and (count < asked or page.pagination.has_more is False):
                     # The list ends before the anchor's place: the anchor and everything older
                     # were deleted, and what is left is newer than the walk's frontier.
+                    self._check_end(page, offset)
                     return None
                 if where > 0 and offset == 0:
                     # The first page holds nothing newer than the anchor, which was deleted:
@@ -364,9 +431,12 @@ class Paginator:
                     continue
             if taken:
                 await self._deliver(page, taken, emit)
+            else:
+                self._no_progress(number, asked)
             position = offset + count - 1
             total = page.pagination.total_count
             if count < asked or page.pagination.has_more is False:
+                self._check_end(page, offset)
                 return None
             if asked == per_page and (offset + count) % per_page == 0:
                 self._plan(per_page, total)

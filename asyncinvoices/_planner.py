@@ -19,6 +19,7 @@ run exactly once, whatever was created or deleted meanwhile.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import enum
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,7 @@ from ._errors import PaginationError
 from ._models import Invoice, InvoicePage
 
 __all__ = [
+    "DEFAULT_RETAIN",
     "Anchor",
     "Ledger",
     "Verdict",
@@ -37,6 +39,10 @@ __all__ = [
     "judge_aligned",
     "page_count",
 ]
+
+
+DEFAULT_RETAIN = 20_000
+"""How many delivered ids the ledger keeps at least (about 2 MB), however long the run."""
 
 
 def page_count(total_count: int, per_page: int) -> int:
@@ -92,6 +98,10 @@ def judge_aligned(
     if page.pagination.total_count != expected_total:
         return Verdict.REALIGN
     if page.pagination.per_page is not None and page.pagination.per_page != per_page:
+        return Verdict.REALIGN
+    if seen.forgotten and page.invoices and seen.is_newer(page.invoices[0]):
+        # Some delivered ids were forgotten: a page that starts newer than the last delivered
+        # invoice repeats invoices the ledger can no longer recognise by id.
         return Verdict.REALIGN
     repeated = seen.count_seen(page.invoices)
     if repeated:
@@ -165,13 +175,25 @@ class Ledger:
     and is always delivered.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, retain: int | None = DEFAULT_RETAIN) -> None:
         self.seen: set[str] = set()
         self.delivered = 0
         self.last_created: dt.datetime | None = None
         self.last_id: str | None = None
         self.duplicates = 0
         self.skipped_new = 0
+        self._retain = retain
+        # Delivery order of the ids in `seen`, kept only while every delivered invoice has a
+        # creation time no newer than the one before it: only then can an id be forgotten.
+        self._order: collections.deque[tuple[str, dt.datetime]] | None = (
+            collections.deque() if retain is not None else None
+        )
+        self.forgotten = 0
+
+    @property
+    def ordered(self) -> bool:
+        """Whether every invoice delivered so far came newest first, each with a creation time."""
+        return self._order is not None
 
     def count_seen(self, invoices: Iterable[Invoice]) -> int:
         """How many of ``invoices`` were delivered before."""
@@ -189,18 +211,50 @@ class Ledger:
         """Deliver ``invoices``, skipping any already delivered, and return those delivered."""
         out: list[Invoice] = []
         seen = self.seen
+        order = self._order
+        previous = self.last_created
         for inv in invoices:
             if inv.id is not None:
                 if inv.id in seen:
                     self.duplicates += 1
                     continue
                 seen.add(inv.id)
+            if order is not None:
+                created = inv.created
+                if (
+                    inv.id is None
+                    or created is None
+                    or (previous is not None and created > previous)
+                ):
+                    order = self._order = None  # out of order: remember every id from now on
+                else:
+                    order.append((inv.id, created))
+                    previous = created
             out.append(inv)
         if out:
             self.delivered += len(out)
             self.last_id = out[-1].id
             self.last_created = out[-1].created
+            if order is not None:
+                self._forget(order)
         return out
+
+    def _forget(self, order: collections.deque[tuple[str, dt.datetime]]) -> None:
+        # Streaming a million invoices must not keep a million ids. An id can be forgotten
+        # once it is strictly newer than the last delivered invoice: should it come back (the
+        # pages shifted), its creation time alone places it before the frontier, so it is
+        # never taken for a new one (see judge_aligned and take_anchored). Ids that share
+        # the frontier's creation time are kept, since time cannot tell them apart.
+        assert self._retain is not None
+        seen, last = self.seen, self.last_created
+        while len(order) > self._retain and last is not None and order[0][1] > last:
+            seen.discard(order.popleft()[0])
+            self.forgotten += 1
+
+    def is_newer(self, invoice: Invoice) -> bool:
+        """Whether ``invoice`` is strictly newer than the last delivered one."""
+        last = self.last_created
+        return last is not None and invoice.created is not None and invoice.created > last
 
     def take_anchored(self, invoices: Sequence[Invoice]) -> list[Invoice] | None:
         """Deliver what follows the first already-delivered invoice on an anchored page.

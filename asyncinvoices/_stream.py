@@ -24,6 +24,7 @@ import anyio
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from . import _planner
 from ._errors import AsyncInvoicesError, ConfigurationError, TransportError
 from ._models import FetchStats, Invoice, InvoicePage, InvoiceType
 from ._paginator import Counters, Paginator
@@ -95,7 +96,7 @@ class _Stream:
         self._on_progress = on_progress
         self._clock = clock
         self._counters = Counters()
-        self._ledger = Ledger()
+        self._ledger = Ledger(retain=_planner.DEFAULT_RETAIN)
         anchor = (
             _anchor_from_checkpoint(resume, account_id=account_id, type=type)
             if resume is not None

@@ -607,3 +607,51 @@ async def _zip(stream: Any, counter: range) -> AsyncIterator[tuple[Any, int]]:
     """Take len(counter) items from an async iterator."""
     for n in counter:
         yield await stream.__anext__(), n
+
+
+@pytest.fixture
+def short_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Walks keep only a handful of delivered ids, as a long walk does past 20,000."""
+    monkeypatch.setattr("asyncinvoices._planner.DEFAULT_RETAIN", 7)
+
+
+@pytest.mark.usefixtures("short_memory")
+@pytest.mark.parametrize(
+    "faults",
+    [
+        [],
+        [Fault.create(3, request=3)],
+        [Fault.create(45, request=4)],
+        [Fault.delete(4, position=5, request=3)],
+        [Fault.create(2, request=2), Fault.delete(3, position=0, request=5)],
+        [Fault.create(1, probability=0.3), Fault.delete(1, position=10, probability=0.2)],
+    ],
+)
+@pytest.mark.parametrize("concurrency", [1, 4])
+async def test_drift_with_forgotten_ids(faults: list[Fault], concurrency: int) -> None:
+    """With old ids forgotten, drift still yields every whole-run invoice exactly once."""
+    async with FakeCloudflare(invoices=200, seed=5, faults=faults) as fake:
+        before = fake.ids()
+        async with client_for(fake, per_page=20, max_concurrency=concurrency) as client:
+            async with client.invoices(fake.account_id) as stream:
+                ids = [i.id async for i in stream]
+        after = fake.ids()
+    survivors = [i for i in after if i in set(before)]
+    assert len(ids) == len(set(ids))
+    assert [i for i in ids if i in set(survivors)] == survivors
+    assert stream.stats.invoices == len(ids)
+
+
+@pytest.mark.usefixtures("short_memory")
+async def test_ignored_page_deep_in_a_walk_with_forgotten_ids() -> None:
+    """A server that starts answering page 1 (echoing the page asked) after ids were forgotten."""
+    async with FakeCloudflare(
+        invoices=300, faults=[Fault.ignore_page(echo=True, request=6)]
+    ) as fake:
+        fake.add_fault(Fault.ignore_page(echo=True, request=7))
+        for n in range(8, 40):
+            fake.add_fault(Fault.ignore_page(echo=True, request=n))
+        async with client_for(fake, per_page=20, max_concurrency=1) as client:
+            with pytest.raises(PaginationError, match="does not honour the page parameter"):
+                await all_ids(client, fake.account_id)
+        assert len(fake.requests) <= 12

@@ -185,3 +185,66 @@ def test_anchored_request_overlaps(position: int, per_page: int) -> None:
     start = (number - 1) * size
     assert size >= 2
     assert start <= position < start + size - 1
+
+
+def test_ledger_forgets_old_ids_of_an_ordered_walk() -> None:
+    """Past `retain` ids, the oldest deliveries are forgotten; their times still place them."""
+    ledger = Ledger(retain=3)
+    assert [i.id for i in ledger.take([inv(n) for n in range(10)])] == [
+        f"in_{n}" for n in range(10)
+    ]
+    assert ledger.ordered
+    assert ledger.seen == {"in_7", "in_8", "in_9"}
+    assert ledger.forgotten == 7
+    # A forgotten invoice that comes back is newer than the frontier: never delivered again.
+    assert ledger.is_newer(inv(2))
+    assert not ledger.is_newer(inv(10))
+    shifted = page(4, [2, 3, 4], total=10)
+    assert judge_aligned(shifted, expected_total=10, per_page=3, seen=ledger) is Verdict.REALIGN
+    taken = ledger.take_anchored([inv(5), inv(6), inv(7), inv(8), inv(9), inv(10), inv(11)])
+    assert taken is not None
+    assert [i.id for i in taken] == ["in_10", "in_11"]
+    assert ledger.take_anchored([inv(3), inv(4), inv(5)]) is None
+    assert ledger.placement([inv(3), inv(4), inv(5)]) == -1
+
+
+def test_ledger_keeps_every_id_when_order_is_broken() -> None:
+    """Invoices out of time order, or without times or ids, switch forgetting off for good."""
+    for broken in (
+        [inv(0), inv(1), inv(0 - 5)],
+        [
+            inv(0),
+            Invoice(
+                id="x",
+                amount_due=Decimal(1),
+                amount_paid=Decimal(1),
+                amount_remaining=Decimal(0),
+                currency="usd",
+            ),
+        ],
+    ):
+        ledger = Ledger(retain=1)
+        ledger.take(broken)
+        ledger.take([inv(n) for n in range(20, 30)])
+        assert not ledger.ordered
+        assert ledger.forgotten <= 1
+        assert len(ledger.seen) >= 11
+
+
+def test_ledger_keeps_ids_tied_with_the_frontier() -> None:
+    """Ids sharing the last delivered creation time are never forgotten."""
+    same = [
+        Invoice(
+            id=f"t{n}",
+            amount_due=Decimal(1),
+            amount_paid=Decimal(1),
+            amount_remaining=Decimal(0),
+            currency="usd",
+            created=EPOCH,
+        )
+        for n in range(5)
+    ]
+    ledger = Ledger(retain=2)
+    ledger.take(same)
+    assert ledger.seen == {f"t{n}" for n in range(5)}
+    assert ledger.forgotten == 0
