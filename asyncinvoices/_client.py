@@ -144,7 +144,10 @@ class InvoiceClient:
 
     @property
     def governor(self) -> RateGovernor:
-        """The rate governor every request of this client passes through."""
+        """The rate governor every request of this client passes through.
+
+        Internal; exposed for tests and diagnostics (e.g. ``client.governor.paused_until``).
+        """
         return self._governor
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -405,6 +408,17 @@ class InvoiceClient:
     ) -> PageStream:
         """Iterate over the pages of ``account_id`` in order; see :meth:`invoices`.
 
+        Each page holds the invoices delivered from it, so that the pages' invoices, taken
+        together, are every invoice exactly once.
+
+        Args:
+            account_id: The Cloudflare account id (32 hexadecimal characters).
+            type: ``"all"``, ``"auto"`` (auto top-ups) or ``"manual"`` (manual top-ups).
+            per_page: Overrides the client's page size for this walk.
+            max_concurrency: Lowers the client's concurrency for this walk.
+            on_progress: Called with :class:`FetchStats` after each page.
+            resume: A value from :meth:`PageStream.checkpoint` to continue after.
+
         Raises:
             ConfigurationError: At once, for an invalid argument.
         """
@@ -422,6 +436,13 @@ class InvoiceClient:
         on_progress: Callable[[FetchStats], object] | None = None,
     ) -> list[Invoice]:
         """Return every invoice of ``account_id`` as a list, newest first.
+
+        Args:
+            account_id: The Cloudflare account id (32 hexadecimal characters).
+            type: ``"all"``, ``"auto"`` (auto top-ups) or ``"manual"`` (manual top-ups).
+            per_page: Overrides the client's page size for this walk.
+            max_concurrency: Lowers the client's concurrency for this walk.
+            on_progress: Called with :class:`FetchStats` after each page.
 
         Raises:
             AsyncInvoicesError: A subclass describing what failed.
@@ -445,6 +466,15 @@ class InvoiceClient:
     ) -> InvoicePage:
         """Fetch one page, as the server sends it (with retries).
 
+        Args:
+            account_id: The Cloudflare account id.
+            page: The 1-based page number.
+            type: ``"all"``, ``"auto"`` or ``"manual"``.
+            per_page: Overrides the client's page size for this request.
+
+        Returns:
+            The page exactly as the server sent it, with its pagination block.
+
         Raises:
             AsyncInvoicesError: A subclass describing what failed.
         """
@@ -463,6 +493,10 @@ class InvoiceClient:
 
     async def count(self, account_id: str, *, type: InvoiceType = "all") -> int:
         """Return how many invoices match, from one request for a one-invoice page.
+
+        Args:
+            account_id: The Cloudflare account id (32 hexadecimal characters).
+            type: ``"all"``, ``"auto"`` or ``"manual"``.
 
         If the server does not report ``total_count``, every page is walked and counted.
 

@@ -134,7 +134,7 @@ class _Stream:
 
     @property
     def stats(self) -> FetchStats:
-        """A snapshot of the run so far: pages, requests, retries, throttling, drift."""
+        """A snapshot of the run so far (pages, requests, retries, throttling, drift)."""
         c = self._counters
         return FetchStats(
             pages=self._pages_received,
@@ -155,6 +155,13 @@ class _Stream:
 
         The run resumes after the last invoice this stream has handed to its consumer,
         without delivering it again, even if invoices were created or deleted meanwhile.
+
+        Example::
+
+            async with client.invoices(account_id, resume=saved) as stream:
+                async for invoice in stream:
+                    store(invoice)
+                    saved = stream.checkpoint()
         """
         return {
             "version": _CHECKPOINT_VERSION,
