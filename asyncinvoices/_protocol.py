@@ -125,18 +125,30 @@ def parse_ratelimit(headers: Mapping[str, str]) -> RateLimitHeader | None:
     params = _params(value)
     if "r" not in params or "t" not in params:
         return None
+    remaining, reset = _header_number(params["r"]), _header_number(params["t"])
+    if remaining is None or reset is None:
+        return None
     quota: int | None = None
     window: float | None = None
     policy = get_header(headers, "Ratelimit-Policy")
     if policy is not None:
         policy_params = _params(policy)
-        if "q" in policy_params:
-            quota = int(float(policy_params["q"]))
-        if "w" in policy_params:
-            window = float(policy_params["w"])
-    return RateLimitHeader(
-        remaining=int(float(params["r"])), reset=float(params["t"]), quota=quota, window=window
-    )
+        q = _header_number(policy_params.get("q"))
+        quota = None if q is None else int(q)
+        window = _header_number(policy_params.get("w"))
+    return RateLimitHeader(remaining=int(remaining), reset=reset, quota=quota, window=window)
+
+
+# No quota, count or number of seconds Cloudflare sends comes near this; a value beyond it is
+# garbage, and turning 400 digits into an int would raise OverflowError via float('inf').
+_HEADER_NUMBER_MAX = 1e15
+
+
+def _header_number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    value = float(text)  # _PARAM only matches digits with an optional fraction
+    return value if value <= _HEADER_NUMBER_MAX else None
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: dt.datetime) -> float | None:
@@ -297,6 +309,9 @@ def _snippet(body: bytes) -> str:
     return repr(text[:_SNIPPET]) if text else "an empty body"
 
 
+_MAX_DIGITS = 18  # pagination numbers above 10**19 are refused rather than converted
+
+
 def _non_negative_int(value: object, *, field: str, page: int) -> int | None:
     if value is None:
         return None
@@ -307,6 +322,11 @@ def _non_negative_int(value: object, *, field: str, page: int) -> int | None:
             field=field,
         )
     if isinstance(value, Decimal):
+        if value.is_finite() and value.adjusted() > _MAX_DIGITS:
+            # int() of 1E+10000000 takes minutes; no count or page number is this large.
+            raise ResponseFormatError(
+                f"page {page}: {field} is {value:.3E}, too large", page=page, field=field
+            )
         if not value.is_finite() or value != value.to_integral_value():
             raise ResponseFormatError(
                 f"page {page}: {field} is {value}, not a whole number", page=page, field=field
