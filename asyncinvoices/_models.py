@@ -133,6 +133,10 @@ class RateLimit:
 
     Raises:
         ValueError: If either value is not positive.
+
+    Example:
+        >>> RateLimit(requests=600)  # leave half the quota to other tools
+        RateLimit(requests=600, window=300.0)
     """
 
     requests: int = attrs.field(default=1200, validator=_positive_int)
@@ -152,7 +156,8 @@ class FetchStats:
         retries: Requests that were retries of a failed attempt.
         throttled_seconds: Seconds spent waiting on the rate governor or a ``Retry-After``.
         elapsed: Seconds since the run started.
-        drift: How many times the server's ``total_count`` changed during the run.
+        drift: How many times the run saw the data move: ``total_count`` changed, or a page
+            repeated invoices already delivered.
         duplicates_skipped: Invoices received again (pages shifted by new invoices) and
             skipped so that each is yielded once.
         refetched_pages: Pages fetched again to re-align after drift.
