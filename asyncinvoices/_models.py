@@ -135,6 +135,7 @@ class RateLimit:
         ValueError: If either value is not positive.
 
     Example:
+        >>> from asyncinvoices import RateLimit
         >>> RateLimit(requests=600)  # leave half the quota to other tools
         RateLimit(requests=600, window=300.0)
     """
