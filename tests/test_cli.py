@@ -8,7 +8,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,21 +21,13 @@ from asyncinvoices._cli import ExitCode, run, run_async
 from asyncinvoices._cli._formats import CSV_COLUMNS
 from asyncinvoices.testing import FakeCloudflare, Fault
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("instant_backoff")]
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     """aiohttp runs on asyncio only."""
     return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def _no_backoff() -> Iterator[None]:
-    """Retries in these tests wait nothing."""
-    asyncinvoices.set_testing(True)
-    yield
-    asyncinvoices.set_testing(False)
 
 
 @pytest.fixture

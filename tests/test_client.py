@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -24,19 +24,10 @@ from asyncinvoices import (
     ResponseFormatError,
     ServerError,
     TransportError,
-    set_testing,
 )
 from asyncinvoices.testing import FakeCloudflare, Fault
 
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(autouse=True)
-def instant_backoff() -> Iterator[None]:
-    """Retries wait nothing in these tests; Retry-After is still honoured."""
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("instant_backoff")]
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import anyio
 import pytest
@@ -20,18 +20,10 @@ from asyncinvoices import (
     InvoiceClient,
     InvoiceStream,
     TransportError,
-    set_testing,
 )
 from asyncinvoices.testing import FakeCloudflare
 
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(autouse=True)
-def _instant_backoff() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("instant_backoff")]
 
 
 @pytest.fixture

@@ -19,18 +19,13 @@ from typing import IO, Any
 import anyio
 import pytest
 
-import asyncinvoices
 from asyncinvoices._cli import ExitCode, _commands, run, run_async
 from asyncinvoices.testing import FakeCloudflare, Fault
 
 PREVIOUS = "the previous, good content\n"
 
 
-@pytest.fixture(autouse=True)
-def _instant_backoff() -> Iterator[None]:
-    asyncinvoices.set_testing(True)
-    yield
-    asyncinvoices.set_testing(False)
+pytestmark = pytest.mark.usefixtures("instant_backoff")
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ from asyncinvoices import (
     InvoiceStream,
     InvoiceType,
     PageStream,
-    set_testing,
 )
 from asyncinvoices.testing import FakeCloudflare, Fault
 
@@ -40,6 +39,9 @@ PROPERTY = settings(
 # Failures the retries cover, drawn from the server's seed: state faults (create, delete)
 # still apply to a request that gets one of these, and its retry observes the new total.
 FLAKY = (Fault.status(503, probability=0.1), Fault.reset(probability=0.05))
+
+
+pytestmark = pytest.mark.usefixtures("instant_backoff")
 
 
 @attrs.frozen
@@ -155,13 +157,6 @@ def check_exactly_once(ids: list[str | None], before: list[str], after: list[str
     assert [i for i in ids if i in set(survivors)] == survivors
     old = set(before)
     assert [i for i in ids if i in old] == [i for i in before if i in set(ids)]
-
-
-@pytest.fixture(autouse=True)
-def _instant_backoff() -> object:
-    set_testing(True)
-    yield
-    set_testing(False)
 
 
 @PROPERTY

@@ -8,26 +8,17 @@ stream makes progress early (nobody is starved until the others are done).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import anyio
 import pytest
 
-from asyncinvoices import InvoiceClient, RateLimit, set_testing
+from asyncinvoices import InvoiceClient, RateLimit
 from asyncinvoices.testing import FakeCloudflare
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("instant_backoff")]
 
 STREAMS = 50
 QUOTA, WINDOW = 100, 1.0
 CONCURRENCY = 8
-
-
-@pytest.fixture(autouse=True)
-def _instant_backoff() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
 
 
 async def test_fifty_streams_share_one_client_fairly() -> None:

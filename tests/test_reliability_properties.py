@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
-from asyncinvoices import AsyncInvoicesError, InvoiceClient, set_testing
+from asyncinvoices import AsyncInvoicesError, InvoiceClient
 from asyncinvoices.testing import FakeCloudflare, Fault
 
 # Reproducible in CI: the same examples on every run, no example database on disk.
@@ -35,6 +35,9 @@ PROPERTY = settings(
 RETRYABLE_STATUSES = (408, 429, 500, 502, 503, 520)
 # Faults no retry can fix: the response is wrong, not unavailable.
 FATAL_KINDS = ("status_4xx", "malformed_json", "wrong_type", "error_envelope", "ignore_page")
+
+
+pytestmark = pytest.mark.usefixtures("instant_backoff")
 
 
 @attrs.frozen
@@ -218,13 +221,6 @@ async def run_scenario(scenario: Scenario) -> None:
         else:
             assert ids == expected
     assert other_tasks() == set()
-
-
-@pytest.fixture(autouse=True)
-def _instant_backoff() -> object:
-    set_testing(True)
-    yield
-    set_testing(False)
 
 
 @PROPERTY

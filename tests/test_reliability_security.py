@@ -13,7 +13,7 @@ import asyncio
 import io
 import logging
 import traceback
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -25,13 +25,12 @@ from asyncinvoices import (
     ConfigurationError,
     InvoiceClient,
     ResponseFormatError,
-    set_testing,
 )
 from asyncinvoices._cli import run_async
 from asyncinvoices._config import SecretHeaders
 from asyncinvoices.testing import FakeCloudflare, Fault
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("instant_backoff")]
 
 ENDPOINT = "/client/v4/accounts/{account}/ai-gateway/billing/invoice-history"
 ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"
@@ -53,13 +52,6 @@ ERROR_PATHS = {
     "ignore-page": Fault.ignore_page(page=2),
     "slow": Fault.slow(5.0, page=2),
 }
-
-
-@pytest.fixture(autouse=True)
-def _instant_backoff() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
 
 
 def exception_texts(exc: BaseException) -> str:

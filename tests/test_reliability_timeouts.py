@@ -9,26 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import anyio
 import pytest
 from aiohttp import web
 
-from asyncinvoices import InvoiceClient, RateLimit, RateLimitError, TransportError, set_testing
+from asyncinvoices import InvoiceClient, RateLimit, RateLimitError, TransportError
 from asyncinvoices.testing import FakeCloudflare, Fault
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("instant_backoff")]
 
 ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-@pytest.fixture(autouse=True)
-def _instant_backoff() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
 
 
 @contextlib.asynccontextmanager

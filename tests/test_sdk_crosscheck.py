@@ -8,7 +8,6 @@ asyncinvoices, the fake stays honest to the schema and the client agrees with bo
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -18,18 +17,10 @@ import pytest
 from cloudflare import AsyncCloudflare
 from cloudflare.types.ai_gateway import BillingInvoiceHistoryResponse
 
-from asyncinvoices import Invoice, InvoiceClient, set_testing
+from asyncinvoices import Invoice, InvoiceClient
 from asyncinvoices.testing import FakeCloudflare, Fault
 
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(autouse=True)
-def instant_backoff() -> Iterator[None]:
-    """No backoff waits in these tests."""
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("instant_backoff")]
 
 
 async def raw_result(fake: FakeCloudflare, **query: Any) -> dict[str, Any]:
