@@ -31,6 +31,7 @@ from ._planner import (
     Ledger,
     Verdict,
     anchored_request,
+    check_page_number,
     hard_page_cap,
     judge_aligned,
     page_count,
@@ -168,9 +169,7 @@ class Paginator:
             # The server named its maximum: ask again within it rather than fail the run.
             per_page = limit
             page = await self._fetch(1, per_page)
-        judge_aligned(
-            page, expected_total=page.pagination.total_count, per_page=per_page, seen=self._ledger
-        )
+        check_page_number(page)
         size = self._server_page_size(page, per_page)
         total = page.pagination.total_count
         self._track_total(total)
@@ -356,13 +355,7 @@ class Paginator:
             number, asked = anchored_request(position, size)
             page = await self._fetch(number, asked)
             self._counters.refetched_pages += 1
-            reported = page.pagination.page
-            if reported is not None and reported != number:
-                raise PaginationError(
-                    f"asked for page {number} but the server returned page {reported}; "
-                    "it does not honour the page parameter",
-                    page=number,
-                )
+            check_page_number(page)
             # Different requests answered with the same invoices, again and again: a server
             # that ignores `page` while echoing it back (CLOUDFLARE_API.md, "The endpoint").
             content = (page.invoices[0].id if page.invoices else None, len(page.invoices))

@@ -35,6 +35,7 @@ __all__ = [
     "Ledger",
     "Verdict",
     "anchored_request",
+    "check_page_number",
     "hard_page_cap",
     "judge_aligned",
     "page_count",
@@ -68,6 +69,24 @@ class Verdict(enum.Enum):
     """The data moved or the page size changed: switch to anchored walking."""
 
 
+def check_page_number(page: InvoicePage) -> None:
+    """Raise if the server says it returned another page than the one asked for.
+
+    Some list endpoints ignore ``page`` and return page 1 for ever (cloudflare-python #2584,
+    CLOUDFLARE_API.md "The endpoint").
+
+    Raises:
+        PaginationError: If the reported page number differs from the requested one.
+    """
+    reported = page.pagination.page
+    if reported is not None and reported != page.number:
+        raise PaginationError(
+            f"asked for page {page.number} but the server returned page {reported}; "
+            "it does not honour the page parameter",
+            page=page.number,
+        )
+
+
 def judge_aligned(
     page: InvoicePage,
     *,
@@ -88,13 +107,7 @@ def judge_aligned(
             repeated an earlier page while its ``total_count`` stayed the same (it ignores
             ``page``: cloudflare-python #2584, CLOUDFLARE_API.md "The endpoint").
     """
-    reported = page.pagination.page
-    if reported is not None and reported != page.number:
-        raise PaginationError(
-            f"asked for page {page.number} but the server returned page {reported}; "
-            "it does not honour the page parameter",
-            page=page.number,
-        )
+    check_page_number(page)
     if page.pagination.total_count != expected_total:
         return Verdict.REALIGN
     if page.pagination.per_page is not None and page.pagination.per_page != per_page:
