@@ -45,7 +45,7 @@ from ._protocol import (
 )
 from ._retry import Backoff
 from ._stream import InvoiceStream, PageStream
-from ._transport import DEFAULT_MAX_BODY, ClientSession, Transport
+from ._transport import DEFAULT_MAX_BODY, ClientSession, RawResponse, Transport
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -287,7 +287,7 @@ class InvoiceClient:
         retry: int,
         counters: Counters,
         limiter: anyio.CapacityLimiter | None,
-    ) -> Any:
+    ) -> RawResponse:
         if limiter is not None:
             async with limiter:
                 return await self._send_admitted(url, params, page, retry, counters)
@@ -295,7 +295,7 @@ class InvoiceClient:
 
     async def _send_admitted(
         self, url: str, params: dict[str, str], page: int, retry: int, counters: Counters
-    ) -> Any:
+    ) -> RawResponse:
         async with self._limiter, self._governor.slot() as waited:
             counters.throttled_seconds += waited
             counters.requests += 1
