@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import os
+import re
 import stat
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +35,7 @@ from asyncinvoices import (
 from asyncinvoices._cli import ExitCode
 from asyncinvoices._cli._atomic import atomic_text_file
 from asyncinvoices._cli._chart import bar, bar_chart
-from asyncinvoices._cli._failures import describe
+from asyncinvoices._cli._failures import describe, exit_codes_help, network_text
 from asyncinvoices._cli._formats import (
     CSV_COLUMNS,
     csv_row,
@@ -46,6 +47,7 @@ from asyncinvoices._cli._formats import (
     unix_seconds,
 )
 from asyncinvoices._cli._logging import RedactingFilter, logging_to, redact
+from asyncinvoices._cli._output import Output, resolve_output
 from asyncinvoices._cli._progress import governor_note
 from asyncinvoices._cli._summary import render, summarize
 from asyncinvoices._governor import RateGovernor
@@ -129,7 +131,6 @@ def test_writers_frame_their_output() -> None:
     """CSV has a header; an empty JSON array is valid; unknown formats are refused."""
     out = io.StringIO()
     writer = make_writer("csv", out)
-    writer.begin()
     writer.write(invoice(extra={"x": True}))
     writer.end()
     rows = list(csv.reader(io.StringIO(out.getvalue())))
@@ -139,7 +140,6 @@ def test_writers_frame_their_output() -> None:
 
     empty = io.StringIO()
     array = make_writer("json", empty)
-    array.begin()
     array.end()
     assert json.loads(empty.getvalue()) == []
 
@@ -153,7 +153,58 @@ def test_table_marks_missing_values() -> None:
     writer = make_writer("table", out)
     writer.write(invoice(id=None, created=None, status=None, invoice_origin=None))
 
-    assert out.getvalue().split()[:3] == ["-", "-", "-"]
+    assert out.getvalue().splitlines()[1].split()[:3] == ["-", "-", "-"]
+
+
+@pytest.mark.parametrize("format", ["table", "csv", "jsonl", "json"])
+def test_writers_write_nothing_before_the_first_invoice(format: str) -> None:
+    """No header and no '[' until an invoice (or the end) comes, then both in order."""
+    out = io.StringIO()
+    writer = make_writer(format, out)
+    assert out.getvalue() == ""
+
+    writer.write(invoice())
+    writer.write(invoice(id="in_2"))
+    writer.end()
+
+    text = out.getvalue()
+    lines = text.splitlines()
+    assert writer.count == 2
+    if format == "json":
+        assert [r["id"] for r in json.loads(text)] == ["in_1", "in_2"]
+    elif format == "jsonl":
+        assert [json.loads(line)["id"] for line in lines] == ["in_1", "in_2"]
+    else:
+        assert [line.split(",")[0].split()[0] for line in lines] == ["id", "in_1", "in_2"]
+
+
+@pytest.mark.parametrize(
+    ("output", "format", "expected"),
+    [
+        (None, None, Output(path=None, format="table")),
+        ("-", None, Output(path=None, format="table")),
+        ("-", "csv", Output(path=None, format="csv")),
+        ("a/x.csv", None, Output(path="a/x.csv", format="csv")),
+        ("x.NDJSON", None, Output(path="x.NDJSON", format="jsonl")),
+        ("x.json.gz", None, Output(path="x.json.gz", format="json", compress=True)),
+        ("x.txt", None, Output(path="x.txt", format="table")),
+        ("x.tsv", "csv", Output(path="x.tsv", format="csv")),
+        ("x.gz", "jsonl", Output(path="x.gz", format="jsonl", compress=True)),
+        ("x.csv", "json", Output(path="x.csv", format="json")),
+    ],
+)
+def test_output_is_resolved_from_suffix_and_format(
+    output: str | None, format: str | None, expected: Output
+) -> None:
+    """--format wins; else the suffix under an optional .gz; - and nothing are stdout."""
+    assert resolve_output(output, format) == expected
+
+
+@pytest.mark.parametrize("output", ["x.tsv", "x", "x.gz", "dir.csv/x", ".csv"])
+def test_output_without_a_known_suffix_is_refused(output: str) -> None:
+    """A name that names no format raises ConfigurationError naming the -o value."""
+    with pytest.raises(ConfigurationError, match=rf"^-o {re.escape(output)}: cannot tell"):
+        resolve_output(output, None)
 
 
 # -- summary and chart ------------------------------------------------------------------------
@@ -339,3 +390,49 @@ def test_governor_note_explains_each_wait() -> None:
     window.end(100.0)
     assert governor_note(governor, 104.0) == "rate limit 1/10 s, next in 6 s"
     assert governor_note(governor, 111.0) == ""
+
+
+def test_network_text_drops_aiohttps_tls_setting() -> None:
+    """Without a connection error underneath, the message is kept but for 'ssl:default'."""
+    exc = TransportError("ClientOSError: Cannot connect to host h:80 ssl:default [boom] (page 2)")
+
+    assert network_text(exc) == "ClientOSError: Cannot connect to host h:80 [boom] (page 2)"
+
+
+def test_network_text_names_host_port_and_the_reason() -> None:
+    """A refused connection reads as the operating system's reason, not asyncio's text."""
+
+    class ConnectorError(Exception):
+        host, port = "127.0.0.1", 9
+        os_error = ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 9)")
+
+    exc = TransportError("whatever aiohttp said", page=3)
+    exc.__cause__ = ConnectorError()
+
+    assert network_text(exc) == f"cannot connect to 127.0.0.1:9: {os.strerror(111)} (page 3)"
+
+
+def test_exit_codes_help_lists_the_codes_given() -> None:
+    """A command's epilog lists its own codes, with its own words or the general ones."""
+    text = exit_codes_help({ExitCode.OK: "fine", ExitCode.BROKEN_PIPE: ""})
+
+    assert text == (
+        "exit codes:\n  0    fine\n  141  standard output was closed early, e.g. by `| head`\n"
+    )
+
+
+def test_atomic_gzip_file_is_removed_on_failure(tmp_path: Path) -> None:
+    """A compressed file that fails half-way leaves the old file and no temporary one."""
+    target = tmp_path / "out.csv.gz"
+    target.write_bytes(b"old")
+
+    def write_half() -> None:
+        with atomic_text_file(target, compress=True) as file:
+            file.write("half")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        write_half()
+
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv.gz"]

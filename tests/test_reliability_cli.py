@@ -70,9 +70,6 @@ class Interrupting:
     def __init__(self, writer: Any, after: int, exc: BaseException) -> None:
         self.writer, self.after, self.exc, self.count = writer, after, exc, 0
 
-    def begin(self) -> None:
-        self.writer.begin()
-
     def write(self, invoice: Any) -> None:
         self.count += 1
         if self.count > self.after:

@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import logging
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import IO, Any, NoReturn
@@ -21,13 +22,23 @@ import anyio
 from asyncinvoices._models import INVOICE_TYPES
 from asyncinvoices._version import __version__
 
-from ._failures import EXIT_CODES_HELP, ExitCode, describe
+from ._failures import EXIT_CODES_HELP, ExitCode, describe, exit_codes_help
 from ._formats import FORMATS
 from ._logging import logging_to, redact
 
-__all__ = ["build_parser", "main", "run", "run_async"]
+__all__ = ["MAX_CONCURRENCY", "build_parser", "main", "run", "run_async"]
 
 logger = logging.getLogger("asyncinvoices")
+
+#: The most requests ``--concurrency`` allows in flight. Cloudflare allows at most 200
+#: requests per second per IP (CLOUDFLARE_API.md, "Rate limits"): 64 in flight reach that
+#: already at a 320 ms round trip, and the quota of 1,200 per five minutes is spent in a few
+#: seconds by far fewer, so more only risks the per-IP limit.
+MAX_CONCURRENCY = 64
+
+# Account ids are 32 hexadecimal characters (CLOUDFLARE_API.md, "Authentication"); anything
+# else would only earn a 7003 "Could not route" from Cloudflare after a request.
+_ACCOUNT_ID = re.compile(r"[0-9a-fA-F]{32}")
 
 _DESCRIPTION = """\
 Fetch the complete Cloudflare AI Gateway invoice history of an account:
@@ -53,6 +64,7 @@ _FETCH_EXAMPLES = """\
 examples:
   asyncinvoices fetch ACCOUNT_ID                          a table in the terminal
   asyncinvoices fetch ACCOUNT_ID -o invoices.csv          CSV, written atomically
+  asyncinvoices fetch ACCOUNT_ID -o invoices.jsonl.gz     JSON Lines, gzip-compressed
   asyncinvoices fetch ACCOUNT_ID --format jsonl | jq -c 'select(.status == "open")'
   asyncinvoices fetch ACCOUNT_ID --type manual --format json -o manual.json
 
@@ -63,7 +75,9 @@ formats:
   jsonl   one invoice per line with the API's field names; amounts exact JSON numbers,
           created in Unix seconds as the API sends it; unknown fields included
   json    the same objects in one JSON array
-  Without --format, -o FILE picks csv, jsonl or json from FILE's suffix, else table.
+  Without --format, -o FILE takes the format from FILE's suffix: .csv, .jsonl (or
+  .ndjson), .json, or .txt for the table; any other suffix needs --format. A further .gz
+  compresses the file (-o invoices.csv.gz). -o - writes to stdout.
 
 """
 
@@ -103,6 +117,26 @@ until Ctrl-C.
 
 """
 
+# The demo and the fake server talk to no Cloudflare: of the API's failures, only the demo's
+# own check of what it fetched can fail.
+_DEMO_EXIT_CODES = exit_codes_help(
+    {
+        ExitCode.OK: "success: every invoice arrived exactly once and in order",
+        ExitCode.ERROR: "unexpected error",
+        ExitCode.USAGE: "bad arguments",
+        ExitCode.BAD_RESPONSE: "the invoices fetched are not the fake server's list",
+        ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+        ExitCode.BROKEN_PIPE: "",
+    }
+)
+_FAKE_EXIT_CODES = exit_codes_help(
+    {
+        ExitCode.OK: "stopped with Ctrl-C or SIGTERM",
+        ExitCode.ERROR: "cannot listen, e.g. the port is in use",
+        ExitCode.USAGE: "bad arguments",
+    }
+)
+
 
 def _positive(text: str) -> int:
     try:
@@ -112,6 +146,26 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
     return value
+
+
+def _concurrency(text: str) -> int:
+    value = _positive(text)
+    if value > MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(
+            f"at most {MAX_CONCURRENCY} requests in flight, got {value}: Cloudflare allows "
+            "200 requests per second per IP, and more in flight fetch no faster"
+        )
+    return value
+
+
+def _account_id(text: str) -> str:
+    if not _ACCOUNT_ID.fullmatch(text):
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise argparse.ArgumentTypeError(
+            f"{shown!r} is not an account id: expected 32 hexadecimal characters, as in the "
+            "Cloudflare dashboard's URL, e.g. 023e105f4ecef8ad9ca31a8372d0c353"
+        )
+    return text
 
 
 def _non_negative_int(text: str) -> int:
@@ -163,11 +217,24 @@ def _common(*, top: bool) -> argparse.ArgumentParser:
         default=False if top else argparse.SUPPRESS,
         help="no progress bar (it is only drawn when stderr is a terminal anyway)",
     )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="no progress bar, no 'wrote N invoices' line and no notes about waiting for "
+        "the rate limit; warnings and errors are still shown",
+    )
     return common
 
 
 def _add_fetch_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("account_id", metavar="ACCOUNT_ID", help="the Cloudflare account id")
+    parser.add_argument(
+        "account_id",
+        metavar="ACCOUNT_ID",
+        type=_account_id,
+        help="the Cloudflare account id: 32 hexadecimal characters",
+    )
     parser.add_argument(
         "--type",
         choices=INVOICE_TYPES,
@@ -183,10 +250,10 @@ def _add_fetch_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--concurrency",
-        type=_positive,
+        type=_concurrency,
         default=8,
         metavar="C",
-        help="requests in flight at most (default: 8)",
+        help=f"requests in flight at most (default: 8, at most {MAX_CONCURRENCY})",
     )
     parser.add_argument(
         "--base-url",
@@ -208,12 +275,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"asyncinvoices {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def command(name: str, help: str, examples: str) -> argparse.ArgumentParser:
+    def command(
+        name: str, help: str, examples: str, exit_codes: str = EXIT_CODES_HELP
+    ) -> argparse.ArgumentParser:
         return commands.add_parser(
             name,
             help=help,
             description=help,
-            epilog=examples + EXIT_CODES_HELP,
+            epilog=examples + exit_codes,
             formatter_class=_Formatter,
             parents=[_common(top=False)],
         )
@@ -231,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         metavar="FILE",
         help="write to FILE atomically instead of stdout: a failed or interrupted run "
-        "leaves the previous FILE untouched",
+        "leaves the previous FILE untouched; FILE.gz is compressed; - is stdout",
     )
 
     summary = command(
@@ -240,7 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fetch_options(summary)
 
     demo = command(
-        "demo", "Fetch a large account from an embedded fake Cloudflare.", _DEMO_EXAMPLES
+        "demo",
+        "Fetch a large account from an embedded fake Cloudflare.",
+        _DEMO_EXAMPLES,
+        _DEMO_EXIT_CODES,
     )
     demo.add_argument(
         "--invoices", type=_non_negative_int, default=50_000, metavar="N", help="default: 50000"
@@ -258,10 +330,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="inject a 429, a 502, a 503 and a connection reset, and scale the rate limit "
         "down to 150 requests per second so that the governor visibly holds requests back",
     )
-    demo.add_argument("--concurrency", type=_positive, default=16, metavar="C", help="default: 16")
+    demo.add_argument(
+        "--concurrency",
+        type=_concurrency,
+        default=16,
+        metavar="C",
+        help=f"default: 16, at most {MAX_CONCURRENCY}",
+    )
     demo.add_argument("--seed", type=int, default=0, metavar="S", help="data seed (default: 0)")
 
-    fake = command("fake-server", "Run the fake Cloudflare server standalone.", _FAKE_EXAMPLES)
+    fake = command(
+        "fake-server",
+        "Run the fake Cloudflare server standalone.",
+        _FAKE_EXAMPLES,
+        _FAKE_EXIT_CODES,
+    )
     fake.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
     fake.add_argument(
         "--port", type=_non_negative_int, default=0, metavar="P", help="default: 0, a free port"

@@ -11,20 +11,27 @@ import argparse
 import logging
 import shutil
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 from typing import IO, TextIO, TypeVar, cast
 
 import anyio
 import attrs
 
 from asyncinvoices._client import InvoiceClient
-from asyncinvoices._config import DEFAULT_BASE_URL, ENV_BASE_URL, ENV_EMAIL, ENV_KEY, ENV_TOKEN
+from asyncinvoices._config import (
+    DEFAULT_BASE_URL,
+    ENV_BASE_URL,
+    ENV_EMAIL,
+    ENV_KEY,
+    ENV_TOKEN,
+    resolve_base_url,
+)
 from asyncinvoices._errors import ConfigurationError
 from asyncinvoices._stream import InvoiceStream
 
 from ._atomic import atomic_text_file
-from ._formats import make_writer
+from ._formats import Writer, make_writer
 from ._logging import RedactingFilter, StreamSwitch
+from ._output import Output, resolve_output
 from ._progress import Progress, progress_display, watch_governor
 from ._summary import Aggregator, render
 
@@ -33,14 +40,6 @@ __all__ = ["Context", "fake_server", "fetch", "make_client", "summary", "with_go
 logger = logging.getLogger("asyncinvoices")
 
 T = TypeVar("T")
-
-# The format ``fetch -o FILE`` picks from FILE's suffix when ``--format`` is not given.
-_SUFFIX_FORMATS: Mapping[str, str] = {
-    ".csv": "csv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "json",
-}
 
 
 @attrs.define
@@ -66,7 +65,12 @@ class Context:
     @property
     def show_progress(self) -> bool:
         """Whether a progress bar may be drawn (it still needs stderr to be a terminal)."""
-        return not getattr(self.args, "no_progress", False)
+        return not getattr(self.args, "no_progress", False) and not self.quiet
+
+    @property
+    def quiet(self) -> bool:
+        """Whether ``-q``: no progress bar and no informational lines on stderr."""
+        return bool(getattr(self.args, "quiet", False))
 
 
 def make_client(ctx: Context, *, max_concurrency: int, per_page: int) -> InvoiceClient:
@@ -85,7 +89,7 @@ def make_client(ctx: Context, *, max_concurrency: int, per_page: int) -> Invoice
             f'no Cloudflare credentials: set {ENV_TOKEN} to an API token with the "AI Gateway '
             f'Read" permission (or both {ENV_EMAIL} and {ENV_KEY} for a global API key)'
         )
-    base_url = ctx.args.base_url or env.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+    base_url = _base_url(ctx)
     client = InvoiceClient(
         api_token=token,
         api_email=None if token else email,
@@ -96,6 +100,25 @@ def make_client(ctx: Context, *, max_concurrency: int, per_page: int) -> Invoice
     )
     ctx.redactor.secrets += client._credentials.secrets()
     return client
+
+
+def _base_url(ctx: Context) -> str:
+    """The API root from ``--base-url``, ``$CLOUDFLARE_BASE_URL`` or the default, validated.
+
+    The library's messages name its parameter, ``base_url``; a user of the command line set
+    a flag or a variable, so the message names that instead.
+    """
+    if ctx.args.base_url:
+        raw, source = ctx.args.base_url, "--base-url"
+    else:
+        raw, source = ctx.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL, ENV_BASE_URL
+    try:
+        return resolve_base_url(raw, environ={})
+    except ConfigurationError as exc:
+        message = str(exc)
+        if message.startswith("base_url "):
+            message = source + message[len("base_url") :]
+        raise ConfigurationError(message) from None
 
 
 async def with_governor_watch(
@@ -132,47 +155,52 @@ def _log_done(stream: InvoiceStream, what: str) -> None:
     )
 
 
-def _output_format(args: argparse.Namespace) -> str:
-    if args.format is not None:
-        return str(args.format)
-    if args.output is not None:
-        return _SUFFIX_FORMATS.get(Path(args.output).suffix.lower(), "table")
-    return "table"
-
-
 async def fetch(ctx: Context) -> None:
     """``asyncinvoices fetch``: stream every invoice to stdout or, atomically, to a file."""
     args = ctx.args
-    format = _output_format(args)
+    output = resolve_output(args.output, args.format)
     client = make_client(ctx, max_concurrency=args.concurrency, per_page=args.per_page)
     async with client:
         with progress_display(
             ctx.stderr,
             # Invoices streaming into the same terminal would be torn by the bar's redraws,
             # and they show the progress themselves.
-            enabled=ctx.show_progress and not (args.output is None and _is_terminal(ctx.stdout)),
+            enabled=ctx.show_progress and not (output.path is None and _is_terminal(ctx.stdout)),
             description="fetching",
             log_stream=ctx.log_stream,
         ) as progress:
             # Validates the account id and type before any file is created.
             stream = client.invoices(args.account_id, type=args.type, on_progress=progress.update)
-
-            async def copy(file: IO[str]) -> None:
-                writer = make_writer(format, file)
-                writer.begin()
-                async with stream:
-                    async for invoice in stream:
-                        writer.write(invoice)
-                    progress.update(stream.stats)
-                writer.end()
-
-            if args.output is None:
-                await with_governor_watch(client, progress, lambda: copy(ctx.stdout))
-            else:
-                newline = "" if format == "csv" else None
-                with atomic_text_file(args.output, newline=newline) as file:
-                    await with_governor_watch(client, progress, lambda: copy(file))
+            written = await _write_all(ctx, client, stream, output, progress)
         _log_done(stream, "fetched")
+    if output.path is not None and not ctx.quiet:
+        noun = "invoice" if written == 1 else "invoices"
+        ctx.stderr.write(f"wrote {written:,} {noun} to {output.path}\n")
+        ctx.stderr.flush()
+
+
+async def _write_all(
+    ctx: Context, client: InvoiceClient, stream: InvoiceStream, output: Output, progress: Progress
+) -> int:
+    """Copy every invoice of ``stream`` to ``output``; return how many were written."""
+    writers: list[Writer] = []
+
+    async def copy(file: IO[str]) -> None:
+        writer = make_writer(output.format, file)
+        writers.append(writer)
+        async with stream:
+            async for invoice in stream:
+                writer.write(invoice)
+            progress.update(stream.stats)
+        writer.end()
+
+    if output.path is None:
+        await with_governor_watch(client, progress, lambda: copy(ctx.stdout))
+    else:
+        newline = "" if output.format == "csv" else None
+        with atomic_text_file(output.path, newline=newline, compress=output.compress) as file:
+            await with_governor_watch(client, progress, lambda: copy(file))
+    return writers[0].count
 
 
 def _is_terminal(stream: IO[str]) -> bool:
