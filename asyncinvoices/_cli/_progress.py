@@ -1,7 +1,7 @@
 """The progress bar on stderr, and the note shown while the client is held back.
 
 The bar is drawn with rich only when stderr is a terminal, ``--no-progress`` was not given
-and rich is installed (``pip install 'asyncinvoices[cli]'``); otherwise nothing is drawn and
+and rich is installed (the ``cli`` extra); otherwise nothing is drawn and
 nothing is written. While it runs, log records are printed above it instead of through it.
 
 :func:`governor_note` is pure: it reads the client's rate governor and says whether, and
@@ -104,7 +104,7 @@ def progress_display(
     if not HAVE_RICH:  # pragma: no cover - the test extra installs rich
         stderr.write(
             "asyncinvoices: no progress bar, rich is not installed: "
-            "pip install 'asyncinvoices[cli]'\n"
+            "install the cli extra (pip install rich)\n"
         )
         yield _NoProgress()
         return
