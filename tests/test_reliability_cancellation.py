@@ -46,7 +46,7 @@ async def assert_nothing_left(fake: FakeCloudflare, client: InvoiceClient) -> No
             break
         await anyio.sleep(0.01)
     assert fake.in_flight == 0
-    assert client._transport.closed
+    assert client._fetcher.closed
     assert client._task_group is None
     # The server's own connection handlers end once their connections close.
     current = asyncio.current_task()
