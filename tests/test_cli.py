@@ -675,3 +675,46 @@ def test_help_lists_only_the_exit_codes_a_command_can_end_with(command: str) -> 
     assert run([command, "--help"], stdout=out, stderr=io.StringIO(), environ={}) == 0
     epilog = out.getvalue().split("exit codes:\n")[1]
     assert [line.split()[0] for line in epilog.splitlines()] == EXIT_CODE_LINES[command]
+
+
+# -- waiting for the rate limit is said ----------------------------------------------------------
+
+
+async def test_a_long_wait_for_the_rate_limit_is_said_once_or_shown_in_the_bar() -> None:
+    """A quota of 1 request per 4 s makes page 2 wait about 4 s: without a bar, one line on
+    stderr says so; with the bar, its note does and no plain line is written."""
+    results: dict[str, Captured] = {}
+
+    async def one(name: str, stderr: io.StringIO) -> None:
+        # The fake enforces the same quota as the client, so a client that did not wait
+        # would get a 429, not this result.
+        async with FakeCloudflare(60, rate_limit=(1, 4.0), block_seconds=60) as fake:
+            results[name] = await fetch(
+                fake, "--format", "jsonl", "--rate-limit", "1/4", stderr=stderr
+            )
+            assert [r.status for r in fake.requests] == [200, 200]
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(one, "plain", io.StringIO())
+        group.start_soon(one, "bar", TTY())
+
+    plain, bar = results["plain"], results["bar"]
+    assert (plain.code, bar.code) == (ExitCode.OK, ExitCode.OK)
+    assert plain.stderr == (
+        "waiting 4 s for the rate limit (the quota of requests per window is used up)\n"
+    )
+    assert "waiting 4 s for the rate limit" not in bar.stderr
+    assert "rate limit 1/4 s, next in" in bar.stderr
+    assert plain.stdout == bar.stdout
+
+
+def test_rate_limit_option_cannot_switch_the_limit_off() -> None:
+    """--rate-limit off exits 2: past the quota Cloudflare blocks the token for five minutes."""
+    out, err = io.StringIO(), io.StringIO()
+
+    code = run(["fetch", "0" * 32, "--rate-limit", "off"], stdout=out, stderr=err, environ={})
+
+    assert (code, out.getvalue()) == (ExitCode.USAGE, "")
+    assert err.getvalue().endswith(
+        "error: argument --rate-limit: the rate limit cannot be switched off; give Q/W\n"
+    )

@@ -32,9 +32,10 @@ from asyncinvoices import (
     ServerError,
     TransportError,
 )
-from asyncinvoices._cli import ExitCode
+from asyncinvoices._cli import ExitCode, build_parser
 from asyncinvoices._cli._atomic import atomic_text_file
 from asyncinvoices._cli._chart import bar, bar_chart
+from asyncinvoices._cli._commands import Context, wait_notices
 from asyncinvoices._cli._failures import describe, exit_codes_help, network_text
 from asyncinvoices._cli._formats import (
     CSV_COLUMNS,
@@ -46,11 +47,13 @@ from asyncinvoices._cli._formats import (
     to_record,
     unix_seconds,
 )
-from asyncinvoices._cli._logging import RedactingFilter, logging_to, redact
+from asyncinvoices._cli._logging import RedactingFilter, StreamSwitch, logging_to, redact
 from asyncinvoices._cli._output import Output, resolve_output
 from asyncinvoices._cli._progress import governor_note
 from asyncinvoices._cli._summary import render, summarize
+from asyncinvoices._cli._waits import WaitNotices
 from asyncinvoices._governor import RateGovernor
+from asyncinvoices._models import RateWait
 
 UTC = dt.timezone.utc
 
@@ -436,3 +439,80 @@ def test_atomic_gzip_file_is_removed_on_failure(tmp_path: Path) -> None:
 
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv.gz"]
+
+
+# -- waits for the rate limit ------------------------------------------------------------------
+
+
+def notices_with_clock() -> tuple[WaitNotices, list[str], list[float]]:
+    lines: list[str] = []
+    clock = [1000.0]
+    return WaitNotices(lines.append, lambda: clock[0]), lines, clock
+
+
+def test_short_waits_are_not_mentioned() -> None:
+    """A wait of 3 s or less writes nothing; a longer one writes its line."""
+    notices, lines, _ = notices_with_clock()
+
+    notices(RateWait(seconds=3.0, reason="quota"))
+    notices(RateWait(seconds=3.2, reason="retry-after", page=4))
+
+    assert lines == ["waiting 3 s for the rate limit (Cloudflare answered 429 with a Retry-After)"]
+
+
+def test_one_line_per_wait_however_many_requests_wait() -> None:
+    """Requests waiting behind an announced wait add no line until it has run out."""
+    notices, lines, clock = notices_with_clock()
+
+    notices(RateWait(seconds=12.4, reason="server", page=2))
+    for page in range(3, 10):
+        notices(RateWait(seconds=12.0, reason="server", page=page))
+    clock[0] += 12.3
+    notices(RateWait(seconds=20.0, reason="quota"))
+    clock[0] += 0.1
+    notices(RateWait(seconds=20.0, reason="quota"))
+
+    assert lines == [
+        "waiting 12 s for the rate limit (Cloudflare's Ratelimit header says its quota is used up)",
+        "waiting 20 s for the rate limit (the quota of requests per window is used up)",
+    ]
+
+
+def test_lines_are_at_least_ten_seconds_apart() -> None:
+    """Back-to-back waits of 4 s get a line every 10 s, not every 4 s."""
+    notices, lines, clock = notices_with_clock()
+
+    for _ in range(10):
+        notices(RateWait(seconds=4.0, reason="quota"))
+        clock[0] += 4.0
+
+    assert len(lines) == 4  # at 0, 12, 24 and 36 s of the 40
+
+
+@pytest.mark.parametrize(
+    ("argv", "muted"),
+    [([], False), (["-q"], True), (["--quiet"], True), (["-v"], True), (["-vv"], True)],
+)
+def test_quiet_and_verbose_mute_the_notices(argv: list[str], muted: bool) -> None:
+    """-q says nothing; -v's log already has a line for every wait."""
+    args = build_parser().parse_args(["fetch", "0" * 32, *argv])
+    ctx = Context(
+        args=args,
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+        environ={},
+        redactor=RedactingFilter([]),
+        log_stream=StreamSwitch(io.StringIO()),
+    )
+
+    assert wait_notices(ctx).muted is muted
+
+
+def test_muted_notices_write_nothing() -> None:
+    """While muted (a progress bar shows the wait), even a long wait writes nothing."""
+    notices, lines, _ = notices_with_clock()
+    notices.muted = True
+
+    notices(RateWait(seconds=300.0, reason="retry-after"))
+
+    assert lines == []

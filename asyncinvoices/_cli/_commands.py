@@ -26,6 +26,7 @@ from asyncinvoices._config import (
     resolve_base_url,
 )
 from asyncinvoices._errors import ConfigurationError
+from asyncinvoices._models import RateLimit, RateWait
 from asyncinvoices._stream import InvoiceStream
 
 from ._atomic import atomic_text_file
@@ -34,8 +35,17 @@ from ._logging import RedactingFilter, StreamSwitch
 from ._output import Output, resolve_output
 from ._progress import Progress, progress_display, watch_governor
 from ._summary import Aggregator, render
+from ._waits import WaitNotices
 
-__all__ = ["Context", "fake_server", "fetch", "make_client", "summary", "with_governor_watch"]
+__all__ = [
+    "Context",
+    "fake_server",
+    "fetch",
+    "make_client",
+    "summary",
+    "wait_notices",
+    "with_governor_watch",
+]
 
 logger = logging.getLogger("asyncinvoices")
 
@@ -73,8 +83,22 @@ class Context:
         return bool(getattr(self.args, "quiet", False))
 
 
-def make_client(ctx: Context, *, max_concurrency: int, per_page: int) -> InvoiceClient:
+def make_client(
+    ctx: Context,
+    *,
+    max_concurrency: int,
+    per_page: int,
+    rate_limit: RateLimit | None = None,
+    on_wait: Callable[[RateWait], object] | None = None,
+) -> InvoiceClient:
     """Build the client from the environment and ``--base-url``; register its secrets.
+
+    Args:
+        ctx: The command's context.
+        max_concurrency: ``--concurrency``.
+        per_page: ``--per-page``.
+        rate_limit: ``--rate-limit``; Cloudflare's 1,200 requests per 300 s by default.
+        on_wait: Told when a request starts waiting for the rate limit.
 
     Raises:
         ConfigurationError: If no credentials are set, naming the variables to set.
@@ -97,6 +121,8 @@ def make_client(ctx: Context, *, max_concurrency: int, per_page: int) -> Invoice
         base_url=base_url,
         max_concurrency=max_concurrency,
         per_page=per_page,
+        rate_limit=RateLimit() if rate_limit is None else rate_limit,
+        on_wait=on_wait,
     )
     ctx.redactor.secrets += client._credentials.secrets()
     return client
@@ -119,6 +145,32 @@ def _base_url(ctx: Context) -> str:
         if message.startswith("base_url "):
             message = source + message[len("base_url") :]
         raise ConfigurationError(message) from None
+
+
+def wait_notices(ctx: Context) -> WaitNotices:
+    """Return the ``on_wait`` callback that tells stderr about long rate-limit waits.
+
+    Muted by ``-q``, and by ``-v``, whose log already has a line for every wait.
+    """
+
+    def write(line: str) -> None:
+        ctx.stderr.write(line + "\n")
+        ctx.stderr.flush()
+
+    notices = WaitNotices(write, anyio.current_time)
+    notices.muted = ctx.quiet or bool(getattr(ctx.args, "verbose", 0))
+    return notices
+
+
+def _client_for(ctx: Context, notices: WaitNotices) -> InvoiceClient:
+    args = ctx.args
+    return make_client(
+        ctx,
+        max_concurrency=args.concurrency,
+        per_page=args.per_page,
+        rate_limit=args.rate_limit,
+        on_wait=notices,
+    )
 
 
 async def with_governor_watch(
@@ -159,7 +211,8 @@ async def fetch(ctx: Context) -> None:
     """``asyncinvoices fetch``: stream every invoice to stdout or, atomically, to a file."""
     args = ctx.args
     output = resolve_output(args.output, args.format)
-    client = make_client(ctx, max_concurrency=args.concurrency, per_page=args.per_page)
+    notices = wait_notices(ctx)
+    client = _client_for(ctx, notices)
     async with client:
         with progress_display(
             ctx.stderr,
@@ -169,6 +222,7 @@ async def fetch(ctx: Context) -> None:
             description="fetching",
             log_stream=ctx.log_stream,
         ) as progress:
+            notices.muted |= progress.visible  # the bar's note says it
             # Validates the account id and type before any file is created.
             stream = client.invoices(args.account_id, type=args.type, on_progress=progress.update)
             written = await _write_all(ctx, client, stream, output, progress)
@@ -220,7 +274,8 @@ def terminal_width(stream: IO[str], default: int = 80) -> int:
 async def summary(ctx: Context) -> None:
     """``asyncinvoices summary``: totals, months and a spend chart, for a person to read."""
     args = ctx.args
-    client = make_client(ctx, max_concurrency=args.concurrency, per_page=args.per_page)
+    notices = wait_notices(ctx)
+    client = _client_for(ctx, notices)
     aggregator = Aggregator()
     async with client:
         with progress_display(
@@ -229,6 +284,7 @@ async def summary(ctx: Context) -> None:
             description="fetching",
             log_stream=ctx.log_stream,
         ) as progress:
+            notices.muted |= progress.visible
             stream = client.invoices(args.account_id, type=args.type, on_progress=progress.update)
 
             async def consume() -> None:

@@ -36,7 +36,13 @@ __all__ = ["HAVE_RICH", "Progress", "governor_note", "progress_display", "watch_
 
 
 class Progress(Protocol):
-    """What a command reports progress to."""
+    """What a command reports progress to.
+
+    Attributes:
+        visible: Whether a bar is drawn (and its note shows why requests wait).
+    """
+
+    visible: bool
 
     def update(self, stats: FetchStats) -> None:
         """Show the run's latest statistics."""
@@ -48,6 +54,8 @@ class Progress(Protocol):
 class _NoProgress:
     """Shows nothing: stderr is not a terminal, ``--no-progress``, or rich is missing."""
 
+    visible = False
+
     def update(self, stats: FetchStats) -> None:
         """Do nothing."""
 
@@ -57,6 +65,8 @@ class _NoProgress:
 
 class _RichProgress:
     """A rich progress bar: pages done / total, invoices, rate, ETA and a note."""
+
+    visible = True
 
     def __init__(self, progress: Any, description: str) -> None:
         self._progress = progress
