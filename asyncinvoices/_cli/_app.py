@@ -304,7 +304,19 @@ def build_parser() -> argparse.ArgumentParser:
             parents=[_common(top=False)],
         )
 
-    fetch = command("fetch", "Fetch every invoice to stdout or a file.", _FETCH_EXAMPLES)
+    _add_fetch_command(
+        command("fetch", "Fetch every invoice to stdout or a file.", _FETCH_EXAMPLES)
+    )
+    summary = "Totals, months and a spend chart, in the terminal."
+    _add_fetch_options(command("summary", summary, _SUMMARY_EXAMPLES))
+    demo = "Fetch a large account from an embedded fake Cloudflare."
+    _add_demo_options(command("demo", demo, _DEMO_EXAMPLES, _DEMO_EXIT_CODES))
+    fake = "Run the fake Cloudflare server standalone."
+    _add_fake_server_options(command("fake-server", fake, _FAKE_EXAMPLES, _FAKE_EXIT_CODES))
+    return parser
+
+
+def _add_fetch_command(fetch: argparse.ArgumentParser) -> None:
     _add_fetch_options(fetch)
     fetch.add_argument(
         "--format",
@@ -320,17 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
         "leaves the previous FILE untouched; FILE.gz is compressed; - is stdout",
     )
 
-    summary = command(
-        "summary", "Totals, months and a spend chart, in the terminal.", _SUMMARY_EXAMPLES
-    )
-    _add_fetch_options(summary)
 
-    demo = command(
-        "demo",
-        "Fetch a large account from an embedded fake Cloudflare.",
-        _DEMO_EXAMPLES,
-        _DEMO_EXIT_CODES,
-    )
+def _add_demo_options(demo: argparse.ArgumentParser) -> None:
     demo.add_argument(
         "--invoices", type=_non_negative_int, default=50_000, metavar="N", help="default: 50000"
     )
@@ -356,12 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=0, metavar="S", help="data seed (default: 0)")
 
-    fake = command(
-        "fake-server",
-        "Run the fake Cloudflare server standalone.",
-        _FAKE_EXAMPLES,
-        _FAKE_EXIT_CODES,
-    )
+
+def _add_fake_server_options(fake: argparse.ArgumentParser) -> None:
     fake.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
     fake.add_argument(
         "--port", type=_non_negative_int, default=0, metavar="P", help="default: 0, a free port"
@@ -387,7 +386,6 @@ def build_parser() -> argparse.ArgumentParser:
     fake.add_argument(
         "--json", action="store_true", help="announce with one JSON line on stdout, for scripts"
     )
-    return parser
 
 
 def _parse(

@@ -128,47 +128,8 @@ def describe(exc: BaseException, *, now: dt.datetime | None = None) -> tuple[str
         return "interrupted", ExitCode.INTERRUPTED
     if isinstance(exc, ConfigurationError):
         return f"configuration error: {exc}", ExitCode.USAGE
-    if isinstance(exc, AuthenticationError):
-        return (
-            f"authentication failed ({_codes(exc)}){_ray(exc)}: set {ENV_TOKEN} to an API "
-            'token with the "AI Gateway Read" (or "AI Gateway Write") permission on this '
-            f"account (or {ENV_EMAIL} and {ENV_KEY}), and check the account id",
-            ExitCode.AUTHENTICATION,
-        )
-    if isinstance(exc, NotFoundError):
-        return (
-            f"account not found ({_codes(exc)}){_ray(exc)}: check the account id, "
-            "32 hexadecimal characters from the Cloudflare dashboard URL",
-            ExitCode.NOT_FOUND,
-        )
-    if isinstance(exc, RateLimitError):
-        if exc.retry_after is not None:
-            when = (now or dt.datetime.now(dt.timezone.utc)) + dt.timedelta(seconds=exc.retry_after)
-            lifts = (
-                f"the block lifts in {exc.retry_after:.0f} s, at "
-                f"{when.astimezone(dt.timezone.utc):%H:%M:%S} UTC"
-            )
-        else:
-            lifts = "Cloudflare's blocks last five minutes"
-        return (
-            f"rate limited by Cloudflare ({_codes(exc)}){_ray(exc)}: {lifts}; run again then, "
-            "and lower --concurrency if other tools share the token",
-            ExitCode.RATE_LIMITED,
-        )
-    if isinstance(exc, BadRequestError):
-        return (
-            f"Cloudflare rejected the request ({_codes(exc)}){_ray(exc)}: "
-            "check --per-page and --type",
-            ExitCode.USAGE,
-        )
-    if isinstance(exc, ServerError):
-        return (
-            f"Cloudflare failed ({_codes(exc)}){_ray(exc)} after every retry: "
-            "try again later; https://www.cloudflarestatus.com/ shows incidents",
-            ExitCode.SERVER,
-        )
-    if isinstance(exc, APIError):  # any other status the library may add later
-        return f"Cloudflare answered with an error: {exc}{_ray(exc)}", ExitCode.SERVER
+    if isinstance(exc, APIError):
+        return _describe_api(exc, now or dt.datetime.now(dt.timezone.utc))
     if isinstance(exc, TransportError):
         return (
             f"network error: {network_text(exc)}: check the connection (and --base-url), "
@@ -193,3 +154,48 @@ def describe(exc: BaseException, *, now: dt.datetime | None = None) -> tuple[str
         name = f"{exc.filename}: " if exc.filename else ""
         return f"I/O error: {name}{exc.strerror or exc}", ExitCode.ERROR
     return f"unexpected error: {exc!r}; run with --verbose for the traceback", ExitCode.ERROR
+
+
+def _describe_api(exc: APIError, now: dt.datetime) -> tuple[str, ExitCode]:
+    """The message and exit code of an error response from Cloudflare."""
+    if isinstance(exc, AuthenticationError):
+        return (
+            f"authentication failed ({_codes(exc)}){_ray(exc)}: set {ENV_TOKEN} to an API "
+            'token with the "AI Gateway Read" (or "AI Gateway Write") permission on this '
+            f"account (or {ENV_EMAIL} and {ENV_KEY}), and check the account id",
+            ExitCode.AUTHENTICATION,
+        )
+    if isinstance(exc, NotFoundError):
+        return (
+            f"account not found ({_codes(exc)}){_ray(exc)}: check the account id, "
+            "32 hexadecimal characters from the Cloudflare dashboard URL",
+            ExitCode.NOT_FOUND,
+        )
+    if isinstance(exc, RateLimitError):
+        if exc.retry_after is not None:
+            when = now + dt.timedelta(seconds=exc.retry_after)
+            lifts = (
+                f"the block lifts in {exc.retry_after:.0f} s, at "
+                f"{when.astimezone(dt.timezone.utc):%H:%M:%S} UTC"
+            )
+        else:
+            lifts = "Cloudflare's blocks last five minutes"
+        return (
+            f"rate limited by Cloudflare ({_codes(exc)}){_ray(exc)}: {lifts}; run again then, "
+            "with a lower --rate-limit if other tools share the token",
+            ExitCode.RATE_LIMITED,
+        )
+    if isinstance(exc, BadRequestError):
+        return (
+            f"Cloudflare rejected the request ({_codes(exc)}){_ray(exc)}: "
+            "check --per-page and --type",
+            ExitCode.USAGE,
+        )
+    if isinstance(exc, ServerError):
+        return (
+            f"Cloudflare failed ({_codes(exc)}){_ray(exc)} after every retry: "
+            "try again later; https://www.cloudflarestatus.com/ shows incidents",
+            ExitCode.SERVER,
+        )
+    # Any other status the library may add later.
+    return f"Cloudflare answered with an error: {exc}{_ray(exc)}", ExitCode.SERVER
