@@ -67,6 +67,8 @@ examples:
   asyncinvoices fetch ACCOUNT_ID -o invoices.jsonl.gz     JSON Lines, gzip-compressed
   asyncinvoices fetch ACCOUNT_ID --format jsonl | jq -c 'select(.status == "open")'
   asyncinvoices fetch ACCOUNT_ID --type manual --format json -o manual.json
+  asyncinvoices fetch ACCOUNT_ID -o all.csv --resume all.state.json
+                                  run it again after a failure: it goes on where it stopped
 
 formats:
   table   aligned columns for reading; amounts exact
@@ -330,6 +332,13 @@ def _add_fetch_command(fetch: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="write to FILE atomically instead of stdout: a failed or interrupted run "
         "leaves the previous FILE untouched; FILE.gz is compressed; - is stdout",
+    )
+    fetch.add_argument(
+        "--resume",
+        metavar="STATE",
+        help="keep what a failed or interrupted run wrote to -o FILE (csv or jsonl), and "
+        "where it stopped in STATE; the same command then continues after it and appends. "
+        "STATE is removed when the run completes",
     )
 
 

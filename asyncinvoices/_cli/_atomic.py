@@ -17,7 +17,7 @@ import gzip
 import io
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -37,7 +37,11 @@ def _mode_for(target: Path) -> int:
 
 @contextlib.contextmanager
 def atomic_text_file(
-    path: str | os.PathLike[str], *, newline: str | None = None, compress: bool = False
+    path: str | os.PathLike[str],
+    *,
+    newline: str | None = None,
+    compress: bool = False,
+    keep: Callable[[], bool] | None = None,
 ) -> Iterator[IO[str]]:
     """Open a text file that replaces ``path`` only when the ``with`` block succeeds.
 
@@ -49,6 +53,9 @@ def atomic_text_file(
         path: The file to create or replace.
         newline: Passed to :func:`open`; ``""`` for CSV.
         compress: Write gzip: the text is compressed on its way to the file.
+        keep: Asked when the block fails: if it says True, what was written is a valid file
+            (the caller made sure) and replaces ``path`` all the same before the exception
+            goes on (``fetch --resume``).
 
     Raises:
         OSError: If the directory is not writable or the disk is full.
@@ -63,10 +70,16 @@ def atomic_text_file(
         # Name the file the user asked for, not the temporary one nobody has heard of.
         raise OSError(exc.errno, exc.strerror, str(target)) from exc
     temp = Path(temp_name)
+    failure: BaseException | None = None
     try:
         with os.fdopen(fd, "wb") as raw:
-            with _text_layer(raw, target, newline=newline, compress=compress) as file:
-                yield file
+            try:
+                with _text_layer(raw, target, newline=newline, compress=compress) as file:
+                    yield file
+            except BaseException as exc:
+                if keep is None or not keep():
+                    raise
+                failure = exc
             raw.flush()
             os.fsync(raw.fileno())
         os.chmod(temp, _mode_for(target))
@@ -75,6 +88,8 @@ def atomic_text_file(
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
         raise
+    if failure is not None:
+        raise failure
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ from ._formats import Writer, make_writer
 from ._logging import RedactingFilter, StreamSwitch
 from ._output import Output, resolve_output
 from ._progress import Progress, progress_display, watch_governor
+from ._resume import ResumableRun
 from ._summary import Aggregator, render
 from ._waits import WaitNotices
 
@@ -211,6 +212,7 @@ async def fetch(ctx: Context) -> None:
     """``asyncinvoices fetch``: stream every invoice to stdout or, atomically, to a file."""
     args = ctx.args
     output = resolve_output(args.output, args.format)
+    resume = ResumableRun(args.resume, output) if args.resume else None
     notices = wait_notices(ctx)
     client = _client_for(ctx, notices)
     async with client:
@@ -223,38 +225,86 @@ async def fetch(ctx: Context) -> None:
             log_stream=ctx.log_stream,
         ) as progress:
             notices.muted |= progress.visible  # the bar's note says it
-            # Validates the account id and type before any file is created.
-            stream = client.invoices(args.account_id, type=args.type, on_progress=progress.update)
-            written = await _write_all(ctx, client, stream, output, progress)
+            # Validates the account id, the type and a checkpoint before any file is created.
+            stream = client.invoices(
+                args.account_id,
+                type=args.type,
+                on_progress=progress.update,
+                resume=None if resume is None else resume.checkpoint,
+            )
+            written = await _write_all(ctx, client, stream, output, progress, resume)
         _log_done(stream, "fetched")
+    if resume is not None:
+        resume.finish()
     if output.path is not None and not ctx.quiet:
-        noun = "invoice" if written == 1 else "invoices"
-        ctx.stderr.write(f"wrote {written:,} {noun} to {output.path}\n")
+        noun = "invoice" if written[0] == 1 else "invoices"
+        earlier = f", {written[1]:,} of them in this run" if written[0] != written[1] else ""
+        ctx.stderr.write(f"wrote {written[0]:,} {noun} to {output.path}{earlier}\n")
         ctx.stderr.flush()
 
 
 async def _write_all(
-    ctx: Context, client: InvoiceClient, stream: InvoiceStream, output: Output, progress: Progress
-) -> int:
-    """Copy every invoice of ``stream`` to ``output``; return how many were written."""
+    ctx: Context,
+    client: InvoiceClient,
+    stream: InvoiceStream,
+    output: Output,
+    progress: Progress,
+    resume: ResumableRun | None,
+) -> tuple[int, int]:
+    """Copy every invoice of ``stream`` to ``output``; return how many the output holds and
+    how many of them this run wrote."""
     writers: list[Writer] = []
 
     async def copy(file: IO[str]) -> None:
         writer = make_writer(output.format, file)
         writers.append(writer)
-        async with stream:
-            async for invoice in stream:
-                writer.write(invoice)
-            progress.update(stream.stats)
+        if resume is not None:
+            resume.begin(file, writer)
+        writing = False
+        try:
+            async with stream:
+                async for invoice in stream:
+                    writing = True
+                    writer.write(invoice)
+                    writing = False
+                progress.update(stream.stats)
+        except BaseException:
+            # A failure between two invoices leaves a valid file to keep and continue; one
+            # in the middle of a row does not, and the previous state stays as it was.
+            if resume is not None and not writing:
+                writer.end()
+                resume.kept = True
+            raise
         writer.end()
 
     if output.path is None:
         await with_governor_watch(client, progress, lambda: copy(ctx.stdout))
-    else:
-        newline = "" if output.format == "csv" else None
-        with atomic_text_file(output.path, newline=newline, compress=output.compress) as file:
+        return writers[0].count, writers[0].count
+    newline = "" if output.format == "csv" else None
+    before = 0 if resume is None or resume.previous is None else resume.previous.written
+    try:
+        with atomic_text_file(
+            output.path,
+            newline=newline,
+            compress=output.compress,
+            keep=lambda: resume is not None and resume.kept,
+        ) as file:
             await with_governor_watch(client, progress, lambda: copy(file))
-    return writers[0].count
+    except BaseException:
+        if resume is not None and resume.kept:
+            _keep_for_resume(ctx, resume, writers[0].count, stream, output.path)
+        raise
+    return writers[0].count, writers[0].count - before
+
+
+def _keep_for_resume(
+    ctx: Context, resume: ResumableRun, written: int, stream: InvoiceStream, path: str
+) -> None:
+    """Record where a failed run stopped, now that the invoices it wrote are in ``path``."""
+    resume.save(written, stream.checkpoint())
+    noun = "invoice" if written == 1 else "invoices"
+    ctx.stderr.write(f"kept {written:,} {noun} in {path}: the same command continues after them\n")
+    ctx.stderr.flush()
 
 
 def _is_terminal(stream: IO[str]) -> bool:

@@ -185,6 +185,11 @@ class Writer:
         self._started = False
         self.count = 0
 
+    def continue_after(self, count: int) -> None:
+        """Go on with a file that already holds ``count`` invoices and its header."""
+        self._started = True
+        self.count = count
+
     def write(self, invoice: Invoice) -> None:
         """Write one invoice, after the header if it is the first."""
         if not self._started:
