@@ -516,3 +516,21 @@ def test_muted_notices_write_nothing() -> None:
     notices(RateWait(seconds=300.0, reason="retry-after"))
 
     assert lines == []
+
+
+def test_overlapping_logging_blocks_restore_the_level_found_first() -> None:
+    """Two commands in one process, ending in the order they did not start: the logger's
+    level is the lowest open one, then the one from before both."""
+    logger = logging.getLogger("asyncinvoices")
+    before = logger.level
+    first = logging_to(io.StringIO(), verbosity=0)
+    second = logging_to(io.StringIO(), verbosity=2)
+
+    first.__enter__()
+    second.__enter__()
+    both = logger.level
+    first.__exit__(None, None, None)
+    one = logger.level
+    second.__exit__(None, None, None)
+
+    assert (both, one, logger.level) == (logging.DEBUG, logging.DEBUG, before)
