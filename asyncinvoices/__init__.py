@@ -75,10 +75,12 @@ __all__ = [
     "set_testing",
 ]
 
-# Public classes live in private modules; they say where to import them from, so that a
+# The exceptions live in a private module; they say where to import them from, so that a
 # traceback reads `asyncinvoices.AuthenticationError`, not `asyncinvoices._errors...`.
+# Only exceptions: other classes keep their module, where typing.get_type_hints (and so
+# attrs and cattrs) resolves their postponed annotations.
 for _name in __all__:
     _value = globals()[_name]
-    if isinstance(_value, type):
+    if isinstance(_value, type) and issubclass(_value, BaseException):
         _value.__module__ = __name__
 del _name, _value
