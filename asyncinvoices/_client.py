@@ -35,7 +35,6 @@ from ._errors import (
 )
 from ._governor import RateGovernor
 from ._models import FetchStats, Invoice, InvoicePage, InvoiceType, RateLimit
-from ._paginator import Counters
 from ._protocol import (
     ResponseDecoder,
     invoice_history_path,
@@ -44,7 +43,7 @@ from ._protocol import (
     query_params,
 )
 from ._retry import Backoff
-from ._stream import InvoiceStream, PageStream
+from ._stream import Counters, InvoiceStream, PageStream
 from ._transport import DEFAULT_MAX_BODY, ClientSession, RawResponse, Transport
 
 if TYPE_CHECKING:

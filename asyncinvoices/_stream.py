@@ -27,17 +27,26 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from . import _planner
 from ._errors import AsyncInvoicesError, ConfigurationError, TransportError
 from ._models import FetchStats, Invoice, InvoicePage, InvoiceType
-from ._paginator import Counters, Paginator
+from ._paginator import Paginator
 from ._planner import Anchor, Ledger
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["InvoiceStream", "PageStream"]
+__all__ = ["Counters", "InvoiceStream", "PageStream"]
 
 logger = logging.getLogger("asyncinvoices")
 
 _CHECKPOINT_VERSION = 1
+
+
+@attrs.define
+class Counters:
+    """Mutable tallies of the requests of one walk, read to build :class:`FetchStats`."""
+
+    requests: int = 0
+    retries: int = 0
+    throttled_seconds: float = 0.0
 
 
 @attrs.frozen
@@ -108,8 +117,7 @@ class _Stream:
         self._paginator = Paginator(
             fetch(self._counters),
             per_page=per_page,
-            window=window,
-            counters=self._counters,
+            read_ahead=window - 1,
             ledger=self._ledger,
             resume=anchor,
         )
@@ -130,24 +138,24 @@ class _Stream:
     @property
     def total_count(self) -> int | None:
         """The ``total_count`` the server last reported, or ``None`` until the first page."""
-        return self._counters.total_count
+        return self._paginator.progress.total_count
 
     @property
     def stats(self) -> FetchStats:
         """A snapshot of the run so far (pages, requests, retries, throttling, drift)."""
-        c = self._counters
+        c, p = self._counters, self._paginator.progress
         return FetchStats(
             pages=self._pages_received,
-            planned_pages=c.planned_pages,
+            planned_pages=p.planned_pages,
             invoices=self._delivered,
-            total_count=c.total_count,
+            total_count=p.total_count,
             requests=c.requests,
             retries=c.retries,
             throttled_seconds=c.throttled_seconds,
             elapsed=0.0 if self._began is None else self._clock() - self._began,
-            drift=c.drift,
+            drift=p.drift,
             duplicates_skipped=self._ledger.duplicates,
-            refetched_pages=c.refetched_pages,
+            refetched_pages=p.refetched_pages,
         )
 
     def checkpoint(self) -> dict[str, Any]:
