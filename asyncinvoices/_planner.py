@@ -64,6 +64,7 @@ __all__ = [
     "WalkProgress",
     "anchored_request",
     "check_end",
+    "check_extent",
     "check_page_number",
     "finished",
     "hard_page_cap",
@@ -166,15 +167,17 @@ def judge_aligned(
         seen: What has been delivered.
 
     Raises:
-        PaginationError: If the server returned another page than the one asked for, or
-            repeated an earlier page while its ``total_count`` stayed the same (it ignores
-            ``page``: cloudflare-python #2584, CLOUDFLARE_API.md "The endpoint").
+        PaginationError: If the server returned another page than the one asked for,
+            repeated an earlier page while its ``total_count`` stayed the same, or sent
+            invoices beyond its ``total_count`` (it ignores ``page``: cloudflare-python
+            #2584, CLOUDFLARE_API.md "The endpoint").
     """
     check_page_number(page)
     if page.pagination.total_count != expected_total:
         return Verdict.REALIGN
     if page.pagination.per_page is not None and page.pagination.per_page != per_page:
         return Verdict.REALIGN
+    check_extent(page, (page.number - 1) * per_page)
     if seen.forgotten and page.invoices and seen.is_newer(page.invoices[0]):
         # Some delivered ids were forgotten: a page that starts newer than the last delivered
         # invoice repeats invoices the ledger can no longer recognise by id.
@@ -443,6 +446,26 @@ def check_end(page: InvoicePage, offset: int) -> None:
         )
 
 
+def check_extent(page: InvoicePage, offset: int) -> None:
+    """Raise if a page starting at ``offset`` holds invoices beyond its own ``total_count``.
+
+    ``total_count`` and the invoices come in one response, so they cannot disagree unless
+    the page is not the one asked for: a server that ignores ``page`` and echoes the number
+    asked (cloudflare-python #2584, CLOUDFLARE_API.md "The endpoint").
+
+    Raises:
+        PaginationError: If the page reaches past ``total_count``.
+    """
+    total = page.pagination.total_count
+    end = offset + len(page.invoices)
+    if total is not None and end > total and page.invoices:
+        raise PaginationError(
+            f"page {page.number} holds invoices {offset + 1} to {end} but its total_count "
+            f"is {total}; the server does not honour the page parameter",
+            page=page.number,
+        )
+
+
 # -- what a machine asks the driver to do ---------------------------------------------------
 
 
@@ -475,11 +498,16 @@ class Done:
 
 @attrs.frozen
 class AlignAt:
-    """Walk aligned pages of ``per_page`` from page ``start`` on, planned by ``total``."""
+    """Walk aligned pages of ``per_page`` from page ``start`` on, planned by ``total``.
+
+    ``follow`` says that the page before ``start`` said ``has_more``: page ``start`` is
+    asked for even when ``total`` plans no more pages.
+    """
 
     start: int
     per_page: int
     total: int | None
+    follow: bool = False
 
 
 @attrs.frozen
@@ -644,7 +672,13 @@ class FirstPage:
         walk.track_total(total)
         walk.plan(size, total)
         delivery = walk.deliver(page, walk.ledger.take(page.invoices))
-        self._outcome = Done() if finished(page, 1, size, total) else AlignAt(2, size, total)
+        if finished(page, 1, size, total) or (total is not None and len(page.invoices) < size):
+            # A short first page ends the list, whatever total_count claims: an offset past
+            # the end is empty (CLOUDFLARE_API.md, "The endpoint"), so an inflated total
+            # costs no request at all here.
+            self._outcome = Done()
+        else:
+            self._outcome = AlignAt(2, size, total)
         return delivery
 
 
@@ -668,6 +702,8 @@ class AlignedWindow:
         self._last = page_count(total, at.per_page) if total is not None else None
         self._cap = hard_page_cap(total, at.per_page) if total is not None else ABSOLUTE_PAGE_CAP
         self._limit = self._last  # the highest page that may start; None while on has_more
+        if at.follow and self._last is not None and at.start > self._last:
+            self._limit = at.start  # the page before said has_more: follow it, one page
         self._started = at.start - 1
         self._head = at.start
         self._outcome: Done | Seek | PaginationError | None = None
@@ -806,9 +842,11 @@ class AnchoredSearch:
         number, asked = self._asked
         walk.progress.refetched_pages += 1
         check_page_number(page)
+        offset = (number - 1) * asked
+        if asked <= self._per_page or page.pagination.per_page == asked:
+            check_extent(page, offset)  # else the server may page by a smaller size
         self._check_repeats(page)
         walk.track_total(page.pagination.total_count)
-        offset = (number - 1) * asked
         anchor_id = ledger.last_id
         taken = ledger.take_anchored(page.invoices)
         if taken == [] and page.invoices and page.invoices[-1].id != anchor_id:
@@ -912,7 +950,8 @@ class AnchoredSearch:
             return
         if asked == per_page and (offset + count) % per_page == 0:
             self._walk.plan(per_page, total)
-            self._outcome = AlignAt((offset + count) // per_page + 1, per_page, total)
+            follow = page.pagination.has_more is True
+            self._outcome = AlignAt((offset + count) // per_page + 1, per_page, total, follow)
             return
         self._direction = 0
         self._size = per_page
