@@ -177,11 +177,11 @@ def judge_aligned(
         return Verdict.REALIGN
     if page.pagination.per_page is not None and page.pagination.per_page != per_page:
         return Verdict.REALIGN
-    check_extent(page, (page.number - 1) * per_page)
     if seen.forgotten and page.invoices and seen.is_newer(page.invoices[0]):
         # Some delivered ids were forgotten: a page that starts newer than the last delivered
         # invoice repeats invoices the ledger can no longer recognise by id.
         return Verdict.REALIGN
+    check_extent(page, (page.number - 1) * per_page)
     repeated = seen.count_seen(page.invoices)
     if repeated:
         with_ids = sum(1 for inv in page.invoices if inv.id is not None)
