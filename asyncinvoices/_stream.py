@@ -28,7 +28,7 @@ from . import _planner
 from ._errors import AsyncInvoicesError, ConfigurationError, TransportError
 from ._fetcher import WalkFetch
 from ._models import FetchStats, Invoice, InvoicePage, InvoiceType
-from ._paginator import Counters, Paginator
+from ._paginator import Paginator
 from ._planner import Anchor, Ledger
 
 if TYPE_CHECKING:
@@ -112,7 +112,6 @@ class _Stream:
         self._on_progress = setup.on_progress
         self._clock = setup.clock
         self._requests = setup.fetch.counts
-        self._counters = Counters()
         self._ledger = Ledger(retain=_planner.DEFAULT_RETAIN)
         resume = setup.resume
         anchor = (
@@ -126,8 +125,7 @@ class _Stream:
         self._paginator = Paginator(
             setup.fetch,
             per_page=setup.per_page,
-            window=setup.read_ahead + 1,
-            counters=self._counters,
+            read_ahead=setup.read_ahead,
             ledger=self._ledger,
             resume=anchor,
         )
@@ -148,24 +146,24 @@ class _Stream:
     @property
     def total_count(self) -> int | None:
         """The ``total_count`` the server last reported, or ``None`` until the first page."""
-        return self._counters.total_count
+        return self._paginator.progress.total_count
 
     @property
     def stats(self) -> FetchStats:
         """A snapshot of the run so far (pages, requests, retries, throttling, drift)."""
-        c, r = self._counters, self._requests
+        p, r = self._paginator.progress, self._requests
         return FetchStats(
             pages=self._pages_received,
-            planned_pages=c.planned_pages,
+            planned_pages=p.planned_pages,
             invoices=self._delivered,
-            total_count=c.total_count,
+            total_count=p.total_count,
             requests=r.requests,
             retries=r.retries,
             throttled_seconds=r.throttled_seconds,
             elapsed=0.0 if self._began is None else self._clock() - self._began,
-            drift=c.drift,
+            drift=p.drift,
             duplicates_skipped=self._ledger.duplicates,
-            refetched_pages=c.refetched_pages,
+            refetched_pages=p.refetched_pages,
         )
 
     def checkpoint(self) -> dict[str, Any]:

@@ -158,19 +158,8 @@ class Transport:
                 timeout=self._timeout,
                 middlewares=middlewares,
             ) as response:
-                length = response.content_length
-                if length is not None and length > self._max_body:
-                    raise self._too_large(page, length)
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.content.iter_chunked(_CHUNK):
-                    size += len(chunk)
-                    if size > self._max_body:
-                        raise self._too_large(page, size)
-                    chunks.append(chunk)
-                return RawResponse(
-                    status=response.status, headers=response.headers, body=b"".join(chunks)
-                )
+                body = await self._read_body(response, page)
+                return RawResponse(status=response.status, headers=response.headers, body=body)
         except (asyncio.TimeoutError, TimeoutError) as exc:
             raise TransportError(
                 f"no complete response within {self._timeout.total:g} s"
@@ -183,6 +172,19 @@ class Transport:
                 + (f" (page {page})" if page is not None else ""),
                 page=page,
             ) from exc
+
+    async def _read_body(self, response: aiohttp.ClientResponse, page: int | None) -> bytes:
+        length = response.content_length
+        if length is not None and length > self._max_body:
+            raise self._too_large(page, length)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > self._max_body:
+                raise self._too_large(page, size)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _too_large(self, page: int | None, size: int) -> ResponseFormatError:
         return ResponseFormatError(
