@@ -28,6 +28,7 @@ from asyncinvoices import (
     PaginationError,
     RateLimit,
     RateLimitError,
+    RateWait,
     ResponseFormatError,
     ServerError,
     TransportError,
@@ -53,7 +54,6 @@ from asyncinvoices._cli._progress import governor_note
 from asyncinvoices._cli._summary import render, summarize
 from asyncinvoices._cli._waits import WaitNotices
 from asyncinvoices._governor import RateGovernor
-from asyncinvoices._models import RateWait
 
 UTC = dt.timezone.utc
 
