@@ -51,6 +51,7 @@ from asyncinvoices._cli._formats import (
 from asyncinvoices._cli._logging import RedactingFilter, StreamSwitch, logging_to, redact
 from asyncinvoices._cli._output import Output, resolve_output
 from asyncinvoices._cli._progress import governor_note
+from asyncinvoices._cli._resume import ResumeState, check_resumable, count_records, load_state
 from asyncinvoices._cli._summary import render, summarize
 from asyncinvoices._cli._waits import WaitNotices
 from asyncinvoices._governor import RateGovernor
@@ -534,3 +535,45 @@ def test_overlapping_logging_blocks_restore_the_level_found_first() -> None:
     second.__exit__(None, None, None)
 
     assert (both, one, logger.level) == (logging.DEBUG, logging.DEBUG, before)
+
+
+# -- --resume state ----------------------------------------------------------------------------
+
+
+def test_resume_refuses_gzip_before_anything() -> None:
+    """A .gz output cannot be appended to and checked: refused with what to do instead."""
+    with pytest.raises(ConfigurationError, match=r"^--resume cannot append to a \.gz file; "):
+        check_resumable(resolve_output("x.csv.gz", None))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["not json", "[]", '{"version": 2, "format": "csv", "written": 0, "checkpoint": {}}', "{}"],
+)
+def test_resume_refuses_a_state_file_it_did_not_write(tmp_path: Path, text: str) -> None:
+    """Anything but this version's state is refused, saying how to start over."""
+    state = tmp_path / "state.json"
+    state.write_text(text)
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_state(str(state), resolve_output(str(tmp_path / "x.csv"), None))
+
+    assert str(caught.value) == (
+        f"--resume {state}: not a state file of asyncinvoices fetch; remove it to start over"
+    )
+
+
+def test_resume_state_round_trips_and_checks_format_and_header(tmp_path: Path) -> None:
+    """A saved state loads back; another format or a foreign CSV header is refused."""
+    state, target = tmp_path / "state.json", tmp_path / "x.csv"
+    ResumeState(format="csv", written=0, checkpoint={"position": 0}).save(str(state))
+    csv_output = resolve_output(str(target), None)
+
+    assert load_state(str(state), csv_output) == ResumeState("csv", 0, {"position": 0})
+    assert load_state(str(tmp_path / "none.json"), csv_output) is None
+    with pytest.raises(ConfigurationError, match="the interrupted run wrote csv, not jsonl"):
+        load_state(str(state), resolve_output(str(tmp_path / "x.jsonl"), None))
+    target.write_text("a,b\r\n1,2\r\n")
+    with pytest.raises(ConfigurationError, match="its CSV header is not asyncinvoices'"):
+        load_state(str(state), csv_output)
+    assert count_records(str(tmp_path / "missing.csv"), "csv") == 0
