@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import re
 import secrets
@@ -18,24 +19,19 @@ import socket
 import struct
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from types import TracebackType
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, cast
 
 import attrs
 from aiohttp import web
 
 from ._data import TYPES, AccountData, InvoiceType, derive_seed, hex_digest
-from ._faults import HTML_STATUSES, STATE_KINDS, Fault, InjectedFault, MatchContext
+from ._faults import Fault, InjectedFault
 from ._ratelimit import RateDecision, SlidingWindowLimiter
-from ._responses import (
-    Pagination,
-    error_body,
-    error_for_status,
-    html_error_page,
-    no_route,
-    success_body,
-)
+from ._reply import HTML, JSON, Exchange, Reply, error_reply
+from ._responses import Pagination, error_body, html_error_page, no_route, success_body
+from ._selector import MatchContext
 
 __all__ = ["FakeCloudflare", "ServedRequest"]
 
@@ -51,9 +47,6 @@ DEFAULT_PER_PAGE: Final = 20
 #: Rendered page bodies kept for reuse; a 1000-invoice page is about 420 kB.
 _CACHE_BYTES: Final = 64 * 1024 * 1024
 _COLO: Final = "SJC"
-
-_JSON: Final = "application/json"
-_HTML: Final = "text/html; charset=UTF-8"
 
 
 @attrs.frozen(kw_only=True)
@@ -84,19 +77,6 @@ class ServedRequest:
     fault: str | None
     started: float
     finished: float | None
-
-
-@attrs.define(kw_only=True)
-class _Reply:
-    """What to do with one request, decided at arrival."""
-
-    status: int
-    body: bytes = b""
-    content_type: str = _JSON
-    headers: dict[str, str] = attrs.Factory(dict)
-    action: Literal["respond", "reset", "truncate"] = "respond"
-    delay: float = 0.0
-    fault: str | None = None
 
 
 class _PageCache:
@@ -498,7 +478,7 @@ class FakeCloudflare:
         if self.latency:
             await asyncio.sleep(self.latency)
         return web.Response(
-            status=404, body=error_body(no_route(path)), content_type=_JSON, headers=headers
+            status=404, body=error_body(no_route(path)), content_type=JSON, headers=headers
         )
 
     async def _handle_invoices(self, request: web.Request) -> web.StreamResponse:
@@ -536,7 +516,7 @@ class FakeCloudflare:
         return max(self.latency + offset, 0.0)
 
     async def _send(
-        self, request: web.Request, reply: _Reply
+        self, request: web.Request, reply: Reply
     ) -> tuple[web.StreamResponse, int, float | None]:
         """Write the reply; return the response, the status sent and when it finished."""
         headers = {
@@ -580,9 +560,7 @@ class FakeCloudflare:
 
     # -------------------------------------------------------------- decisions
 
-    def _decide(
-        self, request: web.Request, number: int, now: float
-    ) -> tuple[_Reply, ServedRequest]:
+    def _decide(self, request: web.Request, number: int, now: float) -> tuple[Reply, ServedRequest]:
         """Decide the reply to one request and record it; synchronous by design."""
         query = request.query
         account_id = request.match_info["account_id"]
@@ -615,14 +593,14 @@ class FakeCloudflare:
             )
         ray = self._ray(number)
         reply.headers["cf-ray"] = ray
-        if reply.content_type == _HTML:
+        if reply.content_type == HTML:
             reply.body = html_error_page(reply.status, ray)
         reply.headers.update(self._rate_headers(decision))
         return reply, attrs.evolve(record, fault=reply.fault)
 
     def _check(
         self, request: web.Request, account_id: str, decision: RateDecision | None
-    ) -> _Reply | None:
+    ) -> Reply | None:
         """Return the error reply for a request that cannot be served, else None.
 
         The order follows where each check sits in Cloudflare's stack: the rate limiter
@@ -630,46 +608,46 @@ class FakeCloudflare:
         authentication, then the account lookup, then the endpoint's own parameters.
         """
         if decision is not None and not decision.allowed:
-            return _error(429, [{"code": 971, "message": _RATE_LIMITED}])
+            return error_reply(429, [{"code": 971, "message": _RATE_LIMITED}])
         if not _ACCOUNT_ID.fullmatch(account_id):
-            return _error(400, no_route(request.path.removeprefix(_API_PREFIX)))
+            return error_reply(400, no_route(request.path.removeprefix(_API_PREFIX)))
         if request.method != "GET":
-            return _error(405, [{"code": 10405, "message": "Method not allowed"}])
+            return error_reply(405, [{"code": 10405, "message": "Method not allowed"}])
         auth = self._authenticate(request)
         if auth is not None:
             return auth
         if account_id not in self._accounts:
             # Cloudflare does not reveal whether an account exists to a token without
             # access to it: an unknown account is an authentication error.
-            return _error(403, [{"code": 10000, "message": "Authentication error"}])
+            return error_reply(403, [{"code": 10000, "message": "Authentication error"}])
         return self._validate_query(request)
 
-    def _authenticate(self, request: web.Request) -> _Reply | None:
+    def _authenticate(self, request: web.Request) -> Reply | None:
         """Check the credentials (CLOUDFLARE_API.md, "Errors" and "Authentication")."""
         headers = request.headers
         authorization = headers.get("Authorization")
         email = headers.get("X-Auth-Email")
         key = headers.get("X-Auth-Key")
         if authorization is None and email is None and key is None:
-            return _error(400, [{"code": 9106, "message": _MISSING_CREDENTIALS}])
+            return error_reply(400, [{"code": 9106, "message": _MISSING_CREDENTIALS}])
         if authorization is not None:
             # A token takes precedence over legacy headers sent alongside it.
             scheme, _, token = authorization.partition(" ")
             # RFC 9110 section 11.1: the auth-scheme is case-insensitive.
             if scheme.lower() != "bearer" or not _TOKEN.fullmatch(token):
-                return _error(400, _malformed(6111, "Invalid format for Authorization header"))
+                return error_reply(400, _malformed(6111, "Invalid format for Authorization header"))
             if not secrets.compare_digest(token, self.api_token):
-                return _error(403, [{"code": 10000, "message": "Authentication error"}])
+                return error_reply(403, [{"code": 10000, "message": "Authentication error"}])
             return None
         if email is None or "@" not in email:
-            return _error(400, _malformed(6102, "Invalid format for X-Auth-Email header"))
+            return error_reply(400, _malformed(6102, "Invalid format for X-Auth-Email header"))
         if key is None or not _TOKEN.fullmatch(key):
-            return _error(400, _malformed(6103, "Invalid format for X-Auth-Key header"))
+            return error_reply(400, _malformed(6103, "Invalid format for X-Auth-Key header"))
         if email != self.api_email or not secrets.compare_digest(key, self.api_key):
-            return _error(403, [{"code": 10000, "message": "Authentication error"}])
+            return error_reply(403, [{"code": 10000, "message": "Authentication error"}])
         return None
 
-    def _validate_query(self, request: web.Request) -> _Reply | None:
+    def _validate_query(self, request: web.Request) -> Reply | None:
         """Check ``type``, ``page`` and ``per_page``; out of range is rejected, not clamped
         (CLOUDFLARE_API.md, "The endpoint" [O])."""
         query = request.query
@@ -695,50 +673,52 @@ class FakeCloudflare:
         type: InvoiceType,
         page: int,
         per_page: int,
-    ) -> _Reply:
+    ) -> Reply:
         """Apply the matching faults and build the reply for a valid request."""
         key = (account.account_id, type, page, per_page)
         attempt = self._attempts.get(key, 0) + 1
         self._attempts[key] = attempt
-        state: list[Fault] = []
-        shaping: Fault | None = None
-        for index, fault in enumerate(self._faults):
-            if fault.times is not None and self._fired[index] >= fault.times:
-                continue
-            if shaping is not None and fault.kind not in STATE_KINDS:
-                continue
-            draw = self._unit("fault", number, index) if fault.probability is not None else 0.0
-            context = MatchContext(
-                request=number,
-                page=page,
-                attempt=attempt,
-                account_id=account.account_id,
-                draw=draw,
-            )
-            if not fault.matches(context):
-                continue
-            self._fired[index] += 1
-            if fault.kind in STATE_KINDS:
-                state.append(fault)
-            else:
-                shaping = fault
-
-        applied = [*state, *([shaping] if shaping is not None else [])]
+        applied = self._select_faults(number, page, attempt, account.account_id)
         for fault in applied:
             self._injected.append(
                 InjectedFault(request=number, page=page, attempt=attempt, kind=fault.kind)
             )
-        for fault in state:
-            if fault.kind == "create":
-                account.create(fault.param("n"))
-            else:
-                account.delete_at(fault.param("position"), fault.param("n"))
-        if state:
+            fault.change(account)
+        if any(fault.changes_data for fault in applied):
             self._cache.drop_account(account.account_id)
-
-        reply = self._shape(request, account, type, page, per_page, shaping)
+        exchange = Exchange(
+            path=request.path.removeprefix(_API_PREFIX),
+            account=account,
+            type=type,
+            page=page,
+            per_page=per_page,
+            render=functools.partial(self._page, account, type),
+        )
+        shaping = applied[-1] if applied and not applied[-1].changes_data else None
+        reply = exchange.normal() if shaping is None else shaping.reply(exchange)
         reply.fault = "+".join(fault.kind for fault in applied) or None
         return reply
+
+    def _select_faults(self, number: int, page: int, attempt: int, account_id: str) -> list[Fault]:
+        """Return every matching data fault, then the first matching response fault.
+
+        Each one returned counts as fired (for ``times``).
+        """
+        state: list[Fault] = []
+        shaping: list[Fault] = []
+        for index, fault in enumerate(self._faults):
+            if fault.times is not None and self._fired[index] >= fault.times:
+                continue
+            if shaping and not fault.changes_data:
+                continue
+            draw = self._unit("fault", number, index) if fault.probability is not None else 0.0
+            context = MatchContext(
+                request=number, page=page, attempt=attempt, account_id=account_id, draw=draw
+            )
+            if fault.matches(context):
+                self._fired[index] += 1
+                (state if fault.changes_data else shaping).append(fault)
+        return state + shaping
 
     def _page(
         self, account: AccountData, type: InvoiceType, page: int, per_page: int
@@ -756,94 +736,9 @@ class FakeCloudflare:
             self._cache.put(key, entry)
         return entry
 
-    def _shape(
-        self,
-        request: web.Request,
-        account: AccountData,
-        type: InvoiceType,
-        page: int,
-        per_page: int,
-        fault: Fault | None,
-    ) -> _Reply:
-        """Build the reply of a valid request, shaped by at most one response fault."""
-        kind = None if fault is None else fault.kind
-        if kind == "reset":
-            return _Reply(status=0, action="reset")
-        if fault is None or kind in ("slow", "truncate", "malformed_json"):
-            body = self._page(account, type, page, per_page)[0]
-            if kind == "slow":
-                return _Reply(status=200, body=body, delay=fault.param("delay") if fault else 0)
-            if kind == "truncate":
-                return _Reply(status=200, body=body, action="truncate")
-            if kind == "malformed_json":
-                return _Reply(status=200, body=body[: len(body) // 2])
-            return _Reply(status=200, body=body)
-        if kind == "status":
-            code = fault.param("code")
-            if code in HTML_STATUSES:
-                # The body shows the cf-ray, so `_decide` renders it.
-                return _Reply(status=code, content_type=_HTML)
-            reply = _error(code, error_for_status(code, request.path.removeprefix(_API_PREFIX)))
-            if code == 429:
-                retry_after = fault.param("retry_after")
-                reply.headers["Retry-After"] = str(_ceil(1 if retry_after is None else retry_after))
-            return reply
-        if kind == "error_envelope":
-            errors = [{"code": fault.param("code"), "message": fault.param("message")}]
-            return _error(fault.param("status"), errors)
-        if kind == "clamp_per_page":
-            return _Reply(
-                status=200, body=self._page(account, type, page, min(per_page, fault.param("n")))[0]
-            )
-
-        total = account.count(type)
-        served_page = page
-        claimed_page = page
-        has_more = page * per_page < total
-        total_count: int | None = total
-        where: Literal["both", "result", "result_info", "none"] = "both"
-        floats = False
-        if kind == "ignore_page":
-            served_page = 1
-            claimed_page = page if fault.param("echo") else 1
-            has_more = claimed_page * per_page < total
-        elif kind == "has_more":
-            has_more = fault.param("value")
-        elif kind == "total_count":
-            total_count = fault.param("value")
-        elif kind == "missing_pagination":
-            where = "none"
-        elif kind == "result_info_only":
-            where = "result_info"
-        elif kind == "float_numbers":
-            floats = True
-        if kind == "wrong_type":
-            serials = account.page_serials(type, (page - 1) * per_page, per_page)
-            rendered = [account.render(serial) for serial in serials]
-            if serials:
-                rendered[0] = account.render_with(
-                    serials[0], fault.param("field"), fault.param("value")
-                )
-            array: bytes | memoryview = ("[" + ",".join(rendered) + "]").encode()
-        else:
-            body, start, end = self._page(account, type, served_page, per_page)
-            array = memoryview(body)[start:end]
-        pagination = Pagination(
-            has_more=has_more,
-            page=claimed_page,
-            per_page=per_page,
-            total_count=total_count,
-            floats=floats,
-        )
-        return _Reply(status=200, body=success_body(array, pagination, where)[0])
-
 
 _RATE_LIMITED: Final = "Please wait and consider throttling your request speed"
 _MISSING_CREDENTIALS: Final = "Missing X-Auth-Key, X-Auth-Email or Authorization headers"
-
-
-def _error(status: int, errors: Sequence[dict[str, Any]]) -> _Reply:
-    return _Reply(status=status, body=error_body(errors))
 
 
 def _malformed(code: int, message: str) -> list[dict[str, Any]]:
@@ -856,8 +751,8 @@ def _malformed(code: int, message: str) -> list[dict[str, Any]]:
     ]
 
 
-def _bad_query(message: str) -> _Reply:
-    return _error(
+def _bad_query(message: str) -> Reply:
+    return error_reply(
         400,
         [
             {
