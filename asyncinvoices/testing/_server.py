@@ -19,14 +19,14 @@ import socket
 import struct
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Final, cast
 
 import attrs
 from aiohttp import web
 
-from ._data import TYPES, AccountData, InvoiceType, derive_seed, hex_digest
+from ._data import SHAPES, TYPES, AccountData, InvoiceType, Shapes, derive_seed, hex_digest
 from ._faults import Fault, InjectedFault
 from ._ratelimit import RateDecision, SlidingWindowLimiter
 from ._reply import HTML, JSON, Exchange, Reply, error_reply
@@ -63,8 +63,9 @@ class ServedRequest:
             ``reset`` fault, or the client went away before the response).
         fault: The kind of the fault injected, several joined with ``+`` in the order they
             applied (e.g. ``"create+status"``); None when none was.
-        started: `time.monotonic` when the request arrived.
-        finished: `time.monotonic` when the response was written; None while in flight and
+        started: When the request arrived, on the server's clock (`time.monotonic` unless
+            another was given).
+        finished: When the response was written, on the same clock; None while in flight and
             when the connection was reset or lost.
     """
 
@@ -152,6 +153,12 @@ class FakeCloudflare:
         faults: Faults to inject; more can be added with `add_fault`.
         host: Interface to listen on.
         port: Port to listen on; 0 picks a free one.
+        shapes: ``"plain"`` serves every invoice in one tidy shape; ``"mixed"`` serves
+            about a third of them in other shapes the schema allows (see
+            `expected_invoices`), chosen from the seed, the same on every request.
+        clock: The time source of the rate limit and of the request records, in seconds;
+            `time.monotonic` by default. A test may pass its own to move the window on
+            without waiting.
 
     Raises:
         ValueError: If an argument is out of range.
@@ -171,54 +178,65 @@ class FakeCloudflare:
         faults: Iterable[Fault] = (),
         host: str = "127.0.0.1",
         port: int = 0,
+        shapes: Shapes = "plain",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_per_page < 1:
             raise ValueError(f"max_per_page must be >= 1, got {max_per_page}")
         if latency < 0 or jitter < 0:
             raise ValueError("latency and jitter must be >= 0")
+        if shapes not in SHAPES:
+            raise ValueError(f"shapes must be one of {SHAPES}, got {shapes!r}")
         self.seed: Final = seed
         self.auto_fraction: Final = auto_fraction
         self.max_per_page: Final = max_per_page
         self.default_per_page: Final = min(DEFAULT_PER_PAGE, max_per_page)
+        self.shapes: Final = shapes
         self.latency = latency
         self.jitter = jitter
         self.host: Final = host
         self._port = port
+        self._clock = clock
         self._limiter = (
             None if rate_limit is None else SlidingWindowLimiter(*rate_limit, block_seconds)
         )
-
         self.api_token: Final = base64.urlsafe_b64encode(
             hashlib.blake2b(f"token:{seed}".encode(), digest_size=30).digest()
         ).decode()
         self.api_email: Final = "owner@example.com"
         self.api_key: Final = hex_digest("api-key", seed, size=19)[:37]
-
         self._accounts: dict[str, AccountData] = {}
         self.account_id: Final = self._new_account(invoices, seed)
-
         self._faults: list[Fault] = []
         self._fired: list[int] = []
         for fault in faults:
             self.add_fault(fault)
+        self._init_records()
+        self.app: Final = web.Application()
+        self.app.router.add_route("*", _API_PREFIX + _ENDPOINT, self._handle_invoices)
+        self.app.router.add_route("*", "/{tail:.*}", self._handle_other)
+        self.app.on_shutdown.append(self._on_shutdown)
 
+    def _init_records(self) -> None:
+        """Start with an empty cache, no request seen and no handler running."""
         self._cache = _PageCache(_CACHE_BYTES)
         self._attempts: dict[tuple[str, str, int, int], int] = {}
         self._number = 0
         self._other_number = 0
+        self._received = 0
         self._requests: list[ServedRequest] = []
         self._first_number = 1
         self._injected: list[InjectedFault] = []
         self._in_flight = 0
         self._peak_in_flight = 0
+        # asyncio events need no running loop to be created; they bind to the loop on
+        # first wait, which is the loop that serves (aiohttp runs on asyncio only).
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._arrived = asyncio.Event()
         self._handlers: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
-
-        self.app: Final = web.Application()
-        self.app.router.add_route("*", _API_PREFIX + _ENDPOINT, self._handle_invoices)
-        self.app.router.add_route("*", "/{tail:.*}", self._handle_other)
-        self.app.on_shutdown.append(self._on_shutdown)
 
     # ------------------------------------------------------------- lifecycle
 
@@ -322,13 +340,68 @@ class FakeCloudflare:
         """The largest `in_flight` seen since the last `reset_counters`."""
         return self._peak_in_flight
 
+    @property
+    def received(self) -> int:
+        """How many requests reached the server since the last `reset_counters`, whatever
+        became of them: answered, refused, rate-limited, reset or abandoned by the client,
+        on any path.
+
+        This is the count to compare with what a client believes it sent: an HTTP client
+        that silently re-sends a request after a dropped connection shows up here.
+        """
+        return self._received
+
+    async def wait_idle(self, timeout: float = 5.0) -> None:
+        """Wait until no request is being handled (`in_flight` is 0).
+
+        Use it instead of sleeping after a client stopped: the server finishes a request a
+        client abandoned only once it notices the closed connection.
+
+        Args:
+            timeout: Seconds to wait at most.
+
+        Raises:
+            TimeoutError: If requests are still in flight after ``timeout`` seconds.
+        """
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(
+                f"FakeCloudflare still had {self._in_flight} request(s) in flight "
+                f"after {timeout:g} s"
+            ) from None
+
+    async def wait_requests(self, count: int, timeout: float = 5.0) -> None:
+        """Wait until at least ``count`` requests reached the endpoint (`requests`).
+
+        Args:
+            count: How many records `requests` must hold.
+            timeout: Seconds to wait at most.
+
+        Raises:
+            TimeoutError: If fewer arrived within ``timeout`` seconds.
+        """
+
+        async def arrivals() -> None:
+            while len(self._requests) < count:
+                await self._arrived.wait()
+
+        try:
+            await asyncio.wait_for(arrivals(), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(
+                f"FakeCloudflare saw {len(self._requests)} request(s), not {count}, "
+                f"within {timeout:g} s"
+            ) from None
+
     def reset_counters(self) -> None:
-        """Clear `requests`, `injected` and `peak_in_flight`.
+        """Clear `requests`, `received`, `injected` and `peak_in_flight`.
 
         Request numbers keep counting (a ``request=N`` selector means the Nth request of
         the server's life), and so do fault ``times`` and page attempts.
         """
         self._requests.clear()
+        self._received = 0
         self._first_number = self._number + 1
         self._injected.clear()
         self._peak_in_flight = self._in_flight
@@ -356,7 +429,8 @@ class FakeCloudflare:
     def invoices(
         self, account_id: str | None = None, type: InvoiceType = "all"
     ) -> list[dict[str, Any]]:
-        """Return the account's current invoices, as the API would list them.
+        """Return the account's current invoices, as the API would list them (in the shape
+        each is served in; `expected_invoices` gives what a client must make of them).
 
         The dicts are what ``json.loads`` makes of the served JSON, except that fractional
         amounts are `decimal.Decimal` (exact, e.g. ``Decimal("640.19")``); whole ones are int.
@@ -372,8 +446,33 @@ class FakeCloudflare:
         account = self._account(account_id)
         return [account.invoice(serial) for serial in account.server_order(_type(type))]
 
+    def expected_invoices(
+        self, account_id: str | None = None, type: InvoiceType = "all"
+    ) -> list[dict[str, Any]]:
+        """Return the structured values a client must make of the account's current invoices.
+
+        One dict per invoice in server order, whatever shape it is served in (see
+        ``shapes``): the documented fields (``amount_due`` ... ``status``) and ``extra``.
+        Amounts are `decimal.Decimal`; ``created`` is an aware UTC `datetime.datetime`
+        however it was sent (Unix seconds, whole or float, or ISO-8601 text); numbers sent
+        as ``1.0`` are ``1``; optional fields left out or sent as null are None; fields the
+        schema does not know are in ``extra``, as decoded.
+
+        Args:
+            account_id: The account; the default account when None.
+            type: ``"all"``, ``"auto"`` or ``"manual"``.
+
+        Raises:
+            KeyError: If there is no such account.
+            ValueError: If ``type`` is not one of the three.
+        """
+        account = self._account(account_id)
+        return [account.expected(serial) for serial in account.server_order(_type(type))]
+
     def ids(self, account_id: str | None = None, type: InvoiceType = "all") -> list[str]:
         """Return the ids of the account's current invoices in server order (newest first).
+
+        Every invoice has its id here, even one that ``shapes="mixed"`` serves without it.
 
         Args:
             account_id: The account; the default account when None.
@@ -435,7 +534,9 @@ class FakeCloudflare:
 
     def _new_account(self, invoices: int, seed: int) -> str:
         account_id = hex_digest("account", seed, size=16)
-        self._accounts[account_id] = AccountData(account_id, seed, invoices, self.auto_fraction)
+        self._accounts[account_id] = AccountData(
+            account_id, seed, invoices, self.auto_fraction, self.shapes
+        )
         return account_id
 
     def _account(self, account_id: str | None) -> AccountData:
@@ -468,8 +569,9 @@ class FakeCloudflare:
     async def _handle_other(self, request: web.Request) -> web.StreamResponse:
         """Answer any other path as Cloudflare does: 404 with 7003 / 7000."""
         self._other_number += 1
+        self._received += 1
         path = request.path.removeprefix(_API_PREFIX)
-        now = time.monotonic()
+        now = self._clock()
         headers = {
             "cf-ray": self._ray(self._other_number, "other"),
             "Server": "cloudflare",
@@ -483,11 +585,10 @@ class FakeCloudflare:
 
     async def _handle_invoices(self, request: web.Request) -> web.StreamResponse:
         """Serve one request to the endpoint: decide now, then wait, then write."""
-        started = time.monotonic()
+        started = self._clock()
         self._number += 1
         number = self._number
-        self._in_flight += 1
-        self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        self._arrive()
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
@@ -502,12 +603,27 @@ class FakeCloudflare:
             response, status, finished = await self._send(request, reply)
             return response
         finally:
-            self._in_flight -= 1
             if task is not None:
                 self._handlers.discard(task)
             index = number - self._first_number
             if record is not None and index >= 0:
                 self._requests[index] = attrs.evolve(record, status=status, finished=finished)
+            self._leave()
+
+    def _arrive(self) -> None:
+        """Count a request that reached the server and wake whoever waits for arrivals."""
+        self._received += 1
+        self._in_flight += 1
+        self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        self._idle.clear()
+        arrived, self._arrived = self._arrived, asyncio.Event()
+        arrived.set()
+
+    def _leave(self) -> None:
+        """Count a request as handled; the last one out sets the idle event."""
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self._idle.set()
 
     def _latency(self, number: int) -> float:
         if not self.jitter:
@@ -519,26 +635,16 @@ class FakeCloudflare:
         self, request: web.Request, reply: Reply
     ) -> tuple[web.StreamResponse, int, float | None]:
         """Write the reply; return the response, the status sent and when it finished."""
+        if reply.action in ("reset", "close"):
+            _drop_connection(request, reset=reply.action == "reset")
+            # aiohttp finds the transport gone and drops this response silently.
+            return web.Response(status=500), 0, None
         headers = {
             "cf-ray": reply.headers.pop("cf-ray"),
             "Server": "cloudflare",
             "Content-Type": reply.content_type,
         }
         headers.update(reply.headers)
-        transport = request.transport
-        if reply.action == "reset":
-            if transport is not None:
-                # SO_LINGER with a zero timeout turns close() into a TCP RST: the client
-                # sees "connection reset by peer", not an orderly end of stream.
-                sock = transport.get_extra_info("socket")
-                if sock is not None:
-                    with contextlib.suppress(OSError):
-                        sock.setsockopt(
-                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                        )
-                transport.abort()
-            # aiohttp finds the transport gone and drops this response silently.
-            return web.Response(status=500), 0, None
         response: web.StreamResponse
         try:
             if reply.action == "truncate":
@@ -556,7 +662,7 @@ class FakeCloudflare:
             await response.write_eof()
         except ConnectionError:
             return web.Response(status=reply.status), 0, None
-        return response, reply.status, time.monotonic()
+        return response, reply.status, self._clock()
 
     # -------------------------------------------------------------- decisions
 
@@ -739,6 +845,23 @@ class FakeCloudflare:
 
 _RATE_LIMITED: Final = "Please wait and consider throttling your request speed"
 _MISSING_CREDENTIALS: Final = "Missing X-Auth-Key, X-Auth-Email or Authorization headers"
+
+
+def _drop_connection(request: web.Request, *, reset: bool) -> None:
+    """Close the request's connection without a response: a TCP reset, or an orderly close."""
+    transport = request.transport
+    if transport is None:
+        return
+    if reset:
+        # SO_LINGER with a zero timeout turns close() into a TCP RST: the client sees
+        # "connection reset by peer", not an orderly end of stream.
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    else:
+        transport.close()  # FIN: the client reads an end of stream before any response
 
 
 def _malformed(code: int, message: str) -> list[dict[str, Any]]:
