@@ -171,11 +171,7 @@ async def test_slow_delays_and_client_timeouts_cancel_it(session: aiohttp.Client
         assert first.finished - first.started >= 0.3
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(fetch(session, fake), 0.2)
-        for _ in range(100):
-            if not fake.in_flight:
-                break
-            await asyncio.sleep(0.01)
-        assert fake.in_flight == 0
+        await fake.wait_idle()
         assert (fake.requests[1].status, fake.requests[1].fault) == (0, "slow")
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "ClampPerPage",
     "Create",
     "Delete",
+    "Disconnect",
     "ErrorEnvelope",
     "FloatNumbers",
     "HasMore",
@@ -154,6 +155,28 @@ class Reset(_Plain):
 
     def reply(self, exchange: Exchange) -> Reply:
         return Reply(status=0, action="reset")
+
+
+@constructor
+@_kind
+class Disconnect(_Plain):
+    """Close the connection cleanly (a TCP FIN) without any response (kind
+    ``"disconnect"``).
+
+    What a server does when it drops a kept-alive connection it was about to reuse, or
+    sheds load: the request was counted (rate limit, `FakeCloudflare.requests`,
+    `FakeCloudflare.received`) and the client reads an end of stream instead of a status
+    line. aiohttp's ``ClientSession`` re-sends an idempotent request once, silently, after
+    such a close or a reset (see the testing page).
+
+    Args:
+        when: The selectors, see `Fault`.
+    """
+
+    kind: ClassVar[str] = "disconnect"
+
+    def reply(self, exchange: Exchange) -> Reply:
+        return Reply(status=0, action="close")
 
 
 @constructor

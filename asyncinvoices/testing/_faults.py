@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         ClampPerPage,
         Create,
         Delete,
+        Disconnect,
         ErrorEnvelope,
         FloatNumbers,
         HasMore,
@@ -91,6 +92,7 @@ class Fault:
     # The constructors, one per kind class of ``_fault_kinds.py`` (installed by `constructor`).
     status: ClassVar[type[Status]]
     reset: ClassVar[type[Reset]]
+    disconnect: ClassVar[type[Disconnect]]
     truncate: ClassVar[type[Truncate]]
     slow: ClassVar[type[Slow]]
     malformed_json: ClassVar[type[MalformedJson]]
