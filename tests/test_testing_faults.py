@@ -25,8 +25,9 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """A session that opens a new connection per request, so that aiohttp never retries a
-    reset connection behind the test's back."""
+    """A session that opens a new connection per request. It does not stop aiohttp from
+    re-sending a GET whose connection was dropped (test_testing_quota.py): tests of dropped
+    connections use a raw socket."""
     connector = aiohttp.TCPConnector(force_close=True)
     async with aiohttp.ClientSession(connector=connector) as session:
         yield session
