@@ -611,3 +611,28 @@ async def test_other_paths_get_the_latency_too(session: aiohttp.ClientSession) -
         async with session.get(fake.base_url + "/zones") as response:
             assert response.status == 404
         assert time.monotonic() - started >= 0.1
+
+
+async def test_wait_idle_and_wait_requests_follow_the_requests(
+    session: aiohttp.ClientSession,
+) -> None:
+    """wait_requests returns once enough requests arrived, wait_idle once none is in flight;
+    each names what it waited for when it gives up."""
+    async with FakeCloudflare(3, latency=30.0) as fake:
+        await fake.wait_idle()  # idle from the start
+        with pytest.raises(
+            TimeoutError, match=r"^FakeCloudflare saw 0 request\(s\), not 1, within 0\.01 s$"
+        ):
+            await fake.wait_requests(1, timeout=0.01)
+        async with anyio.create_task_group() as group:
+            group.start_soon(get, session, fake.url_for(), bearer(fake))
+            await fake.wait_requests(1)
+            assert fake.in_flight == 1
+            with pytest.raises(
+                TimeoutError,
+                match=r"^FakeCloudflare still had 1 request\(s\) in flight after 0\.01 s$",
+            ):
+                await fake.wait_idle(timeout=0.01)
+            group.cancel_scope.cancel()
+        await fake.wait_idle()
+        assert [(r.status, r.finished) for r in fake.requests] == [(0, None)]
