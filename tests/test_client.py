@@ -114,9 +114,8 @@ async def test_slow_consumer_bounds_prefetch() -> None:
         async with client_for(fake, per_page=10, max_concurrency=4) as client:
             async with client.invoices(fake.account_id, read_ahead=6) as stream:
                 await stream.__anext__()
-                with anyio.fail_after(5):
-                    while len(fake.requests) < 2 + 6 or fake.in_flight:
-                        await anyio.sleep(0.01)
+                await fake.wait_requests(2 + 6)
+                await fake.wait_idle()
                 assert sorted(r.page for r in fake.requests) == list(range(1, 2 + 6 + 1))
                 assert stream.total_count == 1000
 
@@ -506,8 +505,7 @@ async def test_break_cancels_in_flight_requests() -> None:
                 async with client.invoices(fake.account_id) as stream:
                     async for _ in stream:
                         break
-            await anyio.sleep(0.05)
-            assert fake.in_flight == 0
+            await fake.wait_idle()
             assert len(fake.requests) <= 1 + 8
 
 
@@ -519,8 +517,7 @@ async def test_cancel_scope_cancels_stream() -> None:
                 async with client.invoices(fake.account_id) as stream:
                     async for _ in stream:
                         pass
-            await anyio.sleep(0.05)
-            assert fake.in_flight == 0
+            await fake.wait_idle()
 
 
 async def test_client_closed_mid_stream_raises() -> None:
@@ -536,8 +533,7 @@ async def test_client_closed_mid_stream_raises() -> None:
             assert [first.id] + [i.id for i in rest] == fake.ids()[:10]
             with pytest.raises(TransportError, match="closed before the walk finished"):
                 await stream.__anext__()
-        await anyio.sleep(0.05)
-        assert fake.in_flight == 0
+        await fake.wait_idle()
 
 
 async def test_abandoned_stream_is_cleaned_up_by_client() -> None:
@@ -546,8 +542,7 @@ async def test_abandoned_stream_is_cleaned_up_by_client() -> None:
         async with client_for(fake, per_page=10) as client:
             async for _ in client.invoices(fake.account_id):
                 break
-        await anyio.sleep(0.05)
-        assert fake.in_flight == 0
+        await fake.wait_idle()
 
 
 async def test_borrowed_session_stays_open(fake: FakeCloudflare) -> None:

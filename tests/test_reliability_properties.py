@@ -165,11 +165,8 @@ async def consume(
 
 
 async def settle(fake: FakeCloudflare) -> None:
-    """Give the server a moment to notice connections the client dropped."""
-    for _ in range(50):
-        if fake.in_flight == 0:
-            return
-        await anyio.sleep(0.01)
+    """Wait for the server to notice connections the client dropped."""
+    await fake.wait_idle()
 
 
 def other_tasks() -> set[asyncio.Task[object]]:
