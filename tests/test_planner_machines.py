@@ -141,12 +141,15 @@ class Model:
 
 @attrs.define
 class Outcome:
-    """What a driven walk delivered, how it ended, and how many pages it ever held."""
+    """What a driven walk delivered, how it ended, how many pages it ever held, and how
+    many requests it started (a page started but not awaited when its phase ends is never
+    answered, as a cancelled request)."""
 
     ids: list[str | None]
     error: PaginationError | None
     progress: WalkProgress
     held: int
+    started: int = 0
 
 
 def drive(
@@ -157,11 +160,18 @@ def drive(
     order: st.DataObject | None = None,
     ledger: Ledger | None = None,
     resume: Anchor | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
 ) -> Outcome:
     """Walk ``model`` as the paginator does; ``order`` picks when started pages are answered."""
     progress = WalkProgress()
     walk = Walk(
-        ledger=ledger or Ledger(), per_page=per_page, read_ahead=read_ahead, progress=progress
+        ledger=ledger or Ledger(),
+        per_page=per_page,
+        read_ahead=read_ahead,
+        progress=progress,
+        since=since,
+        until=until,
     )
     out = Outcome([], None, progress, 0)
     machine: FirstPage | AlignedWindow | AnchoredSearch | None = walk.start(resume)
@@ -184,6 +194,7 @@ def _phase(
     answered: dict[int, InvoicePage] = {}
     while True:
         action = machine.next_request()
+        out.started += isinstance(action, Request)
         if isinstance(action, Request) and isinstance(machine, AlignedWindow):
             started.append(action)
             out.held = max(out.held, len(started) + len(answered))
@@ -444,3 +455,104 @@ def test_search_that_cannot_settle_fails() -> None:
     with pytest.raises(PaginationError) as info:
         search.feed(last)
     assert "23 requests in a row brought no new invoice" in str(info.value)
+
+
+# -- bounds on `created` -----------------------------------------------------------------------
+
+
+def minutes(n: int) -> dt.datetime:
+    """The instant ``n`` minutes after the epoch (invoice ``in_k`` was created at ``-k``)."""
+    return EPOCH + dt.timedelta(minutes=n)
+
+
+@PROPERTY
+@given(
+    walks(),
+    st.none() | st.integers(-450, 10),
+    st.none() | st.integers(-450, 10),
+    st.none() | st.integers(1, 60),
+    st.sampled_from([0, 0, 200, None]),
+    st.data(),
+)
+def test_bounds_deliver_exactly_the_range_and_stop_early(
+    walk: tuple[int, int, int],
+    since: int | None,
+    until: int | None,
+    clamp: int | None,
+    inflate: int | None,
+    order: st.DataObject,
+) -> None:
+    """since <= created < until, in order; no page started past read_ahead beyond the
+    first page that ends older than since."""
+    n, per_page, read_ahead = walk
+    if since is not None and until is not None and since >= until:
+        since, until = until, since + 1
+    full = drive(
+        Model.of(n, clamp=clamp, inflate=inflate), per_page=per_page, read_ahead=read_ahead
+    )
+    model = Model.of(n, clamp=clamp, inflate=inflate)
+    low = None if since is None else minutes(since)
+    high = None if until is None else minutes(until)
+    out = drive(model, per_page=per_page, read_ahead=read_ahead, order=order, since=low, until=high)
+    expected = [
+        i.id
+        for i in model.invoices
+        if i.created is not None
+        and (low is None or i.created >= low)
+        and (high is None or i.created < high)
+    ]
+    assert out.error is None
+    assert out.ids == expected
+    assert not out.progress.unordered
+    assert out.started <= full.started
+    older = [k for k, i in enumerate(model.invoices) if low is not None and i.created < low]
+    if older:
+        served = per_page if clamp is None else min(per_page, clamp)
+        stop = older[0] // served + 1  # the first page that ends older than since
+        assert out.started <= (1 if stop == 1 else stop + read_ahead)
+
+
+@PROPERTY
+@given(walks(), st.integers(0, 398), st.integers(1, 5), st.data())
+def test_bounds_on_an_unordered_server_fetch_everything(
+    walk: tuple[int, int, int], first: int, gap: int, order: st.DataObject
+) -> None:
+    """Two invoices out of time order before the bound: the walk notices, reads every page
+    and filters, and says so."""
+    n, per_page, read_ahead = walk
+    if n < 3:
+        n = 3
+    first = min(first, n - 3)
+    second = min(first + gap, n - 2)  # both newer than the oldest, which alone is too old
+    model = Model.of(n)
+    a, b = model.invoices[first], model.invoices[second]
+    model.invoices[first] = attrs.evolve(a, created=b.created)
+    model.invoices[second] = attrs.evolve(b, created=a.created)
+    since = model.invoices[n - 1].created + dt.timedelta(seconds=30)  # all but the oldest
+    full = drive(Model.of(n), per_page=per_page, read_ahead=read_ahead)
+    out = drive(model, per_page=per_page, read_ahead=read_ahead, order=order, since=since)
+    assert out.error is None
+    assert out.progress.unordered
+    assert out.ids == [i.id for i in model.invoices if i.created >= since]
+    assert out.started == full.started
+
+
+def test_since_on_a_large_account_reads_only_the_pages_it_needs() -> None:
+    """Invoices of the last 95 minutes out of 4,000, pages of 50, read_ahead 3: 5 requests."""
+    model = Model.of(4000)
+    out = drive(model, per_page=50, read_ahead=3, since=minutes(-94))
+    assert out.ids == [f"in_{k}" for k in range(95)]
+    # Page 2 ends with in_99, older than since: pages 3 to 5 were started (read ahead) and
+    # are cancelled unanswered here; no more were started.
+    assert model.requests == [(1, 50), (2, 50)]
+    assert out.started == 5
+    assert out.progress.planned_pages == 80
+
+
+def test_until_drops_the_newest_and_invoices_without_time() -> None:
+    """until is exclusive; with a bound, an invoice without a creation time is left out."""
+    model = Model.of(10)
+    model.invoices[5] = attrs.evolve(model.invoices[5], created=None)
+    out = drive(model, per_page=4, read_ahead=1, until=minutes(-2))
+    assert out.ids == ["in_3", "in_4", "in_6", "in_7", "in_8", "in_9"]  # in_2 is at until
+    assert out.progress.unordered  # no creation time: the order cannot be trusted
