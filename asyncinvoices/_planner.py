@@ -167,10 +167,9 @@ def judge_aligned(
         seen: What has been delivered.
 
     Raises:
-        PaginationError: If the server returned another page than the one asked for,
-            repeated an earlier page while its ``total_count`` stayed the same, or sent
-            invoices beyond its ``total_count`` (it ignores ``page``: cloudflare-python
-            #2584, CLOUDFLARE_API.md "The endpoint").
+        PaginationError: If the server returned another page than the one asked for, or
+            repeated an earlier page while its ``total_count`` stayed the same (it ignores
+            ``page``: cloudflare-python #2584, CLOUDFLARE_API.md "The endpoint").
     """
     check_page_number(page)
     if page.pagination.total_count != expected_total:
@@ -181,7 +180,6 @@ def judge_aligned(
         # Some delivered ids were forgotten: a page that starts newer than the last delivered
         # invoice repeats invoices the ledger can no longer recognise by id.
         return Verdict.REALIGN
-    check_extent(page, (page.number - 1) * per_page)
     repeated = seen.count_seen(page.invoices)
     if repeated:
         with_ids = sum(1 for inv in page.invoices if inv.id is not None)
@@ -903,7 +901,10 @@ class AnchoredSearch:
         check_page_number(page)
         offset = (number - 1) * asked
         if asked <= self._per_page or page.pagination.per_page == asked:
-            check_extent(page, offset)  # else the server may page by a smaller size
+            # An aligned walk follows has_more past a total_count that understates the
+            # data; a search needs the total to place pages, so the two must agree. (Not
+            # checked when the server may page by a smaller size than asked.)
+            check_extent(page, offset)
         self._check_repeats(page)
         walk.track_total(page.pagination.total_count)
         anchor_id = ledger.last_id

@@ -13,6 +13,8 @@ import anyio
 import pytest
 
 from asyncinvoices import (
+    BadRequestError,
+    CloudflareErrorDetail,
     ConfigurationError,
     Invoice,
     InvoicePage,
@@ -21,7 +23,7 @@ from asyncinvoices import (
     TransportError,
 )
 from asyncinvoices._paginator import Paginator
-from asyncinvoices._planner import Ledger
+from asyncinvoices._planner import Anchor, Ledger
 
 pytestmark = pytest.mark.anyio
 
@@ -206,3 +208,21 @@ def test_bad_bounds_are_configuration_errors(
         Paginator(
             endpoint.fetch, per_page=10, read_ahead=0, ledger=Ledger(), since=since, until=until
         )
+
+
+async def test_a_refused_search_request_is_raised() -> None:
+    """Only page 1 may be asked again within a named maximum; a search's 400 is raised."""
+    endpoint = Endpoint(100, concurrency=1)
+    detail = CloudflareErrorDetail(
+        code=6008, message="per_page variable must be a number between 1 and 5"
+    )
+    endpoint.fail[2] = BadRequestError("between 1 and 5", status=400, errors=(detail,))
+
+    async def emit(page: InvoicePage) -> None:
+        raise AssertionError("nothing is delivered")
+
+    anchor = Anchor(position=12, invoice_id="in_12", created=EPOCH - dt.timedelta(minutes=12))
+    paginator = Paginator(endpoint.fetch, per_page=10, read_ahead=0, ledger=Ledger(), resume=anchor)
+    with pytest.raises(BadRequestError, match="between 1 and 5"):
+        await paginator.run(emit)
+    assert endpoint.started == [2]

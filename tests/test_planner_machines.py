@@ -556,3 +556,75 @@ def test_until_drops_the_newest_and_invoices_without_time() -> None:
     out = drive(model, per_page=4, read_ahead=1, until=minutes(-2))
     assert out.ids == ["in_3", "in_4", "in_6", "in_7", "in_8", "in_9"]  # in_2 is at until
     assert out.progress.unordered  # no creation time: the order cannot be trusted
+
+
+# -- the rarer exits ---------------------------------------------------------------------------
+
+
+def test_understated_total_is_followed_on_has_more() -> None:
+    """total_count 5 short of 45 invoices: the last planned page says has_more, is followed."""
+    model = Model.of(45, inflate=-5)
+    out = drive(model, per_page=10, read_ahead=2)
+    assert out.error is None
+    assert out.ids == [f"in_{k}" for k in range(45)]
+    assert [p for p, _ in model.requests] == [1, 2, 3, 4, 5]
+
+
+def test_has_more_beyond_the_slack_is_a_pagination_error() -> None:
+    """Three pages more than total_count plans, each saying has_more: stopped at the cap."""
+    model = Model.of(80, inflate=-30)
+    out = drive(model, per_page=10, read_ahead=0)
+    assert out.ids == [f"in_{k}" for k in range(70)]
+    assert type(out.error) is PaginationError
+    assert str(out.error) == (
+        "page 7 still says has_more although total_count 50 fits in 5 pages of 10"
+    )
+
+
+def test_walk_without_total_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without total_count only the absolute cap bounds a walk that never ends."""
+    monkeypatch.setattr("asyncinvoices._planner.ABSOLUTE_PAGE_CAP", 5)
+    model = Model.of(100, inflate=None)
+    out = drive(model, per_page=10, read_ahead=1)
+    assert out.ids == [f"in_{k}" for k in range(50)]
+    assert type(out.error) is PaginationError
+    assert (str(out.error), out.error.page) == ("more than 5 pages without an end", 6)
+
+
+def test_resume_on_an_emptied_account_ends() -> None:
+    """Every invoice deleted since the checkpoint: page 1 is empty, the walk ends."""
+    model = Model.of(0)
+    anchor = Anchor(position=12, invoice_id="in_12", created=minutes(-12))
+    out = drive(model, per_page=10, read_ahead=0, resume=anchor)
+    assert (out.ids, out.error) == ([], None)
+    # Past the end each time, the search looks earlier, down to page 1.
+    assert model.requests == [(2, 10), (2, 9), (1, 10)]
+
+
+def test_resume_with_since_stops_after_the_bound() -> None:
+    """A search delivers after the anchor up to since, then starts nothing more."""
+    model = Model.of(200)
+    anchor = Anchor(position=9, invoice_id="in_9", created=minutes(-9))
+    out = drive(model, per_page=10, read_ahead=3, resume=anchor, since=minutes(-14))
+    assert out.ids == [f"in_{k}" for k in range(10, 15)]
+    assert model.requests == [(2, 9)]  # it ends with in_17, older than since
+
+
+def test_search_error_comes_after_its_page_is_delivered() -> None:
+    """A search page that ends the list short of its total_count is delivered, then fails."""
+    model = Model.of(30, inflate=7)
+    anchor = Anchor(position=25, invoice_id="in_25", created=minutes(-25))
+    walk = Walk(ledger=Ledger(), per_page=10, read_ahead=0, progress=WalkProgress())
+    search = walk.start(anchor)
+    action = search.next_request()
+    assert action == Request(3, 10)
+    assert isinstance(action, Request)
+    delivery = search.feed(model.answer(action.page, action.per_page))
+    assert delivery is not None
+    assert [i.id for i in delivery.page.invoices] == ["in_26", "in_27", "in_28", "in_29"]
+    with pytest.raises(PaginationError) as info:
+        search.next_request()
+    assert str(info.value) == (
+        "page 3 ends the list after 30 invoices but its total_count is 37; "
+        "the server does not honour the page parameter"
+    )
