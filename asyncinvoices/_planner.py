@@ -464,6 +464,13 @@ def check_extent(page: InvoicePage, offset: int) -> None:
         )
 
 
+def _ends_short(page: InvoicePage, per_page: int) -> bool:
+    # Fewer invoices than the page size, and the server does not say more follow: the list
+    # ends on this page. A short page that says has_more is left to the plan (a server that
+    # serves fewer than it reports would otherwise end the walk early, silently).
+    return len(page.invoices) < per_page and page.pagination.has_more is not True
+
+
 # -- what a machine asks the driver to do ---------------------------------------------------
 
 
@@ -725,7 +732,7 @@ class FirstPage:
         walk.track_total(total)
         walk.plan(size, total)
         delivery = walk.deliver(page, walk.ledger.take(page.invoices))
-        short = total is not None and len(page.invoices) < size
+        short = _ends_short(page, size) and total is not None
         if finished(page, 1, size, total) or short or walk.past_since:
             # A short first page ends the list, whatever total_count claims: an offset past
             # the end is empty (CLOUDFLARE_API.md, "The endpoint"), so an inflated total
@@ -818,7 +825,7 @@ class AlignedWindow:
         if self._walk.past_since:
             self._outcome = Done()  # everything after this page is older than `since`
             return
-        if last is not None and number < last and len(page.invoices) < per_page:
+        if last is not None and number < last and _ends_short(page, per_page):
             # total_count promises more pages, yet this one is short under the same total,
             # and an offset past the end stays empty: finish the pages already started and
             # start no more, so that an inflated total_count wastes at most read_ahead

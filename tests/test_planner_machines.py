@@ -628,3 +628,19 @@ def test_search_error_comes_after_its_page_is_delivered() -> None:
         "page 3 ends the list after 30 invoices but its total_count is 37; "
         "the server does not honour the page parameter"
     )
+
+
+@pytest.mark.parametrize(("has_more", "expected"), [(True, AlignAt(2, 10, 100)), (False, Done())])
+def test_short_first_page_ends_the_walk_unless_it_says_more(
+    has_more: bool, expected: AlignAt | Done
+) -> None:
+    """5 of 10 under a total of 100: the end, unless has_more says otherwise."""
+    walk = Walk(ledger=Ledger(), per_page=10, read_ahead=0, progress=WalkProgress())
+    first = FirstPage(walk)
+    assert first.next_request() == Request(1, 10)
+    page = Model.of(5).answer(1, 10)
+    pagination = attrs.evolve(page.pagination, total_count=100, has_more=has_more)
+    delivery = first.feed(attrs.evolve(page, pagination=pagination))
+    assert delivery is not None
+    assert len(delivery.page.invoices) == 5
+    assert first.next_request() == expected
