@@ -644,3 +644,24 @@ def test_short_first_page_ends_the_walk_unless_it_says_more(
     assert delivery is not None
     assert len(delivery.page.invoices) == 5
     assert first.next_request() == expected
+
+
+@PROPERTY
+@given(moving(), st.integers(-420, 5), st.data())
+def test_moving_data_with_since_keeps_the_bound(
+    case: tuple[Model, int, int], since_minutes: int, order: st.DataObject
+) -> None:
+    """With drift and since: whole-run invoices within the bound once, in order, no others."""
+    model, per_page, read_ahead = case
+    model.inflate = 0
+    since = minutes(since_minutes)
+    before = [i.id for i in model.invoices]
+    out = drive(model, per_page=per_page, read_ahead=read_ahead, order=order, since=since)
+    assert out.error is None, out.error
+    ids = out.ids
+    assert len(ids) == len(set(ids))
+    created = {i.id: i.created for i in model.invoices}
+    after = set(created)
+    survivors = [i for i in before if i in after and created[i] >= since]
+    assert [i for i in ids if i in set(survivors)] == survivors
+    assert all(k.startswith("new_") or int(k[3:]) <= -since_minutes for k in map(str, ids))
