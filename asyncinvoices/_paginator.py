@@ -29,6 +29,7 @@ from ._planner import (
     Done,
     FirstPage,
     Ledger,
+    Machine,
     Request,
     Restart,
     Seek,
@@ -112,8 +113,7 @@ class Paginator:
             AsyncInvoicesError: Whatever a request raised after its retries, or a
                 :class:`PaginationError` when the server's paging cannot be trusted.
         """
-        machine: FirstPage | AlignedWindow | AnchoredSearch | None
-        machine = self._walk.start(self._resume)
+        machine: Machine | None = self._walk.start(self._resume)
         while machine is not None:
             action: Done | AlignAt | Seek | Restart
             if isinstance(machine, AlignedWindow):
