@@ -170,6 +170,18 @@ def _account_id(text: str) -> str:
     return text
 
 
+def _date(text: str) -> dt.datetime:
+    """A bound on ``created``: a date (midnight UTC) or an ISO-8601 time (UTC if no zone)."""
+    try:
+        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date such as 2025-01-31 or a time such as 2025-01-31T12:00:00Z, "
+            f"got {text!r}"
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.timezone.utc)
+
+
 def _non_negative_int(text: str) -> int:
     if text == "0":
         return 0
@@ -273,6 +285,19 @@ def _add_fetch_options(parser: argparse.ArgumentParser) -> None:
         metavar="Q/W",
         help="send at most Q requests in any W seconds (default: 1200/300, Cloudflare's "
         "quota); lower it to leave room for other tools using the same token",
+    )
+    parser.add_argument(
+        "--since",
+        type=_date,
+        metavar="DATE",
+        help="only invoices created on or after DATE (UTC unless a zone is given); the walk "
+        "stops once the pages are older, so a recent span costs a few requests",
+    )
+    parser.add_argument(
+        "--until",
+        type=_date,
+        metavar="DATE",
+        help="only invoices created before DATE (UTC unless a zone is given)",
     )
     parser.add_argument(
         "--base-url",

@@ -229,6 +229,8 @@ async def fetch(ctx: Context) -> None:
             stream = client.invoices(
                 args.account_id,
                 type=args.type,
+                since=args.since,
+                until=args.until,
                 on_progress=progress.update,
                 resume=None if resume is None else resume.checkpoint,
             )
@@ -335,7 +337,13 @@ async def summary(ctx: Context) -> None:
             log_stream=ctx.log_stream,
         ) as progress:
             notices.muted |= progress.visible
-            stream = client.invoices(args.account_id, type=args.type, on_progress=progress.update)
+            stream = client.invoices(
+                args.account_id,
+                type=args.type,
+                since=args.since,
+                until=args.until,
+                on_progress=progress.update,
+            )
 
             async def consume() -> None:
                 async with stream:
