@@ -34,6 +34,7 @@ Also available:
 # Importing the kinds registers them as the constructors of Fault (Fault.status, ...).
 from . import _fault_kinds  # noqa: F401
 from ._faults import Fault, InjectedFault
+from ._selector import Selector
 from ._server import FakeCloudflare, ServedRequest
 
-__all__ = ["FakeCloudflare", "Fault", "InjectedFault", "ServedRequest"]
+__all__ = ["FakeCloudflare", "Fault", "InjectedFault", "Selector", "ServedRequest"]

@@ -108,7 +108,7 @@ class Status(Fault):
     Args:
         code: An HTTP status from 400 to 599.
         retry_after: Seconds for ``Retry-After`` on a 429, rounded up (default 1).
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
 
     Raises:
         ValueError: If ``code`` is not a 4xx or 5xx status.
@@ -148,7 +148,7 @@ class Reset(_Plain):
     real server under load counts a request it then drops.
 
     Args:
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "reset"
@@ -170,7 +170,7 @@ class Disconnect(_Plain):
     such a close or a reset (see the testing page).
 
     Args:
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "disconnect"
@@ -186,7 +186,7 @@ class Truncate(_Plain):
     (kind ``"truncate"``).
 
     Args:
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "truncate"
@@ -204,7 +204,7 @@ class Slow(Fault):
 
     Args:
         delay: Seconds, on top of the server's latency.
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
 
     Raises:
         ValueError: If ``delay`` is negative.
@@ -229,7 +229,7 @@ class MalformedJson(_Plain):
     ``"malformed_json"``): the first half of the real body, with a correct length.
 
     Args:
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "malformed_json"
@@ -249,7 +249,7 @@ class ErrorEnvelope(Fault):
         message: The error message.
         status: The HTTP status to send it with (200 by default: the envelope, not the
             status, carries the failure).
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
 
     Raises:
         ValueError: If ``status`` is not between 200 and 599.
@@ -287,7 +287,7 @@ class WrongType(Fault):
     Args:
         field: The invoice key to replace (or add).
         value: Any JSON-serialisable value.
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "wrong_type"
@@ -317,7 +317,7 @@ class MissingPagination(_Plain):
     """Omit both ``result.pagination`` and ``result_info`` (kind ``"missing_pagination"``).
 
     Args:
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "missing_pagination"
@@ -332,7 +332,7 @@ class ResultInfoOnly(_Plain):
     """Put the pagination only in top-level ``result_info`` (kind ``"result_info_only"``).
 
     Args:
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "result_info_only"
@@ -348,7 +348,7 @@ class FloatNumbers(_Plain):
     ``"float_numbers"``); the schema types them as ``number`` (CLOUDFLARE_API.md).
 
     Args:
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "float_numbers"
@@ -369,7 +369,7 @@ class IgnorePage(Fault):
 
     Args:
         echo: Whether the pagination claims the requested page number.
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "ignore_page"
@@ -392,7 +392,7 @@ class ClampPerPage(Fault):
 
     Args:
         n: The largest page size served (>= 1).
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
 
     Raises:
         ValueError: If ``n`` < 1.
@@ -420,7 +420,7 @@ class Create(Fault):
 
     Args:
         n: How many invoices to create (>= 0).
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
 
     Raises:
         ValueError: If ``n`` is negative.
@@ -448,7 +448,7 @@ class Delete(Fault):
     Args:
         n: How many invoices to delete (>= 0; fewer at the end of the list).
         position: 0-based index of the first one to delete.
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
 
     Raises:
         ValueError: If ``n`` or ``position`` is negative.
@@ -477,7 +477,7 @@ class HasMore(Fault):
 
     Args:
         value: The value to claim.
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "has_more"
@@ -498,7 +498,7 @@ class TotalCount(Fault):
 
     Args:
         value: The count to claim, or None to leave the key out.
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "total_count"

@@ -179,7 +179,7 @@ class FakeCloudflare:
         host: str = "127.0.0.1",
         port: int = 0,
         shapes: Shapes = "plain",
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[..., float] = time.monotonic,
     ) -> None:
         if max_per_page < 1:
             raise ValueError(f"max_per_page must be >= 1, got {max_per_page}")
@@ -453,7 +453,7 @@ class FakeCloudflare:
 
         One dict per invoice in server order, whatever shape it is served in (see
         ``shapes``): the documented fields (``amount_due`` ... ``status``) and ``extra``.
-        Amounts are `decimal.Decimal`; ``created`` is an aware UTC `datetime.datetime`
+        Amounts are `decimal.Decimal`; ``created`` is an aware UTC ``datetime.datetime``
         however it was sent (Unix seconds, whole or float, or ISO-8601 text); numbers sent
         as ``1.0`` are ``1``; optional fields left out or sent as null are None; fields the
         schema does not know are in ``extra``, as decoded.
