@@ -190,7 +190,8 @@ def constructor(kind: type[_F]) -> type[_F]:
     def build(cls: type[Fault], *args: Any, **kwargs: Any) -> Fault:
         return kind(*args, **kwargs)
 
-    build.__name__ = build.__qualname__ = kind.kind
+    build.__name__ = kind.kind
+    build.__qualname__ = f"Fault.{kind.kind}"
     build.__signature__ = _signature(kind.__init__)  # type: ignore[attr-defined]
     setattr(Fault, kind.kind, classmethod(build))
     return kind
