@@ -68,7 +68,7 @@ def _paged(
     Unchanged parts default to the truth: the requested page, its real ``has_more`` and
     ``total_count``, pagination in both places, integers, the page's own invoices.
     """
-    total = exchange.account.count(exchange.type)
+    total = exchange.invoice_account().count(exchange.type)
     claimed = exchange.page if claimed_page is None else claimed_page
     if array is None:
         body, start, end = exchange.render(served_page or exchange.page, exchange.per_page)
@@ -115,6 +115,7 @@ class Status(Fault):
     """
 
     kind: ClassVar[str] = "status"
+    any_endpoint: ClassVar[bool] = True
     code: int
     retry_after: float | None
 
@@ -152,6 +153,7 @@ class Reset(_Plain):
     """
 
     kind: ClassVar[str] = "reset"
+    any_endpoint: ClassVar[bool] = True
 
     def reply(self, exchange: Exchange) -> Reply:
         return Reply(status=0, action="reset")
@@ -174,6 +176,7 @@ class Disconnect(_Plain):
     """
 
     kind: ClassVar[str] = "disconnect"
+    any_endpoint: ClassVar[bool] = True
 
     def reply(self, exchange: Exchange) -> Reply:
         return Reply(status=0, action="close")
@@ -190,6 +193,7 @@ class Truncate(_Plain):
     """
 
     kind: ClassVar[str] = "truncate"
+    any_endpoint: ClassVar[bool] = True
 
     def reply(self, exchange: Exchange) -> Reply:
         return attrs.evolve(exchange.normal(), action="truncate")
@@ -211,6 +215,7 @@ class Slow(Fault):
     """
 
     kind: ClassVar[str] = "slow"
+    any_endpoint: ClassVar[bool] = True
     delay: float
 
     def __init__(self, delay: float, **when: Unpack[When]) -> None:
@@ -233,6 +238,7 @@ class MalformedJson(_Plain):
     """
 
     kind: ClassVar[str] = "malformed_json"
+    any_endpoint: ClassVar[bool] = True
 
     def reply(self, exchange: Exchange) -> Reply:
         body = exchange.normal().body
@@ -256,6 +262,7 @@ class ErrorEnvelope(Fault):
     """
 
     kind: ClassVar[str] = "error_envelope"
+    any_endpoint: ClassVar[bool] = True
     code: int
     message: str
     status: int  # type: ignore[misc,assignment]  # the HTTP status, not the constructor
@@ -302,7 +309,7 @@ class WrongType(Fault):
         )
 
     def reply(self, exchange: Exchange) -> Reply:
-        account = exchange.account
+        account = exchange.invoice_account()
         offset = (exchange.page - 1) * exchange.per_page
         serials = account.page_serials(exchange.type, offset, exchange.per_page)
         rendered = [account.render(serial) for serial in serials]

@@ -85,6 +85,9 @@ class Fault:
     kind: ClassVar[str] = ""
     #: Whether the fault changes the account's data rather than shaping the response.
     changes_data: ClassVar[bool] = False
+    #: Whether it also applies to the account listing (``GET /accounts``): only kinds that
+    #: need no invoice data do.
+    any_endpoint: ClassVar[bool] = False
 
     #: Which requests it applies to.
     selector: Selector = attrs.field(factory=Selector)
