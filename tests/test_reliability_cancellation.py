@@ -42,7 +42,7 @@ def client_for(fake: FakeCloudflare) -> InvoiceClient:
 async def assert_nothing_left(fake: FakeCloudflare, client: InvoiceClient) -> None:
     """No request in flight, the session closed, no task but this one, no resource warning."""
     await fake.wait_idle()
-    assert client._transport.closed
+    assert client._fetcher.closed
     assert client._task_group is None
     # The server's own connection handlers end once their connections close.
     current = asyncio.current_task()

@@ -196,7 +196,7 @@ async def run_scenario(scenario: Scenario) -> None:
         async with client:
             with anyio.fail_after(60):
                 ids, error = await consume(client, fake.account_id, scenario)
-        assert client._transport.closed
+        assert client._fetcher.closed
         await settle(fake)
         assert fake.in_flight == 0
         # Nothing twice, nothing out of order, nothing the server does not have.

@@ -140,11 +140,10 @@ async def test_aiohttp_resends_only_once(kind: str, error: str) -> None:
     assert [r.status for r in fake.requests] == [200, 0, 0, 200]
 
 
-@pytest.mark.xfail(strict=True, reason="client fix pending")
 @pytest.mark.parametrize("kind", ["reset", "disconnect"])
 async def test_client_counts_every_request_the_server_saw(kind: str) -> None:
     """The requests the client reports equal the requests that reached the server, even
-    when a connection is dropped (today aiohttp re-sends behind the client's back)."""
+    when a connection is dropped and aiohttp re-sends the request by itself."""
     fault = getattr(Fault, kind)(request=2)
     async with FakeCloudflare(100, faults=[fault]) as fake:
         async with InvoiceClient(
