@@ -30,6 +30,8 @@ from ._errors import (
     ServerError,
     TransportError,
 )
+from ._mirror import InvoiceMirror
+from ._mirror_types import AccountSync, DatabaseURL, MirrorBusyError, MirrorError, SyncReport
 from ._models import FetchStats, Invoice, InvoicePage, InvoiceType, Pagination, RateLimit
 from ._retry import Backoff, set_testing
 from ._stream import InvoiceStream, PageStream
