@@ -112,15 +112,11 @@ def running_server() -> Iterator[PostgresServer]:
     port = _free_port()
     server = PostgresServer(bindir=bindir, port=port, as_user=as_user)
     try:
-        _run(
-            [*as_user, str(bindir / "initdb"), "-D", str(data), "-U", USER, "-A", "scram-sha-256"]
-            + ["--pwfile", str(password_file), "-E", "UTF8", "--no-sync"]
-        )
+        initdb = [str(bindir / "initdb"), "-D", str(data), "-U", USER, "-A", "scram-sha-256"]
+        _run([*as_user, *initdb, "--pwfile", str(password_file), "-E", "UTF8", "--no-sync"])
         options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -F"
-        _run(
-            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", options]
-            + ["-l", str(root / "log"), "-w", "-t", "60", "start"]
-        )
+        pg_ctl = [str(bindir / "pg_ctl"), "-D", str(data), "-o", options]
+        _run([*as_user, *pg_ctl, "-l", str(root / "log"), "-w", "-t", "60", "start"])
         try:
             yield server
         finally:
