@@ -239,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_fetch_options(summary)
 
+    from ._sync import SYNC_EXAMPLES, add_sync_arguments
+
+    add_sync_arguments(
+        command("sync", "Mirror the invoice history into a database.", SYNC_EXAMPLES)
+    )
+
     demo = command(
         "demo", "Fetch a large account from an embedded fake Cloudflare.", _DEMO_EXAMPLES
     )
@@ -306,12 +312,14 @@ def _parse(
 def _commands() -> Mapping[str, Callable[[Any], Awaitable[object]]]:
     from . import _commands as commands
     from ._demo import demo
+    from ._sync import sync
 
     return {
         "fetch": commands.fetch,
         "summary": commands.summary,
         "demo": demo,
         "fake-server": commands.fake_server,
+        "sync": sync,
     }
 
 
