@@ -79,7 +79,7 @@ class InvoiceMirror:
     """
 
     def __init__(
-        self, backend: _Backend, url: DatabaseURL, *, clock: Callable[[], dt.datetime]
+        self, backend: _Backend, url: DatabaseURL, *, clock: Callable[..., dt.datetime]
     ) -> None:
         self._backend = backend
         self._url = url
@@ -101,7 +101,7 @@ class InvoiceMirror:
         url: str | DatabaseURL,
         *,
         lock_timeout: float = 60.0,
-        clock: Callable[[], dt.datetime] = _utcnow,
+        clock: Callable[..., dt.datetime] = _utcnow,
     ) -> AsyncIterator[InvoiceMirror]:
         """Connect to the database of ``url``, create or migrate its schema, and yield it.
 

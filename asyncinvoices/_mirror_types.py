@@ -64,7 +64,8 @@ class MirrorBusyError(MirrorError):
 class DatabaseURL:
     """Where the mirror lives: an SQLite file or a PostgreSQL database.
 
-    Build it with :func:`parse_database_url`. The password is kept out of ``repr``.
+    :meth:`InvoiceMirror.open` parses it from the URL text. The password is kept out of
+    ``repr``.
 
     Attributes:
         scheme: ``"sqlite"`` or ``"postgresql"``.
@@ -183,7 +184,7 @@ class AccountSync:
     account_id: str
     started_at: dt.datetime
     finished_at: dt.datetime
-    outcome: SyncOutcome = "ok"
+    outcome: Literal["ok", "failed", "cancelled"] = "ok"
     seen: int = 0
     inserted: int = 0
     updated: int = 0
