@@ -26,6 +26,7 @@ import anyio
 import attrs
 
 from ._client import InvoiceClient
+from ._config import validate_account_id
 from ._errors import AsyncInvoicesError
 from ._mirror_records import KeyAssigner, diff, format_timestamp
 from ._mirror_types import AccountSync, DatabaseURL, SyncOutcome, SyncReport, parse_database_url
@@ -153,11 +154,14 @@ class InvoiceMirror:
             One :class:`AccountSync` per account, and the exception of each failed one.
 
         Raises:
-            ConfigurationError: At once, for an invalid account id (nothing is written).
+            ConfigurationError: For an invalid account id, before any account is synced.
         """
+        # Every id is checked before the first sync, so that a typo in the tenth id does not
+        # leave nine accounts synced and the rest not.
+        ids = [validate_account_id(account_id) for account_id in account_ids]
         results: list[AccountSync] = []
         errors: dict[str, AsyncInvoicesError] = {}
-        for account_id in account_ids:
+        for account_id in ids:
             run, error = await self._sync_one(client, account_id, on_progress)
             results.append(run)
             if error is not None:
@@ -206,6 +210,7 @@ class InvoiceMirror:
                 return await self._apply(account_id, started, counts), None
             except BaseException as exc:
                 with anyio.CancelScope(shield=True):
+                    await stream.aclose()  # when begin() failed, before the stream started
                     run = await self._record_failure(account_id, started, counts, exc)
                 if isinstance(exc, AsyncInvoicesError):
                     return run, exc

@@ -21,6 +21,7 @@ import anyio
 import pytest
 
 from asyncinvoices import (
+    ConfigurationError,
     InvoiceClient,
     InvoiceMirror,
     MirrorBusyError,
@@ -521,3 +522,26 @@ async def test_sql_examples_of_the_how_to_run_and_answer(
         (fake.account_id, newest)
     ]
     assert [row[:2] for row in answers["Removed"]] == [(fake.account_id, gone)]
+
+
+async def test_invalid_account_id_is_refused_before_any_account_is_synced(
+    db_url: str, fake: FakeCloudflare, client: InvoiceClient
+) -> None:
+    """A bad id anywhere in the list: ConfigurationError, and no account synced."""
+    async with InvoiceMirror.open(db_url) as mirror:
+        with pytest.raises(ConfigurationError, match=r"account_id '\.\./x' is not valid"):
+            await mirror.sync(client, [fake.account_id, "../x"])
+
+    assert await query(db_url, "SELECT count(*) FROM sync_runs") == [(0,)]
+    assert await query(db_url, "SELECT count(*) FROM invoices") == [(0,)]
+
+
+async def test_a_file_that_is_not_a_database_is_a_mirror_error(tmp_path: Path) -> None:
+    """SQLite's own error, named with the URL, as a MirrorError."""
+    (tmp_path / "notes.db").write_text("not a database, " * 100)
+
+    with pytest.raises(MirrorError) as caught:
+        async with InvoiceMirror.open(f"sqlite:///{tmp_path}/notes.db"):
+            pass
+
+    assert str(caught.value) == f"cannot open sqlite:///{tmp_path}/notes.db: file is not a database"
