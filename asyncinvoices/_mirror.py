@@ -49,7 +49,7 @@ class _Backend(Protocol):
     async def stage(self, batch: Sequence[tuple[str, Invoice]]) -> None: ...
     async def changed(self, account_id: str) -> list[tuple[str, Any, list[Any], list[Any]]]: ...
     async def apply(
-        self, account_id: str, now: dt.datetime, previous: dt.datetime | None
+        self, account_id: str, now: dt.datetime, previous: dt.datetime | None, *, update: bool
     ) -> tuple[int, int, list[str]]: ...
     async def previous_run(self, account_id: str) -> dt.datetime | None: ...
     async def add_changes(self, changes: Sequence[_Change], seen_at: dt.datetime) -> None: ...
@@ -232,12 +232,15 @@ class InvoiceMirror:
     async def _apply(self, account_id: str, started: dt.datetime, counts: _Counts) -> AccountSync:
         backend = self._backend
         changes: list[_Change] = []
-        for key, removed_at, old, new in await backend.changed(account_id):
+        changed = await backend.changed(account_id)
+        for key, removed_at, old, new in changed:
             changes += [(account_id, key, *change) for change in diff(old, new)]
             if removed_at is not None:  # it is back
                 changes.append((account_id, key, "removed_at", format_timestamp(removed_at), None))
         previous = await backend.previous_run(account_id)
-        updated, inserted, removed = await backend.apply(account_id, started, previous)
+        updated, inserted, removed = await backend.apply(
+            account_id, started, previous, update=bool(changed)
+        )
         stamp = format_timestamp(started)
         changes += [(account_id, key, "removed_at", None, stamp) for key in removed]
         if changes:

@@ -206,15 +206,18 @@ class PostgresBackend:
         ]
 
     async def apply(
-        self, account_id: str, now: dt.datetime, previous: dt.datetime | None
+        self, account_id: str, now: dt.datetime, previous: dt.datetime | None, *, update: bool
     ) -> tuple[int, int, list[str]]:
         """Write the staged listing: update changed rows, mark removed ones, insert new ones.
+
+        ``update=False`` (nothing changed, as :meth:`changed` found) skips a pass over the
+        account's rows.
 
         Returns:
             ``(updated, inserted, keys marked removed)``.
         """
         sets = ", ".join(f"{f} = s.{f}" for f in FIELDS)
-        update = (
+        update_sql = (
             f"UPDATE invoices AS i SET {sets}, removed_at = NULL, last_seen_at = $1 "
             "FROM mirror_staging AS s "
             f"WHERE i.account_id = $2 AND i.id = s.id AND {differs('postgresql')}"
@@ -232,7 +235,7 @@ class PostgresBackend:
 
         async def work() -> tuple[int, int, list[str]]:
             db = self._db
-            updated = _count(await db.execute(update, now, account_id))
+            updated = _count(await db.execute(update_sql, now, account_id)) if update else 0
             removed = [r[0] for r in await db.fetch(remove, now, previous, account_id)]
             inserted = _count(await db.execute(insert, account_id, now))
             return updated, inserted, removed

@@ -106,7 +106,6 @@ class SQLiteBackend:
             db.execute(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
-            db.execute("PRAGMA temp_store = MEMORY")
             return db
 
         try:
@@ -203,16 +202,19 @@ class SQLiteBackend:
         ]
 
     async def apply(
-        self, account_id: str, now: dt.datetime, previous: dt.datetime | None
+        self, account_id: str, now: dt.datetime, previous: dt.datetime | None, *, update: bool
     ) -> tuple[int, int, list[str]]:
         """Write the staged listing: update changed rows, mark removed ones, insert new ones.
+
+        ``update=False`` (nothing changed, as :meth:`changed` found) skips a pass over the
+        account's rows.
 
         Returns:
             ``(updated, inserted, keys marked removed)``.
         """
         stamp = _time(now)
         sets = ", ".join(f"{f} = s.{f}" for f in FIELDS)
-        update = (
+        update_sql = (
             f"UPDATE invoices AS i SET {sets}, removed_at = NULL, last_seen_at = ? "
             "FROM temp.mirror_staging AS s "
             f"WHERE i.account_id = ? AND i.id = s.id AND {differs('sqlite')}"
@@ -230,7 +232,7 @@ class SQLiteBackend:
 
         def work() -> tuple[int, int, list[str]]:
             db = self._db
-            updated = db.execute(update, (stamp, account_id)).rowcount
+            updated = db.execute(update_sql, (stamp, account_id)).rowcount if update else 0
             last = None if previous is None else _time(previous)
             removed = [r[0] for r in db.execute(remove, (stamp, last, account_id)).fetchall()]
             inserted = db.execute(insert, (account_id, stamp, stamp, account_id)).rowcount
