@@ -150,3 +150,21 @@ async def test_postgres_password_is_never_printed(
     for text in (*ok[1:], *failed[1:]):
         for secret in (PASSWORD, "p%40ss", "wrong-pass", fake.api_token):
             assert secret not in text
+
+
+async def test_every_failed_account_is_named_and_the_first_picks_the_exit_code(
+    fake: FakeCloudflare, tmp_path: Path
+) -> None:
+    """Two accounts failing differently: one line each on stderr, exit code of the first."""
+    other = fake.add_account(invoices=7)
+    fake.add_fault(Fault.status(503, account_id=fake.account_id))
+    fake.add_fault(Fault.status(404, account_id=other))
+
+    code, out, err = await sync(fake, fake.account_id, other, "--db", f"sqlite:///{tmp_path}/m.db")
+
+    lines = err.splitlines()
+    assert code == ExitCode.SERVER
+    assert [line.split()[-1] for line in out.splitlines()[2:]] == ["failed", "failed"]
+    assert lines[-3].startswith(f"asyncinvoices: {fake.account_id}: HTTP 503")
+    assert lines[-2].startswith(f"asyncinvoices: {other}: HTTP 404")
+    assert lines[-1].startswith("asyncinvoices: Cloudflare failed (HTTP 503")
