@@ -221,13 +221,12 @@ class InvoiceMirror:
         batch: list[tuple[str, Invoice]] = []
         async for invoice in stream:
             batch.append((keys.key(invoice), invoice))
+            counts.seen += 1
             if len(batch) >= BATCH:
                 await self._backend.stage(batch)
-                counts.seen += len(batch)
                 batch = []
         if batch:
             await self._backend.stage(batch)
-            counts.seen += len(batch)
 
     async def _apply(self, account_id: str, started: dt.datetime, counts: _Counts) -> AccountSync:
         backend = self._backend
