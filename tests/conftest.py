@@ -29,7 +29,7 @@ def instant_backoff() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    """A throwaway PostgreSQL server for the session; skipped locally without PostgreSQL.
+    """A throwaway PostgreSQL server for the whole test run; skipped locally without one.
 
     In CI (``CI=true``) a server that cannot start fails the tests instead: CI installs
     PostgreSQL (.ci/run), so a skip there would hide a broken backend.
