@@ -1,0 +1,576 @@
+"""``SyncInvoiceClient``: the blocking twin of :class:`InvoiceClient`, for scripts and notebooks.
+
+The async client does the work; this module only carries calls to it and results back. The
+client runs on an event loop of its own, in a thread of its own (an anyio blocking portal,
+started on ``__enter__`` or first use and stopped on :meth:`SyncInvoiceClient.close`), and
+each blocking call submits a coroutine to that loop and waits for its result. So it works
+where the calling thread runs no loop (a script), where it already runs one (a Jupyter
+notebook, where ``asyncio.run`` refuses to start), and from many threads at once, which then
+share one loop, one connection pool and one rate governor, as the rate limit is per token
+(CLOUDFLARE_API.md, "Rate limits").
+
+Two things never run on the client's loop: ``on_progress`` callbacks are relayed to the thread
+that iterates, so that a callback may block, raise or update a notebook widget; and a
+``KeyboardInterrupt`` (Ctrl-C) in the calling thread cancels the call it interrupted and tears
+the whole loop down, because the program is being stopped.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import contextlib
+import functools
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from ._client import InvoiceClient
+from ._errors import ConfigurationError, TransportError
+from ._models import FetchStats, Invoice, InvoicePage, InvoiceType, RateLimit
+from ._retry import Backoff
+from ._stream import InvoiceStream, PageStream
+from ._transport import DEFAULT_MAX_BODY
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from ._governor import RateGovernor
+    from ._transport import ClientSession
+
+__all__ = ["SyncInvoiceClient", "SyncInvoiceStream", "SyncPageStream"]
+
+T = TypeVar("T")
+
+_DEFAULT_RATE_LIMIT = RateLimit()
+_CLOSED = "this SyncInvoiceClient is closed; create a new one"
+
+
+class _ProgressRelay:
+    """Carries ``on_progress`` calls from the client's loop to the thread that iterates."""
+
+    def __init__(self, callback: Callable[[FetchStats], object]) -> None:
+        self._callback = callback
+        # Appended on the loop's thread while the iterating thread waits for the same call,
+        # drained by the iterating thread afterwards: never touched by both at once.
+        self._pending: collections.deque[FetchStats] = collections.deque()
+
+    def record(self, stats: FetchStats) -> None:
+        self._pending.append(stats)
+
+    def deliver(self) -> None:
+        while self._pending:
+            self._callback(self._pending.popleft())
+
+
+class SyncInvoiceClient:
+    """A blocking client for Cloudflare's AI Gateway invoice history.
+
+    The same constructor, methods and errors as :class:`InvoiceClient`, for code that is not
+    async: scripts, notebooks (where an event loop is already running), and threads, which
+    may share one client::
+
+        with SyncInvoiceClient() as client:
+            for invoice in client.invoices("023e105f4ecef8ad9ca31a8372d0c353"):
+                print(invoice.id, invoice.amount_due, invoice.status)
+
+    It runs an :class:`InvoiceClient` on an event loop in a thread of its own, started on
+    ``with`` (or the first call) and stopped by :meth:`close`. A ``KeyboardInterrupt`` in a
+    calling thread while the client works cancels the work and closes the client.
+
+    Args:
+        api_token: An API token with "AI Gateway Read". Default: ``CLOUDFLARE_API_TOKEN``.
+        api_email: The account email for a legacy global API key (with ``api_key``).
+            Default: ``CLOUDFLARE_EMAIL``.
+        api_key: The legacy global API key. Default: ``CLOUDFLARE_API_KEY``.
+        base_url: The API root. Default: ``CLOUDFLARE_BASE_URL``, else
+            ``https://api.cloudflare.com/client/v4``. Must be https unless on loopback.
+        max_concurrency: The most requests in flight at once, across all streams.
+        per_page: The page size to ask for; the server may answer with a smaller one.
+        timeout: Seconds one request attempt may take, first byte to last.
+        max_retries: How many times a failed request is retried before its error is raised.
+        rate_limit: The client-side quota, or ``None`` to send without counting.
+        max_retry_wait: The longest ``Retry-After`` waited out; a longer one raises
+            :class:`RateLimitError` at once.
+        backoff: The waits between retries.
+        max_body: The largest response body accepted, in bytes.
+        session: Must be ``None``: an :class:`aiohttp.ClientSession` belongs to the event loop
+            it was made on, and this client runs its own.
+
+    Raises:
+        ConfigurationError: If a setting is invalid, no credentials can be found, or a
+            ``session`` is given.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_token: str | None = None,
+        api_email: str | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        max_concurrency: int = 8,
+        per_page: int = 50,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        rate_limit: RateLimit | None = _DEFAULT_RATE_LIMIT,
+        max_retry_wait: float = 300.0,
+        backoff: Backoff | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
+        session: ClientSession | None = None,
+    ) -> None:
+        if session is not None:
+            raise ConfigurationError(
+                "SyncInvoiceClient takes no session=: an aiohttp.ClientSession belongs to the "
+                "event loop it was made on, and this client runs its own"
+            )
+        # Built here, so that a bad setting is reported by the constructor, as by the async
+        # client; it binds to no event loop until it is entered on the client's own.
+        self._client = InvoiceClient(
+            api_token=api_token,
+            api_email=api_email,
+            api_key=api_key,
+            base_url=base_url,
+            max_concurrency=max_concurrency,
+            per_page=per_page,
+            timeout=timeout,
+            max_retries=max_retries,
+            rate_limit=rate_limit,
+            max_retry_wait=max_retry_wait,
+            backoff=backoff,
+            max_body=max_body,
+        )
+        # Reentrant: a stream collected by the garbage collector while this thread holds the
+        # lock closes itself through the same lock.
+        self._lock = threading.RLock()
+        self._stack: contextlib.ExitStack | None = None
+        self._portal: BlockingPortal | None = None
+        self._loop_thread: int | None = None
+        self._calls: set[concurrent.futures.Future[Any]] = set()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return "<Sync" + repr(self._client).removeprefix("<")
+
+    @property
+    def base_url(self) -> str:
+        """The API root requests are sent to."""
+        return self._client.base_url
+
+    @property
+    def governor(self) -> RateGovernor:
+        """The rate governor every request of this client passes through.
+
+        Internal; exposed for tests and diagnostics (e.g. ``client.governor.paused_until``).
+        Read it only: its methods belong to the client's event loop.
+        """
+        return self._client.governor
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        self._running_portal()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Cancel every call and walk still running, close the connections, stop the thread.
+
+        May be called from any thread, and more than once. Calls cut short raise
+        :class:`TransportError` in their threads; calls made afterwards raise
+        :class:`ConfigurationError`.
+        """
+        with self._lock:
+            self._closed = True
+            stack, self._stack, self._portal = self._stack, None, None
+            calls, self._calls = self._calls, set()
+        for call in calls:
+            call.cancel()  # the portal cancels the call's task on its loop
+        if stack is not None:
+            # The async client first (it cancels its walks and closes its connections, in
+            # the task that entered it), then the loop, whose thread is joined.
+            stack.close()
+
+    def __del__(self) -> None:
+        # A safety net for a client that was never closed. Not during interpreter shutdown:
+        # the loop's thread may already be frozen there, and waiting for it would hang.
+        if getattr(self, "_stack", None) is None or sys.is_finalizing():
+            return
+        if threading.get_ident() != self._loop_thread:
+            with contextlib.suppress(Exception):
+                self.close()
+
+    def _running_portal(self) -> BlockingPortal:
+        with self._lock:
+            if self._closed:
+                raise ConfigurationError(_CLOSED)
+            if self._portal is None:
+                with contextlib.ExitStack() as stack:
+                    portal = stack.enter_context(start_blocking_portal(name="asyncinvoices"))
+                    stack.enter_context(portal.wrap_async_context_manager(self._client))
+                    self._loop_thread = portal.call(threading.get_ident)
+                    self._stack = stack.pop_all()
+                self._portal = portal
+            return self._portal
+
+    # -- carrying calls to the loop and back -------------------------------------------------
+
+    def _submit(self, function: Callable[[], Any]) -> concurrent.futures.Future[Any] | None:
+        """Start ``function`` on the client's loop; ``None`` if the client is closed."""
+        with self._lock:
+            if self._closed:
+                return None
+            portal = self._running_portal()
+            future = portal.start_task_soon(function)
+            self._calls.add(future)
+            return future
+
+    def _wait(self, future: concurrent.futures.Future[Any]) -> Any:
+        try:
+            with self._interruptible(future):
+                return future.result()
+        except concurrent.futures.CancelledError:
+            raise TransportError("the client was closed before the call finished") from None
+        finally:
+            with self._lock:
+                self._calls.discard(future)
+
+    @contextlib.contextmanager
+    def _interruptible(self, future: concurrent.futures.Future[Any] | None) -> Iterator[None]:
+        """Turn a KeyboardInterrupt (or SystemExit) in the calling thread into a shutdown."""
+        try:
+            yield
+        except Exception:
+            raise
+        except BaseException:
+            # Ctrl-C while waiting leaves the call running on the loop: cancel it, and close
+            # the client, so that no thread, task or connection outlives the program's end.
+            if future is not None:
+                future.cancel()
+            self.close()
+            raise
+
+    def _run(self, function: Callable[[], Awaitable[T]]) -> T:
+        future = self._submit(function)
+        if future is None:
+            raise ConfigurationError(_CLOSED)
+        result: T = self._wait(future)
+        return result
+
+    def _run_sync(self, function: Callable[[], T]) -> T:
+        future = self._submit(function)
+        if future is None:
+            raise ConfigurationError(_CLOSED)
+        result: T = self._wait(future)
+        return result
+
+    def _read(self, function: Callable[[], Awaitable[T]]) -> T | None:
+        """Run ``function`` on the loop, or return ``None`` once the client is closed."""
+        future = self._submit(function)
+        if future is None:
+            return None
+        try:
+            result: T = self._wait(future)
+        except TransportError:
+            return None
+        return result
+
+    # -- the public API ------------------------------------------------------------------
+
+    def _stream_args(
+        self, on_progress: Callable[[FetchStats], object] | None
+    ) -> tuple[_ProgressRelay | None, Callable[[FetchStats], object] | None]:
+        # Anything not callable goes through as given, for the async client to reject.
+        if on_progress is None or not callable(on_progress):
+            return None, on_progress
+        relay = _ProgressRelay(on_progress)
+        return relay, relay.record
+
+    def invoices(
+        self,
+        account_id: str,
+        *,
+        type: InvoiceType = "all",
+        per_page: int | None = None,
+        max_concurrency: int | None = None,
+        on_progress: Callable[[FetchStats], object] | None = None,
+        resume: dict[str, Any] | None = None,
+    ) -> SyncInvoiceStream:
+        """Iterate over every invoice of ``account_id``, newest first, each exactly once.
+
+        See :meth:`InvoiceClient.invoices`. ``on_progress`` is called in the thread that
+        iterates, before the first invoice of each page is returned.
+
+        Args:
+            account_id: The Cloudflare account id (32 hexadecimal characters).
+            type: ``"all"``, ``"auto"`` (auto top-ups) or ``"manual"`` (manual top-ups).
+            per_page: Overrides the client's page size for this walk.
+            max_concurrency: Lowers the client's concurrency for this walk.
+            on_progress: Called with :class:`FetchStats` after each page.
+            resume: A value from :meth:`SyncInvoiceStream.checkpoint` to continue after.
+
+        Raises:
+            ConfigurationError: At once, for an invalid argument or a closed client.
+        """
+        relay, callback = self._stream_args(on_progress)
+        create = functools.partial(
+            self._client.invoices,
+            account_id,
+            type=type,
+            per_page=per_page,
+            max_concurrency=max_concurrency,
+            on_progress=callback,
+            resume=resume,
+        )
+        return SyncInvoiceStream(self, self._run_sync(create), relay)
+
+    def pages(
+        self,
+        account_id: str,
+        *,
+        type: InvoiceType = "all",
+        per_page: int | None = None,
+        max_concurrency: int | None = None,
+        on_progress: Callable[[FetchStats], object] | None = None,
+        resume: dict[str, Any] | None = None,
+    ) -> SyncPageStream:
+        """Iterate over the pages of ``account_id`` in order; see :meth:`invoices`.
+
+        Args:
+            account_id: The Cloudflare account id (32 hexadecimal characters).
+            type: ``"all"``, ``"auto"`` (auto top-ups) or ``"manual"`` (manual top-ups).
+            per_page: Overrides the client's page size for this walk.
+            max_concurrency: Lowers the client's concurrency for this walk.
+            on_progress: Called with :class:`FetchStats` after each page.
+            resume: A value from :meth:`SyncPageStream.checkpoint` to continue after.
+
+        Raises:
+            ConfigurationError: At once, for an invalid argument or a closed client.
+        """
+        relay, callback = self._stream_args(on_progress)
+        create = functools.partial(
+            self._client.pages,
+            account_id,
+            type=type,
+            per_page=per_page,
+            max_concurrency=max_concurrency,
+            on_progress=callback,
+            resume=resume,
+        )
+        return SyncPageStream(self, self._run_sync(create), relay)
+
+    def list_invoices(
+        self,
+        account_id: str,
+        *,
+        type: InvoiceType = "all",
+        per_page: int | None = None,
+        max_concurrency: int | None = None,
+        on_progress: Callable[[FetchStats], object] | None = None,
+    ) -> list[Invoice]:
+        """Return every invoice of ``account_id`` as a list, newest first.
+
+        Args:
+            account_id: The Cloudflare account id (32 hexadecimal characters).
+            type: ``"all"``, ``"auto"`` (auto top-ups) or ``"manual"`` (manual top-ups).
+            per_page: Overrides the client's page size for this walk.
+            max_concurrency: Lowers the client's concurrency for this walk.
+            on_progress: Called with :class:`FetchStats` after each page, in this thread.
+
+        Raises:
+            AsyncInvoicesError: A subclass describing what failed.
+        """
+        with self.invoices(
+            account_id,
+            type=type,
+            per_page=per_page,
+            max_concurrency=max_concurrency,
+            on_progress=on_progress,
+        ) as stream:
+            return list(stream)
+
+    def get_page(
+        self,
+        account_id: str,
+        *,
+        page: int = 1,
+        type: InvoiceType = "all",
+        per_page: int | None = None,
+    ) -> InvoicePage:
+        """Fetch one page, as the server sends it (with retries).
+
+        Args:
+            account_id: The Cloudflare account id.
+            page: The 1-based page number.
+            type: ``"all"``, ``"auto"`` or ``"manual"``.
+            per_page: Overrides the client's page size for this request.
+
+        Returns:
+            The page exactly as the server sent it, with its pagination block.
+
+        Raises:
+            AsyncInvoicesError: A subclass describing what failed.
+        """
+        return self._run(
+            functools.partial(
+                self._client.get_page, account_id, page=page, type=type, per_page=per_page
+            )
+        )
+
+    def count(self, account_id: str, *, type: InvoiceType = "all") -> int:
+        """Return how many invoices match, from one request for a one-invoice page.
+
+        Args:
+            account_id: The Cloudflare account id (32 hexadecimal characters).
+            type: ``"all"``, ``"auto"`` or ``"manual"``.
+
+        If the server does not report ``total_count``, every page is walked and counted.
+
+        Raises:
+            AsyncInvoicesError: A subclass describing what failed.
+        """
+        return self._run(functools.partial(self._client.count, account_id, type=type))
+
+
+class _SyncStream(Generic[T]):
+    """The machinery shared by :class:`SyncInvoiceStream` and :class:`SyncPageStream`."""
+
+    def __init__(
+        self,
+        client: SyncInvoiceClient,
+        stream: InvoiceStream | PageStream,
+        relay: _ProgressRelay | None,
+    ) -> None:
+        self._client = client
+        self._stream = stream
+        self._relay = relay
+        self._snapshot = FetchStats()
+        self._closed = False
+
+    @property
+    def total_count(self) -> int | None:
+        """The ``total_count`` the server last reported, or ``None`` until the first page."""
+        return self._stream.total_count
+
+    @property
+    def stats(self) -> FetchStats:
+        """A snapshot of the run so far (pages, requests, retries, throttling, drift).
+
+        Once the client is closed, the snapshot taken when the stream last moved.
+        """
+        current = self._client._read(self._current)
+        if current is not None:
+            self._snapshot = current
+        return self._snapshot
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Return a JSON-serialisable value to continue this run later with ``resume=``.
+
+        The run resumes after the last item this stream has returned, without returning it
+        again; see :meth:`InvoiceStream.checkpoint`.
+        """
+        return self._stream.checkpoint()
+
+    def close(self) -> None:
+        """Stop the walk: cancel every request in flight and wait until they are gone."""
+        if self._closed:
+            return
+        self._closed = True
+        snapshot = self._client._read(self._finish)
+        if snapshot is not None:
+            self._snapshot = snapshot
+
+    async def _current(self) -> FetchStats:
+        # Read on the loop: `elapsed` is measured with its clock, and the counters are
+        # updated there.
+        return self._stream.stats
+
+    async def _finish(self) -> FetchStats:
+        await self._stream.aclose()
+        return self._stream.stats
+
+    def __enter__(self) -> Self:
+        self._client._run(self._stream.__aenter__)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> T:
+        if self._closed:
+            raise StopIteration
+        future = self._client._submit(self._step)
+        if future is None:
+            raise ConfigurationError(_CLOSED)
+        with self._client._interruptible(future):
+            try:
+                done, item, self._snapshot = self._client._wait(future)
+            finally:
+                if self._relay is not None:
+                    self._relay.deliver()
+        if done:
+            self._closed = True
+            raise StopIteration
+        return cast(T, item)
+
+    async def _step(self) -> tuple[bool, Invoice | InvoicePage | None, FetchStats]:
+        try:
+            item = await self._stream.__anext__()
+        except StopAsyncIteration:
+            return True, None, self._stream.stats
+        return False, item, self._stream.stats
+
+    def __del__(self) -> None:
+        # Abandoned with `break` outside `with`: stop the walk now rather than when the
+        # client closes. Not from the loop's own thread (the wait would block the loop), nor
+        # during interpreter shutdown; the async stream's own clean-up covers those.
+        if getattr(self, "_closed", True) or sys.is_finalizing():
+            return
+        if threading.get_ident() != self._client._loop_thread:
+            with contextlib.suppress(Exception):
+                self.close()
+
+    def __repr__(self) -> str:
+        return "<Sync" + repr(self._stream).removeprefix("<")
+
+
+class SyncInvoiceStream(_SyncStream[Invoice]):
+    """An iterator over every invoice of an account, in the server's order.
+
+    Returned by :meth:`SyncInvoiceClient.invoices`. Use it with ``for``, ideally inside
+    ``with`` so that leaving the block early cancels the requests still in flight at once
+    (after a bare ``break`` they are cancelled when the stream is garbage-collected)::
+
+        with client.invoices(account_id) as stream:
+            for invoice in stream:
+                ...
+            print(stream.stats)
+
+    A stream is meant for one thread at a time; several threads may each iterate their own.
+    """
+
+
+class SyncPageStream(_SyncStream[InvoicePage]):
+    """An iterator over an account's pages, in order; see :class:`PageStream`.
+
+    Returned by :meth:`SyncInvoiceClient.pages`.
+    """
