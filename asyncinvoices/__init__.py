@@ -15,6 +15,7 @@ Every exception is an :class:`AsyncInvoicesError`. ``asyncinvoices.testing`` hol
 Cloudflare server for tests.
 """
 
+from ._blocking import SyncInvoiceClient, SyncInvoiceStream, SyncPageStream
 from ._client import InvoiceClient
 from ._errors import (
     APIError,
@@ -57,6 +58,9 @@ __all__ = [
     "RateLimitError",
     "ResponseFormatError",
     "ServerError",
+    "SyncInvoiceClient",
+    "SyncInvoiceStream",
+    "SyncPageStream",
     "TransportError",
     "__version__",
     "set_testing",

@@ -238,8 +238,7 @@ class SyncInvoiceClient:
 
     def _wait(self, future: concurrent.futures.Future[Any]) -> Any:
         try:
-            with self._interruptible(future):
-                return future.result()
+            return future.result()
         except concurrent.futures.CancelledError:
             raise TransportError("the client was closed before the call finished") from None
         finally:
@@ -247,43 +246,52 @@ class SyncInvoiceClient:
                 self._calls.discard(future)
 
     @contextlib.contextmanager
-    def _interruptible(self, future: concurrent.futures.Future[Any] | None) -> Iterator[None]:
+    def _interruptible(self) -> Iterator[None]:
         """Turn a KeyboardInterrupt (or SystemExit) in the calling thread into a shutdown."""
         try:
             yield
         except Exception:
             raise
         except BaseException:
-            # Ctrl-C while waiting leaves the call running on the loop: cancel it, and close
-            # the client, so that no thread, task or connection outlives the program's end.
-            if future is not None:
-                future.cancel()
+            # Ctrl-C while waiting leaves the call running on the loop: close the client,
+            # which cancels every call, so that no thread, task or connection outlives the
+            # program's end.
             self.close()
             raise
 
+    def _call(self, function: Callable[[], Any], *, closed: bool = False) -> Any:
+        """Run ``function`` on the loop and return its result, in the calling thread.
+
+        Args:
+            function: A coroutine function, or a plain function to run on the loop's thread.
+            closed: What to do once the client is closed: ``False`` raises
+                :class:`ConfigurationError`, ``True`` returns ``None`` (for reads and
+                clean-ups that a closed client has made moot).
+        """
+        with self._interruptible():
+            future = self._submit(function)
+            if future is None:
+                if closed:
+                    return None
+                raise ConfigurationError(_CLOSED)
+            try:
+                return self._wait(future)
+            except TransportError:
+                if closed and future.cancelled():
+                    return None
+                raise
+
     def _run(self, function: Callable[[], Awaitable[T]]) -> T:
-        future = self._submit(function)
-        if future is None:
-            raise ConfigurationError(_CLOSED)
-        result: T = self._wait(future)
+        result: T = self._call(function)
         return result
 
     def _run_sync(self, function: Callable[[], T]) -> T:
-        future = self._submit(function)
-        if future is None:
-            raise ConfigurationError(_CLOSED)
-        result: T = self._wait(future)
+        result: T = self._call(function)
         return result
 
     def _read(self, function: Callable[[], Awaitable[T]]) -> T | None:
         """Run ``function`` on the loop, or return ``None`` once the client is closed."""
-        future = self._submit(function)
-        if future is None:
-            return None
-        try:
-            result: T = self._wait(future)
-        except TransportError:
-            return None
+        result: T | None = self._call(function, closed=True)
         return result
 
     # -- the public API ------------------------------------------------------------------
@@ -518,12 +526,9 @@ class _SyncStream(Generic[T]):
     def __next__(self) -> T:
         if self._closed:
             raise StopIteration
-        future = self._client._submit(self._step)
-        if future is None:
-            raise ConfigurationError(_CLOSED)
-        with self._client._interruptible(future):
+        with self._client._interruptible():
             try:
-                done, item, self._snapshot = self._client._wait(future)
+                done, item, self._snapshot = self._client._run(self._step)
             finally:
                 if self._relay is not None:
                     self._relay.deliver()
