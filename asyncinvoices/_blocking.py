@@ -31,16 +31,14 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ._client import InvoiceClient
 from ._errors import ConfigurationError, TransportError
+from ._governor import RateGovernor
 from ._models import FetchStats, Invoice, InvoicePage, InvoiceType, RateLimit
 from ._retry import Backoff
 from ._stream import InvoiceStream, PageStream
-from ._transport import DEFAULT_MAX_BODY
+from ._transport import DEFAULT_MAX_BODY, ClientSession
 
 if TYPE_CHECKING:
     from typing_extensions import Self
-
-    from ._governor import RateGovernor
-    from ._transport import ClientSession
 
 __all__ = ["SyncInvoiceClient", "SyncInvoiceStream", "SyncPageStream"]
 
