@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import importlib.util
 import inspect
 import itertools
@@ -282,10 +283,14 @@ def test_stream_stats_checkpoint_and_resume(served: Served) -> None:
             assert stream.total_count is None
             head = [invoice.id for invoice in itertools.islice(stream, 35)]
             saved = stream.checkpoint()
+            assert repr(stream) == (
+                f"<SyncInvoiceStream account_id='{account}' type='all' running invoices=35>"
+            )
             stats = stream.stats
             assert stream.total_count == 250
         with client.invoices(account, per_page=20, resume=saved) as stream:
             rest = [invoice.id for invoice in stream]
+            assert next(stream, None) is None  # an ended stream stays ended
 
     assert saved == served.on_loop(async_checkpoint)
     assert (stats.invoices, stats.pages, stats.total_count) == (35, 2, 250)
@@ -394,6 +399,20 @@ def test_thread_starts_on_first_use_and_stops_on_close(served: Served) -> None:
         client.count(served.fake.account_id)
     with pytest.raises(ConfigurationError, match=CLOSED), client:
         pass
+
+
+def test_a_forgotten_client_is_closed_when_collected(served: Served) -> None:
+    """A client dropped without close() ends its thread and connections when collected."""
+    before = threads()
+    client = served.client()
+    assert client.count(served.fake.account_id) == 250
+    assert client.governor.paused_until == 0.0
+
+    del client
+    gc.collect()
+
+    assert threads() == before
+    assert served.settled()
 
 
 def test_close_leaves_no_thread_task_or_connection(slow: Served) -> None:
