@@ -25,12 +25,13 @@ import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import attrs
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ._client import InvoiceClient
-from ._errors import ConfigurationError, TransportError
+from ._errors import AsyncInvoicesError, ConfigurationError, TransportError
 from ._governor import RateGovernor
 from ._models import FetchStats, Invoice, InvoicePage, InvoiceType, RateLimit
 from ._retry import Backoff
@@ -43,26 +44,52 @@ if TYPE_CHECKING:
 __all__ = ["SyncInvoiceClient", "SyncInvoiceStream", "SyncPageStream"]
 
 T = TypeVar("T")
+S = TypeVar("S", InvoiceStream, PageStream)
 
 _DEFAULT_RATE_LIMIT = RateLimit()
 _CLOSED = "this SyncInvoiceClient is closed; create a new one"
 
 
+#: What one crossing brings back to the iterating thread, in the order the async stream
+#: produced it: ``on_progress`` figures, and invoices, each with the stream's checkpoint and
+#: count of pages received just after it.
+_Event = FetchStats | tuple[Invoice, dict[str, Any], int]
+
+
 class _ProgressRelay:
     """Carries ``on_progress`` calls from the client's loop to the thread that iterates."""
 
-    def __init__(self, callback: Callable[[FetchStats], object]) -> None:
+    def __init__(self, callback: Callable[[FetchStats], object] | None) -> None:
         self._callback = callback
-        # Appended on the loop's thread while the iterating thread waits for the same call,
+        # Appended on the loop's thread while the iterating thread waits for that crossing,
         # drained by the iterating thread afterwards: never touched by both at once.
-        self._pending: collections.deque[FetchStats] = collections.deque()
+        self.events: collections.deque[_Event] = collections.deque()
+        self.pages = 0  # how many pages the async stream has reported
+
+    @classmethod
+    def wrap(cls, on_progress: object) -> tuple[_ProgressRelay, Any]:
+        """Return a relay for ``on_progress`` and what to give the async stream instead."""
+        if on_progress is None or callable(on_progress):
+            relay = cls(on_progress)
+            return relay, relay.record
+        # Given as is, for the async client to reject with its own error.
+        return cls(None), on_progress
 
     def record(self, stats: FetchStats) -> None:
-        self._pending.append(stats)
+        self.pages += 1
+        if self._callback is not None:
+            self.events.append(stats)
+
+    def call(self, stats: FetchStats) -> None:
+        if self._callback is not None:
+            self._callback(stats)
 
     def deliver(self) -> None:
-        while self._pending:
-            self._callback(self._pending.popleft())
+        """Make every ``on_progress`` call still pending (page streams queue nothing else)."""
+        while self.events:
+            event = self.events.popleft()
+            assert isinstance(event, FetchStats)
+            self.call(event)
 
 
 class SyncInvoiceClient:
@@ -294,15 +321,6 @@ class SyncInvoiceClient:
 
     # -- the public API ------------------------------------------------------------------
 
-    def _stream_args(
-        self, on_progress: Callable[[FetchStats], object] | None
-    ) -> tuple[_ProgressRelay | None, Callable[[FetchStats], object] | None]:
-        # Anything not callable goes through as given, for the async client to reject.
-        if on_progress is None or not callable(on_progress):
-            return None, on_progress
-        relay = _ProgressRelay(on_progress)
-        return relay, relay.record
-
     def invoices(
         self,
         account_id: str,
@@ -329,7 +347,7 @@ class SyncInvoiceClient:
         Raises:
             ConfigurationError: At once, for an invalid argument or a closed client.
         """
-        relay, callback = self._stream_args(on_progress)
+        relay, callback = _ProgressRelay.wrap(on_progress)
         create = functools.partial(
             self._client.invoices,
             account_id,
@@ -339,7 +357,7 @@ class SyncInvoiceClient:
             on_progress=callback,
             resume=resume,
         )
-        return SyncInvoiceStream(self, self._run_sync(create), relay)
+        return SyncInvoiceStream(self, self._run_sync(create), relay, account_id, type)
 
     def pages(
         self,
@@ -364,7 +382,7 @@ class SyncInvoiceClient:
         Raises:
             ConfigurationError: At once, for an invalid argument or a closed client.
         """
-        relay, callback = self._stream_args(on_progress)
+        relay, callback = _ProgressRelay.wrap(on_progress)
         create = functools.partial(
             self._client.pages,
             account_id,
@@ -374,7 +392,7 @@ class SyncInvoiceClient:
             on_progress=callback,
             resume=resume,
         )
-        return SyncPageStream(self, self._run_sync(create), relay)
+        return SyncPageStream(self, self._run_sync(create), relay, account_id, type)
 
     def list_invoices(
         self,
@@ -449,19 +467,25 @@ class SyncInvoiceClient:
         return self._run(functools.partial(self._client.count, account_id, type=type))
 
 
-class _SyncStream(Generic[T]):
+class _SyncStream(Generic[S]):
     """The machinery shared by :class:`SyncInvoiceStream` and :class:`SyncPageStream`."""
 
     def __init__(
         self,
         client: SyncInvoiceClient,
-        stream: InvoiceStream | PageStream,
-        relay: _ProgressRelay | None,
+        stream: S,
+        relay: _ProgressRelay,
+        account_id: str,
+        type: InvoiceType,
     ) -> None:
         self._client = client
-        self._stream = stream
+        self._stream: S = stream
         self._relay = relay
+        self._account_id = account_id
+        self._type = type
+        self._delivered = 0  # invoices returned to the caller
         self._snapshot = FetchStats()
+        self._started = False
         self._closed = False
 
     @property
@@ -478,7 +502,11 @@ class _SyncStream(Generic[T]):
         current = self._client._read(self._current)
         if current is not None:
             self._snapshot = current
-        return self._snapshot
+        return self._view(self._snapshot)
+
+    def _view(self, stats: FetchStats) -> FetchStats:
+        """The async stream's figures, as seen from the last item returned here."""
+        return stats
 
     def checkpoint(self) -> dict[str, Any]:
         """Return a JSON-serialisable value to continue this run later with ``resume=``.
@@ -507,6 +535,7 @@ class _SyncStream(Generic[T]):
         return self._stream.stats
 
     def __enter__(self) -> Self:
+        self._started = True
         self._client._run(self._stream.__aenter__)
         return self
 
@@ -521,27 +550,6 @@ class _SyncStream(Generic[T]):
     def __iter__(self) -> Self:
         return self
 
-    def __next__(self) -> T:
-        if self._closed:
-            raise StopIteration
-        with self._client._interruptible():
-            try:
-                done, item, self._snapshot = self._client._run(self._step)
-            finally:
-                if self._relay is not None:
-                    self._relay.deliver()
-        if done:
-            self._closed = True
-            raise StopIteration
-        return cast(T, item)
-
-    async def _step(self) -> tuple[bool, Invoice | InvoicePage | None, FetchStats]:
-        try:
-            item = await self._stream.__anext__()
-        except StopAsyncIteration:
-            return True, None, self._stream.stats
-        return False, item, self._stream.stats
-
     def __del__(self) -> None:
         # Abandoned with `break` outside `with`: stop the walk now rather than when the
         # client closes. Not from the loop's own thread (the wait would block the loop), nor
@@ -553,10 +561,14 @@ class _SyncStream(Generic[T]):
                 self.close()
 
     def __repr__(self) -> str:
-        return "<Sync" + repr(self._stream).removeprefix("<")
+        state = "closed" if self._closed else "running" if self._started else "new"
+        return (
+            f"<{type(self).__name__} account_id={self._account_id!r} type={self._type!r} "
+            f"{state} invoices={self._delivered}>"
+        )
 
 
-class SyncInvoiceStream(_SyncStream[Invoice]):
+class SyncInvoiceStream(_SyncStream[InvoiceStream]):
     """An iterator over every invoice of an account, in the server's order.
 
     Returned by :meth:`SyncInvoiceClient.invoices`. Use it with ``for``, ideally inside
@@ -571,9 +583,97 @@ class SyncInvoiceStream(_SyncStream[Invoice]):
     A stream is meant for one thread at a time; several threads may each iterate their own.
     """
 
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        # Invoices cross from the loop a page at a time, each with the checkpoint the async
+        # stream gave just after it: checkpoint() then names the last invoice returned
+        # here, not the last one fetched.
+        self._checkpoint = self._stream.checkpoint()
+        self._pages = 0  # pages the async stream had received when it gave that invoice
+        self._ended = False
+        self._error: AsyncInvoicesError | None = None
 
-class SyncPageStream(_SyncStream[InvoicePage]):
+    def _view(self, stats: FetchStats) -> FetchStats:
+        if self._ended and not self._relay.events:
+            return stats  # everything fetched has been returned
+        return attrs.evolve(stats, pages=self._pages, invoices=self._delivered)
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Return a JSON-serialisable value to continue this run later with ``resume=``.
+
+        The run resumes after the last invoice this stream has returned, without returning
+        it again; see :meth:`InvoiceStream.checkpoint`.
+        """
+        return dict(self._checkpoint)
+
+    def __next__(self) -> Invoice:
+        events = self._relay.events
+        while True:
+            while events:
+                event = events.popleft()
+                if isinstance(event, FetchStats):
+                    with self._client._interruptible():
+                        self._relay.call(event)
+                    continue
+                invoice, self._checkpoint, self._pages = event
+                self._delivered += 1
+                return invoice
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
+            if self._ended or self._closed:
+                self.close()  # keeps the final figures for `stats`
+                raise StopIteration
+            self._started = True
+            self._ended, self._error = self._client._run(self._pull)
+
+    async def _pull(self) -> tuple[bool, AsyncInvoicesError | None]:
+        """Move the rest of a page, and the first invoice of the next, to the relay.
+
+        Runs on the client's loop, one crossing per page rather than per invoice. Returns
+        whether the stream has ended, and the error that ended it.
+        """
+        stream, relay = self._stream, self._relay
+        reported = relay.pages
+        pages = stream.stats.pages
+        while True:
+            try:
+                invoice = await stream.__anext__()
+            except StopAsyncIteration:
+                return True, None
+            except AsyncInvoicesError as exc:
+                return True, exc  # raised once the invoices before it have been returned
+            if relay.pages == reported:
+                relay.events.append((invoice, stream.checkpoint(), pages))
+                continue
+            # A page arrived during this call: hand over, before waiting for another.
+            relay.events.append((invoice, stream.checkpoint(), stream.stats.pages))
+            return False, None
+
+
+class SyncPageStream(_SyncStream[PageStream]):
     """An iterator over an account's pages, in order; see :class:`PageStream`.
 
     Returned by :meth:`SyncInvoiceClient.pages`.
     """
+
+    def __next__(self) -> InvoicePage:
+        if self._closed:
+            raise StopIteration
+        self._started = True
+        with self._client._interruptible():
+            try:
+                page = self._client._run(self._step)
+            finally:
+                self._relay.deliver()
+        if page is None:
+            self.close()  # keeps the final figures for `stats`
+            raise StopIteration
+        self._delivered += len(page.invoices)
+        return page
+
+    async def _step(self) -> InvoicePage | None:
+        try:
+            return await self._stream.__anext__()
+        except StopAsyncIteration:
+            return None

@@ -31,6 +31,7 @@ import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from asyncinvoices import (
+    AsyncInvoicesError,
     AuthenticationError,
     ConfigurationError,
     FetchStats,
@@ -318,6 +319,93 @@ def test_on_progress_runs_in_the_iterating_thread(served: Served) -> None:
     assert [(pages, invoices) for _, pages, invoices in seen] == expected
     assert expected == [(n, 20 * (n - 1)) for n in range(1, 14)]
     assert {ident for ident, _, _ in seen} == {threading.get_ident()}
+
+
+def async_log(served: Served, account: str, **kwargs: Any) -> list[tuple[Any, ...]]:
+    """Everything the async stream shows its consumer, in order; see sync_log."""
+
+    async def run() -> list[tuple[Any, ...]]:
+        log: list[tuple[Any, ...]] = []
+        async with InvoiceClient(
+            api_token=served.fake.api_token, base_url=served.fake.base_url, max_retries=0
+        ) as client:
+            stream = client.invoices(account, on_progress=progress_logger(log), **kwargs)
+            async with stream:
+                try:
+                    async for invoice in stream:
+                        log.append(invoice_entry(invoice.id, stream))
+                except AsyncInvoicesError as exc:
+                    log.append(error_entry(exc))
+        return log
+
+    return served.on_loop(run)
+
+
+def sync_log(served: Served, account: str, **kwargs: Any) -> list[tuple[Any, ...]]:
+    """Every on_progress call, and after each invoice its checkpoint and stats, in order."""
+    log: list[tuple[Any, ...]] = []
+    with served.client(max_retries=0) as client:
+        stream = client.invoices(account, on_progress=progress_logger(log), **kwargs)
+        with stream:
+            try:
+                for invoice in stream:
+                    log.append(invoice_entry(invoice.id, stream))
+            except AsyncInvoicesError as exc:
+                log.append(error_entry(exc))
+    return log
+
+
+def progress_logger(log: list[tuple[Any, ...]]) -> Callable[[FetchStats], None]:
+    return lambda stats: log.append(("progress", stats.pages, stats.invoices))
+
+
+def invoice_entry(invoice_id: str | None, stream: Any) -> tuple[Any, ...]:
+    stats = stream.stats
+    return ("invoice", invoice_id, stream.checkpoint(), stats.pages, stats.invoices)
+
+
+def error_entry(exc: AsyncInvoicesError) -> tuple[Any, ...]:
+    return ("error", type(exc).__name__, getattr(exc, "status", None), getattr(exc, "page", None))
+
+
+@pytest.mark.parametrize(
+    ("invoices", "faults", "kwargs", "delivered", "progress"),
+    [
+        pytest.param(45, [], {"per_page": 10}, 45, 5, id="pages of ten"),
+        pytest.param(45, [], {"per_page": 15}, 45, 3, id="whole pages"),
+        pytest.param(0, [], {}, 0, 1, id="empty account"),
+        pytest.param(45, [Fault.status(403, page=3)], {"per_page": 10}, 20, 2, id="403 on page 3"),
+        pytest.param(60, [], {"per_page": 7, "type": "auto"}, 20, 3, id="auto"),
+    ],
+)
+def test_invoice_stream_shows_what_the_async_one_shows(
+    invoices: int, faults: list[Fault], kwargs: dict[str, Any], delivered: int, progress: int
+) -> None:
+    """Same progress calls, invoices, checkpoints, pages and counts, in the same order."""
+    with serve(invoices, seed=5, faults=faults) as server:
+        expected = async_log(server, server.fake.account_id, **kwargs)
+        actual = sync_log(server, server.fake.account_id, **kwargs)
+        ids = server.fake.ids(type=kwargs.get("type", "all"))
+
+    assert actual == expected
+    assert [entry[1] for entry in actual if entry[0] == "invoice"] == ids[:delivered]
+    assert [entry[0] for entry in actual].count("progress") == progress
+    if faults:
+        assert actual[-1] == ("error", "AuthenticationError", 403, 3)
+
+
+def test_resumed_stream_shows_what_the_async_one_shows(served: Served) -> None:
+    """Resuming from a checkpoint: the same log from there on."""
+    account = served.fake.account_id
+    with served.client() as client, client.invoices(account, per_page=20) as stream:
+        head = [invoice.id for invoice in itertools.islice(stream, 30)]
+        saved = stream.checkpoint()
+
+    actual = sync_log(served, account, per_page=20, resume=saved)
+
+    assert actual == async_log(served, account, per_page=20, resume=saved)
+    rest = [entry[1] for entry in actual if entry[0] == "invoice"]
+    assert head + rest == served.fake.ids()
 
 
 # -- errors --------------------------------------------------------------------------------
