@@ -538,25 +538,26 @@ def test_close_from_another_thread_cuts_a_call_short() -> None:
 def test_break_cancels_the_walk(slow: Served) -> None:
     """A bare break, and a break inside with, stop the walk while the client stays open."""
     account = slow.fake.account_id
-    with slow.client(per_page=10, max_concurrency=6) as client:
-        for invoice in client.invoices(account):
+    with slow.client(max_concurrency=6) as client:
+        for invoice in client.invoices(account, per_page=10):
             first = invoice.id
             break
         assert eventually(lambda: slow.fake.in_flight == 0)
-        # Page 1, and at most max_concurrency pages the walk had started ahead of it.
-        assert len(slow.fake.requests) <= 7
 
-        slow.fake.reset_counters()
-        with client.pages(account) as stream:
+        with client.pages(account, per_page=11) as stream:
             for page in stream:
                 assert page.invoices[0].id == first
                 break
         assert eventually(lambda: slow.fake.in_flight == 0)
-        assert len(slow.fake.requests) <= 7
 
-        slow.fake.reset_counters()
         assert client.get_page(account, per_page=1).invoices[0].id == first
-        assert len(slow.fake.requests) == 1  # nothing else was sent meanwhile
+    # Once every connection is closed, no request can still arrive: the walks never went
+    # past page 1 and the max_concurrency pages they had started ahead of it.
+    assert slow.settled()
+    pages = {size: [r.page for r in slow.fake.requests if r.per_page == size] for size in (10, 11)}
+    assert sorted({page for walk in pages.values() for page in walk} - set(range(1, 8))) == []
+    assert [len(set(walk)) == len(walk) for walk in pages.values()] == [True, True]
+    assert [r.per_page for r in slow.fake.requests if r.per_page not in (10, 11)] == [1]
 
 
 def test_keyboard_interrupt_cancels_the_walk_and_closes(slow: Served) -> None:
