@@ -13,6 +13,10 @@ Two things never run on the client's loop: ``on_progress`` callbacks are relayed
 that iterates, so that a callback may block, raise or update a notebook widget; and a
 ``KeyboardInterrupt`` (Ctrl-C) in the calling thread cancels the call it interrupted and tears
 the whole loop down, because the program is being stopped.
+
+Invoices cross a page at a time, since a crossing costs far more than handing over one
+invoice; each carries the checkpoint and figures the async stream had just after it, so the
+blocking stream shows what the async one would at the same invoice.
 """
 
 from __future__ import annotations
