@@ -612,7 +612,7 @@ class SyncInvoiceStream(_SyncStream[InvoiceStream]):
 
     def __next__(self) -> Invoice:
         events = self._relay.events
-        while True:
+        while not self._closed:
             while events:
                 event = events.popleft()
                 if isinstance(event, FetchStats):
@@ -625,11 +625,20 @@ class SyncInvoiceStream(_SyncStream[InvoiceStream]):
             if self._error is not None:
                 error, self._error = self._error, None
                 raise error
-            if self._ended or self._closed:
+            if self._ended:
                 self.close()  # keeps the final figures for `stats`
-                raise StopIteration
+                break
             self._started = True
             self._ended, self._error = self._client._run(self._pull)
+        raise StopIteration
+
+    def close(self) -> None:
+        """Stop the walk: cancel every request in flight and wait until they are gone.
+
+        Invoices already fetched but not yet returned are dropped with the rest.
+        """
+        self._relay.events.clear()
+        super().close()
 
     async def _pull(self) -> tuple[bool, AsyncInvoicesError | None]:
         """Move the rest of a page, and the first invoice of the next, to the relay.

@@ -394,6 +394,50 @@ def test_invoice_stream_shows_what_the_async_one_shows(
         assert actual[-1] == ("error", "AuthenticationError", 403, 3)
 
 
+def test_page_stream_shows_what_the_async_one_shows(served: Served) -> None:
+    """pages(): the same progress calls, pages, checkpoints and figures, in the same order."""
+    account = served.fake.account_id
+
+    def entry(page: InvoicePage, stream: Any) -> tuple[Any, ...]:
+        stats = stream.stats
+        ids = [invoice.id for invoice in page.invoices]
+        return ("page", page.pagination.page, ids, stream.checkpoint(), stats.pages, stats.invoices)
+
+    async def run() -> list[tuple[Any, ...]]:
+        log: list[tuple[Any, ...]] = []
+        async with (
+            InvoiceClient(api_token=served.fake.api_token, base_url=served.fake.base_url) as c,
+            c.pages(account, per_page=30, on_progress=progress_logger(log)) as stream,
+        ):
+            async for page in stream:
+                log.append(entry(page, stream))
+        return log
+
+    actual: list[tuple[Any, ...]] = []
+    with served.client() as client:
+        with client.pages(account, per_page=30, on_progress=progress_logger(actual)) as stream:
+            for page in stream:
+                actual.append(entry(page, stream))
+            assert next(stream, None) is None
+
+    assert actual == served.on_loop(run)
+    assert [entry[1] for entry in actual if entry[0] == "page"] == list(range(1, 10))
+    assert [i for entry in actual if entry[0] == "page" for i in entry[2]] == served.fake.ids()
+
+
+def test_a_closed_stream_returns_nothing_more(served: Served) -> None:
+    """close() in the middle of a page: no more invoices, and the checkpoint is the last one."""
+    account = served.fake.account_id
+    with served.client() as client:
+        stream = client.invoices(account, per_page=20)
+        head = [next(stream).id for _ in range(5)]
+        stream.close()
+        assert (next(stream, None), stream.stats.invoices, stream.stats.pages) == (None, 5, 1)
+        rest = [i.id for i in client.invoices(account, per_page=20, resume=stream.checkpoint())]
+
+    assert head + rest == served.fake.ids()
+
+
 def test_resumed_stream_shows_what_the_async_one_shows(served: Served) -> None:
     """Resuming from a checkpoint: the same log from there on."""
     account = served.fake.account_id
