@@ -604,17 +604,22 @@ def test_break_cancels_the_walk(slow: Served) -> None:
     assert [r.per_page for r in slow.fake.requests if r.per_page not in (10, 11)] == [1]
 
 
-def test_keyboard_interrupt_cancels_the_walk_and_closes(slow: Served) -> None:
+@pytest.mark.parametrize("method", ["invoices", "pages", "list_invoices"])
+def test_keyboard_interrupt_cancels_the_walk_and_closes(slow: Served, method: str) -> None:
     """KeyboardInterrupt in the iterating thread: walk cancelled, thread and connections gone."""
     before = threads()
     client = slow.client(per_page=10, max_concurrency=6)
+    pages: list[int] = []
 
     def interrupt(stats: FetchStats) -> None:
-        raise KeyboardInterrupt
+        pages.append(stats.pages)
+        if stats.pages == 2:
+            raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        for _ in client.invoices(slow.fake.account_id, on_progress=interrupt):
-            pass
+        list(getattr(client, method)(slow.fake.account_id, on_progress=interrupt))
+
+    assert pages == [1, 2]
 
     assert threads() == before
     assert slow.settled()
