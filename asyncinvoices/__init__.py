@@ -15,6 +15,7 @@ Every exception is an :class:`AsyncInvoicesError`. ``asyncinvoices.testing`` hol
 Cloudflare server for tests.
 """
 
+from ._blocking import SyncInvoiceClient, SyncInvoiceStream, SyncPageStream
 from ._client import InvoiceClient
 from ._errors import (
     APIError,
@@ -76,6 +77,9 @@ __all__ = [
     "RateWait",
     "ResponseFormatError",
     "ServerError",
+    "SyncInvoiceClient",
+    "SyncInvoiceStream",
+    "SyncPageStream",
     "SyncReport",
     "TransportError",
     "WaitReason",
