@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import inspect
 import itertools
 import json
 import os
@@ -25,7 +26,10 @@ import threading
 from collections.abc import Sequence
 
 from asyncinvoices.testing import FakeCloudflare, Fault
+from asyncinvoices.testing import _data as fake_data
 from asyncinvoices.testing import _server as fake_server
+
+from .shapes import SHAPES, mix_record
 
 __all__ = ["fault_set", "main"]
 
@@ -78,6 +82,25 @@ def _stats(fake: FakeCloudflare) -> dict[str, object]:
     return result
 
 
+def _shape_settings(shapes: str) -> dict[str, str]:
+    """FakeCloudflare's keyword for the shape of its data, or this process's own rendering.
+
+    A FakeCloudflare that takes ``shapes=`` renders the mixed shapes itself. An older one
+    renders every invoice plain: for ``"mixed"`` its renderer is then wrapped, in this
+    benchmark process only, so that each invoice is rewritten by :func:`mix_record`.
+    """
+    if "shapes" in inspect.signature(FakeCloudflare).parameters:
+        return {"shapes": shapes}
+    if shapes == "mixed":
+        plain = fake_data.AccountData.render
+
+        def render(self: fake_data.AccountData, serial: int) -> str:
+            return mix_record(plain(self, serial), serial)
+
+        setattr(fake_data.AccountData, "render", render)  # noqa: B010
+    return {}
+
+
 async def _serve(args: argparse.Namespace) -> None:
     # The fake keeps 64 MiB of rendered pages; rendering a page of 1,000 invoices takes it
     # ~30 ms, three times what the client needs to decode it, so a benchmark whose pages do
@@ -94,6 +117,7 @@ async def _serve(args: argparse.Namespace) -> None:
         block_seconds=args.block,
         latency=args.latency / 1000.0,
         faults=fault_set(args.fault_rate),
+        **_shape_settings(args.shapes),
     )
     loop = asyncio.get_running_loop()
     commands: asyncio.Queue[str | None] = asyncio.Queue()
@@ -134,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--block", type=float, default=300.0, help="seconds a 429 block lasts")
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shapes", choices=SHAPES, default="plain", help="shape of the data")
     parser.add_argument("--cache-mib", type=int, default=64, help="rendered pages kept, MiB")
     asyncio.run(_serve(parser.parse_args(argv)))
     return 0
