@@ -20,16 +20,24 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, NoReturn, Optional
+from typing import Any, Literal, NoReturn, Optional
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_structure_fn, override
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from ._errors import ResponseFormatError
+from ._errors import ConfigurationError, ResponseFormatError
 from ._models import Invoice
 
-__all__ = ["InvoiceStructurer", "configure_converter", "make_converter"]
+__all__ = [
+    "InvoiceStructurer",
+    "UnstructureMode",
+    "configure_converter",
+    "make_converter",
+    "unstructure_invoice",
+]
+
+UnstructureMode = Literal["python", "json"]
 
 _INVOICE_FIELDS = frozenset(a.name for a in attrs.fields(Invoice) if a.name != "extra")
 _FIELD_COUNT = len(_INVOICE_FIELDS)
@@ -125,6 +133,9 @@ def _structure_created(value: object, _: object) -> dt.datetime:
         if parsed.tzinfo is None:
             return parsed.replace(tzinfo=_UTC)
         return parsed.astimezone(_UTC)
+    if isinstance(value, dt.datetime):
+        # Not from JSON: what Invoice.to_dict() gives, so that it structures back.
+        return value.astimezone(_UTC) if value.tzinfo else value.replace(tzinfo=_UTC)
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         raise TypeError(f"expected Unix seconds, got {type(value).__name__}")
     try:
@@ -176,8 +187,47 @@ def _invoice_hook(converter: cattrs.Converter) -> Callable[[Mapping[str, Any], A
     return structure_invoice
 
 
+def _iso_utc(value: dt.datetime) -> str:
+    # The form the structuring hook reads back: ISO-8601, UTC, with a Z.
+    return value.astimezone(_UTC).isoformat().replace("+00:00", "Z")
+
+
+def _same(value: object) -> object:
+    return value
+
+
+def _configure_unstructuring(converter: cattrs.Converter, mode: UnstructureMode) -> None:
+    """Register the hooks that turn an :class:`Invoice` back into the API's JSON object.
+
+    ``python`` keeps amounts as exact Decimals and ``created`` as a UTC datetime; ``json``
+    writes amounts as their exact decimal strings (never a float) and ``created`` as ISO-8601.
+    """
+    if mode == "json":
+        converter.register_unstructure_hook(Decimal, str)
+        converter.register_unstructure_hook(dt.datetime, _iso_utc)
+    else:
+        converter.register_unstructure_hook(Decimal, _same)
+        converter.register_unstructure_hook(dt.datetime, _same)
+    generated = make_dict_unstructure_fn(Invoice, converter, extra=override(omit=True))
+    unstructure = converter.unstructure
+
+    def unstructure_invoice(invoice: Invoice) -> dict[str, Any]:
+        record: dict[str, Any] = generated(invoice)
+        if invoice.extra:
+            # Unknown fields go back under their own names, unstructured by their runtime
+            # type, so a Decimal nested in one follows the mode too.
+            record.update(unstructure(dict(invoice.extra)))
+        return record
+
+    converter.register_unstructure_hook(Invoice, unstructure_invoice)
+
+
 def configure_converter(converter: cattrs.Converter) -> None:
     """Register the hooks that read Cloudflare's invoice JSON strictly and exactly.
+
+    The converter also unstructures an :class:`Invoice` into the API's JSON object, amounts
+    as exact Decimals and ``created`` as a UTC datetime, which it structures back into an
+    equal invoice.
 
     Args:
         converter: The converter to configure; typically a fresh one from
@@ -186,6 +236,38 @@ def configure_converter(converter: cattrs.Converter) -> None:
     for type_, hook in _HOOKS:
         converter.register_structure_hook(type_, hook)
     converter.register_structure_hook(Invoice, _invoice_hook(converter))
+    _configure_unstructuring(converter, "python")
+
+
+_UNSTRUCTURERS: dict[str, cattrs.Converter] = {}
+
+
+def unstructure_invoice(invoice: Invoice, mode: UnstructureMode = "python") -> dict[str, Any]:
+    """Return ``invoice`` as the API's JSON object, unknown fields included.
+
+    Args:
+        invoice: The invoice.
+        mode: ``"python"``: amounts as exact :class:`~decimal.Decimal`, ``created`` as a UTC
+            datetime; ``"json"``: amounts as exact decimal strings, ``created`` as ISO-8601,
+            ready for :func:`json.dumps`.
+
+    Returns:
+        A new dict with the API's field names, ``None`` for fields not sent.
+
+    Raises:
+        ConfigurationError: If ``mode`` is neither ``"python"`` nor ``"json"``.
+    """
+    converter = _UNSTRUCTURERS.get(mode)
+    if converter is None:
+        if mode not in ("python", "json"):
+            raise ConfigurationError(f"mode must be 'python' or 'json', got {mode!r}")
+        # Built on first use, once per mode: generating the hooks takes milliseconds.
+        converter = make_converter()
+        if mode == "json":
+            _configure_unstructuring(converter, "json")
+        _UNSTRUCTURERS[mode] = converter
+    record: dict[str, Any] = converter.unstructure(invoice, Invoice)
+    return record
 
 
 def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:

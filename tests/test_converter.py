@@ -8,6 +8,7 @@ as integers or fractions; optional fields may be absent or ``null``; unknown fie
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asyncinvoices import Invoice, ResponseFormatError
+from asyncinvoices import ConfigurationError, Invoice, ResponseFormatError
 from asyncinvoices._converter import InvoiceStructurer, make_converter
 
 UTC = dt.timezone.utc
@@ -373,3 +374,76 @@ def test_a_value_of_the_wrong_kind_is_refused_naming_the_field(
         invoice = structure(changed({field: value}))
         read = getattr(invoice, field)
         assert read == (Decimal(value) if field == "amount_due" else value)
+
+
+# -- to_dict: the API's object again, through cattrs' unstructuring ------------------------------
+
+FULL_JSON = {
+    "amount_due": "1",
+    "amount_paid": "640.19",
+    "amount_remaining": "0",
+    "currency": "usd",
+    "id": "in_1",
+    "attempt_count": 1,
+    "attempted": True,
+    "auto_advance": False,
+    "created": "2025-01-01T00:00:00Z",
+    "created_by": "someone",
+    "description": "top-up",
+    "invoice_origin": "manual_top_up",
+    "invoice_pdf": "https://example.com/pdf",
+    "status": "paid",
+}
+
+
+def test_to_dict_gives_the_api_names_and_exact_values() -> None:
+    """python mode: Decimals and a UTC datetime; json mode: exact strings and ISO-8601."""
+    invoice = structure(changed({"tax": Decimal("0.20"), "lines": [Decimal("1E+2"), None]}))
+    assert invoice.to_dict() == {
+        **PLAIN,
+        "amount_due": Decimal(1),
+        "amount_remaining": Decimal(0),
+        "created": NEW_YEAR,
+        "tax": Decimal("0.20"),
+        "lines": [Decimal("1E+2"), None],
+    }
+    assert list(invoice.to_dict())[:14] == list(PLAIN)[:14]
+    assert invoice.to_dict(mode="json") == {**FULL_JSON, "tax": "0.20", "lines": ["1E+2", None]}
+
+
+def test_to_dict_gives_none_for_fields_not_sent() -> None:
+    """Optional fields Cloudflare left out are None (null) under their names."""
+    record = {"amount_due": Decimal("0.5"), "amount_paid": 0, "amount_remaining": 1, "currency": ""}
+    assert structure(record).to_dict(mode="json") == {
+        "amount_due": "0.5",
+        "amount_paid": "0",
+        "amount_remaining": "1",
+        "currency": "",
+        **dict.fromkeys(OPTIONAL),
+    }
+
+
+def test_to_dict_refuses_an_unknown_mode() -> None:
+    """A mode other than python or json is a ConfigurationError naming it."""
+    with pytest.raises(ConfigurationError) as caught:
+        PLAIN_INVOICE.to_dict(mode="yaml")  # type: ignore[arg-type]
+    assert str(caught.value) == "mode must be 'python' or 'json', got 'yaml'"
+
+
+@settings(max_examples=200, deadline=None)
+@given(valid_records())
+def test_to_dict_structures_back_into_an_equal_invoice(
+    case: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    """For every valid shape: python mode structures back equal; json mode is exact JSON."""
+    invoice = structure(case[0])
+    assert make_converter().structure(invoice.to_dict(), Invoice) == invoice
+    as_json = json.loads(json.dumps(invoice.to_dict(mode="json")))
+    for name in ("amount_due", "amount_paid", "amount_remaining"):
+        assert Decimal(as_json[name]) == getattr(invoice, name)
+        assert as_json[name] == str(getattr(invoice, name))
+    created = as_json["created"]
+    assert created is None or created.endswith("Z")
+    if created is not None:
+        assert structure(changed({"created": created})).created == invoice.created
+    assert {k: as_json[k] for k in invoice.extra} == dict(invoice.extra)
