@@ -30,6 +30,7 @@ from ._errors import (
     ServerError,
     TransportError,
 )
+from ._frames import to_pandas, to_polars
 from ._models import FetchStats, Invoice, InvoicePage, InvoiceType, Pagination, RateLimit
 from ._retry import Backoff, set_testing
 from ._stream import InvoiceStream, PageStream
@@ -60,4 +61,6 @@ __all__ = [
     "TransportError",
     "__version__",
     "set_testing",
+    "to_pandas",
+    "to_polars",
 ]
