@@ -107,7 +107,8 @@ def _structure_str(value: object, _: object) -> str:
 
 
 def _structure_optional_str(value: object, _: object) -> str | None:
-    if value is None or isinstance(value, str):
+    # The exact type first: the decoder gives exactly str, and the check is cheaper.
+    if type(value) is str or value is None or isinstance(value, str):
         return value
     raise TypeError(f"expected a string, got {type(value).__name__}")
 
@@ -145,6 +146,12 @@ def _structure_created(value: object, _: object) -> dt.datetime:
 
 
 def _structure_optional_created(value: object, _: object) -> dt.datetime | None:
+    if type(value) is int:
+        # Whole Unix seconds, the usual form: one call less than the general hook.
+        try:
+            return dt.datetime.fromtimestamp(value, tz=_UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ValueError(f"not a valid Unix time: {value!r}") from exc
     return None if value is None else _structure_created(value, _)
 
 
@@ -358,12 +365,12 @@ class InvoiceStructurer:
             ResponseFormatError: As :meth:`structure`, naming ``invoices[i]``.
         """
         hook = self._hook
-        # Every element must be a JSON object: the hook alone would also index a list.
-        if all(type(record) is dict for record in records):
-            try:
-                return tuple([hook(record, Invoice) for record in records])
-            except Exception:
-                pass  # one record is refused: the loop below finds it and names it
+        try:
+            # A decoded record that is not a JSON object fails here too: a list, a string or
+            # a number cannot be indexed by a field name.
+            return tuple([hook(record, Invoice) for record in records])
+        except Exception:
+            pass  # one record is refused: the loop below finds it and names it
         return tuple(
             self.structure(record, where=f"invoices[{index}]", page=page)
             for index, record in enumerate(records)
