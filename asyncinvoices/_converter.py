@@ -309,12 +309,17 @@ class InvoiceStructurer:
     """
 
     def __init__(self) -> None:
-        self._hook: Callable[[Mapping[str, Any], Any], Invoice] = make_converter(
-            detailed_validation=False
-        ).get_structure_hook(Invoice)
-        # Built on first use: a well-behaved server never needs it, and generating the
-        # detailed hooks takes milliseconds of every client's start-up.
+        # Both built on first use: generating cattrs hooks takes milliseconds of every
+        # client's start-up, and a well-behaved server never needs the detailed one.
+        self._fast_hook: Callable[[Mapping[str, Any], Any], Invoice] | None = None
         self._detailed_converter: cattrs.Converter | None = None
+
+    @property
+    def _hook(self) -> Callable[[Mapping[str, Any], Any], Invoice]:
+        if self._fast_hook is None:
+            converter = make_converter(detailed_validation=False)
+            self._fast_hook = converter.get_structure_hook(Invoice)
+        return self._fast_hook
 
     @property
     def _detailed(self) -> cattrs.Converter:
