@@ -74,14 +74,14 @@ class Invoice:
         """Return the invoice as the API's JSON object, unknown fields included.
 
         Every field under the API's name (``None`` where Cloudflare sent nothing), then the
-        fields of :attr:`extra`. Amounts are never floats: exact
+        fields of ``extra``. Amounts are never floats: exact
         :class:`~decimal.Decimal` values in ``python`` mode, their exact decimal strings
         (``"640.19"``) in ``json`` mode. ``created`` is a UTC datetime in ``python`` mode and
         an ISO-8601 string (``"2025-01-01T00:00:00Z"``) in ``json`` mode. The ``python`` form
         structures back into an equal invoice.
 
         Args:
-            mode: ``"python"`` or ``"json"`` (ready for :func:`json.dumps`).
+            mode: ``"python"`` or ``"json"`` (ready for ``json.dumps``).
 
         Returns:
             A new dict.
