@@ -31,7 +31,17 @@ from ._errors import (
     TransportError,
 )
 from ._frames import to_pandas, to_polars
-from ._models import FetchStats, Invoice, InvoicePage, InvoiceType, Pagination, RateLimit
+from ._governor import RateGovernor
+from ._models import (
+    FetchStats,
+    Invoice,
+    InvoicePage,
+    InvoiceType,
+    Pagination,
+    RateLimit,
+    RateWait,
+    WaitReason,
+)
 from ._retry import Backoff, set_testing
 from ._stream import InvoiceStream, PageStream
 from ._version import __version__
@@ -54,13 +64,26 @@ __all__ = [
     "PageStream",
     "Pagination",
     "PaginationError",
+    "RateGovernor",
     "RateLimit",
     "RateLimitError",
+    "RateWait",
     "ResponseFormatError",
     "ServerError",
     "TransportError",
+    "WaitReason",
     "__version__",
     "set_testing",
     "to_pandas",
     "to_polars",
 ]
+
+# The exceptions live in a private module; they say where to import them from, so that a
+# traceback reads `asyncinvoices.AuthenticationError`, not `asyncinvoices._errors...`.
+# Only exceptions: other classes keep their module, where typing.get_type_hints (and so
+# attrs and cattrs) resolves their postponed annotations.
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, type) and issubclass(_value, BaseException):
+        _value.__module__ = __name__
+del _name, _value

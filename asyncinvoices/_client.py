@@ -1,17 +1,16 @@
-"""``InvoiceClient``: the public entry point, and the one place requests are sent from.
+"""``InvoiceClient``: the public entry point.
 
-The client validates its configuration, owns the transport (and so the connection pool),
-the rate governor and a task group for the walks of its streams. Each request goes through
-the same steps: a concurrency slot, a place in the governor's window, the transport, the
-protocol decoder; failures that may succeed later are retried with backoff.
+The client validates its configuration and owns the page fetcher (``_fetcher.py``: the
+transport and its connection pool, the rate governor, the retry policy) and a task group in
+which the walks of its streams run. Its life is one explicit state: unopened, opened (inside
+``async with``), closed.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
-from collections.abc import Callable
-from types import TracebackType
+import enum
+from collections.abc import AsyncGenerator, Callable
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -26,38 +25,31 @@ from ._config import (
     validate_account_id,
     validate_type,
 )
-from ._errors import (
-    APIError,
-    AsyncInvoicesError,
-    ConfigurationError,
-    RateLimitError,
-    TransportError,
-)
+from ._errors import ConfigurationError
+from ._fetcher import PageFetcher
 from ._governor import RateGovernor
-from ._models import FetchStats, Invoice, InvoicePage, InvoiceType, RateLimit
-from ._paginator import Counters
-from ._protocol import (
-    ResponseDecoder,
-    invoice_history_path,
-    is_retryable_status,
-    parse_ratelimit,
-    query_params,
-)
-from ._retry import Backoff
-from ._stream import InvoiceStream, PageStream
-from ._transport import DEFAULT_MAX_BODY, ClientSession, RawResponse, Transport
+from ._models import FetchStats, Invoice, InvoicePage, InvoiceType, RateLimit, RateWait
+from ._retry import Backoff, RetryPolicy
+from ._stream import InvoiceStream, PageStream, WalkSetup
+from ._transport import DEFAULT_MAX_BODY, ClientSession, Transport
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
 __all__ = ["InvoiceClient"]
 
-logger = logging.getLogger("asyncinvoices")
-
 _DEFAULT_RATE_LIMIT = RateLimit()
 
 
-class InvoiceClient:
+class _State(enum.Enum):
+    """Where a client is in its life; it only ever moves forward."""
+
+    UNOPENED = 1  # created, `async with` not entered yet
+    OPENED = 2  # inside `async with`: walks may start
+    CLOSED = 3  # closed: nothing may start again
+
+
+class InvoiceClient(anyio.AsyncContextManagerMixin):
     """An async client for Cloudflare's AI Gateway invoice history.
 
     Use it as an async context manager; it fetches pages concurrently, in order, within the
@@ -84,6 +76,12 @@ class InvoiceClient:
         backoff: The waits between retries.
         max_body: The largest response body accepted, in bytes.
         session: An :class:`aiohttp.ClientSession` the caller owns; it is not closed.
+        read_ahead: How many pages a walk may fetch beyond the one it is delivering.
+            Default: twice ``max_concurrency``, so that free request slots do not wait for a
+            slow page at the head. A walk holds at most ``read_ahead + 1`` pages, and a
+            server that overstates ``total_count`` costs at most ``read_ahead`` requests.
+        on_wait: Called with a :class:`RateWait` whenever a request starts waiting for the
+            rate limit (the wait is also logged on the ``asyncinvoices`` logger).
 
     Raises:
         ConfigurationError: If a setting is invalid or no credentials can be found.
@@ -105,6 +103,8 @@ class InvoiceClient:
         backoff: Backoff | None = None,
         max_body: int = DEFAULT_MAX_BODY,
         session: ClientSession | None = None,
+        read_ahead: int | None = None,
+        on_wait: Callable[[RateWait], object] | None = None,
     ) -> None:
         self._credentials: Credentials = resolve_credentials(
             api_token=api_token, api_email=api_email, api_key=api_key
@@ -112,24 +112,37 @@ class InvoiceClient:
         self._base_url = resolve_base_url(base_url)
         self._max_concurrency = positive_int(max_concurrency, "max_concurrency")
         self._per_page = positive_int(per_page, "per_page")
-        self._max_retries = positive_int(max_retries, "max_retries", minimum=0)
-        self._max_retry_wait = positive_float(max_retry_wait, "max_retry_wait", allow_zero=True)
+        max_retries = positive_int(max_retries, "max_retries", minimum=0)
+        max_retry_wait = positive_float(max_retry_wait, "max_retry_wait", allow_zero=True)
+        self._read_ahead = (
+            2 * self._max_concurrency
+            if read_ahead is None
+            else positive_int(read_ahead, "read_ahead", minimum=0)
+        )
         timeout = positive_float(timeout, "timeout")
         max_body = positive_int(max_body, "max_body")
         if rate_limit is not None and not isinstance(rate_limit, RateLimit):
             raise ConfigurationError("rate_limit must be a RateLimit or None")
-        self._rate_limit = rate_limit
-        self._backoff = backoff or Backoff()
-        self._transport = Transport(
-            session=session, timeout=timeout, max_body=max_body, connections=max_concurrency
+        if on_wait is not None and not callable(on_wait):
+            raise ConfigurationError("on_wait must be callable")
+        self._governor = RateGovernor(rate_limit, max_pause=max_retry_wait, on_wait=on_wait)
+        self._fetcher = PageFetcher(
+            base_url=self._base_url,
+            credentials=self._credentials,
+            transport=Transport(
+                session=session, timeout=timeout, max_body=max_body, connections=max_concurrency
+            ),
+            governor=self._governor,
+            max_concurrency=self._max_concurrency,
+            policy=RetryPolicy(
+                max_retries=max_retries,
+                max_retry_wait=max_retry_wait,
+                backoff=backoff or Backoff(),
+            ),
         )
-        self._decoder = ResponseDecoder()
-        self._governor = RateGovernor(rate_limit, max_pause=self._max_retry_wait)
-        self._limiter = anyio.CapacityLimiter(self._max_concurrency)
+        self._state = _State.UNOPENED
         self._task_group: anyio.abc.TaskGroup | None = None
-        self._owner: int | None = None  # the task that entered the client and its task group
-        self._children: set[anyio.CancelScope] = set()  # one per walk, to cancel them alone
-        self._closed = False
+        self._walks: set[anyio.CancelScope] = set()  # one per walk, to cancel them alone
 
     def __repr__(self) -> str:
         return (
@@ -146,201 +159,80 @@ class InvoiceClient:
     def governor(self) -> RateGovernor:
         """The rate governor every request of this client passes through.
 
-        Internal; exposed for tests and diagnostics (e.g. ``client.governor.paused_until``).
+        Read it to see why requests are held back, e.g. ``client.governor.paused_until`` or
+        ``client.governor.window.limits``.
         """
         return self._governor
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
-        if self._closed:
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncGenerator[Self]:
+        if self._state is _State.CLOSED:
             raise ConfigurationError("this InvoiceClient is closed; create a new one")
-        if self._task_group is None:
-            task_group = anyio.create_task_group()
-            await task_group.__aenter__()
+        # anyio's supported way to hold a task group across __aenter__ and __aexit__: the
+        # walks of the streams run in it, so none outlives the client.
+        host_error: BaseException | None = None
+        async with anyio.create_task_group() as task_group:
             self._task_group = task_group
-            self._owner = anyio.get_current_task().id
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
+            self._state = _State.OPENED
+            try:
+                yield self
+            except BaseException as exc:
+                # Raised again below, outside the task group, so that an error in the body of
+                # `async with` reaches the caller as itself, not inside an exception group.
+                host_error = exc
+            finally:
+                self._task_group = None
+                await self.aclose()
+        if host_error is not None:
+            raise host_error
 
     async def aclose(self) -> None:
         """Cancel every walk still running and close the connections this client opened.
 
-        May be called from any task. The task group of the walks can only be left by the task
-        that entered the client, so from another task the walks are cancelled and the
-        connections closed, and ``async with`` finishes the rest when it exits.
+        May be called from any task, inside or outside ``async with``; ``async with``
+        finishes the rest when it exits.
         """
-        task_group = self._task_group
-        if self._closed and task_group is None:
-            return
-        self._closed = True
+        self._state = _State.CLOSED
         # Only the walks are cancelled, each through its own scope: the task group's scope
         # also covers the body of the caller's `async with`, which must not be cancelled.
-        for scope in list(self._children):
+        for scope in list(self._walks):
             scope.cancel()
-        try:
-            if task_group is not None and self._owner == anyio.get_current_task().id:
-                self._task_group = None
-                await task_group.__aexit__(None, None, None)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._transport.aclose()
+        await self._fetcher.aclose()
 
     def _spawn(self, function: Callable[[], Any]) -> None:
-        if self._closed:
+        if self._state is _State.CLOSED:
             raise ConfigurationError("this InvoiceClient is closed; create a new one")
         if self._task_group is None:
             raise ConfigurationError(
                 "the client is not open: use 'async with InvoiceClient(...) as client:'"
             )
         scope = anyio.CancelScope()
-        children = self._children
-        children.add(scope)
+        walks = self._walks
+        walks.add(scope)
 
-        async def child() -> None:
+        async def walk() -> None:
             try:
                 with scope:
                     await function()
             finally:
-                children.discard(scope)
+                walks.discard(scope)
 
-        self._task_group.start_soon(child)
-
-    # -- one request -----------------------------------------------------------------------
-
-    async def _request(
-        self,
-        *,
-        account_id: str,
-        type: InvoiceType,
-        page: int,
-        per_page: int,
-        counters: Counters,
-        limiter: anyio.CapacityLimiter | None,
-    ) -> InvoicePage:
-        if self._closed:
-            raise ConfigurationError("this InvoiceClient is closed")
-        url = self._base_url + invoice_history_path(account_id)
-        params = query_params(page=page, per_page=per_page, type=type)
-        retry = 0
-        while True:
-            error: AsyncInvoicesError
-            try:
-                raw = await self._send(url, params, page, retry, counters, limiter)
-                self._governor.observe(parse_ratelimit(raw.headers))
-                return self._decoder.decode(
-                    raw.status,
-                    raw.headers,
-                    raw.body,
-                    page=page,
-                    now=dt.datetime.now(dt.timezone.utc),
-                )
-            except TransportError as exc:
-                error = exc
-            except RateLimitError as exc:
-                error = exc
-                wait = exc.retry_after
-                if wait is not None and wait > self._max_retry_wait:
-                    raise RateLimitError(
-                        f"{exc} exceeds max_retry_wait={self._max_retry_wait:g} s; "
-                        "Cloudflare blocks the token until then",
-                        status=exc.status,
-                        errors=exc.errors,
-                        ray_id=exc.ray_id,
-                        page=page if exc.page is None else exc.page,
-                        retry_after=wait,
-                    ) from None
-                if retry < self._max_retries:
-                    # A 429 means the whole client is over: hold every request, not just this.
-                    pause = wait if wait is not None else self._backoff.delay(retry + 1)
-                    self._governor.pause_until(anyio.current_time() + pause)
-            except APIError as exc:
-                if not is_retryable_status(exc.status):
-                    raise
-                error = exc
-            if retry >= self._max_retries:
-                raise error
-            retry += 1
-            delay = self._backoff.delay(retry)
-            logger.warning(
-                "page %d: %s; retry %d of %d in %.2f s",
-                page,
-                error,
-                retry,
-                self._max_retries,
-                delay,
-            )
-            await anyio.sleep(delay)
-
-    async def _send(
-        self,
-        url: str,
-        params: dict[str, str],
-        page: int,
-        retry: int,
-        counters: Counters,
-        limiter: anyio.CapacityLimiter | None,
-    ) -> RawResponse:
-        if limiter is not None:
-            async with limiter:
-                return await self._send_admitted(url, params, page, retry, counters)
-        return await self._send_admitted(url, params, page, retry, counters)
-
-    async def _send_admitted(
-        self, url: str, params: dict[str, str], page: int, retry: int, counters: Counters
-    ) -> RawResponse:
-        async with self._limiter, self._governor.slot() as waited:
-            counters.throttled_seconds += waited
-            counters.requests += 1
-            if retry:
-                counters.retries += 1
-            logger.debug("GET %s page=%d per_page=%s", url, page, params["per_page"])
-            headers = self._credentials.headers()
-            headers["Accept"] = "application/json"
-            return await self._transport.get(url, params=params, headers=headers, page=page)
-
-    def _fetcher(
-        self, account_id: str, type: InvoiceType, max_concurrency: int | None
-    ) -> Callable[[Counters], Callable[[int, int], Any]]:
-        limiter = (
-            anyio.CapacityLimiter(max_concurrency)
-            if max_concurrency is not None and max_concurrency < self._max_concurrency
-            else None
-        )
-
-        def bind(counters: Counters) -> Callable[[int, int], Any]:
-            async def fetch(page: int, per_page: int) -> InvoicePage:
-                return await self._request(
-                    account_id=account_id,
-                    type=type,
-                    page=page,
-                    per_page=per_page,
-                    counters=counters,
-                    limiter=limiter,
-                )
-
-            return fetch
-
-        return bind
+        self._task_group.start_soon(walk)
 
     # -- the public API ------------------------------------------------------------------
 
-    def _stream_kwargs(
+    def _setup(
         self,
         account_id: str,
         type: str,
         per_page: int | None,
         max_concurrency: int | None,
+        read_ahead: int | None,
         on_progress: Callable[[FetchStats], object] | None,
         resume: object | None,
-    ) -> dict[str, Any]:
+    ) -> WalkSetup:
         account_id = validate_account_id(account_id)
         kind = validate_type(type)
         size = self._per_page if per_page is None else positive_int(per_page, "per_page")
@@ -349,22 +241,24 @@ class InvoiceClient:
             if max_concurrency is None
             else positive_int(max_concurrency, "max_concurrency")
         )
+        ahead = (
+            self._read_ahead
+            if read_ahead is None
+            else positive_int(read_ahead, "read_ahead", minimum=0)
+        )
         if on_progress is not None and not callable(on_progress):
             raise ConfigurationError("on_progress must be callable")
-        return {
-            "spawn": self._spawn,
-            "fetch": self._fetcher(account_id, kind, concurrency),
-            "account_id": account_id,
-            "type": kind,
-            "per_page": size,
-            # At most `concurrency` pages ahead of the one being delivered: this bounds both
-            # memory and the requests wasted when a server overstates total_count. A wider
-            # window hides head-of-line waits better (docs/benchmarks.md measures both).
-            "window": min(concurrency, self._max_concurrency),
-            "on_progress": on_progress,
-            "resume": resume,
-            "clock": anyio.current_time,
-        }
+        return WalkSetup(
+            spawn=self._spawn,
+            fetch=self._fetcher.walk(account_id, kind, max_concurrency=concurrency),
+            account_id=account_id,
+            type=kind,
+            per_page=size,
+            read_ahead=ahead,
+            on_progress=on_progress,
+            resume=resume,
+            clock=anyio.current_time,
+        )
 
     def invoices(
         self,
@@ -373,19 +267,21 @@ class InvoiceClient:
         type: InvoiceType = "all",
         per_page: int | None = None,
         max_concurrency: int | None = None,
+        read_ahead: int | None = None,
         on_progress: Callable[[FetchStats], object] | None = None,
         resume: dict[str, Any] | None = None,
     ) -> InvoiceStream:
         """Iterate over every invoice of ``account_id``, newest first, each exactly once.
 
-        Pages are fetched concurrently, at most ``max_concurrency`` at a time and at most that
-        many ahead of the consumer, and delivered in order.
+        Pages are fetched concurrently, at most ``max_concurrency`` at a time and at most
+        ``read_ahead`` ahead of the one the consumer is reading, and delivered in order.
 
         Args:
             account_id: The Cloudflare account id (32 hexadecimal characters).
             type: ``"all"``, ``"auto"`` (auto top-ups) or ``"manual"`` (manual top-ups).
             per_page: Overrides the client's page size for this walk.
             max_concurrency: Lowers the client's concurrency for this walk.
+            read_ahead: Overrides the client's read-ahead for this walk.
             on_progress: Called with :class:`FetchStats` after each page.
             resume: A value from :meth:`InvoiceStream.checkpoint` to continue after.
 
@@ -393,7 +289,9 @@ class InvoiceClient:
             ConfigurationError: At once, for an invalid argument.
         """
         return InvoiceStream(
-            **self._stream_kwargs(account_id, type, per_page, max_concurrency, on_progress, resume)
+            self._setup(
+                account_id, type, per_page, max_concurrency, read_ahead, on_progress, resume
+            )
         )
 
     def pages(
@@ -403,6 +301,7 @@ class InvoiceClient:
         type: InvoiceType = "all",
         per_page: int | None = None,
         max_concurrency: int | None = None,
+        read_ahead: int | None = None,
         on_progress: Callable[[FetchStats], object] | None = None,
         resume: dict[str, Any] | None = None,
     ) -> PageStream:
@@ -416,6 +315,7 @@ class InvoiceClient:
             type: ``"all"``, ``"auto"`` (auto top-ups) or ``"manual"`` (manual top-ups).
             per_page: Overrides the client's page size for this walk.
             max_concurrency: Lowers the client's concurrency for this walk.
+            read_ahead: Overrides the client's read-ahead for this walk.
             on_progress: Called with :class:`FetchStats` after each page.
             resume: A value from :meth:`PageStream.checkpoint` to continue after.
 
@@ -423,7 +323,9 @@ class InvoiceClient:
             ConfigurationError: At once, for an invalid argument.
         """
         return PageStream(
-            **self._stream_kwargs(account_id, type, per_page, max_concurrency, on_progress, resume)
+            self._setup(
+                account_id, type, per_page, max_concurrency, read_ahead, on_progress, resume
+            )
         )
 
     async def list_invoices(
@@ -433,6 +335,7 @@ class InvoiceClient:
         type: InvoiceType = "all",
         per_page: int | None = None,
         max_concurrency: int | None = None,
+        read_ahead: int | None = None,
         on_progress: Callable[[FetchStats], object] | None = None,
     ) -> list[Invoice]:
         """Return every invoice of ``account_id`` as a list, newest first.
@@ -442,6 +345,7 @@ class InvoiceClient:
             type: ``"all"``, ``"auto"`` (auto top-ups) or ``"manual"`` (manual top-ups).
             per_page: Overrides the client's page size for this walk.
             max_concurrency: Lowers the client's concurrency for this walk.
+            read_ahead: Overrides the client's read-ahead for this walk.
             on_progress: Called with :class:`FetchStats` after each page.
 
         Raises:
@@ -452,6 +356,7 @@ class InvoiceClient:
             type=type,
             per_page=per_page,
             max_concurrency=max_concurrency,
+            read_ahead=read_ahead,
             on_progress=on_progress,
         ) as stream:
             return [invoice async for invoice in stream]
@@ -482,14 +387,7 @@ class InvoiceClient:
         kind = validate_type(type)
         number = positive_int(page, "page")
         size = self._per_page if per_page is None else positive_int(per_page, "per_page")
-        return await self._request(
-            account_id=account_id,
-            type=kind,
-            page=number,
-            per_page=size,
-            counters=Counters(),
-            limiter=None,
-        )
+        return await self._fetcher.walk(account_id, kind)(number, size)
 
     async def count(self, account_id: str, *, type: InvoiceType = "all") -> int:
         """Return how many invoices match, from one request for a one-invoice page.

@@ -11,17 +11,23 @@ sending and the response, so this is the one accounting under which network dela
 push the server's count over the quota: if at most ``requests - 1`` places are occupied when a
 request is admitted, no window of the server's clock can hold more than ``requests``.
 
+A place is taken for every request that reaches the wire, however it was sent: the transport
+asks the governor once per attempt, a re-send by the HTTP library included.
+
 On top of its own count the governor obeys the server: a ``Ratelimit`` header with nothing
 remaining, or a 429 with ``Retry-After``, pauses every request of the client until the time
-given; a ``Ratelimit-Policy`` stricter than the configured quota is adopted.
+given. A ``Ratelimit-Policy`` is a quota *and* its window: it is enforced as a second limit
+beside the configured one, never instead of it, so an adopted policy can only make the client
+stricter.
 
 :class:`SlidingWindow` is the pure bookkeeping (times are passed in); :class:`RateGovernor`
-adds the waiting.
+adds the waiting and tells the application about it (:class:`~asyncinvoices.RateWait`).
 """
 
 from __future__ import annotations
 
-import collections
+import bisect
+import logging
 import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -29,45 +35,103 @@ from contextlib import asynccontextmanager
 import anyio
 
 from ._errors import RateLimitError
-from ._models import RateLimit
+from ._models import RateLimit, RateWait, WaitReason
 from ._protocol import RateLimitHeader
 
 __all__ = ["RateGovernor", "SlidingWindow"]
+
+logger = logging.getLogger("asyncinvoices")
+
+# A wait at least this long is logged at INFO; shorter ones, which a throttled walk has
+# between every two requests, at DEBUG so that INFO stays readable.
+_NOTABLE_WAIT = 1.0
+
+# Ended requests older than every window are forgotten, and never more than this many are
+# kept: a window's decision needs only its `quota` most recent ends.
+_MAX_HISTORY = 100_000
 
 
 class SlidingWindow:
     """Counts requests in a sliding window, each from its start until ``window`` after its end.
 
+    The configured limit (``quota`` per ``window``) always applies. A server policy adopted
+    with :meth:`adopt` applies beside it, over the same history of requests.
+
     Args:
         quota: The most requests any window may hold.
         window: The window's length in seconds.
+        history: Seconds of ended requests to remember, at least ``window``: a policy with a
+            longer window adopted later counts the requests already sent within it.
     """
 
-    def __init__(self, quota: int, window: float) -> None:
+    def __init__(self, quota: int, window: float, *, history: float = 0.0) -> None:
         self.quota = quota
         self.window = window
+        self.policy: tuple[int, float] | None = None
         self.in_flight = 0
-        self._ended: collections.deque[float] = collections.deque()
+        self._history = max(window, history) if math.isfinite(history) else window
+        self._ended: list[float] = []  # end times, sorted; entries before _head are expired
+        self._head = 0
+
+    @property
+    def limits(self) -> tuple[tuple[int, float], ...]:
+        """Every limit in force, as ``(quota, window)``: the configured one first."""
+        own = (self.quota, self.window)
+        return (own,) if self.policy is None else (own, self.policy)
 
     def _expire(self, now: float) -> None:
-        ended, window = self._ended, self.window
-        # The same expression as in wait_time, so that rounding can never call a place both
-        # taken (here) and free (there).
-        while ended and ended[0] + window <= now:
-            ended.popleft()
+        ended, horizon = self._ended, self._history
+        head = self._head
+        while head < len(ended) and ended[head] + horizon <= now:
+            head += 1
+        head = max(head, len(ended) - _MAX_HISTORY)
+        if head > 1024 and head * 2 > len(ended):
+            del ended[:head]  # compact now and then, so the list does not grow for ever
+            head = 0
+        self._head = head
 
-    def occupied(self, now: float) -> int:
-        """How many places are taken at ``now``: requests in flight or ended within the window."""
+    def _first_recent(self, window: float, now: float) -> int:
+        # The same expression as the waits below, `end + window <= now`, so that rounding can
+        # never call a place both taken (here) and free (there).
+        return bisect.bisect_right(self._ended, now, lo=self._head, key=lambda end: end + window)
+
+    def occupied(self, now: float, window: float | None = None) -> int:
+        """How many places are taken at ``now``: requests in flight or ended within ``window``.
+
+        Args:
+            now: The clock time.
+            window: The window to count over; the configured one by default.
+        """
         self._expire(now)
-        return self.in_flight + len(self._ended)
+        first = self._first_recent(self.window if window is None else window, now)
+        return self.in_flight + len(self._ended) - first
+
+    def _wait_for(self, quota: int, window: float, now: float) -> float | None:
+        first = self._first_recent(window, now)
+        taken = self.in_flight + len(self._ended) - first
+        if taken < quota:
+            return 0.0
+        # `taken - quota + 1` places must free up; ended ones free up oldest first.
+        index = first + taken - quota
+        if index >= len(self._ended):
+            return None  # the requests in flight alone fill the quota: one must end first
+        return max(0.0, self._ended[index] + window - now)
 
     def wait_time(self, now: float) -> float | None:
         """Seconds until a request may start: ``0.0`` now, ``None`` when one must end first."""
-        if self.occupied(now) < self.quota:
-            return 0.0
-        if not self._ended:
+        self._expire(now)
+        waits = [self._wait_for(quota, window, now) for quota, window in self.limits]
+        if None in waits:
             return None
-        return max(0.0, self._ended[0] + self.window - now)
+        return max(wait for wait in waits if wait is not None)
+
+    def binding(self, now: float) -> tuple[int, float] | None:
+        """The limit that holds requests back at ``now``, or ``None`` when one may start."""
+        self._expire(now)
+        for quota, window in self.limits:
+            if self._wait_for(quota, window, now) != 0.0:
+                return quota, window
+        return None
 
     def start(self) -> None:
         """Take a place for a request that starts now."""
@@ -76,26 +140,46 @@ class SlidingWindow:
     def end(self, now: float) -> None:
         """Release a request's in-flight place; it stays counted until ``now + window``."""
         self.in_flight -= 1
-        # Times come from one monotonic clock, so appending keeps the deque sorted.
-        self._ended.append(now)
+        # Times come from one monotonic clock, so appending almost always keeps the order.
+        if self._ended and now < self._ended[-1]:
+            bisect.insort(self._ended, now, lo=self._head)
+        else:
+            self._ended.append(now)
 
     def adopt(self, quota: int | None, window: float | None) -> None:
-        """Tighten the quota or lengthen the window when the server's policy is stricter."""
-        if quota is not None and 0 < quota < self.quota:
-            self.quota = quota
-        if window is not None and window > self.window and math.isfinite(window):
-            self.window = window
+        """Enforce the server's policy of ``quota`` requests per ``window`` seconds as well.
+
+        A policy is a quota and its window together: ``6`` per ``2`` s is not ``6`` per the
+        configured window. A quota without a window applies over the configured window. A
+        policy the configured limit already implies (no larger quota over no shorter window)
+        adds nothing and is dropped, so the client never becomes looser than configured.
+        """
+        if quota is None or quota < 1:
+            return
+        if window is None or not math.isfinite(window) or window <= 0:
+            window = self.window
+        if quota >= self.quota and window <= self.window:
+            self.policy = None
+            return
+        self.policy = (quota, window)
+        self._history = max(self._history, window)
 
 
 class RateGovernor:
     """Admits requests so that the client never exceeds its quota, and pauses on 429s.
+
+    Read it through :attr:`InvoiceClient.governor` to see why a walk is held back; the
+    client drives it.
 
     Args:
         limit: The quota, or ``None`` to count nothing (pauses from the server still apply).
         clock: The monotonic clock, ``anyio.current_time`` unless a test passes its own.
         max_pause: The longest pause from the server a request waits out; a request that
             would wait longer raises :class:`RateLimitError` instead. A ``Ratelimit-Policy``
-            window longer than both this and the current window is not adopted.
+            window longer than both this and the configured window is enforced over the
+            longer of the two instead: the client may not wait longer for a place.
+        on_wait: Called with a :class:`~asyncinvoices.RateWait` each time a request starts
+            waiting for the rate limit.
     """
 
     def __init__(
@@ -104,11 +188,16 @@ class RateGovernor:
         *,
         clock: Callable[[], float] = anyio.current_time,
         max_pause: float = math.inf,
+        on_wait: Callable[[RateWait], object] | None = None,
     ) -> None:
         self._max_pause = max_pause
-        self._window = SlidingWindow(limit.requests, limit.window) if limit else None
+        self._window = (
+            SlidingWindow(limit.requests, limit.window, history=max_pause) if limit else None
+        )
         self._clock = clock
+        self._on_wait = on_wait
         self._paused_until = 0.0
+        self._pause_reason: WaitReason = "server"
         self._lock = anyio.Lock()  # FIFO, so no waiting request is starved by later ones
         self._changed = anyio.Event()
         self._waits = 0  # how many times any request had to wait: see _admit
@@ -123,35 +212,66 @@ class RateGovernor:
         """The clock time before which no request is admitted (0.0 when not paused)."""
         return self._paused_until
 
-    def pause_until(self, when: float) -> None:
-        """Admit nothing before clock time ``when`` (a later pause wins over an earlier one)."""
+    def pause_until(self, when: float, *, reason: WaitReason = "retry-after") -> None:
+        """Admit nothing before clock time ``when`` (a later pause wins over an earlier one).
+
+        Args:
+            when: The clock time the pause ends.
+            reason: Why, as reported to ``on_wait``: ``"retry-after"`` or ``"server"``.
+        """
         if when > self._paused_until:
             self._paused_until = when
+            self._pause_reason = reason
 
     def observe(self, header: RateLimitHeader | None) -> None:
         """Take in the server's ``Ratelimit`` headers from a response."""
         if header is None:
             return
-        if self._window is not None:
+        if self._window is not None and header.quota is not None:
             window = header.window
-            if window is not None and window > max(self._window.window, self._max_pause):
+            longest = max(self._window.window, self._max_pause)
+            if window is not None and window > longest:
                 # A place in a window that long may take longer to free up than any wait the
-                # client allows (10**9 s would wait for ever): keep the stricter quota over
-                # the current window, and let the server's 429 and Retry-After decide.
-                window = None
+                # client allows (10**9 s would wait for ever): enforce the quota over the
+                # longest window the client may wait, and let the server's 429 decide the rest.
+                window = longest
             self._window.adopt(header.quota, window)
         if header.remaining <= 0 and header.reset > 0:
             # Nothing left in the server's own count: someone else shares the quota, or the
             # server counts differently; either way its word is final.
             now = self._clock()
-            if self._window is None or self._window.occupied(now) < self._window.quota:
-                self.pause_until(now + header.reset)
+            if self._window is None or self._window.wait_time(now) == 0.0:
+                self.pause_until(now + header.reset, reason="server")
 
     def _notify(self) -> None:
         event, self._changed = self._changed, anyio.Event()
         event.set()
 
-    async def _admit(self) -> float:
+    def _announce(self, seconds: float | None, reason: WaitReason, page: int | None) -> None:
+        where = f"page {page}: " if page is not None else ""
+        how_long = "until a request ends" if seconds is None else f"{seconds:.1f} s"
+        level = logging.INFO if seconds is not None and seconds >= _NOTABLE_WAIT else logging.DEBUG
+        logger.log(level, "%swaiting %s for the rate limit (%s)", where, how_long, reason)
+        if self._on_wait is not None and seconds is not None:
+            self._on_wait(RateWait(seconds=seconds, reason=reason, page=page))
+
+    async def _hold_for_pause(self, now: float, page: int | None) -> None:
+        wait = self._paused_until - now
+        if wait > self._max_pause:
+            # A `Ratelimit` header with nothing remaining asked for a longer pause than the
+            # client may wait: sending anyway would trip Cloudflare's block, so the request
+            # fails as a Retry-After that long would.
+            raise RateLimitError(
+                "not sent: an earlier response's Ratelimit header said the quota "
+                f"is used up; waiting {wait:.0f} s",
+                status=429,
+                page=page,
+                retry_after=wait,
+            )
+        self._announce(wait, self._pause_reason, page)
+        await anyio.sleep(wait)
+
+    async def _admit(self, page: int | None) -> float:
         """Wait until a request may start and take its place; return the seconds throttled.
 
         Time counts as throttled when the quota or a pause held this request back, or held
@@ -164,18 +284,8 @@ class RateGovernor:
             while True:
                 now = self._clock()
                 if now < self._paused_until:
-                    if self._paused_until - now > self._max_pause:
-                        # A `Ratelimit` header with nothing remaining asked for a longer pause
-                        # than the client may wait: sending anyway would trip Cloudflare's
-                        # block, so the request fails as a Retry-After that long would.
-                        raise RateLimitError(
-                            "not sent: an earlier response's Ratelimit header said the quota "
-                            f"is used up; waiting {self._paused_until - now:.0f} s",
-                            status=429,
-                            retry_after=self._paused_until - now,
-                        )
                     self._waits += 1
-                    await anyio.sleep(self._paused_until - now)
+                    await self._hold_for_pause(now, page)
                     continue
                 window = self._window
                 if window is None:
@@ -185,6 +295,7 @@ class RateGovernor:
                     window.start()
                     break
                 self._waits += 1
+                self._announce(delay, "quota", page)
                 changed = self._changed
                 with anyio.move_on_after(delay if delay is not None else math.inf):
                     await changed.wait()
@@ -196,13 +307,16 @@ class RateGovernor:
         self._notify()
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[float]:
-        """Hold a place in the window for the duration of one request.
+    async def slot(self, page: int | None = None) -> AsyncIterator[float]:
+        """Hold a place in the window for the duration of one request on the wire.
 
         Yields the seconds spent waiting to be admitted. The place stays counted for
         ``window`` seconds after the block ends, however it ends.
+
+        Args:
+            page: The page the request is for, named in logs and in ``on_wait``.
         """
-        waited = await self._admit()
+        waited = await self._admit(page)
         try:
             yield waited
         finally:

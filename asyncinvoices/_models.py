@@ -20,6 +20,8 @@ __all__ = [
     "InvoiceType",
     "Pagination",
     "RateLimit",
+    "RateWait",
+    "WaitReason",
 ]
 
 InvoiceType = Literal["all", "auto", "manual"]
@@ -208,3 +210,28 @@ class FetchStats:
     drift: int = 0
     duplicates_skipped: int = 0
     refetched_pages: int = 0
+
+
+WaitReason = Literal["quota", "server", "retry-after"]
+"""Why a request waits: the client's own quota is full, the server's ``Ratelimit`` header said
+nothing remains, or a 429 asked to retry after a while."""
+
+
+@attrs.frozen(kw_only=True)
+class RateWait:
+    """A request has started waiting for the rate limit; passed to ``on_wait``.
+
+    Waiting is the rate limit doing its job: going over Cloudflare's quota blocks the token for
+    five minutes. An application shows it so that a held walk does not look stuck.
+
+    Attributes:
+        seconds: How long this wait will last, as far as the client knows when it starts.
+        reason: ``"quota"`` (the client's sliding window is full, or the server's
+            ``Ratelimit-Policy`` is), ``"server"`` (a ``Ratelimit`` header said nothing
+            remains) or ``"retry-after"`` (a 429 asked to wait).
+        page: The page the waiting request is for, when known.
+    """
+
+    seconds: float
+    reason: WaitReason
+    page: int | None = None

@@ -1,20 +1,30 @@
 """Pagination planning and exactly-once bookkeeping, without any I/O.
 
-The endpoint pages by offset, newest invoice first (CLOUDFLARE_API.md, "The endpoint"). Two
-ways of walking it are planned here and carried out by ``_paginator.py``:
+The endpoint pages by offset, newest invoice first (CLOUDFLARE_API.md, "The endpoint"). Every
+decision of a walk is taken here, by three small state machines in the manner of h11's
+connection state: the driver (``_paginator.py``) asks a machine for its next action with
+``next_request()``, carries out the request, and hands the page back with ``feed(page)``,
+which says what to deliver. A machine's terminal action names the next machine.
 
-*Aligned* walking asks for pages ``1..P`` of a fixed size concurrently. It is fast, and it is
-exact as long as the data does not move: every page then reports the same ``total_count`` and
-no page repeats an invoice. :func:`judge_aligned` checks exactly that for each page, in order.
+* :class:`FirstPage` asks for page 1 alone, to learn ``total_count`` and the page size the
+  server really uses (a server may clamp ``per_page`` silently, or reject it with code 6008
+  and name its maximum).
+* :class:`AlignedWindow` asks for pages ``k, k+1, ...`` of a fixed size, up to ``read_ahead``
+  pages beyond the one it waits for, and judges them strictly in page order. It is exact as
+  long as the data does not move: every page then reports the same ``total_count`` and no
+  page repeats an invoice (:func:`judge_aligned`).
+* :class:`AnchoredSearch` is used once the data has moved (``total_count`` changed, a page
+  repeated invoices, the page size changed) and to resume from a checkpoint. Each request is
+  chosen so that it contains the last invoice already delivered (:func:`anchored_request`);
+  the new invoices are those after that anchor (:meth:`Ledger.take_anchored`). Because
+  invoices are only ever created at the head and the relative order of existing invoices
+  never changes, a page that contains an already-delivered invoice proves that nothing
+  between it and the page's end was skipped. Once a page ends on a page boundary, the walk
+  goes back to aligned.
 
-*Anchored* walking is used once the data has moved (``total_count`` changed, a page repeated
-invoices, the page size changed) and to resume from a checkpoint. Each request is chosen so
-that it contains the last invoice already delivered (:func:`anchored_request`); the new
-invoices are those after that anchor (:meth:`Ledger.take_anchored`). Because invoices are only
-ever created at the head and the relative order of existing invoices never changes, a page
-that contains an already-delivered invoice proves that nothing between it and the page's end
-was skipped. This is what lets the iterator yield every invoice that existed for the whole
-run exactly once, whatever was created or deleted meanwhile.
+This is what lets the iterator yield every invoice that existed for the whole run exactly
+once, whatever was created or deleted meanwhile. Nothing here awaits or sends anything: the
+machines can be driven synchronously by a test against an in-memory model of the server.
 """
 
 from __future__ import annotations
@@ -22,28 +32,82 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import enum
+import re
 from collections.abc import Iterable, Sequence
+from typing import TypeAlias
 
 import attrs
 
-from ._errors import PaginationError
+from ._errors import BadRequestError, PaginationError
 from ._models import Invoice, InvoicePage
 
 __all__ = [
+    "ABSOLUTE_PAGE_CAP",
     "DEFAULT_RETAIN",
+    "PAGE_CAP_SLACK",
+    "Action",
+    "AlignAt",
+    "AlignedWindow",
     "Anchor",
+    "AnchoredSearch",
+    "Await",
+    "Deliver",
+    "Done",
+    "FirstPage",
     "Ledger",
+    "Machine",
+    "Request",
+    "Restart",
+    "Seek",
     "Verdict",
+    "Walk",
+    "WalkProgress",
     "anchored_request",
+    "check_end",
+    "check_extent",
     "check_page_number",
+    "finished",
     "hard_page_cap",
     "judge_aligned",
     "page_count",
+    "per_page_limit",
+    "server_page_size",
 ]
 
 
 DEFAULT_RETAIN = 20_000
 """How many delivered ids the ledger keeps at least (about 2 MB), however long the run."""
+
+ABSOLUTE_PAGE_CAP = 1_000_000
+"""The most pages a walk without ``total_count`` may request.
+
+Without a total nothing bounds the walk but ``has_more``; a server that says ``has_more``
+for ever while returning new invoices is stopped here rather than never.
+"""
+
+PAGE_CAP_SLACK = 2
+"""Pages an aligned walk may follow ``has_more`` beyond the pages its ``total_count`` plans."""
+
+# Re-aligning after drift takes a few requests that deliver nothing: up to two for each page
+# that was held when the data moved, plus a fixed allowance for the search itself, plus one
+# step forward per page of invoices created at the head meanwhile. A server that ignores
+# `page` while echoing it back (cloudflare-python #2584, CLOUDFLARE_API.md "The endpoint")
+# produces such requests for ever, and is stopped once they exceed the sum.
+_IDLE_PER_HELD_PAGE = 2
+_IDLE_ALLOWANCE = 20
+
+# Each step of an anchored search moves at least one page, so a search settles within a few
+# steps per page up to its anchor; one that cannot is chasing data that never stops moving.
+_SEARCH_STEPS_PER_PAGE = 3
+_SEARCH_STEPS_ALLOWANCE = 50
+
+# Different requests answered with the same invoices this many times in a row: a server
+# that ignores `page` while echoing it back (CLOUDFLARE_API.md, "The endpoint").
+_REPEATS_TO_FAIL = 2
+
+# CLOUDFLARE_API.md, "The endpoint": an out-of-range per_page is rejected with 6008 and a
+# chain entry such as 11000 "per_page variable must be a number between 1 and 1000".
+_PER_PAGE_LIMIT = re.compile(r"per_page\b.*?between\s+1\s+and\s+(\d+)", re.IGNORECASE)
 
 
 def page_count(total_count: int, per_page: int) -> int:
@@ -54,10 +118,10 @@ def page_count(total_count: int, per_page: int) -> int:
 def hard_page_cap(total_count: int, per_page: int) -> int:
     """The most pages an aligned walk may request before the server is deemed to loop.
 
-    Two pages of slack beyond the plan let a final page that still says ``has_more`` be
-    followed, while a server that says ``has_more`` forever is stopped.
+    :data:`PAGE_CAP_SLACK` pages beyond the plan let a final page that still says
+    ``has_more`` be followed, while a server that says ``has_more`` forever is stopped.
     """
-    return page_count(total_count, per_page) + 2
+    return page_count(total_count, per_page) + PAGE_CAP_SLACK
 
 
 class Verdict(enum.Enum):
@@ -103,9 +167,10 @@ def judge_aligned(
         seen: What has been delivered.
 
     Raises:
-        PaginationError: If the server returned another page than the one asked for, or
-            repeated an earlier page while its ``total_count`` stayed the same (it ignores
-            ``page``: cloudflare-python #2584, CLOUDFLARE_API.md "The endpoint").
+        PaginationError: If the server returned another page than the one asked for,
+            repeated an earlier page while its ``total_count`` stayed the same, or sent
+            invoices beyond its ``total_count`` (it ignores ``page``: cloudflare-python
+            #2584, CLOUDFLARE_API.md "The endpoint").
     """
     check_page_number(page)
     if page.pagination.total_count != expected_total:
@@ -116,6 +181,7 @@ def judge_aligned(
         # Some delivered ids were forgotten: a page that starts newer than the last delivered
         # invoice repeats invoices the ledger can no longer recognise by id.
         return Verdict.REALIGN
+    check_extent(page, (page.number - 1) * per_page)
     repeated = seen.count_seen(page.invoices)
     if repeated:
         with_ids = sum(1 for inv in page.invoices if inv.id is not None)
@@ -190,11 +256,9 @@ class Ledger:
 
     def __init__(self, *, retain: int | None = DEFAULT_RETAIN) -> None:
         self.seen: set[str] = set()
-        self.delivered = 0
         self.last_created: dt.datetime | None = None
         self.last_id: str | None = None
         self.duplicates = 0
-        self.skipped_new = 0
         self._retain = retain
         # Delivery order of the ids in `seen`, kept only while every delivered invoice has a
         # creation time no newer than the one before it: only then can an id be forgotten.
@@ -245,7 +309,6 @@ class Ledger:
                     previous = created
             out.append(inv)
         if out:
-            self.delivered += len(out)
             self.last_id = out[-1].id
             self.last_created = out[-1].created
             if order is not None:
@@ -273,8 +336,7 @@ class Ledger:
         """Deliver what follows the first already-delivered invoice on an anchored page.
 
         Invoices before the anchor are newer than it: created during the run, they are not
-        delivered (the run delivers what existed when it passed that point) but counted in
-        :attr:`skipped_new`. When the page
+        delivered (the run delivers what existed when it passed that point). When the page
         holds no delivered invoice, the last delivered invoice's creation time places it:
         a page that reaches from newer to older invoices straddles the gap the deleted
         anchor left, and its older part follows on.
@@ -286,7 +348,6 @@ class Ledger:
         seen = self.seen
         for index, inv in enumerate(invoices):
             if inv.id is not None and inv.id in seen:
-                self.skipped_new += index
                 return self.take(invoices[index + 1 :])
         last = self.last_created
         if last is None or not invoices:
@@ -296,7 +357,6 @@ class Ledger:
             return None
         newer = sum(1 for c in created if c is not None and c > last)
         if 0 < newer < len(invoices):
-            self.skipped_new += newer
             return self.take(invoices[newer:])
         return None
 
@@ -317,3 +377,585 @@ class Ledger:
                 "find the place to continue from"
             )
         return -1 if all(c is not None and c > last for c in created) else 1
+
+
+# -- pure readings of one page --------------------------------------------------------------
+
+
+def per_page_limit(exc: BadRequestError) -> int | None:
+    """The largest ``per_page`` a 6008 rejection names, or ``None`` if it names none.
+
+    CLOUDFLARE_API.md, "The endpoint": an out-of-range ``per_page`` is rejected with code 6008
+    and a chain entry such as 11000 "per_page variable must be a number between 1 and 1000".
+    """
+    if 6008 not in exc.codes:
+        return None
+    for error in exc.errors:
+        for text in [error.message, *(c.message for c in error.chain)]:
+            match = _PER_PAGE_LIMIT.search(text)
+            if match:
+                return int(match.group(1))
+    return None
+
+
+def server_page_size(page: InvoicePage, asked: int) -> int:
+    """The page size the server actually pages by, which may be less than ``asked``."""
+    reported = page.pagination.per_page
+    count = len(page.invoices)
+    if reported is not None and reported >= max(count, 1):
+        return reported
+    total = page.pagination.total_count
+    if 0 < count < asked and (page.pagination.has_more or (total is not None and total > count)):
+        # Fewer invoices than asked although more exist: the server clamps silently.
+        return count
+    return max(asked, count)
+
+
+def finished(page: InvoicePage, number: int, per_page: int, total: int | None) -> bool:
+    """Whether page ``number`` ends the walk.
+
+    While ``total`` plans more pages the walk goes on, whatever ``has_more`` says; past the
+    plan, ``has_more`` decides, and without it a short page or a known total ends the walk.
+    """
+    count = len(page.invoices)
+    has_more = page.pagination.has_more
+    if total is not None and number < page_count(total, per_page):
+        return False
+    if has_more is None:
+        return count < per_page or total is not None
+    return not has_more or count == 0
+
+
+def check_end(page: InvoicePage, offset: int) -> None:
+    """Raise unless a page that ends the list ends it where its own ``total_count`` says.
+
+    The page at ``offset`` holding ``count`` invoices and saying nothing follows puts the
+    list's length at ``offset + count``; the same response's ``total_count`` must agree, or
+    the page is not the one asked for (a server ignoring ``page``, or a lie).
+
+    Raises:
+        PaginationError: If the two lengths differ.
+    """
+    total = page.pagination.total_count
+    end = offset + len(page.invoices)
+    if total is not None and total != end and page.invoices:
+        raise PaginationError(
+            f"page {page.number} ends the list after {end} invoices but its total_count "
+            f"is {total}; the server does not honour the page parameter",
+            page=page.number,
+        )
+
+
+def check_extent(page: InvoicePage, offset: int) -> None:
+    """Raise if a page starting at ``offset`` holds invoices beyond its own ``total_count``.
+
+    ``total_count`` and the invoices come in one response, so they cannot disagree unless
+    the page is not the one asked for: a server that ignores ``page`` and echoes the number
+    asked (cloudflare-python #2584, CLOUDFLARE_API.md "The endpoint").
+
+    Raises:
+        PaginationError: If the page reaches past ``total_count``.
+    """
+    total = page.pagination.total_count
+    end = offset + len(page.invoices)
+    if total is not None and end > total and page.invoices:
+        raise PaginationError(
+            f"page {page.number} holds invoices {offset + 1} to {end} but its total_count "
+            f"is {total}; the server does not honour the page parameter",
+            page=page.number,
+        )
+
+
+# -- what a machine asks the driver to do ---------------------------------------------------
+
+
+@attrs.frozen
+class Request:
+    """Start fetching page ``page`` of ``per_page`` invoices."""
+
+    page: int
+    per_page: int
+
+
+@attrs.frozen
+class Await:
+    """Start nothing more: wait for page ``page`` and feed it to the machine."""
+
+    page: int
+
+
+@attrs.frozen
+class Deliver:
+    """Hand ``page`` to the consumer; it holds only the invoices delivered from it."""
+
+    page: InvoicePage
+
+
+@attrs.frozen
+class Done:
+    """The walk is complete."""
+
+
+@attrs.frozen
+class AlignAt:
+    """Walk aligned pages of ``per_page`` from page ``start`` on, planned by ``total``.
+
+    ``follow`` says that the page before ``start`` said ``has_more``: page ``start`` is
+    asked for even when ``total`` plans no more pages.
+    """
+
+    start: int
+    per_page: int
+    total: int | None
+    follow: bool = False
+
+
+@attrs.frozen
+class Seek:
+    """Search for what follows the last delivered invoice, last seen at ``position``."""
+
+    position: int
+    per_page: int
+    total: int | None
+
+
+@attrs.frozen
+class Restart:
+    """Nothing was delivered that a search could anchor to: begin again with page 1."""
+
+
+Action: TypeAlias = Request | Await | Done | AlignAt | Seek | Restart
+"""Everything ``next_request()`` of a machine may answer."""
+
+
+# -- what the machines share ------------------------------------------------------------
+
+
+@attrs.define
+class WalkProgress:
+    """What a walk has learnt so far, read by the stream to build :class:`FetchStats`.
+
+    Attributes:
+        planned_pages: How many pages the current plan needs, once ``total_count`` is known.
+        total_count: The ``total_count`` the server last reported.
+        drift: How many times the data was seen moving under the walk.
+        refetched_pages: Requests spent finding the place to continue after the data moved.
+    """
+
+    planned_pages: int | None = None
+    total_count: int | None = None
+    drift: int = 0
+    refetched_pages: int = 0
+
+
+class Walk:
+    """The state the machines of one walk share: what was delivered and what was learnt.
+
+    Args:
+        ledger: The exactly-once bookkeeping.
+        per_page: The page size to ask for.
+        read_ahead: How many pages may be started or held beyond the one awaited.
+        progress: Where to record what the walk learns.
+    """
+
+    def __init__(
+        self, *, ledger: Ledger, per_page: int, read_ahead: int, progress: WalkProgress
+    ) -> None:
+        self.ledger = ledger
+        self.per_page = per_page
+        self.read_ahead = read_ahead
+        self.progress = progress
+        self._first_total: int | None = None
+        self._last_total: int | None = None
+        self._idle = 0  # requests in a row that delivered no new invoice
+
+    def start(self, resume: Anchor | None) -> Machine:
+        """The first machine: page 1, or a search after a checkpoint's anchor."""
+        if resume is not None and resume.position >= 0:
+            self.ledger.remember(resume.invoice_id, resume.created)
+            return AnchoredSearch(self, Seek(resume.position, self.per_page, None))
+        return FirstPage(self)
+
+    def enter(self, action: AlignAt | Seek | Restart) -> Machine:
+        """The machine that carries out a machine's terminal ``action``."""
+        if isinstance(action, AlignAt):
+            return AlignedWindow(self, action)
+        if isinstance(action, Seek):
+            return AnchoredSearch(self, action)
+        return FirstPage(self)
+
+    def track_total(self, total: int | None) -> None:
+        """Record a reported ``total_count``; a change is drift."""
+        if total is None:
+            return
+        if self._last_total is not None and total != self._last_total:
+            self.progress.drift += 1
+        if self._first_total is None:
+            self._first_total = total
+        self._last_total = total
+        self.progress.total_count = total
+
+    def plan(self, per_page: int, total: int | None) -> None:
+        """Record how many pages of ``per_page`` the walk now plans."""
+        if total is not None:
+            self.progress.planned_pages = page_count(total, per_page)
+
+    def deliver(self, page: InvoicePage, invoices: Sequence[Invoice]) -> Deliver:
+        """The action delivering ``invoices`` from ``page``."""
+        if invoices:
+            self._idle = 0
+        return Deliver(attrs.evolve(page, invoices=tuple(invoices)))
+
+    def no_progress(self, page: int, per_page: int) -> None:
+        """Count a request that delivered nothing; fail when too many come in a row.
+
+        Raises:
+            PaginationError: Past the allowance described at ``_IDLE_ALLOWANCE``.
+        """
+        self._idle += 1
+        grown = 0
+        if self._first_total is not None and self._last_total is not None:
+            grown = max(0, self._last_total - self._first_total)
+        held = self.read_ahead + 1
+        allowed = _IDLE_PER_HELD_PAGE * held + _IDLE_ALLOWANCE + grown // max(per_page, 1)
+        if self._idle > allowed:
+            raise PaginationError(
+                f"{self._idle} requests in a row brought no new invoice (page {page}); the "
+                "server does not honour the page parameter, or the data never stops moving",
+                page=page,
+            )
+
+
+# -- the machines -----------------------------------------------------------------------
+
+
+class FirstPage:
+    """Page 1 alone: learns ``total_count`` and the page size the server really uses.
+
+    A server may clamp ``per_page`` silently, or reject it with code 6008 and name its
+    maximum (CLOUDFLARE_API.md, "The endpoint"): then page 1 is asked for again within it.
+
+    Args:
+        walk: The walk's shared state.
+    """
+
+    def __init__(self, walk: Walk) -> None:
+        self._walk = walk
+        self._asked = walk.per_page
+        self._outcome: Done | AlignAt | None = None
+
+    def next_request(self) -> Request | Done | AlignAt:
+        """What to do next: fetch page 1, or the walk's next phase once it was fed."""
+        return self._outcome if self._outcome is not None else Request(1, self._asked)
+
+    def refused(self, exc: BadRequestError) -> None:
+        """Learn from a rejected request: the next one asks within the server's maximum.
+
+        Raises:
+            BadRequestError: ``exc`` itself, when it names no smaller page size.
+        """
+        limit = per_page_limit(exc)
+        if limit is None or limit >= self._asked or limit < 1:
+            raise exc
+        self._asked = limit
+
+    def feed(self, page: InvoicePage) -> Deliver:
+        """Take page 1 and plan the rest of the walk from it.
+
+        Raises:
+            PaginationError: If the server says it returned another page.
+        """
+        check_page_number(page)
+        walk = self._walk
+        size = server_page_size(page, self._asked)
+        total = page.pagination.total_count
+        walk.track_total(total)
+        walk.plan(size, total)
+        delivery = walk.deliver(page, walk.ledger.take(page.invoices))
+        if finished(page, 1, size, total) or (total is not None and len(page.invoices) < size):
+            # A short first page ends the list, whatever total_count claims: an offset past
+            # the end is empty (CLOUDFLARE_API.md, "The endpoint"), so an inflated total
+            # costs no request at all here.
+            self._outcome = Done()
+        else:
+            self._outcome = AlignAt(2, size, total)
+        return delivery
+
+
+class AlignedWindow:
+    """Pages ``start, start+1, ...`` of one size, read ahead and judged strictly in order.
+
+    ``next_request()`` starts pages up to ``read_ahead`` beyond the one awaited (the head),
+    then answers :class:`Await` for the head; ``feed`` takes the head. So the driver holds at
+    most ``read_ahead + 1`` pages at a time, and when ``total_count`` overstates the data, the
+    first short or empty page stops the starting: at most ``read_ahead`` requests are wasted.
+
+    Args:
+        walk: The walk's shared state.
+        at: Where to start, the page size and the ``total_count`` to plan with.
+    """
+
+    def __init__(self, walk: Walk, at: AlignAt) -> None:
+        self._walk = walk
+        self._per_page = at.per_page
+        self._total = total = at.total
+        self._last = page_count(total, at.per_page) if total is not None else None
+        self._cap = hard_page_cap(total, at.per_page) if total is not None else ABSOLUTE_PAGE_CAP
+        self._limit = self._last  # the highest page that may start; None while on has_more
+        if at.follow and self._last is not None and at.start > self._last:
+            self._limit = at.start  # the page before said has_more: follow it, one page
+        self._started = at.start - 1
+        self._head = at.start
+        self._outcome: Done | Seek | PaginationError | None = None
+
+    def next_request(self) -> Request | Await | Done | Seek:
+        """What to do next: start a page, wait for the head, or end this phase.
+
+        Raises:
+            PaginationError: If the last page fed showed that the server's paging loops.
+        """
+        outcome = self._outcome
+        if isinstance(outcome, PaginationError):
+            raise outcome  # found on the page fed last, raised once it was delivered
+        if outcome is not None:
+            return outcome
+        ahead = self._head + self._walk.read_ahead
+        if self._started < ahead and (self._limit is None or self._started < self._limit):
+            self._started += 1
+            return Request(self._started, self._per_page)
+        if self._head > self._started:
+            return Done()  # every page started was delivered and nothing more may start
+        return Await(self._head)
+
+    def feed(self, page: InvoicePage) -> Deliver | None:
+        """Take the head page (the one :class:`Await` named) and say what to deliver.
+
+        Raises:
+            PaginationError: If the server ignores ``page``, or nothing was delivered for
+                longer than re-aligning after drift can take.
+        """
+        walk = self._walk
+        verdict = judge_aligned(
+            page, expected_total=self._total, per_page=self._per_page, seen=walk.ledger
+        )
+        if verdict is Verdict.REALIGN:
+            self._realign(page)
+            return None
+        walk.track_total(page.pagination.total_count)
+        delivery = walk.deliver(page, walk.ledger.take(page.invoices))
+        self._advance(page)
+        return delivery
+
+    def _realign(self, page: InvoicePage) -> None:
+        walk, number, per_page = self._walk, self._head, self._per_page
+        drift = walk.progress.drift
+        walk.track_total(page.pagination.total_count)
+        if walk.progress.drift == drift and walk.ledger.count_seen(page.invoices):
+            # The page repeats delivered invoices under an unchanged total_count: as many
+            # were created as deleted. The data moved all the same.
+            walk.progress.drift += 1
+        walk.progress.refetched_pages += 1
+        walk.no_progress(number, per_page)
+        # Continue after the last invoice of the previous page, wherever it is now.
+        self._outcome = Seek((number - 1) * per_page - 1, per_page, self._total)
+
+    def _advance(self, page: InvoicePage) -> None:
+        number, last, per_page = self._head, self._last, self._per_page
+        if last is not None and number < last and len(page.invoices) < per_page:
+            # total_count promises more pages, yet this one is short under the same total,
+            # and an offset past the end stays empty: finish the pages already started and
+            # start no more, so that an inflated total_count wastes at most read_ahead
+            # requests beyond this page.
+            self._limit = self._started
+        if last is None:
+            if finished(page, number, per_page, None):
+                self._outcome = Done()
+                return
+        elif number >= last:
+            if finished(page, number, per_page, self._total):
+                self._outcome = Done()
+                return
+            if number + 1 > self._cap:
+                self._outcome = PaginationError(
+                    f"page {number} still says has_more although total_count "
+                    f"{self._total} fits in {last} pages of {per_page}",
+                    page=number,
+                )
+                return
+            self._limit = number + 1  # the server says there is more: follow, one by one
+        self._head += 1
+        if self._head > self._cap:
+            self._outcome = PaginationError(
+                f"more than {self._cap} pages without an end", page=self._head
+            )
+
+
+class AnchoredSearch:
+    """One request at a time, each overlapping what was delivered, until pages align again.
+
+    Args:
+        walk: The walk's shared state.
+        seek: The last delivered invoice's position, the page size and the total to plan with.
+    """
+
+    def __init__(self, walk: Walk, seek: Seek) -> None:
+        self._walk = walk
+        self._per_page = seek.per_page
+        self._position = seek.position
+        self._size = seek.per_page
+        self._direction = 0  # -1 moving forward past newer pages, 1 moving back, 0 settled
+        self._steps = 0
+        self._max_steps = (
+            _SEARCH_STEPS_PER_PAGE * page_count(max(seek.position, 0) + 1, seek.per_page)
+            + _SEARCH_STEPS_ALLOWANCE
+        )
+        self._asked = (1, seek.per_page)
+        self._previous: tuple[tuple[int, int], tuple[str | None, int]] | None = None
+        self._repeats = 0
+        ledger = walk.ledger
+        self._outcome: Done | AlignAt | Restart | PaginationError | None = None
+        if ledger.last_id is None and ledger.last_created is None:
+            self._outcome = Restart()  # nothing delivered yet, so nothing to anchor to
+
+    def next_request(self) -> Request | Done | AlignAt | Restart:
+        """What to do next: the page holding the anchor, or the walk's next phase.
+
+        Raises:
+            PaginationError: If the last page fed ended the list where its own
+                ``total_count`` says it does not.
+        """
+        outcome = self._outcome
+        if isinstance(outcome, PaginationError):
+            raise outcome  # found on the page fed last, raised once it was delivered
+        if outcome is not None:
+            return outcome
+        self._asked = anchored_request(self._position, self._size)
+        return Request(*self._asked)
+
+    def feed(self, page: InvoicePage) -> Deliver | None:
+        """Take the page last requested and say what to deliver from it.
+
+        Raises:
+            PaginationError: If the server ignores ``page``, or the search cannot settle.
+        """
+        walk, ledger = self._walk, self._walk.ledger
+        number, asked = self._asked
+        walk.progress.refetched_pages += 1
+        check_page_number(page)
+        offset = (number - 1) * asked
+        if asked <= self._per_page or page.pagination.per_page == asked:
+            check_extent(page, offset)  # else the server may page by a smaller size
+        self._check_repeats(page)
+        walk.track_total(page.pagination.total_count)
+        anchor_id = ledger.last_id
+        taken = ledger.take_anchored(page.invoices)
+        if taken == [] and page.invoices and page.invoices[-1].id != anchor_id:
+            self._before_anchor(page, offset)
+            return None
+        if taken is None:
+            taken = self._unplaced(page, offset)
+            if taken is None:
+                return None
+        delivery = None
+        if taken:
+            delivery = walk.deliver(page, taken)
+        else:
+            walk.no_progress(number, asked)
+        self._after_anchor(page, offset)
+        return delivery
+
+    def _check_repeats(self, page: InvoicePage) -> None:
+        # Different requests answered with the same invoices, again and again: a server that
+        # ignores `page` while echoing it back (CLOUDFLARE_API.md, "The endpoint").
+        content = (page.invoices[0].id if page.invoices else None, len(page.invoices))
+        previous = self._previous
+        if previous is not None and previous[0] != self._asked and previous[1] == content:
+            self._repeats += 1
+            if self._repeats >= _REPEATS_TO_FAIL and page.invoices:
+                raise PaginationError(
+                    f"pages asked for at different offsets return the same invoices "
+                    f"(page {self._asked[0]}); the server does not honour the page parameter",
+                    page=self._asked[0],
+                )
+        else:
+            self._repeats = 0
+        self._previous = (self._asked, content)
+
+    def _step(self) -> None:
+        self._steps += 1
+        if self._steps > self._max_steps:
+            raise PaginationError(
+                "could not find where to continue after the data moved", page=self._asked[0]
+            )
+
+    def _before_anchor(self, page: InvoicePage, offset: int) -> None:
+        # Every invoice on the page was delivered before, but the last delivered one is not
+        # its last: the page lies wholly before the anchor (the head grew while the walk
+        # stood still), so the frontier is further on. Aligning at this page's end would
+        # take the invoices between it and the anchor for unseen ones.
+        number, asked = self._asked
+        count = len(page.invoices)
+        self._walk.no_progress(number, asked)
+        if count == asked and page.pagination.has_more is not False:
+            self._step()
+            self._direction = -1
+            self._position = max(self._position + 1, offset + count)
+            return
+        check_end(page, offset)
+        self._outcome = Done()  # the list ends on this page: nothing follows the anchor
+
+    def _unplaced(self, page: InvoicePage, offset: int) -> list[Invoice] | None:
+        # The page holds no delivered invoice: creation times tell which way to move.
+        number, asked = self._asked
+        count = len(page.invoices)
+        self._walk.no_progress(number, asked)
+        self._step()
+        if not page.invoices:
+            if number == 1:
+                self._outcome = Done()  # the account is empty now
+            else:
+                self._position = offset - 1  # past the end: the data shrank, look earlier
+            return None
+        where = self._walk.ledger.placement(page.invoices)
+        if where < 0 and (count < asked or page.pagination.has_more is False):
+            # The list ends before the anchor's place: the anchor and everything older were
+            # deleted, and what is left is newer than the walk's frontier.
+            check_end(page, offset)
+            self._outcome = Done()
+            return None
+        if where > 0 and offset == 0:
+            # The first page holds nothing newer than the anchor, which was deleted: nothing
+            # precedes the page, so all of it follows the anchor.
+            return self._walk.ledger.take(page.invoices)
+        if self._direction and where != self._direction:
+            # Bouncing between two pages: the anchor sits on their boundary. Another page
+            # size moves the boundary so that one page straddles it.
+            self._size = max(2, self._size - 1)
+        self._direction = where
+        self._position = self._position + count if where < 0 else max(0, offset - 1)
+        return None
+
+    def _after_anchor(self, page: InvoicePage, offset: int) -> None:
+        asked, per_page = self._asked[1], self._per_page
+        count = len(page.invoices)
+        self._position = offset + count - 1
+        total = page.pagination.total_count
+        if count < asked or page.pagination.has_more is False:
+            try:
+                check_end(page, offset)
+            except PaginationError as exc:
+                self._outcome = exc  # raised once this page's invoices were delivered
+                return
+            self._outcome = Done()
+            return
+        if asked == per_page and (offset + count) % per_page == 0:
+            self._walk.plan(per_page, total)
+            follow = page.pagination.has_more is True
+            self._outcome = AlignAt((offset + count) // per_page + 1, per_page, total, follow)
+            return
+        self._direction = 0
+        self._size = per_page
+
+
+Machine: TypeAlias = FirstPage | AlignedWindow | AnchoredSearch
+"""Any of the walk's machines."""

@@ -26,18 +26,46 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from . import _planner
 from ._errors import AsyncInvoicesError, ConfigurationError, TransportError
+from ._fetcher import WalkFetch
 from ._models import FetchStats, Invoice, InvoicePage, InvoiceType
-from ._paginator import Counters, Paginator
+from ._paginator import Paginator
 from ._planner import Anchor, Ledger
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["InvoiceStream", "PageStream"]
+__all__ = ["InvoiceStream", "PageStream", "WalkSetup"]
 
 logger = logging.getLogger("asyncinvoices")
 
 _CHECKPOINT_VERSION = 1
+
+
+@attrs.frozen(kw_only=True)
+class WalkSetup:
+    """Everything a stream needs to run one walk, validated by the client.
+
+    Attributes:
+        spawn: Starts the walk's producer in the client's task group.
+        fetch: Fetches one page for this walk, with retries, and counts its requests.
+        account_id: The account walked.
+        type: The invoice type filter.
+        per_page: The page size asked for.
+        read_ahead: Pages the walk may fetch beyond the one it delivers.
+        on_progress: Called with :class:`FetchStats` after each page.
+        resume: A checkpoint to continue after, or ``None``.
+        clock: The monotonic clock for ``elapsed``.
+    """
+
+    spawn: Callable[[Callable[[], Any]], None]
+    fetch: WalkFetch
+    account_id: str
+    type: InvoiceType
+    per_page: int
+    read_ahead: int
+    on_progress: Callable[[FetchStats], object] | None
+    resume: object | None
+    clock: Callable[[], float]
 
 
 @attrs.frozen
@@ -77,26 +105,15 @@ def _anchor_from_checkpoint(checkpoint: object, *, account_id: str, type: Invoic
 class _Stream:
     """The machinery shared by :class:`InvoiceStream` and :class:`PageStream`."""
 
-    def __init__(
-        self,
-        *,
-        spawn: Callable[[Callable[[], Any]], None],
-        fetch: Callable[[Counters], Callable[[int, int], Any]],
-        account_id: str,
-        type: InvoiceType,
-        per_page: int,
-        window: int,
-        on_progress: Callable[[FetchStats], object] | None,
-        resume: object | None,
-        clock: Callable[[], float],
-    ) -> None:
-        self._spawn = spawn
-        self._account_id = account_id
-        self._type = type
-        self._on_progress = on_progress
-        self._clock = clock
-        self._counters = Counters()
+    def __init__(self, setup: WalkSetup) -> None:
+        self._spawn = setup.spawn
+        self._account_id = account_id = setup.account_id
+        self._type = type = setup.type
+        self._on_progress = setup.on_progress
+        self._clock = setup.clock
+        self._requests = setup.fetch.counts
         self._ledger = Ledger(retain=_planner.DEFAULT_RETAIN)
+        resume = setup.resume
         anchor = (
             _anchor_from_checkpoint(resume, account_id=account_id, type=type)
             if resume is not None
@@ -106,10 +123,9 @@ class _Stream:
         self._last_id = anchor.invoice_id if anchor is not None else None
         self._last_created = anchor.created if anchor is not None else None
         self._paginator = Paginator(
-            fetch(self._counters),
-            per_page=per_page,
-            window=window,
-            counters=self._counters,
+            setup.fetch,
+            per_page=setup.per_page,
+            read_ahead=setup.read_ahead,
             ledger=self._ledger,
             resume=anchor,
         )
@@ -130,24 +146,24 @@ class _Stream:
     @property
     def total_count(self) -> int | None:
         """The ``total_count`` the server last reported, or ``None`` until the first page."""
-        return self._counters.total_count
+        return self._paginator.progress.total_count
 
     @property
     def stats(self) -> FetchStats:
         """A snapshot of the run so far (pages, requests, retries, throttling, drift)."""
-        c = self._counters
+        p, r = self._paginator.progress, self._requests
         return FetchStats(
             pages=self._pages_received,
-            planned_pages=c.planned_pages,
+            planned_pages=p.planned_pages,
             invoices=self._delivered,
-            total_count=c.total_count,
-            requests=c.requests,
-            retries=c.retries,
-            throttled_seconds=c.throttled_seconds,
+            total_count=p.total_count,
+            requests=r.requests,
+            retries=r.retries,
+            throttled_seconds=r.throttled_seconds,
             elapsed=0.0 if self._began is None else self._clock() - self._began,
-            drift=c.drift,
+            drift=p.drift,
             duplicates_skipped=self._ledger.duplicates,
-            refetched_pages=c.refetched_pages,
+            refetched_pages=p.refetched_pages,
         )
 
     def checkpoint(self) -> dict[str, Any]:
@@ -210,6 +226,12 @@ class _Stream:
         # group, which owned the producer, has cancelled it already.
         with contextlib.suppress(RuntimeError):
             self._scope.cancel()
+
+    def __iter__(self) -> Any:
+        raise TypeError(
+            f"{type(self).__name__} is an async iterator: use 'async for' inside an async "
+            "function, or SyncInvoiceClient for a plain 'for' loop"
+        )
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "running" if self._started else "new"
@@ -288,8 +310,8 @@ class InvoiceStream(_Stream):
             print(stream.stats)
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, setup: WalkSetup) -> None:
+        super().__init__(setup)
         self._pending: collections.deque[Invoice] = collections.deque()
 
     def __aiter__(self) -> InvoiceStream:

@@ -3,12 +3,21 @@
 This is the only module of the client that imports aiohttp. Everything aiohttp can raise is
 translated here into :class:`TransportError` (or :class:`ResponseFormatError` for a body over
 the size cap), chained to the original, so that no backend exception escapes the package.
+
+Every attempt that goes on the wire passes a gate (the rate governor's slot), through a
+per-request aiohttp middleware. aiohttp sends an idempotent request again by itself when a
+reused keep-alive connection turns out to be closed (RFC 9112, section 9.3.1.1); the server
+may well have counted the first attempt, so the second one needs a place in the quota too.
+The middleware runs once per attempt, so each is admitted and counted, and none is silent.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import aiohttp
 import attrs
@@ -16,7 +25,12 @@ import attrs
 from ._errors import ConfigurationError, ResponseFormatError, TransportError
 from ._version import __version__
 
-__all__ = ["DEFAULT_MAX_BODY", "ClientSession", "RawResponse", "Transport"]
+__all__ = ["DEFAULT_MAX_BODY", "ClientSession", "Gate", "RawResponse", "Transport", "WireTally"]
+
+logger = logging.getLogger("asyncinvoices")
+
+Gate = Callable[[], AbstractAsyncContextManager[float]]
+"""Admits one attempt onto the wire; yields the seconds it waited (the governor's slot)."""
 
 ClientSession = aiohttp.ClientSession
 """The session type a caller may lend to :class:`InvoiceClient`."""
@@ -42,6 +56,19 @@ class RawResponse:
     status: int
     headers: Mapping[str, str]
     body: bytes
+
+
+@attrs.define
+class WireTally:
+    """What one call of :meth:`Transport.get` put on the wire, filled in as it goes.
+
+    Attributes:
+        attempts: Requests that went on the wire, aiohttp's own re-sends included.
+        throttled: Seconds the gate held those attempts back.
+    """
+
+    attempts: int = 0
+    throttled: float = 0.0
 
 
 class Transport:
@@ -99,17 +126,29 @@ class Transport:
         params: Mapping[str, str],
         headers: Mapping[str, str],
         page: int | None = None,
+        gate: Gate | None = None,
+        tally: WireTally | None = None,
     ) -> RawResponse:
         """Send one GET and read the whole response.
 
         Redirects are never followed: the credentials must not travel to another host, and
         the endpoint does not redirect.
 
+        Args:
+            url: The URL, without the query.
+            params: The query.
+            headers: The request headers.
+            page: The page asked for, named in errors and logs.
+            gate: Admits each attempt onto the wire (the rate governor's slot).
+            tally: Where to count the attempts and the time the gate held them.
+
         Raises:
             TransportError: On connection failure, timeout, or a body cut off mid-way.
             ResponseFormatError: If the body is larger than the cap.
         """
         session = self._ensure_session()
+        tally = WireTally() if tally is None else tally
+        middlewares = (*_session_middlewares(session), _gated(gate, tally, page))
         try:
             async with session.get(
                 url,
@@ -117,20 +156,10 @@ class Transport:
                 headers=headers,
                 allow_redirects=False,
                 timeout=self._timeout,
+                middlewares=middlewares,
             ) as response:
-                length = response.content_length
-                if length is not None and length > self._max_body:
-                    raise self._too_large(page, length)
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.content.iter_chunked(_CHUNK):
-                    size += len(chunk)
-                    if size > self._max_body:
-                        raise self._too_large(page, size)
-                    chunks.append(chunk)
-                return RawResponse(
-                    status=response.status, headers=response.headers, body=b"".join(chunks)
-                )
+                body = await self._read_body(response, page)
+                return RawResponse(status=response.status, headers=response.headers, body=body)
         except (asyncio.TimeoutError, TimeoutError) as exc:
             raise TransportError(
                 f"no complete response within {self._timeout.total:g} s"
@@ -144,12 +173,51 @@ class Transport:
                 page=page,
             ) from exc
 
+    async def _read_body(self, response: aiohttp.ClientResponse, page: int | None) -> bytes:
+        length = response.content_length
+        if length is not None and length > self._max_body:
+            raise self._too_large(page, length)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > self._max_body:
+                raise self._too_large(page, size)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     def _too_large(self, page: int | None, size: int) -> ResponseFormatError:
         return ResponseFormatError(
             f"response body of {size} bytes or more exceeds the {self._max_body}-byte limit"
             + (f" (page {page})" if page is not None else ""),
             page=page,
         )
+
+
+def _session_middlewares(session: aiohttp.ClientSession) -> tuple[Any, ...]:
+    # Per-request middlewares replace the session's own: keep those of a lent session, which
+    # aiohttp does not expose publicly.
+    return tuple(getattr(session, "_middlewares", ()) or ())
+
+
+def _gated(gate: Gate | None, tally: WireTally, page: int | None) -> Any:
+    async def middleware(
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        if tally.attempts:
+            logger.warning(
+                "%sthe connection closed before the response; the request is sent again",
+                f"page {page}: " if page is not None else "",
+            )
+        if gate is None:
+            tally.attempts += 1
+            return await handler(request)
+        async with gate() as waited:
+            tally.attempts += 1
+            tally.throttled += waited
+            return await handler(request)
+
+    return middleware
 
 
 def _describe(exc: aiohttp.ClientError) -> str:

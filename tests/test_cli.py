@@ -441,9 +441,7 @@ async def test_python_dash_m_and_ctrl_c(tmp_path: Path) -> None:
         argv = [sys.executable, "-m", "asyncinvoices", "fetch", fake.account_id]
         argv += ["--base-url", fake.base_url, "-o", str(target)]
         async with await anyio.open_process(argv, env=env) as process:
-            with anyio.fail_after(10):
-                while not fake.requests:  # noqa: ASYNC110 - the child process sends them
-                    await anyio.sleep(0.02)
+            await fake.wait_requests(1, timeout=10)
             process.send_signal(2)  # SIGINT
             with anyio.fail_after(5):
                 code = await process.wait()

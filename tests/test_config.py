@@ -198,9 +198,16 @@ def test_rate_limit_validation() -> None:
 
 def test_backoff_full_jitter_and_testing_switch() -> None:
     """Backoff grows exponentially under a cap, jittered below it; testing mode zeroes it."""
-    plain = Backoff(initial=0.5, maximum=4.0, jitter=False)
+    plain = Backoff(first=None, initial=0.5, maximum=4.0, jitter=False)
     assert [plain.delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 4.0, 4.0]
-    jittered = Backoff(initial=1.0, maximum=8.0)
+    quick = Backoff(initial=0.5, maximum=4.0, jitter=False)
+    assert [quick.delay(n) for n in range(1, 7)] == [0.1, 0.5, 1.0, 2.0, 4.0, 4.0]
+    rng = random.Random(3)
+    firsts = [Backoff().delay(1, rng=rng) for _ in range(200)]
+    assert all(0.05 <= d <= 0.15 for d in firsts)
+    assert min(firsts) < 0.06
+    assert max(firsts) > 0.14
+    jittered = Backoff(first=None, initial=1.0, maximum=8.0)
     rng = random.Random(7)
     draws = [jittered.delay(3, rng=rng) for _ in range(200)]
     assert all(0.0 <= d <= 4.0 for d in draws)
@@ -215,3 +222,5 @@ def test_backoff_full_jitter_and_testing_switch() -> None:
     assert not is_testing()
     with pytest.raises(ValueError, match="initial must be a number >= 0"):
         Backoff(initial=-1)
+    with pytest.raises(ValueError, match="first must be a number >= 0"):
+        Backoff(first=-0.1)

@@ -27,15 +27,47 @@ def test_window_counts_in_flight_and_recent() -> None:
     assert window.occupied(13.0) == 1
 
 
-def test_window_adopts_stricter_policy_only() -> None:
-    """A stricter server policy is adopted; a looser one is not."""
+def test_window_adopts_a_policy_as_quota_and_window_together() -> None:
+    """A server policy applies with its own window, beside the configured limit, never looser."""
     window = SlidingWindow(1200, 300.0)
-    window.adopt(2000, 60.0)
-    assert (window.quota, window.window) == (1200, 300.0)
-    window.adopt(600, 600.0)
-    assert (window.quota, window.window) == (600, 600.0)
+    window.adopt(2000, 60.0)  # implied by 1,200 per 300 s: adds nothing
+    assert window.limits == ((1200, 300.0),)
+    window.adopt(6, 2.0)
+    assert window.limits == ((1200, 300.0), (6, 2.0))
+    window.adopt(600, 600.0)  # the server's latest policy replaces its earlier one
+    assert window.limits == ((1200, 300.0), (600, 600.0))
     window.adopt(None, None)
-    assert (window.quota, window.window) == (600, 600.0)
+    assert window.limits == ((1200, 300.0), (600, 600.0))
+    window.adopt(100, None)  # a quota without a window counts over the configured window
+    assert window.limits == ((1200, 300.0), (100, 300.0))
+    window.adopt(1200, 300.0)
+    assert window.limits == ((1200, 300.0),)
+
+
+def test_policy_with_a_short_window_paces_instead_of_stalling() -> None:
+    """6 per 2 s under 1,200 per 300 s: the seventh request waits 2 s, not 300 s."""
+    window = SlidingWindow(1200, 300.0)
+    window.adopt(6, 2.0)
+    for moment in range(6):
+        assert window.wait_time(moment * 0.1) == 0.0
+        window.start()
+        window.end(moment * 0.1)
+    assert window.wait_time(0.5) == pytest.approx(1.5)
+    assert window.binding(0.5) == (6, 2.0)
+    assert window.wait_time(2.0) == 0.0
+    assert window.binding(2.0) is None
+    assert window.occupied(2.0) == 6  # still counted against the configured 300 s
+    assert window.occupied(2.0, 2.0) == 5
+
+
+def test_policy_counts_requests_sent_before_it_was_adopted() -> None:
+    """A policy announced late counts the requests already within its window."""
+    window = SlidingWindow(10, 1.0, history=60.0)
+    for moment in (0.0, 10.0, 20.0):
+        window.start()
+        window.end(moment)
+    window.adopt(3, 30.0)
+    assert window.wait_time(20.0) == pytest.approx(10.0)  # the first leaves the 30 s window
 
 
 @settings(max_examples=200, deadline=None)
@@ -133,4 +165,4 @@ async def test_governor_obeys_server_when_it_says_nothing_remains() -> None:
     assert governor.window is not None
     assert governor.window.quota == 100
     governor.observe(RateLimitHeader(remaining=5, reset=1.0, quota=60, window=120.0))
-    assert (governor.window.quota, governor.window.window) == (60, 120.0)
+    assert governor.window.limits == ((100, 60.0), (60, 120.0))

@@ -41,12 +41,8 @@ def client_for(fake: FakeCloudflare) -> InvoiceClient:
 
 async def assert_nothing_left(fake: FakeCloudflare, client: InvoiceClient) -> None:
     """No request in flight, the session closed, no task but this one, no resource warning."""
-    for _ in range(100):
-        if fake.in_flight == 0:
-            break
-        await anyio.sleep(0.01)
-    assert fake.in_flight == 0
-    assert client._transport.closed
+    await fake.wait_idle()
+    assert client._fetcher.closed
     assert client._task_group is None
     # The server's own connection handlers end once their connections close.
     current = asyncio.current_task()
@@ -76,8 +72,7 @@ async def test_break_inside_async_with(fake: FakeCloudflare) -> None:
             async with client.invoices(fake.account_id) as stream:
                 async for _ in stream:
                     break
-        await anyio.sleep(0.05)
-        assert fake.in_flight == 0  # stopped with the stream, not with the client
+        await fake.wait_idle()  # stopped with the stream, not with the client
     await assert_nothing_left(fake, client)
     assert len(fake.requests) <= 1 + 6
 
@@ -120,14 +115,16 @@ async def test_failure_elsewhere_in_the_task_group(fake: FakeCloudflare) -> None
     """A sibling task fails: the consumer is cancelled and the walk is torn down."""
     client = client_for(fake)
     received: list[object] = []
+    under_way = anyio.Event()
 
     async def consume() -> None:
         async with client.invoices(fake.account_id) as stream:
             async for invoice in stream:
                 received.append(invoice)
+                under_way.set()
 
     async def fail() -> None:
-        await anyio.sleep(0.3)
+        await under_way.wait()
         raise RuntimeError("something else broke")
 
     async with client:
@@ -156,8 +153,7 @@ async def test_consumer_exception_inside_the_loop(fake: FakeCloudflare) -> None:
     async with client:
         with pytest.raises(LookupError):
             await consume()
-        await anyio.sleep(0.05)
-        assert fake.in_flight == 0
+        await fake.wait_idle()
     await assert_nothing_left(fake, client)
 
 
@@ -182,7 +178,8 @@ async def test_client_closed_mid_stream(fake: FakeCloudflare, waiting: bool) -> 
         if waiting:
             # Close from another task while the consumer waits for a page in flight.
             async def close_soon() -> None:
-                await anyio.sleep(0.05)
+                # A new request means the consumer took a page and waits for the next.
+                await fake.wait_requests(len(fake.requests) + 1)
                 await client.aclose()
 
             async with anyio.create_task_group() as group:

@@ -153,8 +153,7 @@ async def test_disk_failure_mid_write_keeps_the_previous_file(
         out, err = io.StringIO(), io.StringIO()
         env = {"CLOUDFLARE_API_TOKEN": fake.api_token}
         result = await run_async(fetch_argv(fake, target), stdout=out, stderr=err, environ=env)
-        await anyio.sleep(0.05)
-        assert fake.in_flight == 0
+        await fake.wait_idle()
     assert result != ExitCode.OK
     assert "No space left on device" in err.getvalue()
     assert_untouched(target)
@@ -170,8 +169,7 @@ async def test_cancelled_fetch_keeps_the_previous_file(target: Path) -> None:
                 fetch_argv(fake, target), stdout=io.StringIO(), stderr=io.StringIO(), environ=env
             )
         assert scope.cancelled_caught
-        await anyio.sleep(0.05)
-        assert fake.in_flight == 0
+        await fake.wait_idle()
         assert fake.requests
     assert_untouched(target)
 

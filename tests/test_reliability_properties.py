@@ -165,11 +165,8 @@ async def consume(
 
 
 async def settle(fake: FakeCloudflare) -> None:
-    """Give the server a moment to notice connections the client dropped."""
-    for _ in range(50):
-        if fake.in_flight == 0:
-            return
-        await anyio.sleep(0.01)
+    """Wait for the server to notice connections the client dropped."""
+    await fake.wait_idle()
 
 
 def other_tasks() -> set[asyncio.Task[object]]:
@@ -199,7 +196,7 @@ async def run_scenario(scenario: Scenario) -> None:
         async with client:
             with anyio.fail_after(60):
                 ids, error = await consume(client, fake.account_id, scenario)
-        assert client._transport.closed
+        assert client._fetcher.closed
         await settle(fake)
         assert fake.in_flight == 0
         # Nothing twice, nothing out of order, nothing the server does not have.

@@ -92,7 +92,7 @@ async def test_stalled_server_is_transport_error_within_timeout(handler: Handler
                 with pytest.raises(TransportError, match=r"no complete response within 0\.5 s"):
                     await client.list_invoices(ACCOUNT)
             elapsed = anyio.current_time() - started
-        assert client._transport.closed
+        assert client._fetcher.closed
     assert 0.9 <= elapsed < 1.6
     assert len(connections) == 2
 
@@ -205,15 +205,19 @@ async def test_ratelimit_header_pause_within_max_retry_wait_is_waited() -> None:
 
 
 @pytest.mark.parametrize("claimed", [10**6, 10**12, 10**400], ids=["1e6", "1e12", "1e400"])
-async def test_inflated_total_count_costs_at_most_one_window(claimed: int) -> None:
-    """A total_count far beyond the data ends after one window of empty pages.
+async def test_inflated_total_count_costs_at_most_read_ahead(claimed: int) -> None:
+    """A total_count far beyond the data costs at most read_ahead requests for empty pages.
 
     Found by this test: the walk requested every page the total promised, one window at a
     time, so that a total_count of 10**12 would have run for ever.
     """
     async with FakeCloudflare(invoices=95, faults=[Fault.total_count(claimed)]) as fake:
         async with InvoiceClient(
-            api_token=fake.api_token, base_url=fake.base_url, per_page=10, max_concurrency=4
+            api_token=fake.api_token,
+            base_url=fake.base_url,
+            per_page=10,
+            max_concurrency=4,
+            read_ahead=4,
         ) as client:
             with anyio.fail_after(5):
                 ids = await client.list_invoices(fake.account_id)
@@ -228,7 +232,7 @@ async def test_ratelimit_policy_with_a_huge_window_is_not_waited_for_ever() -> N
 
     Found by this test: the governor adopted any longer window, so the third request waited
     for a place that frees up in 31 years. A window longer than both the configured one and
-    max_retry_wait is no longer adopted (the stricter quota still is).
+    max_retry_wait is enforced over the longer of those two instead.
     """
     pages = 3
 
@@ -274,7 +278,7 @@ async def test_ratelimit_policy_with_a_huge_window_is_not_waited_for_ever() -> N
                 invoices = await client.list_invoices(ACCOUNT)
             elapsed = anyio.current_time() - started
             assert client.governor.window is not None
-            assert (client.governor.window.quota, client.governor.window.window) == (2, 1.0)
+            assert client.governor.window.limits == ((100, 1.0), (2, 1.0))
     finally:
         await runner.cleanup()
     assert len(invoices) == 2 * pages

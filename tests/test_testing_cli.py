@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import io
 import json
 import os
@@ -76,16 +77,18 @@ async def test_serve_announces_itself_for_humans() -> None:
     """Without --json, serve prints the URL, account and token, and stops when cancelled."""
     out = io.StringIO()
     async with anyio.create_task_group() as group:
-        group.start_soon(lambda: serve(invoices=7, latency=0.001, out=out))
-        for _ in range(200):
-            if "Ctrl-C" in out.getvalue():
-                break
-            await asyncio.sleep(0.01)
+        info = await group.start(functools.partial(serve, invoices=7, latency=0.001, out=out))
         group.cancel_scope.cancel()
-    text = out.getvalue()
-    assert text.startswith("FakeCloudflare serving 7 invoices\n")
-    assert "  base URL    http://127.0.0.1:" in text
-    assert "  API token   " in text
+    assert info["base_url"].startswith("http://127.0.0.1:")
+    assert out.getvalue() == (
+        "FakeCloudflare serving 7 invoices\n"
+        f"  base URL    {info['base_url']}\n"
+        f"  account id  {info['account_id']}\n"
+        f"  API token   {info['api_token']}\n"
+        f"  legacy      X-Auth-Email: {info['api_email']}\n"
+        f"              X-Auth-Key: {info['api_key']}\n"
+        "Press Ctrl-C to stop.\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -183,13 +186,12 @@ async def test_serve_json_line_in_process() -> None:
     """serve(json_output=True) writes one JSON line naming this process."""
     out = io.StringIO()
     async with anyio.create_task_group() as group:
-        group.start_soon(lambda: serve(invoices=3, json_output=True, rate_limit=None, out=out))
-        for _ in range(200):
-            if out.getvalue().endswith("\n"):
-                break
-            await asyncio.sleep(0.01)
+        started = await group.start(
+            functools.partial(serve, invoices=3, json_output=True, rate_limit=None, out=out)
+        )
         group.cancel_scope.cancel()
     info = json.loads(out.getvalue())
+    assert started == info
     assert info["pid"] == os.getpid()
     assert info["api_email"] == "owner@example.com"
 
@@ -204,7 +206,8 @@ def test_main_passes_milliseconds_as_seconds(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(_cli, "serve", fake_serve)
     argv = ["--port", "8787", "--invoices", "9", "--latency", "60", "--jitter", "5"]
-    assert _cli.main([*argv, "--seed", "3", "--rate-limit", "5/1", "--max-per-page", "50"]) == 0
+    argv += ["--seed", "3", "--rate-limit", "5/1", "--max-per-page", "50", "--shapes", "mixed"]
+    assert _cli.main(argv) == 0
     assert seen == {
         "host": "127.0.0.1",
         "port": 8787,
@@ -214,5 +217,6 @@ def test_main_passes_milliseconds_as_seconds(monkeypatch: pytest.MonkeyPatch) ->
         "jitter": 0.005,
         "rate_limit": (5, 1.0),
         "max_per_page": 50,
+        "shapes": "mixed",
         "json_output": False,
     }

@@ -348,7 +348,10 @@ async def test_rate_limit_headers_on_every_response(session: aiohttp.ClientSessi
 
 async def test_sliding_window_blocks_then_lifts(session: aiohttp.ClientSession) -> None:
     """Q requests pass, the next starts a block where all get 429 / 971, then it lifts."""
-    async with FakeCloudflare(5, rate_limit=(3, 0.4), block_seconds=0.4) as fake:
+    now = [1000.0]
+    async with FakeCloudflare(
+        5, rate_limit=(3, 0.4), block_seconds=0.4, clock=lambda: now[0]
+    ) as fake:
         results = [await get(session, fake.url_for(), bearer(fake)) for _ in range(5)]
         assert [status for status, _, _ in results] == [200, 200, 200, 429, 429]
         assert [h["Ratelimit"].split(";")[1] for _, h, _ in results] == ["r=2", "r=1", "r=0"] + [
@@ -365,10 +368,10 @@ async def test_sliding_window_blocks_then_lifts(session: aiohttp.ClientSession) 
         }
         assert headers["Retry-After"] == "1"
         assert headers["Ratelimit"] == '"default";r=0;t=1'
-        await asyncio.sleep(0.45)
+        now[0] += 0.45  # the block and the window have both passed
         status, headers, _ = await get(session, fake.url_for(), bearer(fake))
         assert status == 200
-        assert headers["Ratelimit"].startswith('"default";r=2;')
+        assert headers["Ratelimit"] == '"default";r=2;t=1'
 
 
 async def test_no_rate_limit_means_no_headers(session: aiohttp.ClientSession) -> None:
@@ -560,10 +563,7 @@ async def test_close_cancels_requests_in_flight(session: aiohttp.ClientSession) 
 
     async with anyio.create_task_group() as group:
         group.start_soon(request)
-        for _ in range(200):
-            if fake.in_flight:
-                break
-            await asyncio.sleep(0.01)
+        await fake.wait_requests(1)
         started = time.monotonic()
         await fake.close()
         assert time.monotonic() - started < 1.0
@@ -611,3 +611,28 @@ async def test_other_paths_get_the_latency_too(session: aiohttp.ClientSession) -
         async with session.get(fake.base_url + "/zones") as response:
             assert response.status == 404
         assert time.monotonic() - started >= 0.1
+
+
+async def test_wait_idle_and_wait_requests_follow_the_requests(
+    session: aiohttp.ClientSession,
+) -> None:
+    """wait_requests returns once enough requests arrived, wait_idle once none is in flight;
+    each names what it waited for when it gives up."""
+    async with FakeCloudflare(3, latency=30.0) as fake:
+        await fake.wait_idle()  # idle from the start
+        with pytest.raises(
+            TimeoutError, match=r"^FakeCloudflare saw 0 request\(s\), not 1, within 0\.01 s$"
+        ):
+            await fake.wait_requests(1, timeout=0.01)
+        async with anyio.create_task_group() as group:
+            group.start_soon(get, session, fake.url_for(), bearer(fake))
+            await fake.wait_requests(1)
+            assert fake.in_flight == 1
+            with pytest.raises(
+                TimeoutError,
+                match=r"^FakeCloudflare still had 1 request\(s\) in flight after 0\.01 s$",
+            ):
+                await fake.wait_idle(timeout=0.01)
+            group.cancel_scope.cancel()
+        await fake.wait_idle()
+        assert [(r.status, r.finished) for r in fake.requests] == [(0, None)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from decimal import Decimal
@@ -13,6 +14,7 @@ from asyncinvoices.testing import Fault, InjectedFault
 from asyncinvoices.testing._data import AccountData
 from asyncinvoices.testing._ratelimit import RateDecision, SlidingWindowLimiter
 from asyncinvoices.testing._responses import Pagination, html_error_page, success_body
+from asyncinvoices.testing._selector import MatchContext, Selector
 from asyncinvoices.testing._server import _PageCache
 
 
@@ -278,3 +280,93 @@ def test_page_cache_evicts_least_recently_used_first() -> None:
     cache.drop_account("a")
     assert cache.get(("a", 1)) is None
     assert cache.get(("a", 2)) is None
+
+
+_SELECTORS = (
+    "request: 'int | None' = None, page: 'int | None' = None, attempt: 'int | None' = None, "
+    "probability: 'float | None' = None, times: 'int | None' = None, "
+    "account_id: 'str | None' = None"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "own", "args"),
+    [
+        ("clamp_per_page", "n: 'int', *, ", (1,)),
+        ("create", "n: 'int', *, ", (1,)),
+        ("delete", "n: 'int', position: 'int' = 0, *, ", (1,)),
+        (
+            "error_envelope",
+            "code: 'int' = 10000, message: 'str' = 'Authentication error', "
+            "status: 'int' = 200, *, ",
+            (),
+        ),
+        ("disconnect", "*, ", ()),
+        ("float_numbers", "*, ", ()),
+        ("has_more", "value: 'bool', *, ", (True,)),
+        ("ignore_page", "echo: 'bool' = False, *, ", ()),
+        ("malformed_json", "*, ", ()),
+        ("missing_pagination", "*, ", ()),
+        ("reset", "*, ", ()),
+        ("result_info_only", "*, ", ()),
+        ("slow", "delay: 'float', *, ", (0.5,)),
+        ("status", "code: 'int', *, retry_after: 'float | None' = None, ", (503,)),
+        ("total_count", "value: 'int | None', *, ", (3,)),
+        ("truncate", "*, ", ()),
+        ("wrong_type", "field: 'str' = 'amount_due', value: 'Any' = 'not-a-number', *, ", ()),
+    ],
+)
+def test_fault_constructors_keep_their_signatures(
+    name: str, own: str, args: tuple[object, ...]
+) -> None:
+    """Each kind class is the Fault constructor named after it, with the signature of the
+    first release: its own parameters, then the six selector keywords."""
+    constructor = getattr(Fault, name)
+    assert inspect.ismethod(constructor)
+    assert constructor.__self__ is Fault
+    assert str(inspect.signature(constructor)) == f"({own}{_SELECTORS}) -> 'Fault'"
+    fault = constructor(*args)
+    assert isinstance(fault, Fault)
+    assert fault.kind == name
+    assert constructor.__doc__ == type(fault).__doc__
+
+
+def test_every_kind_is_a_constructor() -> None:
+    """The constructors are exactly the kinds, so a new kind is a new constructor."""
+    kinds = {cls.kind for cls in Fault.__subclasses__() if cls.kind} | {
+        cls.kind for base in Fault.__subclasses__() for cls in base.__subclasses__()
+    }
+    constructors = {
+        name
+        for name, member in inspect.getmembers(Fault)
+        if inspect.ismethod(member) and member.__self__ is Fault
+    }
+    assert kinds == constructors
+    assert len(constructors) == 17
+
+
+def test_selector_matches_all_that_are_given() -> None:
+    """A Selector accepts a request only when every selector given matches it."""
+    context = MatchContext(request=4, page=2, attempt=1, account_id="a" * 32, draw=0.25)
+    assert Selector().matches(context)
+    assert Selector(page=2, attempt=1, account_id="a" * 32, probability=0.5).matches(context)
+    assert not Selector(page=2, attempt=2).matches(context)
+    assert not Selector(probability=0.25).matches(context)
+    assert not Selector(request=5).matches(context)
+    assert list(Selector(page=2, times=3).given()) == [("page", 2), ("times", 3)]
+    assert Fault.reset(page=2, times=3).selector == Selector(page=2, times=3)
+    assert (Fault.reset(page=2).page, Fault.reset(page=2).request) == (2, None)
+
+
+def test_data_faults_change_the_account_and_serve_the_page() -> None:
+    """create and delete change the data; the others shape the reply."""
+    account = AccountData("a" * 32, 1, 5, 0.3)
+    Fault.create(2).change(account)
+    assert account.count() == 7
+    Fault.delete(3, position=1).change(account)
+    assert account.count() == 4
+    assert [f.changes_data for f in (Fault.create(1), Fault.delete(1), Fault.reset())] == [
+        True,
+        True,
+        False,
+    ]

@@ -14,12 +14,14 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TextIO
 
 import anyio
+import anyio.abc
 
 from ._server import FakeCloudflare
+from ._shapes import SHAPES, Shapes
 
 __all__ = ["main", "parse_rate_limit", "serve"]
 
@@ -57,8 +59,10 @@ async def serve(
     jitter: float = 0.0,
     rate_limit: tuple[int, float] | None = (1200, 300.0),
     max_per_page: int = 100,
+    shapes: Shapes = "plain",
     json_output: bool = False,
     out: TextIO | None = None,
+    task_status: anyio.abc.TaskStatus[dict[str, Any]] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run a FakeCloudflare until cancelled (or SIGTERM / SIGINT), announcing it on ``out``.
 
@@ -71,8 +75,12 @@ async def serve(
         jitter: Seconds of seeded uniform variation around the latency.
         rate_limit: ``(requests, window_seconds)`` or None for no limit.
         max_per_page: Largest accepted ``per_page``.
+        shapes: ``"plain"`` or ``"mixed"`` invoice shapes (see `FakeCloudflare`).
         json_output: Announce with one JSON line instead of human-readable lines.
         out: Where to announce; standard output by default.
+        task_status: Set by ``await task_group.start(serve, ...)``, which then returns the
+            announced details (base_url, account_id, credentials, pid) once the server
+            listens.
     """
     out = sys.stdout if out is None else out
     fake = FakeCloudflare(
@@ -82,49 +90,66 @@ async def serve(
         jitter=jitter,
         rate_limit=rate_limit,
         max_per_page=max_per_page,
+        shapes=shapes,
         host=host,
         port=port,
     )
     stop = asyncio.Event()
+    with _stop_on_signals(stop.set):
+        async with fake:
+            info = _announce(fake, invoices, json_output, out)
+            task_status.started(info)
+            async with anyio.create_task_group() as group:
+                group.start_soon(_forget_records, fake)
+                await stop.wait()
+                group.cancel_scope.cancel()
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: Callable[[], object]) -> Iterator[None]:
+    """Call ``stop`` on SIGTERM and SIGINT while the block runs, where the loop allows."""
     loop = asyncio.get_running_loop()
     installed = []
     for signum in (signal.SIGTERM, signal.SIGINT):
         # Not available on Windows or outside the main thread; Ctrl-C then arrives as
         # KeyboardInterrupt, which `main` handles.
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, stop)
             installed.append(signum)
     try:
-        async with fake:
-            info = {
-                "base_url": fake.base_url,
-                "account_id": fake.account_id,
-                "api_token": fake.api_token,
-                "api_email": fake.api_email,
-                "api_key": fake.api_key,
-                "pid": os.getpid(),
-            }
-            if json_output:
-                print(json.dumps(info), file=out, flush=True)
-            else:
-                print(
-                    f"FakeCloudflare serving {invoices:,} invoices\n"
-                    f"  base URL    {info['base_url']}\n"
-                    f"  account id  {info['account_id']}\n"
-                    f"  API token   {info['api_token']}\n"
-                    f"  legacy      X-Auth-Email: {info['api_email']}\n"
-                    f"              X-Auth-Key: {info['api_key']}\n"
-                    "Press Ctrl-C to stop.",
-                    file=out,
-                    flush=True,
-                )
-            async with anyio.create_task_group() as group:
-                group.start_soon(_forget_records, fake)
-                await stop.wait()
-                group.cancel_scope.cancel()
+        yield
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
+
+
+def _announce(
+    fake: FakeCloudflare, invoices: int, json_output: bool, out: TextIO
+) -> dict[str, Any]:
+    """Print where the server listens and with which credentials; return the details."""
+    info: dict[str, Any] = {
+        "base_url": fake.base_url,
+        "account_id": fake.account_id,
+        "api_token": fake.api_token,
+        "api_email": fake.api_email,
+        "api_key": fake.api_key,
+        "pid": os.getpid(),
+    }
+    if json_output:
+        print(json.dumps(info), file=out, flush=True)
+    else:
+        print(
+            f"FakeCloudflare serving {invoices:,} invoices\n"
+            f"  base URL    {info['base_url']}\n"
+            f"  account id  {info['account_id']}\n"
+            f"  API token   {info['api_token']}\n"
+            f"  legacy      X-Auth-Email: {info['api_email']}\n"
+            f"              X-Auth-Key: {info['api_key']}\n"
+            "Press Ctrl-C to stop.",
+            file=out,
+            flush=True,
+        )
+    return info
 
 
 async def _forget_records(fake: FakeCloudflare) -> None:
@@ -154,6 +179,12 @@ def _parser() -> argparse.ArgumentParser:
         help="at most Q requests in any W seconds (default 1200/300; 'off' disables)",
     )
     parser.add_argument("--max-per-page", type=int, default=100, help="largest per_page")
+    parser.add_argument(
+        "--shapes",
+        choices=SHAPES,
+        default="plain",
+        help="invoice shapes: plain, or mixed (every shape the schema allows; default plain)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line and serve")
     return parser
 
@@ -176,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 jitter=args.jitter / 1000,
                 rate_limit=args.rate_limit,
                 max_per_page=args.max_per_page,
+                shapes=args.shapes,
                 json_output=args.json,
             )
         )

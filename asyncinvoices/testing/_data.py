@@ -27,10 +27,15 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Final, Literal
 
+from . import _shapes
+from ._shapes import SHAPES, Shapes
+
 __all__ = [
+    "SHAPES",
     "TYPES",
     "AccountData",
     "InvoiceType",
+    "Shapes",
     "derive_seed",
     "hex_digest",
 ]
@@ -143,15 +148,25 @@ class AccountData:
         seed: Everything about the invoices is derived from it.
         invoices: How many invoices the account starts with.
         auto_fraction: Share of invoices that are auto top-ups, 0.0 to 1.0 (resolution 1/256).
+        shapes: ``"plain"``, or ``"mixed"`` to serve about a third of the invoices in other
+            shapes the schema allows (``_shapes.py``).
     """
 
-    def __init__(self, account_id: str, seed: int, invoices: int, auto_fraction: float) -> None:
+    def __init__(
+        self,
+        account_id: str,
+        seed: int,
+        invoices: int,
+        auto_fraction: float,
+        shapes: Shapes = "plain",
+    ) -> None:
         if invoices < 0:
             raise ValueError(f"invoices must be >= 0, got {invoices}")
         if not 0.0 <= auto_fraction <= 1.0:
             raise ValueError(f"auto_fraction must be between 0 and 1, got {auto_fraction}")
         self.account_id: Final = account_id
         self.seed: Final = seed
+        self._mixed = shapes == "mixed"
         #: Increases on every mutation; part of every page-cache key.
         self.version = 0
         self._serials: range | array[int] = range(invoices)
@@ -205,7 +220,8 @@ class AccountData:
         Args:
             serials: Serial numbers, typically from `page_serials`.
         """
-        return ("[" + ",".join(map(self.render, serials)) + "]").encode()
+        render = self.render if self._mixed else self._render_tidy  # the hot path, direct
+        return ("[" + ",".join(map(render, serials)) + "]").encode()
 
     def render_with(self, serial: int, field: str, value: Any) -> str:
         """Return one invoice's JSON text with ``field`` replaced by (or set to) ``value``.
@@ -233,6 +249,17 @@ class AccountData:
         """
         result: dict[str, Any] = json.loads(self.render(serial), parse_float=Decimal)
         return result
+
+    def expected(self, serial: int) -> dict[str, Any]:
+        """Return the structured values a client must make of one invoice, in any shape.
+
+        Keys are the documented fields plus ``extra`` (unknown fields); amounts are
+        `decimal.Decimal`, ``created`` an aware UTC datetime, fields left out or null None.
+
+        Args:
+            serial: The invoice's serial number.
+        """
+        return _shapes.expected(self._reshape(serial), self._render_tidy(serial))
 
     def invoice_id(self, serial: int) -> str:
         """Return the Stripe-like id (``in_`` + 24 base62 characters) of one invoice.
@@ -382,7 +409,27 @@ class AccountData:
         )
 
     def render(self, serial: int) -> str:
-        """Return the JSON text of one invoice.
+        """Return the JSON text of one invoice, as served (in its mixed shape, if any).
+
+        Args:
+            serial: The invoice's serial number.
+        """
+        text = self._render_tidy(serial)
+        if not self._mixed:
+            return text
+        reshape = self._reshape(serial)
+        return text if reshape is None else _shapes.apply(reshape, text)
+
+    def _reshape(self, serial: int) -> _shapes.Reshape | None:
+        """Return how the invoice departs from the tidy shape; None when it does not."""
+        if not self._mixed:
+            return None
+        hasher = self._hasher.copy()
+        hasher.update(serial.to_bytes(8, "little"))
+        return _shapes.choose(hasher.digest()[27:31])
+
+    def _render_tidy(self, serial: int) -> str:
+        """Return the JSON text of one invoice in the tidy shape.
 
         This is the hot path of a cold page (a thousand calls for a page of 1000), hence
         one f-string over precomputed pieces rather than a dict and ``json.dumps``.

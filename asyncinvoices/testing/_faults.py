@@ -1,66 +1,65 @@
 """Faults FakeCloudflare can inject, and the record of what it injected.
 
-A `Fault` says WHAT goes wrong (its kind, from a classmethod constructor) and WHEN (the
-keyword-only selectors every constructor takes; all that are given must match). Faults are
-immutable values; how often each one fired is kept by the server, so one `Fault` can be
-reused across servers.
+A `Fault` says WHAT goes wrong and WHEN. WHEN is one `Selector` (``_selector.py``), the
+same for every kind. WHAT is the fault's class: one small class per kind in
+``_fault_kinds.py``, holding its parameters, their checks, its documentation and the reply it
+builds. Each kind class registers itself as a constructor of `Fault` (``Fault.status(...)``
+is ``Status(...)``), so adding a kind touches one class, plus the line that declares its
+constructor's type below.
+
+Faults are immutable values; how often each one fired is kept by the server, so one `Fault`
+can be reused across servers.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+import functools
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 import attrs
 
-__all__ = ["HTML_STATUSES", "STATE_KINDS", "Fault", "InjectedFault", "MatchContext"]
+from ._data import AccountData
+from ._reply import Exchange, Reply
+from ._selector import MatchContext, Selector
 
-#: Kinds that change the account's data before the response is built; all matching ones
-#: apply. Every other kind shapes the response, and only the first matching one applies.
-STATE_KINDS: Final = frozenset({"create", "delete"})
+if TYPE_CHECKING:
+    from ._fault_kinds import (
+        ClampPerPage,
+        Create,
+        Delete,
+        Disconnect,
+        ErrorEnvelope,
+        FloatNumbers,
+        HasMore,
+        IgnorePage,
+        MalformedJson,
+        MissingPagination,
+        Reset,
+        ResultInfoOnly,
+        Slow,
+        Status,
+        TotalCount,
+        Truncate,
+        WrongType,
+    )
+
+__all__ = ["HTML_STATUSES", "Fault", "InjectedFault", "constructor"]
 
 #: Statuses the Cloudflare edge answers with an HTML page instead of JSON
 #: (CLOUDFLARE_API.md, "Errors": "the edge returns HTML pages for 502 and 520-524" [O]).
 HTML_STATUSES: Final = frozenset({502, 520, 521, 522, 523, 524})
 
-
-@attrs.frozen(kw_only=True)
-class MatchContext:
-    """What a fault's selectors are compared with, for one request.
-
-    Attributes:
-        request: The request number (1-based, all requests to the endpoint).
-        page: The page requested (1 when the query has none).
-        attempt: How many times this (account, type, page, per_page) was requested so far.
-        account_id: The account in the path.
-        draw: A seeded uniform number in [0, 1) for this request and fault.
-    """
-
-    request: int
-    page: int
-    attempt: int
-    account_id: str
-    draw: float
-
-
-def _positive(name: str) -> Any:
-    def check(instance: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
-        if value is not None and value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
-
-    return check
-
-
-def _probability(instance: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not 0.0 <= value <= 1.0:
-        raise ValueError(f"probability must be between 0 and 1, got {value}")
+_SELECTOR_NAMES: Final = tuple(field.name for field in attrs.fields(Selector))
 
 
 @attrs.frozen(kw_only=True, repr=False)
 class Fault:
     """One failure to inject into FakeCloudflare's responses; build it with a constructor.
 
-    Every constructor takes the same keyword-only selectors; all that are given must match
-    for the fault to fire, and none given means "every request":
+    Every constructor takes the same keyword-only selectors (a `Selector`); all that are
+    given must match for the fault to fire, and none given means "every request":
 
     - ``request``: the Nth request to the endpoint (1-based, all requests of the server).
     - ``page``: the page requested (1 when the query has no ``page``).
@@ -71,7 +70,9 @@ class Fault:
     - ``account_id``: only requests for this account.
 
     Requests rejected before faults are considered (rate limit, routing, authentication,
-    bad parameters) are not attempts and never receive a fault.
+    bad parameters) are not attempts and never receive a fault. Faults that change the
+    account's data (``create``, ``delete``) all apply when they match; of the others, which
+    shape the response, only the first matching one applies.
 
     Example::
 
@@ -80,22 +81,50 @@ class Fault:
         Fault.create(5, request=4, times=1)     # five new invoices appear before request 4
     """
 
-    kind: str
-    request: int | None = attrs.field(default=None, validator=_positive("request"))
-    page: int | None = attrs.field(default=None, validator=_positive("page"))
-    attempt: int | None = attrs.field(default=None, validator=_positive("attempt"))
-    probability: float | None = attrs.field(default=None, validator=_probability)
-    times: int | None = attrs.field(default=None, validator=_positive("times"))
-    account_id: str | None = None
-    #: Kind-specific parameters, as ``(name, value)`` pairs (see the constructors).
-    params: tuple[tuple[str, Any], ...] = ()
+    #: The kind's name, which is also the name of its constructor, e.g. ``"status"``.
+    kind: ClassVar[str] = ""
+    #: Whether the fault changes the account's data rather than shaping the response.
+    changes_data: ClassVar[bool] = False
+
+    #: Which requests it applies to.
+    selector: Selector = attrs.field(factory=Selector)
+
+    # The constructors, one per kind class of ``_fault_kinds.py`` (installed by `constructor`).
+    status: ClassVar[type[Status]]
+    reset: ClassVar[type[Reset]]
+    disconnect: ClassVar[type[Disconnect]]
+    truncate: ClassVar[type[Truncate]]
+    slow: ClassVar[type[Slow]]
+    malformed_json: ClassVar[type[MalformedJson]]
+    error_envelope: ClassVar[type[ErrorEnvelope]]
+    wrong_type: ClassVar[type[WrongType]]
+    missing_pagination: ClassVar[type[MissingPagination]]
+    result_info_only: ClassVar[type[ResultInfoOnly]]
+    float_numbers: ClassVar[type[FloatNumbers]]
+    ignore_page: ClassVar[type[IgnorePage]]
+    clamp_per_page: ClassVar[type[ClampPerPage]]
+    create: ClassVar[type[Create]]
+    delete: ClassVar[type[Delete]]
+    has_more: ClassVar[type[HasMore]]
+    total_count: ClassVar[type[TotalCount]]
+
+    @property
+    def params(self) -> tuple[tuple[str, Any], ...]:
+        """The kind-specific parameters, as ``(name, value)`` pairs in constructor order."""
+        fields = attrs.fields(type(self))
+        return tuple((f.name, getattr(self, f.name)) for f in fields if f.name != "selector")
+
+    # The selectors, readable on the fault itself as before they had a type of their own.
+    request = property(lambda self: self.selector.request)
+    page = property(lambda self: self.selector.page)
+    attempt = property(lambda self: self.selector.attempt)
+    probability = property(lambda self: self.selector.probability)
+    times = property(lambda self: self.selector.times)
+    account_id = property(lambda self: self.selector.account_id)
 
     def __repr__(self) -> str:
-        args = [repr(self.kind), *(f"{name}={value!r}" for name, value in self.params)]
-        for name in ("request", "page", "attempt", "probability", "times", "account_id"):
-            value = getattr(self, name)
-            if value is not None:
-                args.append(f"{name}={value!r}")
+        pairs = [*self.params, *self.selector.given()]
+        args = [repr(self.kind), *(f"{name}={value!r}" for name, value in pairs)]
         return f"Fault({', '.join(args)})"
 
     def param(self, name: str) -> Any:
@@ -118,619 +147,65 @@ class Fault:
         Args:
             context: The request's number, page, attempt, account and random draw.
         """
-        return (
-            (self.request is None or self.request == context.request)
-            and (self.page is None or self.page == context.page)
-            and (self.attempt is None or self.attempt == context.attempt)
-            and (self.account_id is None or self.account_id == context.account_id)
-            and (self.probability is None or context.draw < self.probability)
-        )
+        return self.selector.matches(context)
 
-    # ------------------------------------------------------------------ kinds
-
-    @classmethod
-    def status(
-        cls,
-        code: int,
-        *,
-        retry_after: float | None = None,
-        request: int | None = None,
-        page: int | None = None,
-        attempt: int | None = None,
-        probability: float | None = None,
-        times: int | None = None,
-        account_id: str | None = None,
-    ) -> Fault:
-        """Answer with HTTP status ``code`` (kind ``"status"``).
-
-        502 and 520-524 get an HTML page (``Content-Type: text/html``) as Cloudflare's edge
-        sends; every other status gets the JSON failure envelope with the Cloudflare code
-        a real response would carry:
-
-        ===========  ===============================================================
-        HTTP         ``errors``
-        ===========  ===============================================================
-        400          6008 "Invalid request parameters"
-        401, 403     10000 "Authentication error"
-        404          7003 "Could not route to ..." + 7000 "No route for that URI"
-        405          10405 "Method not allowed"
-        429          971 "Please wait and consider throttling your request speed",
-                     plus ``Retry-After: <retry_after, whole seconds, default 1>``
-        other 4xx    6008 "Invalid request parameters"
-        5xx          10001 "An internal error occurred" (503: "Service unavailable")
-        ===========  ===============================================================
+    def change(self, account: AccountData) -> None:
+        """Change the account's data before the response is built (data faults only).
 
         Args:
-            code: An HTTP status from 400 to 599.
-            retry_after: Seconds for ``Retry-After`` on a 429, rounded up (default 1).
-            request: Selector, see `Fault`.
-            page: Selector, see `Fault`.
-            attempt: Selector, see `Fault`.
-            probability: Selector, see `Fault`.
-            times: Selector, see `Fault`.
-            account_id: Selector, see `Fault`.
-
-        Raises:
-            ValueError: If ``code`` is not a 4xx or 5xx status.
+            account: The data of the account the request is for.
         """
-        if not 400 <= code <= 599:
-            raise ValueError(f"status code must be between 400 and 599, got {code}")
-        if retry_after is not None and retry_after < 0:
-            raise ValueError(f"retry_after must be >= 0, got {retry_after}")
-        return cls(
-            kind="status",
-            params=(("code", code), ("retry_after", retry_after)),
-            request=request,
-            page=page,
-            attempt=attempt,
-            probability=probability,
-            times=times,
-            account_id=account_id,
-        )
 
-    @classmethod
-    def reset(
-        cls,
-        *,
-        request: int | None = None,
-        page: int | None = None,
-        attempt: int | None = None,
-        probability: float | None = None,
-        times: int | None = None,
-        account_id: str | None = None,
-    ) -> Fault:
-        """Close the connection without any response, with a TCP reset (kind ``"reset"``).
+    def reply(self, exchange: Exchange) -> Reply:
+        """Return the reply to a request this fault was selected for.
+
+        The default is the normal page, which is what data faults serve.
 
         Args:
-            request: Selector, see `Fault`.
-            page: Selector, see `Fault`.
-            attempt: Selector, see `Fault`.
-            probability: Selector, see `Fault`.
-            times: Selector, see `Fault`.
-            account_id: Selector, see `Fault`.
+            exchange: The request, the account and a way to render its normal pages.
         """
-        return cls(
-            kind="reset",
-            request=request,
-            page=page,
-            attempt=attempt,
-            probability=probability,
-            times=times,
-            account_id=account_id,
-        )
+        return exchange.normal()
 
-    @classmethod
-    def truncate(
-        cls,
-        *,
-        request: int | None = None,
-        page: int | None = None,
-        attempt: int | None = None,
-        probability: float | None = None,
-        times: int | None = None,
-        account_id: str | None = None,
-    ) -> Fault:
-        """Send 200 with the full ``Content-Length`` but only half the body, then close
-        (kind ``"truncate"``).
 
-        Args:
-            request: Selector, see `Fault`.
-            page: Selector, see `Fault`.
-            attempt: Selector, see `Fault`.
-            probability: Selector, see `Fault`.
-            times: Selector, see `Fault`.
-            account_id: Selector, see `Fault`.
-        """
-        return cls(
-            kind="truncate",
-            request=request,
-            page=page,
-            attempt=attempt,
-            probability=probability,
-            times=times,
-            account_id=account_id,
-        )
+_F = TypeVar("_F", bound=Fault)
 
-    @classmethod
-    def slow(
-        cls,
-        delay: float,
-        *,
-        request: int | None = None,
-        page: int | None = None,
-        attempt: int | None = None,
-        probability: float | None = None,
-        times: int | None = None,
-        account_id: str | None = None,
-    ) -> Fault:
-        """Wait ``delay`` more seconds, then respond normally (kind ``"slow"``).
 
-        If the client gives up first, the server notices the closed connection and stops.
+def constructor(kind: type[_F]) -> type[_F]:
+    """Register a kind class as the `Fault` constructor named after its ``kind``.
 
-        Args:
-            delay: Seconds, on top of the server's latency.
-            request: Selector, see `Fault`.
-            page: Selector, see `Fault`.
-            attempt: Selector, see `Fault`.
-            probability: Selector, see `Fault`.
-            times: Selector, see `Fault`.
-            account_id: Selector, see `Fault`.
+    The constructor is a classmethod of `Fault` that builds the kind; it carries the kind's
+    docstring, and its signature spells out the selector keywords, so ``help(Fault.status)``
+    and the reference show exactly what may be passed.
 
-        Raises:
-            ValueError: If ``delay`` is negative.
-        """
-        if delay < 0:
-            raise ValueError(f"delay must be >= 0, got {delay}")
-        return cls(
-            kind="slow",
-            params=(("delay", delay),),
-            request=request,
-            page=page,
-            attempt=attempt,
-            probability=probability,
-            times=times,
-            account_id=account_id,
-        )
+    Args:
+        kind: A subclass of `Fault` with a ``kind`` name and an ``__init__``.
 
-    @classmethod
-    def malformed_json(
-        cls,
-        *,
-        request: int | None = None,
-        page: int | None = None,
-        attempt: int | None = None,
-        probability: float | None = None,
-        times: int | None = None,
-        account_id: str | None = None,
-    ) -> Fault:
-        """Send 200 ``application/json`` whose body is not valid JSON (kind
-        ``"malformed_json"``): the first half of the real body, with a correct length.
+    Returns:
+        The class itself.
+    """
 
-        Args:
-            request: Selector, see `Fault`.
-            page: Selector, see `Fault`.
-            attempt: Selector, see `Fault`.
-            probability: Selector, see `Fault`.
-            times: Selector, see `Fault`.
-            account_id: Selector, see `Fault`.
-        """
-        return cls(
-            kind="malformed_json",
-            request=request,
-            page=page,
-            attempt=attempt,
-            probability=probability,
-            times=times,
-            account_id=account_id,
-        )
+    @functools.wraps(kind, assigned=("__doc__",), updated=())
+    def build(cls: type[Fault], *args: Any, **kwargs: Any) -> Fault:
+        return kind(*args, **kwargs)
 
-    @classmethod
-    def error_envelope(
-        cls,
-        code: int = 10000,
-        message: str = "Authentication error",
-        status: int = 200,
-        *,
-        request: int | None = None,
-        page: int | None = None,
-        attempt: int | None = None,
-        probability: float | None = None,
-        times: int | None = None,
-        account_id: str | None = None,
-    ) -> Fault:
-        """Send a ``success: false`` envelope with one error (kind ``"error_envelope"``).
+    build.__name__ = build.__qualname__ = kind.kind
+    build.__signature__ = _signature(kind.__init__)  # type: ignore[attr-defined]
+    setattr(Fault, kind.kind, classmethod(build))
+    return kind
 
-        Args:
-            code: The Cloudflare error code.
-            message: The error message.
-            status: The HTTP status to send it with (200 by default: the envelope, not the
-                status, carries the failure).
-            request: Selector, see `Fault`.
-            page: Selector, see `Fault`.
-            attempt: Selector, see `Fault`.
-            probability: Selector, see `Fault`.
-            times: Selector, see `Fault`.
-            account_id: Selector, see `Fault`.
 
-        Raises:
-            ValueError: If ``status`` is not between 200 and 599.
-        """
-        if not 200 <= status <= 599:
-            raise ValueError(f"status must be between 200 and 599, got {status}")
-        return cls(
-            kind="error_envelope",
-            params=(("code", code), ("message", message), ("status", status)),
-            request=request,
-            page=page,
-            attempt=attempt,
-            probability=probability,
-            times=times,
-            account_id=account_id,
-        )
+def _signature(init: Callable[..., None]) -> inspect.Signature:
+    """Return the constructor signature: ``cls``, the kind's parameters, then the selectors."""
+    own = [p for p in inspect.signature(init).parameters.values() if p.kind != p.VAR_KEYWORD]
+    selectors = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=note)
+        for name, note in zip(_SELECTOR_NAMES, _SELECTOR_NOTES, strict=True)
+    ]
+    cls = inspect.Parameter("cls", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return inspect.Signature([cls, *own[1:], *selectors], return_annotation="Fault")
 
-    @classmethod
-    def wrong_type(
-        cls,
-        field: str = "amount_due",
-        value: Any = "not-a-number",
-        *,
-        request: int | None = None,
-        page: int | None = None,
-        attempt: int | None = None,
-        probability: float | None = None,
-        times: int | None = None,
-        account_id: str | None = None,
-    ) -> Fault:
-        """Set ``field`` of the page's first invoice to ``value`` (kind ``"wrong_type"``).
 
-        An empty page is served unchanged (the fault is still recorded).
-
-        Args:
-            field: The invoice key to replace (or add).
-            value: Any JSON-serialisable value.
-            request: Selector, see `Fault`.
-            page: Selector, see `Fault`.
-            attempt: Selector, see `Fault`.
-            probability: Selector, see `Fault`.
-            times: Selector, see `Fault`.
-            account_id: Selector, see `Fault`.
-        """
-        return cls(
-            kind="wrong_type",
-            params=(("field", field), ("value", value)),
-            request=request,
-            page=page,
-            attempt=attempt,
-            probability=probability,
-            times=times,
-            account_id=account_id,
-        )
-
-    @classmethod
-    def missing_pagination(
-        cls,
-        *,
-        request: int | None = None,
-        page: int | None = None,
-        attempt: int | None = None,
-        probability: float | None = None,
-        times: int | None = None,
-        account_id: str | None = None,
-    ) -> Fault:
-        """Omit both ``result.pagination`` and ``result_info`` (kind ``"missing_pagination"``).
-
-        Args:
-            request: Selector, see `Fault`.
-            page: Selector, see `Fault`.
-            attempt: Selector, see `Fault`.
-            probability: Selector, see `Fault`.
-            times: Selector, see `Fault`.
-            account_id: Selector, see `Fault`.
-        """
-        return cls(
-            kind="missing_pagination",
-            request=request,
-            page=page,
-            attempt=attempt,
-            probability=probability,
-            times=times,
-            account_id=account_id,
-        )
-
-    @classmethod
-    def result_info_only(
-        cls,
-        *,
-        request: int | None = None,
-        page: int | None = None,
-        attempt: int | None = None,
-        probability: float | None = None,
-        times: int | None = None,
-        account_id: str | None = None,
-    ) -> Fault:
-        """Put the pagination only in top-level ``result_info`` (kind ``"result_info_only"``).
-
-        Args:
-            request: Selector, see `Fault`.
-            page: Selector, see `Fault`.
-            attempt: Selector, see `Fault`.
-            probability: Selector, see `Fault`.
-            times: Selector, see `Fault`.
-            account_id: Selector, see `Fault`.
-        """
-        return cls(
-            kind="result_info_only",
-            request=request,
-            page=page,
-            attempt=attempt,
-            probability=probability,
-            times=times,
-            account_id=account_id,
-        )
-
-    @classmethod
-    def float_numbers(
-        cls,
-        *,
-        request: int | None = None,
-        page: int | None = None,
-        attempt: int | None = None,
-        probability: float | None = None,
-        times: int | None = None,
-        account_id: str | None = None,
-    ) -> Fault:
-        """Render ``page``, ``per_page`` and ``total_count`` as floats, e.g. ``2.0`` (kind
-        ``"float_numbers"``); the schema types them as ``number`` (CLOUDFLARE_API.md).
-
-        Args:
-            request: Selector, see `Fault`.
-            page: Selector, see `Fault`.
-            attempt: Selector, see `Fault`.
-            probability: Selector, see `Fault`.
-            times: Selector, see `Fault`.
-            account_id: Selector, see `Fault`.
-        """
-        return cls(
-            kind="float_numbers",
-            request=request,
-            page=page,
-            attempt=attempt,
-            probability=probability,
-            times=times,
-            account_id=account_id,
-        )
-
-    @classmethod
-    def ignore_page(
-        cls,
-        echo: bool = False,
-        *,
-        request: int | None = None,
-        page: int | None = None,
-        attempt: int | None = None,
-        probability: float | None = None,
-        times: int | None = None,
-        account_id: str | None = None,
-    ) -> Fault:
-        """Serve page 1 whatever page was asked (kind ``"ignore_page"``).
-
-        Some Cloudflare list endpoints do this (CLOUDFLARE_API.md, "The endpoint" [O]).
-        With ``echo=False`` the pagination honestly says page 1. With ``echo=True`` it claims
-        the requested page, and ``has_more`` is computed for that page, so only the repeated
-        ids give the lie away.
-
-        Args:
-            echo: Whether the pagination claims the requested page number.
-            request: Selector, see `Fault`.
-            page: Selector, see `Fault`.
-            attempt: Selector, see `Fault`.
-            probability: Selector, see `Fault`.
-            times: Selector, see `Fault`.
-            account_id: Selector, see `Fault`.
-        """
-        return cls(
-            kind="ignore_page",
-            params=(("echo", echo),),
-            request=request,
-            page=page,
-            attempt=attempt,
-            probability=probability,
-            times=times,
-            account_id=account_id,
-        )
-
-    @classmethod
-    def clamp_per_page(
-        cls,
-        n: int,
-        *,
-        request: int | None = None,
-        page: int | None = None,
-        attempt: int | None = None,
-        probability: float | None = None,
-        times: int | None = None,
-        account_id: str | None = None,
-    ) -> Fault:
-        """Silently serve pages of ``min(per_page, n)`` invoices and report that size as
-        ``per_page``; page boundaries are computed with the clamped size (kind
-        ``"clamp_per_page"``).
-
-        Args:
-            n: The largest page size served (>= 1).
-            request: Selector, see `Fault`.
-            page: Selector, see `Fault`.
-            attempt: Selector, see `Fault`.
-            probability: Selector, see `Fault`.
-            times: Selector, see `Fault`.
-            account_id: Selector, see `Fault`.
-
-        Raises:
-            ValueError: If ``n`` < 1.
-        """
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        return cls(
-            kind="clamp_per_page",
-            params=(("n", n),),
-            request=request,
-            page=page,
-            attempt=attempt,
-            probability=probability,
-            times=times,
-            account_id=account_id,
-        )
-
-    @classmethod
-    def create(
-        cls,
-        n: int,
-        *,
-        request: int | None = None,
-        page: int | None = None,
-        attempt: int | None = None,
-        probability: float | None = None,
-        times: int | None = None,
-        account_id: str | None = None,
-    ) -> Fault:
-        """Before serving, create ``n`` invoices at the head of the list (kind ``"create"``).
-
-        Every later page shifts down by ``n``; the response reflects the new state.
-
-        Args:
-            n: How many invoices to create (>= 0).
-            request: Selector, see `Fault`.
-            page: Selector, see `Fault`.
-            attempt: Selector, see `Fault`.
-            probability: Selector, see `Fault`.
-            times: Selector, see `Fault`.
-            account_id: Selector, see `Fault`.
-
-        Raises:
-            ValueError: If ``n`` is negative.
-        """
-        if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
-        return cls(
-            kind="create",
-            params=(("n", n),),
-            request=request,
-            page=page,
-            attempt=attempt,
-            probability=probability,
-            times=times,
-            account_id=account_id,
-        )
-
-    @classmethod
-    def delete(
-        cls,
-        n: int,
-        position: int = 0,
-        *,
-        request: int | None = None,
-        page: int | None = None,
-        attempt: int | None = None,
-        probability: float | None = None,
-        times: int | None = None,
-        account_id: str | None = None,
-    ) -> Fault:
-        """Before serving, delete ``n`` invoices from index ``position`` of the all-types
-        order, newest first (kind ``"delete"``); later pages shift up.
-
-        Args:
-            n: How many invoices to delete (>= 0; fewer at the end of the list).
-            position: 0-based index of the first one to delete.
-            request: Selector, see `Fault`.
-            page: Selector, see `Fault`.
-            attempt: Selector, see `Fault`.
-            probability: Selector, see `Fault`.
-            times: Selector, see `Fault`.
-            account_id: Selector, see `Fault`.
-
-        Raises:
-            ValueError: If ``n`` or ``position`` is negative.
-        """
-        if n < 0 or position < 0:
-            raise ValueError(f"n and position must be >= 0, got {n} and {position}")
-        return cls(
-            kind="delete",
-            params=(("n", n), ("position", position)),
-            request=request,
-            page=page,
-            attempt=attempt,
-            probability=probability,
-            times=times,
-            account_id=account_id,
-        )
-
-    @classmethod
-    def has_more(
-        cls,
-        value: bool,
-        *,
-        request: int | None = None,
-        page: int | None = None,
-        attempt: int | None = None,
-        probability: float | None = None,
-        times: int | None = None,
-        account_id: str | None = None,
-    ) -> Fault:
-        """Override ``has_more`` in this response's pagination (kind ``"has_more"``).
-
-        Args:
-            value: The value to claim.
-            request: Selector, see `Fault`.
-            page: Selector, see `Fault`.
-            attempt: Selector, see `Fault`.
-            probability: Selector, see `Fault`.
-            times: Selector, see `Fault`.
-            account_id: Selector, see `Fault`.
-        """
-        return cls(
-            kind="has_more",
-            params=(("value", value),),
-            request=request,
-            page=page,
-            attempt=attempt,
-            probability=probability,
-            times=times,
-            account_id=account_id,
-        )
-
-    @classmethod
-    def total_count(
-        cls,
-        value: int | None,
-        *,
-        request: int | None = None,
-        page: int | None = None,
-        attempt: int | None = None,
-        probability: float | None = None,
-        times: int | None = None,
-        account_id: str | None = None,
-    ) -> Fault:
-        """Claim ``total_count = value`` in this response, data unchanged (kind
-        ``"total_count"``); None omits the key.
-
-        Args:
-            value: The count to claim, or None to leave the key out.
-            request: Selector, see `Fault`.
-            page: Selector, see `Fault`.
-            attempt: Selector, see `Fault`.
-            probability: Selector, see `Fault`.
-            times: Selector, see `Fault`.
-            account_id: Selector, see `Fault`.
-        """
-        return cls(
-            kind="total_count",
-            params=(("value", value),),
-            request=request,
-            page=page,
-            attempt=attempt,
-            probability=probability,
-            times=times,
-            account_id=account_id,
-        )
+_SELECTOR_NOTES: Final = ("int | None",) * 3 + ("float | None", "int | None", "str | None")
 
 
 @attrs.frozen(kw_only=True)

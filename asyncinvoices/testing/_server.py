@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import re
 import secrets
@@ -18,24 +19,19 @@ import socket
 import struct
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, cast
 
 import attrs
 from aiohttp import web
 
-from ._data import TYPES, AccountData, InvoiceType, derive_seed, hex_digest
-from ._faults import HTML_STATUSES, STATE_KINDS, Fault, InjectedFault, MatchContext
+from ._data import SHAPES, TYPES, AccountData, InvoiceType, Shapes, derive_seed, hex_digest
+from ._faults import Fault, InjectedFault
 from ._ratelimit import RateDecision, SlidingWindowLimiter
-from ._responses import (
-    Pagination,
-    error_body,
-    error_for_status,
-    html_error_page,
-    no_route,
-    success_body,
-)
+from ._reply import HTML, JSON, Exchange, Reply, error_reply
+from ._responses import Pagination, error_body, html_error_page, no_route, success_body
+from ._selector import MatchContext
 
 __all__ = ["FakeCloudflare", "ServedRequest"]
 
@@ -52,9 +48,6 @@ DEFAULT_PER_PAGE: Final = 20
 _CACHE_BYTES: Final = 64 * 1024 * 1024
 _COLO: Final = "SJC"
 
-_JSON: Final = "application/json"
-_HTML: Final = "text/html; charset=UTF-8"
-
 
 @attrs.frozen(kw_only=True)
 class ServedRequest:
@@ -70,8 +63,9 @@ class ServedRequest:
             ``reset`` fault, or the client went away before the response).
         fault: The kind of the fault injected, several joined with ``+`` in the order they
             applied (e.g. ``"create+status"``); None when none was.
-        started: `time.monotonic` when the request arrived.
-        finished: `time.monotonic` when the response was written; None while in flight and
+        started: When the request arrived, on the server's clock (`time.monotonic` unless
+            another was given).
+        finished: When the response was written, on the same clock; None while in flight and
             when the connection was reset or lost.
     """
 
@@ -84,19 +78,6 @@ class ServedRequest:
     fault: str | None
     started: float
     finished: float | None
-
-
-@attrs.define(kw_only=True)
-class _Reply:
-    """What to do with one request, decided at arrival."""
-
-    status: int
-    body: bytes = b""
-    content_type: str = _JSON
-    headers: dict[str, str] = attrs.Factory(dict)
-    action: Literal["respond", "reset", "truncate"] = "respond"
-    delay: float = 0.0
-    fault: str | None = None
 
 
 class _PageCache:
@@ -172,6 +153,12 @@ class FakeCloudflare:
         faults: Faults to inject; more can be added with `add_fault`.
         host: Interface to listen on.
         port: Port to listen on; 0 picks a free one.
+        shapes: ``"plain"`` serves every invoice in one tidy shape; ``"mixed"`` serves
+            about a third of them in other shapes the schema allows (see
+            `expected_invoices`), chosen from the seed, the same on every request.
+        clock: The time source of the rate limit and of the request records, in seconds;
+            `time.monotonic` by default. A test may pass its own to move the window on
+            without waiting.
 
     Raises:
         ValueError: If an argument is out of range.
@@ -191,54 +178,65 @@ class FakeCloudflare:
         faults: Iterable[Fault] = (),
         host: str = "127.0.0.1",
         port: int = 0,
+        shapes: Shapes = "plain",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_per_page < 1:
             raise ValueError(f"max_per_page must be >= 1, got {max_per_page}")
         if latency < 0 or jitter < 0:
             raise ValueError("latency and jitter must be >= 0")
+        if shapes not in SHAPES:
+            raise ValueError(f"shapes must be one of {SHAPES}, got {shapes!r}")
         self.seed: Final = seed
         self.auto_fraction: Final = auto_fraction
         self.max_per_page: Final = max_per_page
         self.default_per_page: Final = min(DEFAULT_PER_PAGE, max_per_page)
+        self.shapes: Final = shapes
         self.latency = latency
         self.jitter = jitter
         self.host: Final = host
         self._port = port
+        self._clock = clock
         self._limiter = (
             None if rate_limit is None else SlidingWindowLimiter(*rate_limit, block_seconds)
         )
-
         self.api_token: Final = base64.urlsafe_b64encode(
             hashlib.blake2b(f"token:{seed}".encode(), digest_size=30).digest()
         ).decode()
         self.api_email: Final = "owner@example.com"
         self.api_key: Final = hex_digest("api-key", seed, size=19)[:37]
-
         self._accounts: dict[str, AccountData] = {}
         self.account_id: Final = self._new_account(invoices, seed)
-
         self._faults: list[Fault] = []
         self._fired: list[int] = []
         for fault in faults:
             self.add_fault(fault)
+        self._init_records()
+        self.app: Final = web.Application()
+        self.app.router.add_route("*", _API_PREFIX + _ENDPOINT, self._handle_invoices)
+        self.app.router.add_route("*", "/{tail:.*}", self._handle_other)
+        self.app.on_shutdown.append(self._on_shutdown)
 
+    def _init_records(self) -> None:
+        """Start with an empty cache, no request seen and no handler running."""
         self._cache = _PageCache(_CACHE_BYTES)
         self._attempts: dict[tuple[str, str, int, int], int] = {}
         self._number = 0
         self._other_number = 0
+        self._received = 0
         self._requests: list[ServedRequest] = []
         self._first_number = 1
         self._injected: list[InjectedFault] = []
         self._in_flight = 0
         self._peak_in_flight = 0
+        # asyncio events need no running loop to be created; they bind to the loop on
+        # first wait, which is the loop that serves (aiohttp runs on asyncio only).
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._arrived = asyncio.Event()
         self._handlers: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
-
-        self.app: Final = web.Application()
-        self.app.router.add_route("*", _API_PREFIX + _ENDPOINT, self._handle_invoices)
-        self.app.router.add_route("*", "/{tail:.*}", self._handle_other)
-        self.app.on_shutdown.append(self._on_shutdown)
 
     # ------------------------------------------------------------- lifecycle
 
@@ -342,13 +340,68 @@ class FakeCloudflare:
         """The largest `in_flight` seen since the last `reset_counters`."""
         return self._peak_in_flight
 
+    @property
+    def received(self) -> int:
+        """How many requests reached the server since the last `reset_counters`, whatever
+        became of them: answered, refused, rate-limited, reset or abandoned by the client,
+        on any path.
+
+        This is the count to compare with what a client believes it sent: an HTTP client
+        that silently re-sends a request after a dropped connection shows up here.
+        """
+        return self._received
+
+    async def wait_idle(self, timeout: float = 5.0) -> None:
+        """Wait until no request is being handled (`in_flight` is 0).
+
+        Use it instead of sleeping after a client stopped: the server finishes a request a
+        client abandoned only once it notices the closed connection.
+
+        Args:
+            timeout: Seconds to wait at most.
+
+        Raises:
+            TimeoutError: If requests are still in flight after ``timeout`` seconds.
+        """
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(
+                f"FakeCloudflare still had {self._in_flight} request(s) in flight "
+                f"after {timeout:g} s"
+            ) from None
+
+    async def wait_requests(self, count: int, timeout: float = 5.0) -> None:
+        """Wait until at least ``count`` requests reached the endpoint (`requests`).
+
+        Args:
+            count: How many records `requests` must hold.
+            timeout: Seconds to wait at most.
+
+        Raises:
+            TimeoutError: If fewer arrived within ``timeout`` seconds.
+        """
+
+        async def arrivals() -> None:
+            while len(self._requests) < count:
+                await self._arrived.wait()
+
+        try:
+            await asyncio.wait_for(arrivals(), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(
+                f"FakeCloudflare saw {len(self._requests)} request(s), not {count}, "
+                f"within {timeout:g} s"
+            ) from None
+
     def reset_counters(self) -> None:
-        """Clear `requests`, `injected` and `peak_in_flight`.
+        """Clear `requests`, `received`, `injected` and `peak_in_flight`.
 
         Request numbers keep counting (a ``request=N`` selector means the Nth request of
         the server's life), and so do fault ``times`` and page attempts.
         """
         self._requests.clear()
+        self._received = 0
         self._first_number = self._number + 1
         self._injected.clear()
         self._peak_in_flight = self._in_flight
@@ -376,7 +429,8 @@ class FakeCloudflare:
     def invoices(
         self, account_id: str | None = None, type: InvoiceType = "all"
     ) -> list[dict[str, Any]]:
-        """Return the account's current invoices, as the API would list them.
+        """Return the account's current invoices, as the API would list them (in the shape
+        each is served in; `expected_invoices` gives what a client must make of them).
 
         The dicts are what ``json.loads`` makes of the served JSON, except that fractional
         amounts are `decimal.Decimal` (exact, e.g. ``Decimal("640.19")``); whole ones are int.
@@ -392,8 +446,33 @@ class FakeCloudflare:
         account = self._account(account_id)
         return [account.invoice(serial) for serial in account.server_order(_type(type))]
 
+    def expected_invoices(
+        self, account_id: str | None = None, type: InvoiceType = "all"
+    ) -> list[dict[str, Any]]:
+        """Return the structured values a client must make of the account's current invoices.
+
+        One dict per invoice in server order, whatever shape it is served in (see
+        ``shapes``): the documented fields (``amount_due`` ... ``status``) and ``extra``.
+        Amounts are `decimal.Decimal`; ``created`` is an aware UTC `datetime.datetime`
+        however it was sent (Unix seconds, whole or float, or ISO-8601 text); numbers sent
+        as ``1.0`` are ``1``; optional fields left out or sent as null are None; fields the
+        schema does not know are in ``extra``, as decoded.
+
+        Args:
+            account_id: The account; the default account when None.
+            type: ``"all"``, ``"auto"`` or ``"manual"``.
+
+        Raises:
+            KeyError: If there is no such account.
+            ValueError: If ``type`` is not one of the three.
+        """
+        account = self._account(account_id)
+        return [account.expected(serial) for serial in account.server_order(_type(type))]
+
     def ids(self, account_id: str | None = None, type: InvoiceType = "all") -> list[str]:
         """Return the ids of the account's current invoices in server order (newest first).
+
+        Every invoice has its id here, even one that ``shapes="mixed"`` serves without it.
 
         Args:
             account_id: The account; the default account when None.
@@ -455,7 +534,9 @@ class FakeCloudflare:
 
     def _new_account(self, invoices: int, seed: int) -> str:
         account_id = hex_digest("account", seed, size=16)
-        self._accounts[account_id] = AccountData(account_id, seed, invoices, self.auto_fraction)
+        self._accounts[account_id] = AccountData(
+            account_id, seed, invoices, self.auto_fraction, self.shapes
+        )
         return account_id
 
     def _account(self, account_id: str | None) -> AccountData:
@@ -488,8 +569,9 @@ class FakeCloudflare:
     async def _handle_other(self, request: web.Request) -> web.StreamResponse:
         """Answer any other path as Cloudflare does: 404 with 7003 / 7000."""
         self._other_number += 1
+        self._received += 1
         path = request.path.removeprefix(_API_PREFIX)
-        now = time.monotonic()
+        now = self._clock()
         headers = {
             "cf-ray": self._ray(self._other_number, "other"),
             "Server": "cloudflare",
@@ -498,16 +580,15 @@ class FakeCloudflare:
         if self.latency:
             await asyncio.sleep(self.latency)
         return web.Response(
-            status=404, body=error_body(no_route(path)), content_type=_JSON, headers=headers
+            status=404, body=error_body(no_route(path)), content_type=JSON, headers=headers
         )
 
     async def _handle_invoices(self, request: web.Request) -> web.StreamResponse:
         """Serve one request to the endpoint: decide now, then wait, then write."""
-        started = time.monotonic()
+        started = self._clock()
         self._number += 1
         number = self._number
-        self._in_flight += 1
-        self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        self._arrive()
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
@@ -522,12 +603,27 @@ class FakeCloudflare:
             response, status, finished = await self._send(request, reply)
             return response
         finally:
-            self._in_flight -= 1
             if task is not None:
                 self._handlers.discard(task)
             index = number - self._first_number
             if record is not None and index >= 0:
                 self._requests[index] = attrs.evolve(record, status=status, finished=finished)
+            self._leave()
+
+    def _arrive(self) -> None:
+        """Count a request that reached the server and wake whoever waits for arrivals."""
+        self._received += 1
+        self._in_flight += 1
+        self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        self._idle.clear()
+        arrived, self._arrived = self._arrived, asyncio.Event()
+        arrived.set()
+
+    def _leave(self) -> None:
+        """Count a request as handled; the last one out sets the idle event."""
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self._idle.set()
 
     def _latency(self, number: int) -> float:
         if not self.jitter:
@@ -536,29 +632,19 @@ class FakeCloudflare:
         return max(self.latency + offset, 0.0)
 
     async def _send(
-        self, request: web.Request, reply: _Reply
+        self, request: web.Request, reply: Reply
     ) -> tuple[web.StreamResponse, int, float | None]:
         """Write the reply; return the response, the status sent and when it finished."""
+        if reply.action in ("reset", "close"):
+            _drop_connection(request, reset=reply.action == "reset")
+            # aiohttp finds the transport gone and drops this response silently.
+            return web.Response(status=500), 0, None
         headers = {
             "cf-ray": reply.headers.pop("cf-ray"),
             "Server": "cloudflare",
             "Content-Type": reply.content_type,
         }
         headers.update(reply.headers)
-        transport = request.transport
-        if reply.action == "reset":
-            if transport is not None:
-                # SO_LINGER with a zero timeout turns close() into a TCP RST: the client
-                # sees "connection reset by peer", not an orderly end of stream.
-                sock = transport.get_extra_info("socket")
-                if sock is not None:
-                    with contextlib.suppress(OSError):
-                        sock.setsockopt(
-                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                        )
-                transport.abort()
-            # aiohttp finds the transport gone and drops this response silently.
-            return web.Response(status=500), 0, None
         response: web.StreamResponse
         try:
             if reply.action == "truncate":
@@ -576,13 +662,11 @@ class FakeCloudflare:
             await response.write_eof()
         except ConnectionError:
             return web.Response(status=reply.status), 0, None
-        return response, reply.status, time.monotonic()
+        return response, reply.status, self._clock()
 
     # -------------------------------------------------------------- decisions
 
-    def _decide(
-        self, request: web.Request, number: int, now: float
-    ) -> tuple[_Reply, ServedRequest]:
+    def _decide(self, request: web.Request, number: int, now: float) -> tuple[Reply, ServedRequest]:
         """Decide the reply to one request and record it; synchronous by design."""
         query = request.query
         account_id = request.match_info["account_id"]
@@ -615,14 +699,14 @@ class FakeCloudflare:
             )
         ray = self._ray(number)
         reply.headers["cf-ray"] = ray
-        if reply.content_type == _HTML:
+        if reply.content_type == HTML:
             reply.body = html_error_page(reply.status, ray)
         reply.headers.update(self._rate_headers(decision))
         return reply, attrs.evolve(record, fault=reply.fault)
 
     def _check(
         self, request: web.Request, account_id: str, decision: RateDecision | None
-    ) -> _Reply | None:
+    ) -> Reply | None:
         """Return the error reply for a request that cannot be served, else None.
 
         The order follows where each check sits in Cloudflare's stack: the rate limiter
@@ -630,46 +714,46 @@ class FakeCloudflare:
         authentication, then the account lookup, then the endpoint's own parameters.
         """
         if decision is not None and not decision.allowed:
-            return _error(429, [{"code": 971, "message": _RATE_LIMITED}])
+            return error_reply(429, [{"code": 971, "message": _RATE_LIMITED}])
         if not _ACCOUNT_ID.fullmatch(account_id):
-            return _error(400, no_route(request.path.removeprefix(_API_PREFIX)))
+            return error_reply(400, no_route(request.path.removeprefix(_API_PREFIX)))
         if request.method != "GET":
-            return _error(405, [{"code": 10405, "message": "Method not allowed"}])
+            return error_reply(405, [{"code": 10405, "message": "Method not allowed"}])
         auth = self._authenticate(request)
         if auth is not None:
             return auth
         if account_id not in self._accounts:
             # Cloudflare does not reveal whether an account exists to a token without
             # access to it: an unknown account is an authentication error.
-            return _error(403, [{"code": 10000, "message": "Authentication error"}])
+            return error_reply(403, [{"code": 10000, "message": "Authentication error"}])
         return self._validate_query(request)
 
-    def _authenticate(self, request: web.Request) -> _Reply | None:
+    def _authenticate(self, request: web.Request) -> Reply | None:
         """Check the credentials (CLOUDFLARE_API.md, "Errors" and "Authentication")."""
         headers = request.headers
         authorization = headers.get("Authorization")
         email = headers.get("X-Auth-Email")
         key = headers.get("X-Auth-Key")
         if authorization is None and email is None and key is None:
-            return _error(400, [{"code": 9106, "message": _MISSING_CREDENTIALS}])
+            return error_reply(400, [{"code": 9106, "message": _MISSING_CREDENTIALS}])
         if authorization is not None:
             # A token takes precedence over legacy headers sent alongside it.
             scheme, _, token = authorization.partition(" ")
             # RFC 9110 section 11.1: the auth-scheme is case-insensitive.
             if scheme.lower() != "bearer" or not _TOKEN.fullmatch(token):
-                return _error(400, _malformed(6111, "Invalid format for Authorization header"))
+                return error_reply(400, _malformed(6111, "Invalid format for Authorization header"))
             if not secrets.compare_digest(token, self.api_token):
-                return _error(403, [{"code": 10000, "message": "Authentication error"}])
+                return error_reply(403, [{"code": 10000, "message": "Authentication error"}])
             return None
         if email is None or "@" not in email:
-            return _error(400, _malformed(6102, "Invalid format for X-Auth-Email header"))
+            return error_reply(400, _malformed(6102, "Invalid format for X-Auth-Email header"))
         if key is None or not _TOKEN.fullmatch(key):
-            return _error(400, _malformed(6103, "Invalid format for X-Auth-Key header"))
+            return error_reply(400, _malformed(6103, "Invalid format for X-Auth-Key header"))
         if email != self.api_email or not secrets.compare_digest(key, self.api_key):
-            return _error(403, [{"code": 10000, "message": "Authentication error"}])
+            return error_reply(403, [{"code": 10000, "message": "Authentication error"}])
         return None
 
-    def _validate_query(self, request: web.Request) -> _Reply | None:
+    def _validate_query(self, request: web.Request) -> Reply | None:
         """Check ``type``, ``page`` and ``per_page``; out of range is rejected, not clamped
         (CLOUDFLARE_API.md, "The endpoint" [O])."""
         query = request.query
@@ -695,50 +779,52 @@ class FakeCloudflare:
         type: InvoiceType,
         page: int,
         per_page: int,
-    ) -> _Reply:
+    ) -> Reply:
         """Apply the matching faults and build the reply for a valid request."""
         key = (account.account_id, type, page, per_page)
         attempt = self._attempts.get(key, 0) + 1
         self._attempts[key] = attempt
-        state: list[Fault] = []
-        shaping: Fault | None = None
-        for index, fault in enumerate(self._faults):
-            if fault.times is not None and self._fired[index] >= fault.times:
-                continue
-            if shaping is not None and fault.kind not in STATE_KINDS:
-                continue
-            draw = self._unit("fault", number, index) if fault.probability is not None else 0.0
-            context = MatchContext(
-                request=number,
-                page=page,
-                attempt=attempt,
-                account_id=account.account_id,
-                draw=draw,
-            )
-            if not fault.matches(context):
-                continue
-            self._fired[index] += 1
-            if fault.kind in STATE_KINDS:
-                state.append(fault)
-            else:
-                shaping = fault
-
-        applied = [*state, *([shaping] if shaping is not None else [])]
+        applied = self._select_faults(number, page, attempt, account.account_id)
         for fault in applied:
             self._injected.append(
                 InjectedFault(request=number, page=page, attempt=attempt, kind=fault.kind)
             )
-        for fault in state:
-            if fault.kind == "create":
-                account.create(fault.param("n"))
-            else:
-                account.delete_at(fault.param("position"), fault.param("n"))
-        if state:
+            fault.change(account)
+        if any(fault.changes_data for fault in applied):
             self._cache.drop_account(account.account_id)
-
-        reply = self._shape(request, account, type, page, per_page, shaping)
+        exchange = Exchange(
+            path=request.path.removeprefix(_API_PREFIX),
+            account=account,
+            type=type,
+            page=page,
+            per_page=per_page,
+            render=functools.partial(self._page, account, type),
+        )
+        shaping = applied[-1] if applied and not applied[-1].changes_data else None
+        reply = exchange.normal() if shaping is None else shaping.reply(exchange)
         reply.fault = "+".join(fault.kind for fault in applied) or None
         return reply
+
+    def _select_faults(self, number: int, page: int, attempt: int, account_id: str) -> list[Fault]:
+        """Return every matching data fault, then the first matching response fault.
+
+        Each one returned counts as fired (for ``times``).
+        """
+        state: list[Fault] = []
+        shaping: list[Fault] = []
+        for index, fault in enumerate(self._faults):
+            if fault.times is not None and self._fired[index] >= fault.times:
+                continue
+            if shaping and not fault.changes_data:
+                continue
+            draw = self._unit("fault", number, index) if fault.probability is not None else 0.0
+            context = MatchContext(
+                request=number, page=page, attempt=attempt, account_id=account_id, draw=draw
+            )
+            if fault.matches(context):
+                self._fired[index] += 1
+                (state if fault.changes_data else shaping).append(fault)
+        return state + shaping
 
     def _page(
         self, account: AccountData, type: InvoiceType, page: int, per_page: int
@@ -756,94 +842,26 @@ class FakeCloudflare:
             self._cache.put(key, entry)
         return entry
 
-    def _shape(
-        self,
-        request: web.Request,
-        account: AccountData,
-        type: InvoiceType,
-        page: int,
-        per_page: int,
-        fault: Fault | None,
-    ) -> _Reply:
-        """Build the reply of a valid request, shaped by at most one response fault."""
-        kind = None if fault is None else fault.kind
-        if kind == "reset":
-            return _Reply(status=0, action="reset")
-        if fault is None or kind in ("slow", "truncate", "malformed_json"):
-            body = self._page(account, type, page, per_page)[0]
-            if kind == "slow":
-                return _Reply(status=200, body=body, delay=fault.param("delay") if fault else 0)
-            if kind == "truncate":
-                return _Reply(status=200, body=body, action="truncate")
-            if kind == "malformed_json":
-                return _Reply(status=200, body=body[: len(body) // 2])
-            return _Reply(status=200, body=body)
-        if kind == "status":
-            code = fault.param("code")
-            if code in HTML_STATUSES:
-                # The body shows the cf-ray, so `_decide` renders it.
-                return _Reply(status=code, content_type=_HTML)
-            reply = _error(code, error_for_status(code, request.path.removeprefix(_API_PREFIX)))
-            if code == 429:
-                retry_after = fault.param("retry_after")
-                reply.headers["Retry-After"] = str(_ceil(1 if retry_after is None else retry_after))
-            return reply
-        if kind == "error_envelope":
-            errors = [{"code": fault.param("code"), "message": fault.param("message")}]
-            return _error(fault.param("status"), errors)
-        if kind == "clamp_per_page":
-            return _Reply(
-                status=200, body=self._page(account, type, page, min(per_page, fault.param("n")))[0]
-            )
-
-        total = account.count(type)
-        served_page = page
-        claimed_page = page
-        has_more = page * per_page < total
-        total_count: int | None = total
-        where: Literal["both", "result", "result_info", "none"] = "both"
-        floats = False
-        if kind == "ignore_page":
-            served_page = 1
-            claimed_page = page if fault.param("echo") else 1
-            has_more = claimed_page * per_page < total
-        elif kind == "has_more":
-            has_more = fault.param("value")
-        elif kind == "total_count":
-            total_count = fault.param("value")
-        elif kind == "missing_pagination":
-            where = "none"
-        elif kind == "result_info_only":
-            where = "result_info"
-        elif kind == "float_numbers":
-            floats = True
-        if kind == "wrong_type":
-            serials = account.page_serials(type, (page - 1) * per_page, per_page)
-            rendered = [account.render(serial) for serial in serials]
-            if serials:
-                rendered[0] = account.render_with(
-                    serials[0], fault.param("field"), fault.param("value")
-                )
-            array: bytes | memoryview = ("[" + ",".join(rendered) + "]").encode()
-        else:
-            body, start, end = self._page(account, type, served_page, per_page)
-            array = memoryview(body)[start:end]
-        pagination = Pagination(
-            has_more=has_more,
-            page=claimed_page,
-            per_page=per_page,
-            total_count=total_count,
-            floats=floats,
-        )
-        return _Reply(status=200, body=success_body(array, pagination, where)[0])
-
 
 _RATE_LIMITED: Final = "Please wait and consider throttling your request speed"
 _MISSING_CREDENTIALS: Final = "Missing X-Auth-Key, X-Auth-Email or Authorization headers"
 
 
-def _error(status: int, errors: Sequence[dict[str, Any]]) -> _Reply:
-    return _Reply(status=status, body=error_body(errors))
+def _drop_connection(request: web.Request, *, reset: bool) -> None:
+    """Close the request's connection without a response: a TCP reset, or an orderly close."""
+    transport = request.transport
+    if transport is None:
+        return
+    if reset:
+        # SO_LINGER with a zero timeout turns close() into a TCP RST: the client sees
+        # "connection reset by peer", not an orderly end of stream.
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    else:
+        transport.close()  # FIN: the client reads an end of stream before any response
 
 
 def _malformed(code: int, message: str) -> list[dict[str, Any]]:
@@ -856,8 +874,8 @@ def _malformed(code: int, message: str) -> list[dict[str, Any]]:
     ]
 
 
-def _bad_query(message: str) -> _Reply:
-    return _error(
+def _bad_query(message: str) -> Reply:
+    return error_reply(
         400,
         [
             {

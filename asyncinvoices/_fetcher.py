@@ -1,0 +1,202 @@
+"""The page fetcher: everything between "I need page 7" and an :class:`InvoicePage`.
+
+One :class:`PageFetcher` per client owns the concurrency limit, the rate governor, the
+transport, the decoder and the retry policy. Sending is layered as in httpx:
+
+* :meth:`PageFetcher.fetch`, the retry layer, asks :class:`~._retry.RetryPolicy` what follows
+  a failure and carries it out (wait and send again, or pause the whole client on a 429);
+* :meth:`PageFetcher._send_once`, the send-once layer: a concurrency slot, the transport
+  (which takes a place in the governor's window for every attempt on the wire), the
+  ``Ratelimit`` headers to the governor, and the protocol decoder.
+
+A walk binds the fetcher to its account and type with :meth:`PageFetcher.walk` and gets a
+:class:`WalkFetch`, the ``fetch(page, per_page)`` its paginator calls, which tallies that
+walk's requests in its own :class:`RequestCounts`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+from contextlib import AsyncExitStack
+
+import anyio
+import attrs
+
+from ._config import Credentials
+from ._errors import AsyncInvoicesError, ConfigurationError
+from ._governor import RateGovernor
+from ._models import InvoicePage, InvoiceType
+from ._protocol import ResponseDecoder, invoice_history_path, parse_ratelimit, query_params
+from ._retry import Pause, RetryPolicy
+from ._transport import Transport, WireTally
+
+__all__ = ["PageFetcher", "RequestCounts", "WalkFetch"]
+
+logger = logging.getLogger("asyncinvoices")
+
+
+@attrs.define
+class RequestCounts:
+    """Requests sent on behalf of one walk (or one client), as the wire saw them.
+
+    Attributes:
+        requests: Requests that went on the wire, retries and silent re-sends included.
+        retries: Those that repeated an earlier attempt.
+        throttled_seconds: Seconds the rate limit held them back.
+    """
+
+    requests: int = 0
+    retries: int = 0
+    throttled_seconds: float = 0.0
+
+    def add(self, tally: WireTally, *, retry: bool) -> None:
+        """Count what one call of the transport put on the wire."""
+        self.requests += tally.attempts
+        # Every attempt of a retry repeats an earlier one; of a first try, all but the first.
+        self.retries += tally.attempts if retry else max(0, tally.attempts - 1)
+        self.throttled_seconds += tally.throttled
+
+
+@attrs.frozen
+class _Target:
+    account_id: str
+    type: InvoiceType
+    limiter: anyio.CapacityLimiter | None  # the walk's own, when it asked for less concurrency
+
+
+class PageFetcher:
+    """Fetches one page at a time for any walk of a client, within the client's limits.
+
+    Args:
+        base_url: The API root.
+        credentials: What authenticates every request.
+        transport: The I/O boundary.
+        governor: The client's rate governor.
+        max_concurrency: The most requests in flight at once, across every walk.
+        policy: What is retried and how long to wait.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        credentials: Credentials,
+        transport: Transport,
+        governor: RateGovernor,
+        max_concurrency: int,
+        policy: RetryPolicy,
+    ) -> None:
+        self._base_url = base_url
+        self._credentials = credentials
+        self._transport = transport
+        self._governor = governor
+        self._limiter = anyio.CapacityLimiter(max_concurrency)
+        self._max_concurrency = max_concurrency
+        self._policy = policy
+        self._decoder = ResponseDecoder()
+        self._closed = False
+        self.totals = RequestCounts()
+        """Every request this fetcher sent, across all walks."""
+
+    @property
+    def closed(self) -> bool:
+        """Whether no connection pool is open: never opened, or closed."""
+        return self._transport.closed
+
+    def walk(
+        self, account_id: str, type: InvoiceType, *, max_concurrency: int | None = None
+    ) -> WalkFetch:
+        """Bind the fetcher to one walk; ``max_concurrency`` may only lower the client's."""
+        limiter = (
+            anyio.CapacityLimiter(max_concurrency)
+            if max_concurrency is not None and max_concurrency < self._max_concurrency
+            else None
+        )
+        return WalkFetch(self, _Target(account_id, type, limiter))
+
+    async def aclose(self) -> None:
+        """Refuse further requests and close the connections the transport opened."""
+        self._closed = True
+        with anyio.CancelScope(shield=True):
+            await self._transport.aclose()
+
+    async def fetch(
+        self, target: _Target, page: int, per_page: int, counts: RequestCounts
+    ) -> InvoicePage:
+        """Fetch one page, retrying as the policy says.
+
+        Raises:
+            AsyncInvoicesError: The last failure, once the policy gives up.
+        """
+        retry = 0
+        while True:
+            error: AsyncInvoicesError
+            try:
+                return await self._send_once(target, page, per_page, counts, retry=retry > 0)
+            except AsyncInvoicesError as exc:
+                error = exc
+            # Decided outside the `except` block, so that a new error does not chain to it.
+            decision = self._policy.decide(error, retry)
+            retry += 1
+            if isinstance(decision, Pause):
+                logger.warning(
+                    "page %d: %s; every request waits %.1f s, then retry %d of %d",
+                    page,
+                    error,
+                    decision.seconds,
+                    retry,
+                    self._policy.max_retries,
+                )
+                self._governor.pause_until(anyio.current_time() + decision.seconds)
+                continue
+            logger.warning(
+                "page %d: %s; retry %d of %d in %.2f s",
+                page,
+                error,
+                retry,
+                self._policy.max_retries,
+                decision.delay,
+            )
+            await anyio.sleep(decision.delay)
+
+    async def _send_once(
+        self, target: _Target, page: int, per_page: int, counts: RequestCounts, *, retry: bool
+    ) -> InvoicePage:
+        if self._closed:
+            raise ConfigurationError("this InvoiceClient is closed")
+        url = self._base_url + invoice_history_path(target.account_id)
+        params = query_params(page=page, per_page=per_page, type=target.type)
+        headers = self._credentials.headers()
+        headers["Accept"] = "application/json"
+        tally = WireTally()
+        gate = functools.partial(self._governor.slot, page)
+        try:
+            async with AsyncExitStack() as slots:
+                if target.limiter is not None:
+                    await slots.enter_async_context(target.limiter)
+                await slots.enter_async_context(self._limiter)
+                logger.debug("GET %s page=%d per_page=%d", url, page, per_page)
+                raw = await self._transport.get(
+                    url, params=params, headers=headers, page=page, gate=gate, tally=tally
+                )
+        finally:
+            counts.add(tally, retry=retry)
+            self.totals.add(tally, retry=retry)
+        self._governor.observe(parse_ratelimit(raw.headers))
+        now = dt.datetime.now(dt.timezone.utc)
+        return self._decoder.decode(raw.status, raw.headers, raw.body, page=page, now=now)
+
+
+class WalkFetch:
+    """``await fetch(page, per_page)`` for one walk, with that walk's :class:`RequestCounts`."""
+
+    def __init__(self, fetcher: PageFetcher, target: _Target) -> None:
+        self._fetcher = fetcher
+        self._target = target
+        self.counts = RequestCounts()
+
+    async def __call__(self, page: int, per_page: int) -> InvoicePage:
+        """Fetch ``page`` of ``per_page`` invoices, with retries."""
+        return await self._fetcher.fetch(self._target, page, per_page, self.counts)

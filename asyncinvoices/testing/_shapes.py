@@ -1,0 +1,166 @@
+"""Every shape the schema allows for one invoice: the ``shapes="mixed"`` data option.
+
+CLOUDFLARE_API.md, "Response envelope" [D]: numbers are typed ``number`` (so
+``"attempt_count": 1.0`` is a valid 1), amounts may be whole or fractional, every field but
+the three amounts and ``currency`` is optional and nullable, new fields may appear at any
+time, and ``created`` is most likely Unix seconds [I] (so an ISO-8601 string must be
+tolerated too). A client tested only against one tidy shape shares its fake's assumptions;
+``"mixed"`` serves about a third of the invoices in one or more of these other forms.
+
+Each reshaping keeps the values equivalent (``1.0`` for ``1``, the same instant as ISO
+text or Unix seconds), or leaves a field out or null, so the structured values a client
+must make of an invoice follow from the tidy invoice and the choice alone (`expected`),
+without parsing the reshaped text the way a client would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any, Final, Literal
+
+import attrs
+
+__all__ = ["FIELDS", "OPTIONAL", "SHAPES", "Reshape", "Shapes", "apply", "choose", "expected"]
+
+Shapes = Literal["plain", "mixed"]
+
+#: The values of FakeCloudflare's ``shapes`` option.
+SHAPES: Final = ("plain", "mixed")
+
+#: The optional, nullable invoice fields of the schema (CLOUDFLARE_API.md [D]).
+OPTIONAL: Final = (
+    "id",
+    "attempt_count",
+    "attempted",
+    "auto_advance",
+    "created",
+    "created_by",
+    "description",
+    "invoice_origin",
+    "invoice_pdf",
+    "status",
+)
+_AMOUNTS: Final = ("amount_due", "amount_paid", "amount_remaining")
+#: Every documented field, required ones first.
+FIELDS: Final = (*_AMOUNTS, "currency", *OPTIONAL)
+
+#: Fields the API may add one day; a client must keep them, not choke on them.
+_UNKNOWN: Final = {"livemode": False, "metadata": {"gateway": "default", "source": "api"}}
+#: Choice bytes below this take another shape: 86 / 256 is about a third.
+_MIXED_BELOW: Final = 86
+_UTC: Final = dt.timezone.utc
+
+
+@attrs.frozen(kw_only=True)
+class Reshape:
+    """How one invoice departs from the tidy shape.
+
+    Attributes:
+        float_counts: ``attempt_count`` as ``1.0``.
+        created: ``created`` as Unix seconds (``"int"``, the tidy form), as a float
+            (``"float"``, e.g. ``1672531200.0``) or as ISO-8601 text (``"iso"``).
+        float_amounts: Whole amounts as ``1200.0``.
+        absent: An optional field left out, if any.
+        null: An optional field sent as ``null``, if any.
+        unknown: Whether fields the schema does not know are added.
+    """
+
+    float_counts: bool = False
+    created: Literal["int", "float", "iso"] = "int"
+    float_amounts: bool = False
+    absent: str | None = None
+    null: str | None = None
+    unknown: bool = False
+
+
+def choose(digest: bytes) -> Reshape | None:
+    """Return how an invoice is reshaped, or None to keep it tidy.
+
+    Args:
+        digest: At least four seeded bytes of the invoice (always the same for one invoice,
+            so it is served identically on every request).
+    """
+    if digest[0] >= _MIXED_BELOW:
+        return None
+    bits = digest[1]
+    absent = OPTIONAL[digest[2] % len(OPTIONAL)] if bits & 0x10 else None
+    null = OPTIONAL[digest[3] % len(OPTIONAL)] if bits & 0x20 else None
+    return Reshape(
+        float_counts=bool(bits & 0x01),
+        created="iso" if bits & 0x02 else "float" if bits & 0x04 else "int",
+        float_amounts=bool(bits & 0x08),
+        absent=absent,
+        null=None if null == absent else null,
+        # Every reshaped invoice differs in at least one way: unknown fields by default.
+        unknown=bool(bits & 0x40) or not bits & 0x3F,
+    )
+
+
+def apply(reshape: Reshape, text: str) -> str:
+    """Return the tidy invoice JSON ``text`` in the chosen shape.
+
+    Args:
+        reshape: What to change.
+        text: The tidy JSON object, as `AccountData.render` writes it.
+    """
+    pairs: dict[str, Any] = json.loads(text, parse_int=_Number, parse_float=_Number)
+    if reshape.float_counts and isinstance(pairs.get("attempt_count"), _Number):
+        pairs["attempt_count"] = _Number(pairs["attempt_count"] + ".0")
+    if reshape.float_amounts:
+        for name in _AMOUNTS:
+            if "." not in pairs[name]:
+                pairs[name] = _Number(pairs[name] + ".0")
+    created = pairs.get("created")
+    if isinstance(created, _Number) and reshape.created != "int":
+        pairs["created"] = _Number(created + ".0") if reshape.created == "float" else _iso(created)
+    if reshape.null is not None:
+        pairs[reshape.null] = None
+    if reshape.absent is not None:
+        pairs.pop(reshape.absent, None)
+    if reshape.unknown:
+        pairs.update(_UNKNOWN)
+    return "{" + ",".join(f"{json.dumps(k)}:{_dump(v)}" for k, v in pairs.items()) + "}"
+
+
+def expected(reshape: Reshape | None, text: str) -> dict[str, Any]:
+    """Return the structured values a client must make of an invoice.
+
+    Amounts are `decimal.Decimal`, ``created`` an aware UTC `datetime.datetime`, every
+    optional field left out or null None, and unknown fields in ``extra``.
+
+    Args:
+        reshape: How the invoice is served (None: tidy).
+        text: The tidy JSON object of the invoice.
+    """
+    tidy: dict[str, Any] = json.loads(text, parse_float=Decimal)
+    values: dict[str, Any] = {name: tidy.get(name) for name in FIELDS}
+    for name in _AMOUNTS:
+        values[name] = Decimal(values[name])
+    if values["created"] is not None:
+        values["created"] = dt.datetime.fromtimestamp(values["created"], tz=_UTC)
+    extra: dict[str, Any] = {}
+    if reshape is not None:
+        for gone in (reshape.absent, reshape.null):
+            if gone is not None:
+                values[gone] = None
+        if reshape.unknown:
+            extra = json.loads(json.dumps(_UNKNOWN))  # a deep copy the caller may change
+    values["extra"] = extra
+    return values
+
+
+class _Number(str):
+    """A JSON number kept as its source text, so amounts stay exact when re-rendered."""
+
+    __slots__ = ()
+
+
+def _dump(value: Any) -> str:
+    return value if isinstance(value, _Number) else json.dumps(value, separators=(",", ":"))
+
+
+def _iso(seconds: str) -> str:
+    """Return whole Unix seconds as ISO-8601 UTC text, e.g. ``2023-01-01T00:00:00Z``."""
+    return dt.datetime.fromtimestamp(int(seconds), tz=_UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
