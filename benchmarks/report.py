@@ -585,7 +585,10 @@ def _scenario_line(results: dict[str, Any], name: str) -> str:
                 f"asyncinvoices at max_concurrency {p['concurrency']}; data "
                 f"{' and '.join(shapes)}")  # fmt: skip
         if "mixed" in shapes:
-            text += " (mixed: a third of the invoices in the other valid shapes, see shapes.py)"
+            text += (
+                ' (FakeCloudflare(shapes="mixed"): about a third of the invoices in the other '
+                "shapes the schema allows)"
+            )
     elif name == "memory":
         text = (f"asyncinvoices streaming and discarding, per_page {p['per_page']}, "
                 f"max_concurrency {p['concurrency']}")  # fmt: skip

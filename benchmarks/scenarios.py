@@ -32,9 +32,8 @@ class ServerSpec:
             its cache of rendered pages and its own CPU cost stays out of the client's way.
         fresh_per_run: Start a new server for every run (so that the seeded faults and the
             rate limiter start from the same state each time).
-        shapes: ``"plain"``: every invoice in the one shape FakeCloudflare renders;
-            ``"mixed"``: a third of them in the other valid shapes (see
-            :mod:`benchmarks.shapes`).
+        shapes: FakeCloudflare's ``shapes``: ``"plain"``, every invoice in one tidy shape;
+            ``"mixed"``, about a third of them in the other shapes the schema allows.
     """
 
     invoices: int

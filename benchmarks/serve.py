@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import inspect
 import itertools
 import json
 import os
@@ -26,10 +25,8 @@ import threading
 from collections.abc import Sequence
 
 from asyncinvoices.testing import FakeCloudflare, Fault
-from asyncinvoices.testing import _data as fake_data
 from asyncinvoices.testing import _server as fake_server
-
-from .shapes import SHAPES, mix_record
+from asyncinvoices.testing._shapes import SHAPES
 
 __all__ = ["fault_set", "main"]
 
@@ -82,25 +79,6 @@ def _stats(fake: FakeCloudflare) -> dict[str, object]:
     return result
 
 
-def _shape_settings(shapes: str) -> dict[str, str]:
-    """FakeCloudflare's keyword for the shape of its data, or this process's own rendering.
-
-    A FakeCloudflare that takes ``shapes=`` renders the mixed shapes itself. An older one
-    renders every invoice plain: for ``"mixed"`` its renderer is then wrapped, in this
-    benchmark process only, so that each invoice is rewritten by :func:`mix_record`.
-    """
-    if "shapes" in inspect.signature(FakeCloudflare).parameters:
-        return {"shapes": shapes}
-    if shapes == "mixed":
-        plain = fake_data.AccountData.render
-
-        def render(self: fake_data.AccountData, serial: int) -> str:
-            return mix_record(plain(self, serial), serial)
-
-        setattr(fake_data.AccountData, "render", render)  # noqa: B010
-    return {}
-
-
 async def _serve(args: argparse.Namespace) -> None:
     # The fake keeps 64 MiB of rendered pages; rendering a page of 1,000 invoices takes it
     # ~30 ms, three times what the client needs to decode it, so a benchmark whose pages do
@@ -117,7 +95,7 @@ async def _serve(args: argparse.Namespace) -> None:
         block_seconds=args.block,
         latency=args.latency / 1000.0,
         faults=fault_set(args.fault_rate),
-        **_shape_settings(args.shapes),
+        shapes=args.shapes,
     )
     loop = asyncio.get_running_loop()
     commands: asyncio.Queue[str | None] = asyncio.Queue()

@@ -266,7 +266,7 @@ def test_tables_show_ratios_failures_and_verdicts() -> None:
         "| asyncinvoices (stream) | mixed | 5.000 | 5.000 | 5.000 | 40,000 | 8.00x | 0.80x |"
         in text
     )
-    assert "data plain and mixed (mixed: a third of the invoices" in text
+    assert 'data plain and mixed (FakeCloudflare(shapes="mixed")' in text
     assert text.count("**MISSED**") == 3
 
 
