@@ -8,6 +8,7 @@ which the walks of its streams run. Its life is one explicit state: unopened, op
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
@@ -232,6 +233,7 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
         read_ahead: int | None,
         on_progress: Callable[[FetchStats], object] | None,
         resume: object | None,
+        bounds: tuple[dt.datetime | None, dt.datetime | None] = (None, None),
     ) -> WalkSetup:
         account_id = validate_account_id(account_id)
         kind = validate_type(type)
@@ -258,6 +260,8 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             on_progress=on_progress,
             resume=resume,
             clock=anyio.current_time,
+            since=bounds[0],
+            until=bounds[1],
         )
 
     def invoices(
@@ -268,6 +272,8 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
         per_page: int | None = None,
         max_concurrency: int | None = None,
         read_ahead: int | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
         on_progress: Callable[[FetchStats], object] | None = None,
         resume: dict[str, Any] | None = None,
     ) -> InvoiceStream:
@@ -282,6 +288,11 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             per_page: Overrides the client's page size for this walk.
             max_concurrency: Lowers the client's concurrency for this walk.
             read_ahead: Overrides the client's read-ahead for this walk.
+            since: Only invoices created at or after this instant (a timezone-aware
+                datetime). Invoices come newest first, so the walk stops once a page ends
+                before it; if the server's order turns out not to be by ``created``, every
+                page is fetched and filtered (``stats.unordered``).
+            until: Only invoices created before this instant.
             on_progress: Called with :class:`FetchStats` after each page.
             resume: A value from :meth:`InvoiceStream.checkpoint` to continue after.
 
@@ -290,7 +301,14 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
         """
         return InvoiceStream(
             self._setup(
-                account_id, type, per_page, max_concurrency, read_ahead, on_progress, resume
+                account_id,
+                type,
+                per_page,
+                max_concurrency,
+                read_ahead,
+                on_progress,
+                resume,
+                (since, until),
             )
         )
 
@@ -302,6 +320,8 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
         per_page: int | None = None,
         max_concurrency: int | None = None,
         read_ahead: int | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
         on_progress: Callable[[FetchStats], object] | None = None,
         resume: dict[str, Any] | None = None,
     ) -> PageStream:
@@ -316,6 +336,11 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             per_page: Overrides the client's page size for this walk.
             max_concurrency: Lowers the client's concurrency for this walk.
             read_ahead: Overrides the client's read-ahead for this walk.
+            since: Only invoices created at or after this instant (a timezone-aware
+                datetime). Invoices come newest first, so the walk stops once a page ends
+                before it; if the server's order turns out not to be by ``created``, every
+                page is fetched and filtered (``stats.unordered``).
+            until: Only invoices created before this instant.
             on_progress: Called with :class:`FetchStats` after each page.
             resume: A value from :meth:`PageStream.checkpoint` to continue after.
 
@@ -324,7 +349,14 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
         """
         return PageStream(
             self._setup(
-                account_id, type, per_page, max_concurrency, read_ahead, on_progress, resume
+                account_id,
+                type,
+                per_page,
+                max_concurrency,
+                read_ahead,
+                on_progress,
+                resume,
+                (since, until),
             )
         )
 
@@ -336,6 +368,8 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
         per_page: int | None = None,
         max_concurrency: int | None = None,
         read_ahead: int | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
         on_progress: Callable[[FetchStats], object] | None = None,
     ) -> list[Invoice]:
         """Return every invoice of ``account_id`` as a list, newest first.
@@ -346,6 +380,8 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             per_page: Overrides the client's page size for this walk.
             max_concurrency: Lowers the client's concurrency for this walk.
             read_ahead: Overrides the client's read-ahead for this walk.
+            since: Only invoices created at or after this instant; see :meth:`invoices`.
+            until: Only invoices created before this instant.
             on_progress: Called with :class:`FetchStats` after each page.
 
         Raises:
@@ -357,6 +393,8 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             per_page=per_page,
             max_concurrency=max_concurrency,
             read_ahead=read_ahead,
+            since=since,
+            until=until,
             on_progress=on_progress,
         ) as stream:
             return [invoice async for invoice in stream]

@@ -197,6 +197,8 @@ class FetchStats:
         duplicates_skipped: Invoices received again (pages shifted by new invoices) and
             skipped so that each is yielded once.
         refetched_pages: Pages fetched again to re-align after drift.
+        unordered: With ``since``, whether the server's order turned out not to be newest
+            first by ``created``, so that every page was fetched and filtered.
     """
 
     pages: int = 0
@@ -210,6 +212,7 @@ class FetchStats:
     drift: int = 0
     duplicates_skipped: int = 0
     refetched_pages: int = 0
+    unordered: bool = False
 
 
 WaitReason = Literal["quota", "server", "retry-after"]

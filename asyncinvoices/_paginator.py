@@ -12,6 +12,7 @@ still in flight, and raises the error in order.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -28,6 +29,7 @@ from ._planner import (
     Done,
     FirstPage,
     Ledger,
+    Machine,
     Request,
     Restart,
     Seek,
@@ -60,9 +62,17 @@ class Paginator:
             (0: one page at a time).
         ledger: The exactly-once bookkeeping, shared with the caller.
         resume: Where a previous run stopped, to continue after it.
+        since: Deliver only invoices created at or after this instant (inclusive). Since
+            invoices come newest first, the walk starts no page after one that ends older
+            than it, unless the server's order is seen not to be by ``created``
+            (``progress.unordered``): then every page is fetched and filtered.
+        until: Deliver only invoices created before this instant (exclusive).
+
+    With ``since`` or ``until``, invoices without a creation time are not delivered.
 
     Raises:
-        ConfigurationError: If ``read_ahead`` is negative or ``per_page`` below one.
+        ConfigurationError: If ``read_ahead`` is negative, ``per_page`` below one, a bound
+            has no time zone, or ``since`` is not before ``until``.
     """
 
     def __init__(
@@ -73,14 +83,22 @@ class Paginator:
         read_ahead: int,
         ledger: Ledger,
         resume: Anchor | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
     ) -> None:
         if read_ahead < 0 or per_page < 1:
             raise ConfigurationError("read_ahead must be >= 0 and per_page >= 1")
+        _check_bounds(since, until)
         self._fetch = fetch
         self._resume = resume
         self.progress = WalkProgress()
         self._walk = Walk(
-            ledger=ledger, per_page=per_page, read_ahead=read_ahead, progress=self.progress
+            ledger=ledger,
+            per_page=per_page,
+            read_ahead=read_ahead,
+            progress=self.progress,
+            since=since,
+            until=until,
         )
 
     async def run(self, emit: Emit) -> None:
@@ -95,8 +113,7 @@ class Paginator:
             AsyncInvoicesError: Whatever a request raised after its retries, or a
                 :class:`PaginationError` when the server's paging cannot be trusted.
         """
-        machine: FirstPage | AlignedWindow | AnchoredSearch | None
-        machine = self._walk.start(self._resume)
+        machine: Machine | None = self._walk.start(self._resume)
         while machine is not None:
             action: Done | AlignAt | Seek | Restart
             if isinstance(machine, AlignedWindow):
@@ -167,3 +184,13 @@ class Paginator:
             delivery = machine.feed(result)
             if delivery is not None:
                 await emit(delivery.page)
+
+
+def _check_bounds(since: dt.datetime | None, until: dt.datetime | None) -> None:
+    # `created` is a UTC instant (CLOUDFLARE_API.md, "Response envelope"): a naive bound
+    # could not be compared with it.
+    for name, bound in (("since", since), ("until", until)):
+        if bound is not None and (not isinstance(bound, dt.datetime) or bound.utcoffset() is None):
+            raise ConfigurationError(f"{name} must be a datetime with a time zone")
+    if since is not None and until is not None and since >= until:
+        raise ConfigurationError("since must be before until")

@@ -167,10 +167,9 @@ def judge_aligned(
         seen: What has been delivered.
 
     Raises:
-        PaginationError: If the server returned another page than the one asked for,
-            repeated an earlier page while its ``total_count`` stayed the same, or sent
-            invoices beyond its ``total_count`` (it ignores ``page``: cloudflare-python
-            #2584, CLOUDFLARE_API.md "The endpoint").
+        PaginationError: If the server returned another page than the one asked for, or
+            repeated an earlier page while its ``total_count`` stayed the same (it ignores
+            ``page``: cloudflare-python #2584, CLOUDFLARE_API.md "The endpoint").
     """
     check_page_number(page)
     if page.pagination.total_count != expected_total:
@@ -181,7 +180,6 @@ def judge_aligned(
         # Some delivered ids were forgotten: a page that starts newer than the last delivered
         # invoice repeats invoices the ledger can no longer recognise by id.
         return Verdict.REALIGN
-    check_extent(page, (page.number - 1) * per_page)
     repeated = seen.count_seen(page.invoices)
     if repeated:
         with_ids = sum(1 for inv in page.invoices if inv.id is not None)
@@ -466,6 +464,13 @@ def check_extent(page: InvoicePage, offset: int) -> None:
         )
 
 
+def _ends_short(page: InvoicePage, per_page: int) -> bool:
+    # Fewer invoices than the page size, and the server does not say more follow: the list
+    # ends on this page. A short page that says has_more is left to the plan (a server that
+    # serves fewer than it reports would otherwise end the walk early, silently).
+    return len(page.invoices) < per_page and page.pagination.has_more is not True
+
+
 # -- what a machine asks the driver to do ---------------------------------------------------
 
 
@@ -540,12 +545,16 @@ class WalkProgress:
         total_count: The ``total_count`` the server last reported.
         drift: How many times the data was seen moving under the walk.
         refetched_pages: Requests spent finding the place to continue after the data moved.
+        unordered: Whether an invoice came without a creation time, or newer than one
+            delivered before it: the server's order is not by ``created``, so a ``since``
+            bound cannot end the walk early and every page is fetched and filtered.
     """
 
     planned_pages: int | None = None
     total_count: int | None = None
     drift: int = 0
     refetched_pages: int = 0
+    unordered: bool = False
 
 
 class Walk:
@@ -556,15 +565,34 @@ class Walk:
         per_page: The page size to ask for.
         read_ahead: How many pages may be started or held beyond the one awaited.
         progress: Where to record what the walk learns.
+        since: Deliver only invoices created at or after this instant (inclusive).
+        until: Deliver only invoices created before this instant (exclusive).
+
+    With either bound, an invoice without a creation time is not delivered. Invoices come
+    newest first (CLOUDFLARE_API.md, "The endpoint"), so once a delivered invoice is older
+    than ``since`` nothing after it can be within the bounds: :attr:`past_since` tells the
+    machines to start no more pages, unless the order was seen broken
+    (:attr:`WalkProgress.unordered`).
     """
 
     def __init__(
-        self, *, ledger: Ledger, per_page: int, read_ahead: int, progress: WalkProgress
+        self,
+        *,
+        ledger: Ledger,
+        per_page: int,
+        read_ahead: int,
+        progress: WalkProgress,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
     ) -> None:
         self.ledger = ledger
         self.per_page = per_page
         self.read_ahead = read_ahead
         self.progress = progress
+        self.since = since
+        self.until = until
+        self.past_since = False
+        self._previous: dt.datetime | None = None  # the last delivered creation time
         self._first_total: int | None = None
         self._last_total: int | None = None
         self._idle = 0  # requests in a row that delivered no new invoice
@@ -600,11 +628,43 @@ class Walk:
         if total is not None:
             self.progress.planned_pages = page_count(total, per_page)
 
-    def deliver(self, page: InvoicePage, invoices: Sequence[Invoice]) -> Deliver:
-        """The action delivering ``invoices`` from ``page``."""
+    def deliver(self, page: InvoicePage, invoices: Sequence[Invoice]) -> Deliver | None:
+        """The action delivering ``invoices`` from ``page``, within the bounds.
+
+        Returns:
+            The delivery, or ``None`` when the bounds leave nothing of a page that had
+            invoices to deliver.
+        """
         if invoices:
             self._idle = 0
-        return Deliver(attrs.evolve(page, invoices=tuple(invoices)))
+            self._follow_order(invoices)
+        if self.since is None and self.until is None:
+            return Deliver(attrs.evolve(page, invoices=tuple(invoices)))
+        kept = tuple(inv for inv in invoices if self._within(inv.created))
+        if invoices and not kept:
+            return None
+        return Deliver(attrs.evolve(page, invoices=kept))
+
+    def _within(self, created: dt.datetime | None) -> bool:
+        since, until = self.since, self.until
+        return (
+            created is not None
+            and (since is None or created >= since)
+            and (until is None or created < until)
+        )
+
+    def _follow_order(self, invoices: Sequence[Invoice]) -> None:
+        previous = self._previous
+        for inv in invoices:
+            created = inv.created
+            if created is None or (previous is not None and created > previous):
+                self.progress.unordered = True
+            else:
+                previous = created
+        self._previous = previous
+        since = self.since
+        if since is not None and previous is not None and not self.progress.unordered:
+            self.past_since = previous < since
 
     def no_progress(self, page: int, per_page: int) -> None:
         """Count a request that delivered nothing; fail when too many come in a row.
@@ -659,7 +719,7 @@ class FirstPage:
             raise exc
         self._asked = limit
 
-    def feed(self, page: InvoicePage) -> Deliver:
+    def feed(self, page: InvoicePage) -> Deliver | None:
         """Take page 1 and plan the rest of the walk from it.
 
         Raises:
@@ -672,7 +732,8 @@ class FirstPage:
         walk.track_total(total)
         walk.plan(size, total)
         delivery = walk.deliver(page, walk.ledger.take(page.invoices))
-        if finished(page, 1, size, total) or (total is not None and len(page.invoices) < size):
+        short = _ends_short(page, size) and total is not None
+        if finished(page, 1, size, total) or short or walk.past_since:
             # A short first page ends the list, whatever total_count claims: an offset past
             # the end is empty (CLOUDFLARE_API.md, "The endpoint"), so an inflated total
             # costs no request at all here.
@@ -761,7 +822,10 @@ class AlignedWindow:
 
     def _advance(self, page: InvoicePage) -> None:
         number, last, per_page = self._head, self._last, self._per_page
-        if last is not None and number < last and len(page.invoices) < per_page:
+        if self._walk.past_since:
+            self._outcome = Done()  # everything after this page is older than `since`
+            return
+        if last is not None and number < last and _ends_short(page, per_page):
             # total_count promises more pages, yet this one is short under the same total,
             # and an offset past the end stays empty: finish the pages already started and
             # start no more, so that an inflated total_count wastes at most read_ahead
@@ -844,7 +908,10 @@ class AnchoredSearch:
         check_page_number(page)
         offset = (number - 1) * asked
         if asked <= self._per_page or page.pagination.per_page == asked:
-            check_extent(page, offset)  # else the server may page by a smaller size
+            # An aligned walk follows has_more past a total_count that understates the
+            # data; a search needs the total to place pages, so the two must agree. (Not
+            # checked when the server may page by a smaller size than asked.)
+            check_extent(page, offset)
         self._check_repeats(page)
         walk.track_total(page.pagination.total_count)
         anchor_id = ledger.last_id
@@ -940,6 +1007,9 @@ class AnchoredSearch:
         count = len(page.invoices)
         self._position = offset + count - 1
         total = page.pagination.total_count
+        if self._walk.past_since:
+            self._outcome = Done()  # everything after this page is older than `since`
+            return
         if count < asked or page.pagination.has_more is False:
             try:
                 check_end(page, offset)

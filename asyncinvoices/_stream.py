@@ -55,6 +55,8 @@ class WalkSetup:
         on_progress: Called with :class:`FetchStats` after each page.
         resume: A checkpoint to continue after, or ``None``.
         clock: The monotonic clock for ``elapsed``.
+        since: Deliver only invoices created at or after this instant.
+        until: Deliver only invoices created before this instant.
     """
 
     spawn: Callable[[Callable[[], Any]], None]
@@ -66,6 +68,8 @@ class WalkSetup:
     on_progress: Callable[[FetchStats], object] | None
     resume: object | None
     clock: Callable[[], float]
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
 
 
 @attrs.frozen
@@ -73,14 +77,27 @@ class _Failure:
     error: AsyncInvoicesError
 
 
-def _anchor_from_checkpoint(checkpoint: object, *, account_id: str, type: InvoiceType) -> Anchor:
+def _bounds(setup: WalkSetup) -> dict[str, str | None]:
+    return {
+        name: None if bound is None else bound.isoformat()
+        for name, bound in (("since", setup.since), ("until", setup.until))
+    }
+
+
+def _anchor_from_checkpoint(checkpoint: object, setup: WalkSetup) -> Anchor:
     """Validate a checkpoint from :meth:`InvoiceStream.checkpoint` and return its anchor."""
     if not isinstance(checkpoint, dict) or checkpoint.get("version") != _CHECKPOINT_VERSION:
         raise ConfigurationError("resume= takes a value returned by stream.checkpoint()")
-    if checkpoint.get("account_id") != account_id or checkpoint.get("type") != type:
+    if checkpoint.get("account_id") != setup.account_id or checkpoint.get("type") != setup.type:
         raise ConfigurationError(
             "the checkpoint belongs to another account or type: "
             f"{checkpoint.get('account_id')!r}/{checkpoint.get('type')!r}"
+        )
+    bounds = {name: checkpoint.get(name) for name in ("since", "until")}
+    if bounds != _bounds(setup):
+        raise ConfigurationError(
+            f"the checkpoint was taken with since={bounds['since']!r} and "
+            f"until={bounds['until']!r}; resume with the same bounds"
         )
     position = checkpoint.get("position")
     invoice_id = checkpoint.get("last_id")
@@ -107,18 +124,14 @@ class _Stream:
 
     def __init__(self, setup: WalkSetup) -> None:
         self._spawn = setup.spawn
-        self._account_id = account_id = setup.account_id
-        self._type = type = setup.type
+        self._account_id = setup.account_id
+        self._type = setup.type
         self._on_progress = setup.on_progress
         self._clock = setup.clock
         self._requests = setup.fetch.counts
         self._ledger = Ledger(retain=_planner.DEFAULT_RETAIN)
         resume = setup.resume
-        anchor = (
-            _anchor_from_checkpoint(resume, account_id=account_id, type=type)
-            if resume is not None
-            else None
-        )
+        anchor = _anchor_from_checkpoint(resume, setup) if resume is not None else None
         self._base = anchor.position + 1 if anchor is not None else 0
         self._last_id = anchor.invoice_id if anchor is not None else None
         self._last_created = anchor.created if anchor is not None else None
@@ -128,7 +141,10 @@ class _Stream:
             read_ahead=setup.read_ahead,
             ledger=self._ledger,
             resume=anchor,
+            since=setup.since,
+            until=setup.until,
         )
+        self._bounds = _bounds(setup)
         send, receive = anyio.create_memory_object_stream[InvoicePage | _Failure](0)
         self._send: MemoryObjectSendStream[InvoicePage | _Failure] = send
         self._receive: MemoryObjectReceiveStream[InvoicePage | _Failure] = receive
@@ -139,6 +155,7 @@ class _Stream:
         self._closed = False
         self._delivered = 0
         self._pages_received = 0
+        self._said_unordered = False
         self._began: float | None = None
 
     # -- public surface shared by both streams ----------------------------------------------
@@ -164,6 +181,7 @@ class _Stream:
             drift=p.drift,
             duplicates_skipped=self._ledger.duplicates,
             refetched_pages=p.refetched_pages,
+            unordered=p.unordered,
         )
 
     def checkpoint(self) -> dict[str, Any]:
@@ -186,6 +204,7 @@ class _Stream:
             "position": self._base + self._delivered,
             "last_id": self._last_id,
             "last_created": None if self._last_created is None else self._last_created.isoformat(),
+            **self._bounds,
         }
 
     async def aclose(self) -> None:
@@ -291,6 +310,12 @@ class _Stream:
             await self.aclose()
             raise item.error
         self._pages_received += 1
+        if self._paginator.progress.unordered and not self._said_unordered:
+            self._said_unordered = True
+            logger.warning(
+                "the server's invoices are not newest first by creation time: every page is "
+                "fetched and filtered for since/until"
+            )
         return item
 
     def _progress(self) -> None:

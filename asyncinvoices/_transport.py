@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -223,5 +224,12 @@ def _gated(gate: Gate | None, tally: WireTally, page: int | None) -> Any:
 def _describe(exc: aiohttp.ClientError) -> str:
     # aiohttp's messages can include the request URL with its query, never the headers, so
     # they are safe to repeat; an empty message is replaced by something readable.
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        # aiohttp says "Cannot connect to host h:443 ssl:default [Connect call failed ...]",
+        # naming its TLS setting even for http; the host, port and the system's reason say it.
+        reason = exc.os_error
+        errno = reason.errno
+        why = os.strerror(errno) if isinstance(errno, int) and errno > 0 else reason.strerror
+        return f"cannot connect to {exc.host}:{exc.port}: {why or reason}"
     text = str(exc).strip()
     return text or "the connection failed"

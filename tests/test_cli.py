@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gzip
 import io
 import json
 import os
@@ -17,7 +18,8 @@ import anyio
 import pytest
 
 import asyncinvoices
-from asyncinvoices._cli import ExitCode, run, run_async
+from asyncinvoices._cli import ExitCode, build_parser, run, run_async
+from asyncinvoices._cli._app import MAX_CONCURRENCY
 from asyncinvoices._cli._formats import CSV_COLUMNS
 from asyncinvoices.testing import FakeCloudflare, Fault
 
@@ -111,7 +113,8 @@ async def test_csv_file_has_header_every_field_exact_amounts_and_iso_times(
 
     result = await fetch(fake, "-o", str(target))
 
-    assert (result.code, result.stdout, result.stderr) == (ExitCode.OK, "", "")
+    assert (result.code, result.stdout) == (ExitCode.OK, "")
+    assert result.stderr == f"wrote 230 invoices to {target}\n"
     with target.open(newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
     assert list(CSV_COLUMNS) == list(rows[0].keys())
@@ -265,12 +268,34 @@ async def test_account_the_token_cannot_see_exits_3(fake: FakeCloudflare) -> Non
     assert "account id" in result.stderr
 
 
-async def test_invalid_account_id_is_a_usage_error(fake: FakeCloudflare) -> None:
-    """An account id that cannot be a path segment exits 2 before any request."""
-    result = await cli("fetch", "../x", "--base-url", fake.base_url, env=env_for(fake))
+@pytest.mark.parametrize("command", ["fetch", "summary"])
+@pytest.mark.parametrize(
+    "account_id",
+    ["../x", "not-an-account", "0" * 31, "0" * 33, "g" * 32, "023e105f4ecef8ad9ca31a8372d0c35_"],
+)
+async def test_malformed_account_id_is_refused_before_any_request(
+    fake: FakeCloudflare, command: str, account_id: str
+) -> None:
+    """An id that is not 32 hexadecimal characters exits 2 and no request reaches the fake."""
+    result = await cli(command, account_id, "--base-url", fake.base_url, env=env_for(fake))
 
-    assert result.code == ExitCode.USAGE
+    assert (result.code, result.stdout) == (ExitCode.USAGE, "")
     assert fake.requests == []
+    assert result.stderr.endswith(
+        f"error: argument ACCOUNT_ID: {account_id!r} is not an account id: expected 32 "
+        "hexadecimal characters, as in the Cloudflare dashboard's URL, e.g. "
+        "023e105f4ecef8ad9ca31a8372d0c353\n"
+    )
+
+
+async def test_upper_case_account_id_is_accepted(fake: FakeCloudflare) -> None:
+    """Hexadecimal is case-insensitive: the id is sent as typed."""
+    result = await cli(
+        "fetch", fake.account_id.upper(), "--base-url", fake.base_url, env=env_for(fake)
+    )
+
+    assert result.code == ExitCode.AUTHENTICATION  # the fake knows only the lower-case id
+    assert [r.account_id for r in fake.requests] == [fake.account_id.upper()]
 
 
 async def test_long_rate_limit_block_says_when_it_lifts() -> None:
@@ -308,8 +333,12 @@ async def test_connection_refused_exits_6() -> None:
         "fetch", "a" * 32, "--base-url", base_url, env={"CLOUDFLARE_API_TOKEN": token}
     )
 
+    port = base_url.split(":")[2].split("/")[0]
     assert result.code == ExitCode.SERVER
-    assert "network error" in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"asyncinvoices: network error: cannot connect to 127.0.0.1:{port}: Connection refused "
+        "(page 1): check the connection (and --base-url), then try again"
+    )
 
 
 # -- summary, demo, fake-server -------------------------------------------------------------
@@ -350,8 +379,28 @@ async def test_demo_fetches_everything_and_reports_the_run() -> None:
         "Rate limit scaled down to 150 requests per 1 s (Cloudflare: 1,200 per 300 s)\n"
     ) in out
     assert "4 injected by the server, all survived" in out
+    # 15 pages and 4 failed attempts, the reset's silent re-send counted like any other.
+    assert "requests       19 (4 retries)" in out
+    assert "server saw     19 requests (as counted by the client), 0 over its quota (429)" in out
     assert "fake server measured in this run" in out
     assert "retry" in result.stderr  # the library's warnings about the retried requests
+
+
+async def test_full_demo_with_faults_stays_inside_the_quota() -> None:
+    """The default demo with faults: 500 pages under a quota of 150 per second, no real 429.
+
+    Before the governor counted aiohttp's silent re-send of the reset page, this run drew a
+    429 from the server's own limit on every run.
+    """
+    result = await cli("demo", "--faults", "--no-progress", env={})
+
+    assert result.code == ExitCode.OK
+    assert "50,000, each exactly once and in order (verified)" in result.stdout
+    assert "requests       504 (4 retries)" in result.stdout
+    assert (
+        "server saw     504 requests (as counted by the client), 0 over its quota (429)"
+        in result.stdout
+    )
 
 
 async def test_fake_server_serves_until_cancelled() -> None:
@@ -391,7 +440,7 @@ def test_help_has_examples_and_exit_codes(command: list[str]) -> None:
 
     assert (code, err.getvalue()) == (0, "")
     assert "examples:" in out.getvalue()
-    assert "130  interrupted" in out.getvalue()
+    assert "\n  2    " in out.getvalue()
 
 
 def test_version() -> None:
@@ -426,7 +475,8 @@ def test_run_makes_its_own_event_loop(tmp_path: Path) -> None:
     """run() (what the console script calls) works outside any event loop."""
     out, err = io.StringIO(), io.StringIO()
 
-    code = run(["fetch", "abc", "-o", str(tmp_path / "x.csv")], stdout=out, stderr=err, environ={})
+    argv = ["fetch", "a" * 32, "-o", str(tmp_path / "x.csv")]
+    code = run(argv, stdout=out, stderr=err, environ={})
 
     assert code == ExitCode.USAGE
     assert "CLOUDFLARE_API_TOKEN" in err.getvalue()
@@ -452,3 +502,237 @@ async def test_python_dash_m_and_ctrl_c(tmp_path: Path) -> None:
     assert "interrupted" in stderr
     assert target.read_text() == "old\n"
     assert names(tmp_path) == ["out.json"]
+
+
+# -- what a newcomer meets: output, flags and messages ------------------------------------------
+
+
+@pytest.mark.parametrize("format", ["table", "csv", "jsonl", "json"])
+async def test_failed_fetch_to_stdout_writes_nothing(format: str) -> None:
+    """A run that fails before its first page prints no header, no '[': stdout stays empty."""
+    async with FakeCloudflare(230, faults=[Fault.status(403, page=1)]) as fake:
+        result = await fetch(fake, "--format", format)
+
+    assert (result.code, result.stdout) == (ExitCode.AUTHENTICATION, "")
+
+
+@pytest.mark.parametrize(
+    ("format", "expected"),
+    [
+        (
+            "table",
+            "id                           created               status         cur"
+            "      amount_due    amount_paid      remaining  origin\n",
+        ),
+        ("csv", ",".join(CSV_COLUMNS) + "\r\n"),
+        ("jsonl", ""),
+        ("json", "[]\n"),
+    ],
+)
+async def test_an_empty_account_still_gets_its_header(format: str, expected: str) -> None:
+    """With no invoices at all, a successful run writes the header or the empty array."""
+    async with FakeCloudflare(0) as fake:
+        result = await fetch(fake, "--format", format)
+
+    assert (result.code, result.stdout, result.stderr) == (ExitCode.OK, expected, "")
+
+
+@pytest.mark.parametrize(
+    ("name", "format", "argv"),
+    [
+        ("x.csv.gz", "csv", []),
+        ("x.jsonl.gz", "jsonl", []),
+        ("x.JSON.GZ", "json", []),
+        ("x.tsv.gz", "csv", ["--format", "csv"]),
+    ],
+)
+async def test_gz_suffix_compresses_the_format_it_follows(
+    fake: FakeCloudflare, tmp_path: Path, name: str, format: str, argv: list[str]
+) -> None:
+    """-o x.csv.gz writes gzip of exactly what -o x.csv writes; the format is the inner suffix's."""
+    target = tmp_path / name
+    plain = await fetch(fake, "--format", format)
+
+    result = await fetch(fake, "-o", str(target), *argv)
+
+    assert (result.code, result.stdout) == (ExitCode.OK, "")
+    assert result.stderr == f"wrote 230 invoices to {target}\n"
+    assert gzip.decompress(target.read_bytes()).decode() == plain.stdout
+    assert names(tmp_path) == [name]
+
+
+@pytest.mark.parametrize("name", ["x.tsv", "x.json.gz.bak", "x", "x.gz", "x.xlsx"])
+async def test_unknown_suffix_without_format_is_refused(
+    fake: FakeCloudflare, tmp_path: Path, name: str
+) -> None:
+    """-o x.tsv without --format exits 2 before any request and creates no file."""
+    target = tmp_path / name
+
+    result = await fetch(fake, "-o", str(target))
+
+    assert (result.code, result.stdout) == (ExitCode.USAGE, "")
+    assert result.stderr == (
+        f"asyncinvoices: configuration error: -o {target}: cannot tell the format from the "
+        "name; use a suffix of .csv, .jsonl, .ndjson, .json, .txt (each optionally followed "
+        "by .gz), or say it with --format\n"
+    )
+    assert fake.requests == []
+    assert names(tmp_path) == []
+
+
+async def test_txt_suffix_writes_the_table(fake: FakeCloudflare, tmp_path: Path) -> None:
+    """-o x.txt writes the same table as stdout does."""
+    target = tmp_path / "x.txt"
+    plain = await fetch(fake)
+
+    result = await fetch(fake, "-o", str(target))
+
+    assert result.code == ExitCode.OK
+    assert target.read_text() == plain.stdout
+
+
+@pytest.mark.parametrize("argv", [["-o", "-", "--format", "jsonl"], ["--format", "jsonl"]])
+async def test_dash_output_is_stdout(
+    fake: FakeCloudflare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    """-o - writes to stdout, creates no file named '-', and says nothing on stderr."""
+    monkeypatch.chdir(tmp_path)
+
+    result = await fetch(fake, *argv)
+
+    assert (result.code, result.stderr) == (ExitCode.OK, "")
+    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == fake.ids()
+    assert names(tmp_path) == []
+
+
+async def test_quiet_suppresses_the_wrote_line(fake: FakeCloudflare, tmp_path: Path) -> None:
+    """-q (before or after the command) leaves stderr empty on success."""
+    first = await fetch(fake, "-o", str(tmp_path / "a.csv"), "-q")
+    second = await cli(
+        "--quiet",
+        "fetch",
+        fake.account_id,
+        "--base-url",
+        fake.base_url,
+        "-o",
+        str(tmp_path / "b.csv"),
+        env=env_for(fake),
+    )
+
+    assert (first.code, first.stderr, second.code, second.stderr) == (0, "", 0, "")
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+async def test_one_invoice_is_singular(tmp_path: Path) -> None:
+    """The line counts in words a person reads: '1 invoice', thousands separated."""
+    async with FakeCloudflare(1) as fake:
+        one = await fetch(fake, "-o", str(tmp_path / "one.csv"))
+    async with FakeCloudflare(2000) as fake:
+        many = await fetch(fake, "-o", str(tmp_path / "many.csv"), "--per-page", "100")
+
+    assert one.stderr == f"wrote 1 invoice to {tmp_path / 'one.csv'}\n"
+    assert many.stderr == f"wrote 2,000 invoices to {tmp_path / 'many.csv'}\n"
+
+
+@pytest.mark.parametrize("command", [["fetch", "0" * 32], ["summary", "0" * 32], ["demo"]])
+def test_concurrency_has_a_documented_maximum(command: list[str]) -> None:
+    """--concurrency above 64 exits 2 with the limit and the reason; 64 itself parses."""
+    out, err = io.StringIO(), io.StringIO()
+
+    code = run([*command, "--concurrency", "100000"], stdout=out, stderr=err, environ={})
+
+    assert (code, out.getvalue()) == (ExitCode.USAGE, "")
+    assert err.getvalue().endswith(
+        "error: argument --concurrency: at most 64 requests in flight, got 100000: "
+        "Cloudflare allows 200 requests per second per IP, and more in flight fetch no faster\n"
+    )
+    assert build_parser().parse_args([*command, "--concurrency", "64"]).concurrency == 64
+    assert MAX_CONCURRENCY == 64
+
+
+async def test_plain_http_base_url_names_the_flag(fake: FakeCloudflare) -> None:
+    """The refusal of http:// to a remote host names --base-url, not the library's base_url."""
+    result = await cli(
+        "fetch", "0" * 32, "--base-url", "http://example.invalid/client/v4", env=env_for(fake)
+    )
+
+    assert (result.code, result.stdout) == (ExitCode.USAGE, "")
+    assert result.stderr == (
+        "asyncinvoices: configuration error: --base-url must use https unless its host is "
+        "loopback, got http://example.invalid\n"
+    )
+
+
+async def test_plain_http_base_url_from_the_environment_names_the_variable(
+    fake: FakeCloudflare,
+) -> None:
+    """From $CLOUDFLARE_BASE_URL, the message names the variable."""
+    env = env_for(fake, CLOUDFLARE_BASE_URL="http://example.invalid/client/v4")
+
+    result = await cli("fetch", "0" * 32, env=env)
+
+    assert result.code == ExitCode.USAGE
+    assert result.stderr == (
+        "asyncinvoices: configuration error: CLOUDFLARE_BASE_URL must use https unless its "
+        "host is loopback, got http://example.invalid\n"
+    )
+
+
+EXIT_CODE_LINES = {
+    "demo": ["0", "1", "2", "7", "130", "141"],
+    "fake-server": ["0", "1", "2"],
+    "fetch": ["0", "1", "2", "3", "4", "5", "6", "7", "130", "141"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(EXIT_CODE_LINES))
+def test_help_lists_only_the_exit_codes_a_command_can_end_with(command: str) -> None:
+    """demo and fake-server talk to no Cloudflare: their help leaves out 3 to 6."""
+    out = io.StringIO()
+
+    assert run([command, "--help"], stdout=out, stderr=io.StringIO(), environ={}) == 0
+    epilog = out.getvalue().split("exit codes:\n")[1]
+    assert [line.split()[0] for line in epilog.splitlines()] == EXIT_CODE_LINES[command]
+
+
+# -- waiting for the rate limit is said ----------------------------------------------------------
+
+
+async def test_a_long_wait_for_the_rate_limit_is_said_once_or_shown_in_the_bar() -> None:
+    """A quota of 1 request per 4 s makes page 2 wait about 4 s: without a bar, one line on
+    stderr says so; with the bar, its note does and no plain line is written."""
+    results: dict[str, Captured] = {}
+
+    async def one(name: str, stderr: io.StringIO) -> None:
+        # The fake enforces the same quota as the client, so a client that did not wait
+        # would get a 429, not this result.
+        async with FakeCloudflare(60, rate_limit=(1, 4.0), block_seconds=60) as fake:
+            results[name] = await fetch(
+                fake, "--format", "jsonl", "--rate-limit", "1/4", stderr=stderr
+            )
+            assert [r.status for r in fake.requests] == [200, 200]
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(one, "plain", io.StringIO())
+        group.start_soon(one, "bar", TTY())
+
+    plain, bar = results["plain"], results["bar"]
+    assert (plain.code, bar.code) == (ExitCode.OK, ExitCode.OK)
+    assert plain.stderr == (
+        "waiting 4 s for the rate limit (the quota of requests per window is used up)\n"
+    )
+    assert "waiting 4 s for the rate limit" not in bar.stderr
+    assert "rate limit 1/4 s, next in" in bar.stderr
+    assert plain.stdout == bar.stdout
+
+
+def test_rate_limit_option_cannot_switch_the_limit_off() -> None:
+    """--rate-limit off exits 2: past the quota Cloudflare blocks the token for five minutes."""
+    out, err = io.StringIO(), io.StringIO()
+
+    code = run(["fetch", "0" * 32, "--rate-limit", "off"], stdout=out, stderr=err, environ={})
+
+    assert (code, out.getvalue()) == (ExitCode.USAGE, "")
+    assert err.getvalue().endswith(
+        "error: argument --rate-limit: the rate limit cannot be switched off; give Q/W\n"
+    )

@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import os
+import re
 import stat
 from decimal import Decimal
 from pathlib import Path
@@ -27,14 +28,16 @@ from asyncinvoices import (
     PaginationError,
     RateLimit,
     RateLimitError,
+    RateWait,
     ResponseFormatError,
     ServerError,
     TransportError,
 )
-from asyncinvoices._cli import ExitCode
+from asyncinvoices._cli import ExitCode, build_parser
 from asyncinvoices._cli._atomic import atomic_text_file
 from asyncinvoices._cli._chart import bar, bar_chart
-from asyncinvoices._cli._failures import describe
+from asyncinvoices._cli._commands import Context, wait_notices
+from asyncinvoices._cli._failures import describe, exit_codes_help, network_text
 from asyncinvoices._cli._formats import (
     CSV_COLUMNS,
     csv_row,
@@ -45,9 +48,12 @@ from asyncinvoices._cli._formats import (
     to_record,
     unix_seconds,
 )
-from asyncinvoices._cli._logging import RedactingFilter, logging_to, redact
+from asyncinvoices._cli._logging import RedactingFilter, StreamSwitch, logging_to, redact
+from asyncinvoices._cli._output import Output, resolve_output
 from asyncinvoices._cli._progress import governor_note
+from asyncinvoices._cli._resume import ResumeState, check_resumable, count_records, load_state
 from asyncinvoices._cli._summary import render, summarize
+from asyncinvoices._cli._waits import WaitNotices
 from asyncinvoices._governor import RateGovernor
 
 UTC = dt.timezone.utc
@@ -129,7 +135,6 @@ def test_writers_frame_their_output() -> None:
     """CSV has a header; an empty JSON array is valid; unknown formats are refused."""
     out = io.StringIO()
     writer = make_writer("csv", out)
-    writer.begin()
     writer.write(invoice(extra={"x": True}))
     writer.end()
     rows = list(csv.reader(io.StringIO(out.getvalue())))
@@ -139,7 +144,6 @@ def test_writers_frame_their_output() -> None:
 
     empty = io.StringIO()
     array = make_writer("json", empty)
-    array.begin()
     array.end()
     assert json.loads(empty.getvalue()) == []
 
@@ -153,7 +157,58 @@ def test_table_marks_missing_values() -> None:
     writer = make_writer("table", out)
     writer.write(invoice(id=None, created=None, status=None, invoice_origin=None))
 
-    assert out.getvalue().split()[:3] == ["-", "-", "-"]
+    assert out.getvalue().splitlines()[1].split()[:3] == ["-", "-", "-"]
+
+
+@pytest.mark.parametrize("format", ["table", "csv", "jsonl", "json"])
+def test_writers_write_nothing_before_the_first_invoice(format: str) -> None:
+    """No header and no '[' until an invoice (or the end) comes, then both in order."""
+    out = io.StringIO()
+    writer = make_writer(format, out)
+    assert out.getvalue() == ""
+
+    writer.write(invoice())
+    writer.write(invoice(id="in_2"))
+    writer.end()
+
+    text = out.getvalue()
+    lines = text.splitlines()
+    assert writer.count == 2
+    if format == "json":
+        assert [r["id"] for r in json.loads(text)] == ["in_1", "in_2"]
+    elif format == "jsonl":
+        assert [json.loads(line)["id"] for line in lines] == ["in_1", "in_2"]
+    else:
+        assert [line.split(",")[0].split()[0] for line in lines] == ["id", "in_1", "in_2"]
+
+
+@pytest.mark.parametrize(
+    ("output", "format", "expected"),
+    [
+        (None, None, Output(path=None, format="table")),
+        ("-", None, Output(path=None, format="table")),
+        ("-", "csv", Output(path=None, format="csv")),
+        ("a/x.csv", None, Output(path="a/x.csv", format="csv")),
+        ("x.NDJSON", None, Output(path="x.NDJSON", format="jsonl")),
+        ("x.json.gz", None, Output(path="x.json.gz", format="json", compress=True)),
+        ("x.txt", None, Output(path="x.txt", format="table")),
+        ("x.tsv", "csv", Output(path="x.tsv", format="csv")),
+        ("x.gz", "jsonl", Output(path="x.gz", format="jsonl", compress=True)),
+        ("x.csv", "json", Output(path="x.csv", format="json")),
+    ],
+)
+def test_output_is_resolved_from_suffix_and_format(
+    output: str | None, format: str | None, expected: Output
+) -> None:
+    """--format wins; else the suffix under an optional .gz; - and nothing are stdout."""
+    assert resolve_output(output, format) == expected
+
+
+@pytest.mark.parametrize("output", ["x.tsv", "x", "x.gz", "dir.csv/x", ".csv"])
+def test_output_without_a_known_suffix_is_refused(output: str) -> None:
+    """A name that names no format raises ConfigurationError naming the -o value."""
+    with pytest.raises(ConfigurationError, match=rf"^-o {re.escape(output)}: cannot tell"):
+        resolve_output(output, None)
 
 
 # -- summary and chart ------------------------------------------------------------------------
@@ -339,3 +394,186 @@ def test_governor_note_explains_each_wait() -> None:
     window.end(100.0)
     assert governor_note(governor, 104.0) == "rate limit 1/10 s, next in 6 s"
     assert governor_note(governor, 111.0) == ""
+
+
+def test_network_text_drops_aiohttps_tls_setting() -> None:
+    """Without a connection error underneath, the message is kept but for 'ssl:default'."""
+    exc = TransportError("ClientOSError: Cannot connect to host h:80 ssl:default [boom] (page 2)")
+
+    assert network_text(exc) == "ClientOSError: Cannot connect to host h:80 [boom] (page 2)"
+
+
+def test_network_text_names_host_port_and_the_reason() -> None:
+    """A refused connection reads as the operating system's reason, not asyncio's text."""
+
+    class ConnectorError(Exception):
+        host, port = "127.0.0.1", 9
+        os_error = ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 9)")
+
+    exc = TransportError("whatever aiohttp said", page=3)
+    exc.__cause__ = ConnectorError()
+
+    assert network_text(exc) == f"cannot connect to 127.0.0.1:9: {os.strerror(111)} (page 3)"
+
+
+def test_exit_codes_help_lists_the_codes_given() -> None:
+    """A command's epilog lists its own codes, with its own words or the general ones."""
+    text = exit_codes_help({ExitCode.OK: "fine", ExitCode.BROKEN_PIPE: ""})
+
+    assert text == (
+        "exit codes:\n  0    fine\n  141  standard output was closed early, e.g. by `| head`\n"
+    )
+
+
+def test_atomic_gzip_file_is_removed_on_failure(tmp_path: Path) -> None:
+    """A compressed file that fails half-way leaves the old file and no temporary one."""
+    target = tmp_path / "out.csv.gz"
+    target.write_bytes(b"old")
+
+    def write_half() -> None:
+        with atomic_text_file(target, compress=True) as file:
+            file.write("half")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        write_half()
+
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv.gz"]
+
+
+# -- waits for the rate limit ------------------------------------------------------------------
+
+
+def notices_with_clock() -> tuple[WaitNotices, list[str], list[float]]:
+    lines: list[str] = []
+    clock = [1000.0]
+    return WaitNotices(lines.append, lambda: clock[0]), lines, clock
+
+
+def test_short_waits_are_not_mentioned() -> None:
+    """A wait of 3 s or less writes nothing; a longer one writes its line."""
+    notices, lines, _ = notices_with_clock()
+
+    notices(RateWait(seconds=3.0, reason="quota"))
+    notices(RateWait(seconds=3.2, reason="retry-after", page=4))
+
+    assert lines == ["waiting 3 s for the rate limit (Cloudflare answered 429 with a Retry-After)"]
+
+
+def test_one_line_per_wait_however_many_requests_wait() -> None:
+    """Requests waiting behind an announced wait add no line until it has run out."""
+    notices, lines, clock = notices_with_clock()
+
+    notices(RateWait(seconds=12.4, reason="server", page=2))
+    for page in range(3, 10):
+        notices(RateWait(seconds=12.0, reason="server", page=page))
+    clock[0] += 12.3
+    notices(RateWait(seconds=20.0, reason="quota"))
+    clock[0] += 0.1
+    notices(RateWait(seconds=20.0, reason="quota"))
+
+    assert lines == [
+        "waiting 12 s for the rate limit (Cloudflare's Ratelimit header says its quota is used up)",
+        "waiting 20 s for the rate limit (the quota of requests per window is used up)",
+    ]
+
+
+def test_lines_are_at_least_ten_seconds_apart() -> None:
+    """Back-to-back waits of 4 s get a line every 10 s, not every 4 s."""
+    notices, lines, clock = notices_with_clock()
+
+    for _ in range(10):
+        notices(RateWait(seconds=4.0, reason="quota"))
+        clock[0] += 4.0
+
+    assert len(lines) == 4  # at 0, 12, 24 and 36 s of the 40
+
+
+@pytest.mark.parametrize(
+    ("argv", "muted"),
+    [([], False), (["-q"], True), (["--quiet"], True), (["-v"], True), (["-vv"], True)],
+)
+def test_quiet_and_verbose_mute_the_notices(argv: list[str], muted: bool) -> None:
+    """-q says nothing; -v's log already has a line for every wait."""
+    args = build_parser().parse_args(["fetch", "0" * 32, *argv])
+    ctx = Context(
+        args=args,
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+        environ={},
+        redactor=RedactingFilter([]),
+        log_stream=StreamSwitch(io.StringIO()),
+    )
+
+    assert wait_notices(ctx).muted is muted
+
+
+def test_muted_notices_write_nothing() -> None:
+    """While muted (a progress bar shows the wait), even a long wait writes nothing."""
+    notices, lines, _ = notices_with_clock()
+    notices.muted = True
+
+    notices(RateWait(seconds=300.0, reason="retry-after"))
+
+    assert lines == []
+
+
+def test_overlapping_logging_blocks_restore_the_level_found_first() -> None:
+    """Two commands in one process, ending in the order they did not start: the logger's
+    level is the lowest open one, then the one from before both."""
+    logger = logging.getLogger("asyncinvoices")
+    before = logger.level
+    first = logging_to(io.StringIO(), verbosity=0)
+    second = logging_to(io.StringIO(), verbosity=2)
+
+    first.__enter__()
+    second.__enter__()
+    both = logger.level
+    first.__exit__(None, None, None)
+    one = logger.level
+    second.__exit__(None, None, None)
+
+    assert (both, one, logger.level) == (logging.DEBUG, logging.DEBUG, before)
+
+
+# -- --resume state ----------------------------------------------------------------------------
+
+
+def test_resume_refuses_gzip_before_anything() -> None:
+    """A .gz output cannot be appended to and checked: refused with what to do instead."""
+    with pytest.raises(ConfigurationError, match=r"^--resume cannot append to a \.gz file; "):
+        check_resumable(resolve_output("x.csv.gz", None))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["not json", "[]", '{"version": 2, "format": "csv", "written": 0, "checkpoint": {}}', "{}"],
+)
+def test_resume_refuses_a_state_file_it_did_not_write(tmp_path: Path, text: str) -> None:
+    """Anything but this version's state is refused, saying how to start over."""
+    state = tmp_path / "state.json"
+    state.write_text(text)
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_state(str(state), resolve_output(str(tmp_path / "x.csv"), None))
+
+    assert str(caught.value) == (
+        f"--resume {state}: not a state file of asyncinvoices fetch; remove it to start over"
+    )
+
+
+def test_resume_state_round_trips_and_checks_format_and_header(tmp_path: Path) -> None:
+    """A saved state loads back; another format or a foreign CSV header is refused."""
+    state, target = tmp_path / "state.json", tmp_path / "x.csv"
+    ResumeState(format="csv", written=0, checkpoint={"position": 0}).save(str(state))
+    csv_output = resolve_output(str(target), None)
+
+    assert load_state(str(state), csv_output) == ResumeState("csv", 0, {"position": 0})
+    assert load_state(str(tmp_path / "none.json"), csv_output) is None
+    with pytest.raises(ConfigurationError, match="the interrupted run wrote csv, not jsonl"):
+        load_state(str(state), resolve_output(str(tmp_path / "x.jsonl"), None))
+    target.write_text("a,b\r\n1,2\r\n")
+    with pytest.raises(ConfigurationError, match="its CSV header is not asyncinvoices'"):
+        load_state(str(state), csv_output)
+    assert count_records(str(tmp_path / "missing.csv"), "csv") == 0

@@ -632,3 +632,15 @@ async def test_ignored_page_deep_in_a_walk_with_forgotten_ids() -> None:
             with pytest.raises(PaginationError, match="does not honour the page parameter"):
                 await all_ids(client, fake.account_id)
         assert len(fake.requests) <= 12
+
+
+async def test_refused_connection_says_host_port_and_reason() -> None:
+    """A refused connection names host, port and the system's reason, not aiohttp's ssl:default."""
+    async with InvoiceClient(
+        api_token="t" * 40, base_url="http://127.0.0.1:9/client/v4", max_retries=0
+    ) as client:
+        with pytest.raises(TransportError) as info:
+            await client.get_page("a" * 32)
+    assert str(info.value) == (
+        "ClientConnectorError: cannot connect to 127.0.0.1:9: Connection refused (page 1)"
+    )

@@ -8,6 +8,7 @@ FakeCloudflare. Outputs quoted by the pages live in ``docs/examples/output``; se
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import json
 import os
@@ -21,7 +22,7 @@ import anyio
 import pytest
 
 from asyncinvoices import InvoiceClient
-from asyncinvoices.testing import FakeCloudflare
+from asyncinvoices.testing import FakeCloudflare, Fault
 
 pytestmark = pytest.mark.anyio
 
@@ -172,29 +173,58 @@ async def test_many_accounts(tmp_path: Path) -> None:
     _check_output("many_accounts.txt", out)
 
 
-async def test_worker_syncs_only_new_invoices(tutorial_fake: FakeCloudflare) -> None:
-    """worker.sync fetches everything once, then only the invoices created since."""
+def _first_open_page_start(fake: FakeCloudflare, pages: range, per_page: int) -> int:
+    """The first page in ``pages`` whose first invoice is open (what Fault.wrong_type edits)."""
+    invoices = fake.invoices()
+    return next(p for p in pages if invoices[(p - 1) * per_page]["status"] == "open")
+
+
+async def test_worker_syncs_new_and_changed_invoices(tutorial_fake: FakeCloudflare) -> None:
+    """worker.sync adds new invoices and updates an open invoice that was paid meanwhile;
+    an incremental round reads only back to its re-check window, a full round everything."""
     worker = _load("worker")
     store = worker.Store()
+    fake, recheck = tutorial_fake, dt.timedelta(days=90)
+    # per_page=20 for the full walks too, so that the edited invoices stay the same ones.
     async with InvoiceClient(
-        api_token=tutorial_fake.api_token, base_url=tutorial_fake.base_url
+        api_token=fake.api_token, base_url=fake.base_url, per_page=20
     ) as client:
-        first = await worker.sync(client, tutorial_fake.account_id, store)
-        tutorial_fake.create_invoices(3)
-        tutorial_fake.reset_counters()
-        second = await worker.sync(client, tutorial_fake.account_id, store)
+        first = await worker.sync(client, fake.account_id, store, recheck=recheck)
+        assert store.newest_created is not None
+        horizon = int((store.newest_created - recheck).timestamp())
+        fake.create_invoices(3)
+        # The page of the first invoice created before the window: where the round stops.
+        stop = next(i for i, x in enumerate(fake.invoices()) if x["created"] < horizon) // 20 + 1
+        # The fake has no "pay this invoice": serve one open invoice inside the window as
+        # paid from now on (the first of its page, which wrong_type edits), and one far older.
+        inside = _first_open_page_start(fake, range(1, stop), 20)
+        outside = _first_open_page_start(fake, range(stop + 50, 250), 20)
+        recent_id, old_id = fake.ids()[(inside - 1) * 20], fake.ids()[(outside - 1) * 20]
+        fake.add_fault(Fault.wrong_type("status", "paid", page=inside))
+        fake.add_fault(Fault.wrong_type("status", "paid", page=outside))
+        before = (store.invoices[recent_id].status, store.invoices[old_id].status)
+        fake.reset_counters()
+        second = await worker.sync(client, fake.account_id, store, recheck=recheck)
+        pages_read = sorted(r.page for r in fake.requests if r.page is not None)
+        after_incremental = store.invoices[old_id].status
+        third = await worker.sync(client, fake.account_id, store, full=True)
 
-    assert (first, second) == (TUTORIAL_INVOICES, 3)
+    assert (first, second, third) == ((TUTORIAL_INVOICES, 0), (3, 1), (0, 1))
+    assert before == ("open", "open")
+    assert (store.invoices[recent_id].status, after_incremental) == ("paid", "open")
+    assert store.invoices[old_id].status == "paid"
     assert len(store.invoices) == TUTORIAL_INVOICES + 3
-    # Page 1, plus at most max_concurrency=2 pages the walk had started ahead of the loop.
-    assert len(tutorial_fake.requests) <= 3
+    # Pages 1 to stop, plus at most max_concurrency=2 pages the walk had started ahead of
+    # the loop when it stopped.
+    assert pages_read[:stop] == list(range(1, stop + 1))
+    assert stop <= len(pages_read) <= stop + 2
 
 
 async def test_worker_once(tutorial_fake: FakeCloudflare, tmp_path: Path) -> None:
     """worker.py --once syncs one round and exits."""
     out = await _run(tutorial_fake, tmp_path, "worker.py", tutorial_fake.account_id, "--once")
 
-    assert f"synced {TUTORIAL_INVOICES:,} new invoices" in out
+    assert f"synced {TUTORIAL_INVOICES:,} new and 0 changed invoices; 5,000 in the store" in out
 
 
 async def test_web_aiohttp(tutorial_fake: FakeCloudflare, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,8 @@ import anyio
 import pytest
 
 from asyncinvoices import (
+    BadRequestError,
+    CloudflareErrorDetail,
     ConfigurationError,
     Invoice,
     InvoicePage,
@@ -21,7 +23,7 @@ from asyncinvoices import (
     TransportError,
 )
 from asyncinvoices._paginator import Paginator
-from asyncinvoices._planner import Ledger
+from asyncinvoices._planner import Anchor, Ledger
 
 pytestmark = pytest.mark.anyio
 
@@ -163,3 +165,64 @@ def test_bad_settings_are_configuration_errors(read_ahead: int, per_page: int) -
     endpoint = Endpoint(1, concurrency=1)
     with pytest.raises(ConfigurationError, match="read_ahead must be >= 0"):
         Paginator(endpoint.fetch, per_page=per_page, read_ahead=read_ahead, ledger=Ledger())
+
+
+async def test_since_makes_fewer_requests_than_a_full_walk() -> None:
+    """A 10,000-invoice account, invoices of the last 250 minutes: 5 pages of 50 and
+    page 6 to see them end, plus read_ahead 2; a full walk takes 200."""
+    since = EPOCH - dt.timedelta(minutes=249)
+    bounded = Endpoint(10_000, concurrency=4)
+    ids: list[str | None] = []
+
+    async def emit(page: InvoicePage) -> None:
+        ids.extend(i.id for i in page.invoices)
+
+    paginator = Paginator(bounded.fetch, per_page=50, read_ahead=2, ledger=Ledger(), since=since)
+    await paginator.run(emit)
+    assert ids == [f"in_{k}" for k in range(250)]
+    assert sorted(bounded.started) == list(range(1, 9))
+    assert not paginator.progress.unordered
+    full = Endpoint(10_000, concurrency=4)
+
+    async def ignore(page: InvoicePage) -> None:
+        pass
+
+    await Paginator(full.fetch, per_page=50, read_ahead=2, ledger=Ledger()).run(ignore)
+    assert len(full.started) == 200
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "message"),
+    [
+        (dt.datetime(2026, 1, 1), None, "since must be a datetime with a time zone"),
+        (None, dt.datetime(2026, 1, 1), "until must be a datetime with a time zone"),
+        (EPOCH, EPOCH, "since must be before until"),
+    ],
+)
+def test_bad_bounds_are_configuration_errors(
+    since: dt.datetime | None, until: dt.datetime | None, message: str
+) -> None:
+    """A naive bound, or since not before until, is refused up front."""
+    endpoint = Endpoint(1, concurrency=1)
+    with pytest.raises(ConfigurationError, match=message):
+        Paginator(
+            endpoint.fetch, per_page=10, read_ahead=0, ledger=Ledger(), since=since, until=until
+        )
+
+
+async def test_a_refused_search_request_is_raised() -> None:
+    """Only page 1 may be asked again within a named maximum; a search's 400 is raised."""
+    endpoint = Endpoint(100, concurrency=1)
+    detail = CloudflareErrorDetail(
+        code=6008, message="per_page variable must be a number between 1 and 5"
+    )
+    endpoint.fail[2] = BadRequestError("between 1 and 5", status=400, errors=(detail,))
+
+    async def emit(page: InvoicePage) -> None:
+        raise AssertionError("nothing is delivered")
+
+    anchor = Anchor(position=12, invoice_id="in_12", created=EPOCH - dt.timedelta(minutes=12))
+    paginator = Paginator(endpoint.fetch, per_page=10, read_ahead=0, ledger=Ledger(), resume=anchor)
+    with pytest.raises(BadRequestError, match="between 1 and 5"):
+        await paginator.run(emit)
+    assert endpoint.started == [2]

@@ -141,12 +141,15 @@ class Model:
 
 @attrs.define
 class Outcome:
-    """What a driven walk delivered, how it ended, and how many pages it ever held."""
+    """What a driven walk delivered, how it ended, how many pages it ever held, and how
+    many requests it started (a page started but not awaited when its phase ends is never
+    answered, as a cancelled request)."""
 
     ids: list[str | None]
     error: PaginationError | None
     progress: WalkProgress
     held: int
+    started: int = 0
 
 
 def drive(
@@ -157,11 +160,18 @@ def drive(
     order: st.DataObject | None = None,
     ledger: Ledger | None = None,
     resume: Anchor | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
 ) -> Outcome:
     """Walk ``model`` as the paginator does; ``order`` picks when started pages are answered."""
     progress = WalkProgress()
     walk = Walk(
-        ledger=ledger or Ledger(), per_page=per_page, read_ahead=read_ahead, progress=progress
+        ledger=ledger or Ledger(),
+        per_page=per_page,
+        read_ahead=read_ahead,
+        progress=progress,
+        since=since,
+        until=until,
     )
     out = Outcome([], None, progress, 0)
     machine: FirstPage | AlignedWindow | AnchoredSearch | None = walk.start(resume)
@@ -184,6 +194,7 @@ def _phase(
     answered: dict[int, InvoicePage] = {}
     while True:
         action = machine.next_request()
+        out.started += isinstance(action, Request)
         if isinstance(action, Request) and isinstance(machine, AlignedWindow):
             started.append(action)
             out.held = max(out.held, len(started) + len(answered))
@@ -444,3 +455,213 @@ def test_search_that_cannot_settle_fails() -> None:
     with pytest.raises(PaginationError) as info:
         search.feed(last)
     assert "23 requests in a row brought no new invoice" in str(info.value)
+
+
+# -- bounds on `created` -----------------------------------------------------------------------
+
+
+def minutes(n: int) -> dt.datetime:
+    """The instant ``n`` minutes after the epoch (invoice ``in_k`` was created at ``-k``)."""
+    return EPOCH + dt.timedelta(minutes=n)
+
+
+@PROPERTY
+@given(
+    walks(),
+    st.none() | st.integers(-450, 10),
+    st.none() | st.integers(-450, 10),
+    st.none() | st.integers(1, 60),
+    st.sampled_from([0, 0, 200, None]),
+    st.data(),
+)
+def test_bounds_deliver_exactly_the_range_and_stop_early(
+    walk: tuple[int, int, int],
+    since: int | None,
+    until: int | None,
+    clamp: int | None,
+    inflate: int | None,
+    order: st.DataObject,
+) -> None:
+    """since <= created < until, in order; no page started past read_ahead beyond the
+    first page that ends older than since."""
+    n, per_page, read_ahead = walk
+    if since is not None and until is not None and since >= until:
+        since, until = until, since + 1
+    full = drive(
+        Model.of(n, clamp=clamp, inflate=inflate), per_page=per_page, read_ahead=read_ahead
+    )
+    model = Model.of(n, clamp=clamp, inflate=inflate)
+    low = None if since is None else minutes(since)
+    high = None if until is None else minutes(until)
+    out = drive(model, per_page=per_page, read_ahead=read_ahead, order=order, since=low, until=high)
+    expected = [
+        i.id
+        for i in model.invoices
+        if i.created is not None
+        and (low is None or i.created >= low)
+        and (high is None or i.created < high)
+    ]
+    assert out.error is None
+    assert out.ids == expected
+    assert not out.progress.unordered
+    assert out.started <= full.started
+    older = [k for k, i in enumerate(model.invoices) if low is not None and i.created < low]
+    if older:
+        served = per_page if clamp is None else min(per_page, clamp)
+        stop = older[0] // served + 1  # the first page that ends older than since
+        assert out.started <= (1 if stop == 1 else stop + read_ahead)
+
+
+@PROPERTY
+@given(walks(), st.integers(0, 398), st.integers(1, 5), st.data())
+def test_bounds_on_an_unordered_server_fetch_everything(
+    walk: tuple[int, int, int], first: int, gap: int, order: st.DataObject
+) -> None:
+    """Two invoices out of time order before the bound: the walk notices, reads every page
+    and filters, and says so."""
+    n, per_page, read_ahead = walk
+    if n < 3:
+        n = 3
+    first = min(first, n - 3)
+    second = min(first + gap, n - 2)  # both newer than the oldest, which alone is too old
+    model = Model.of(n)
+    a, b = model.invoices[first], model.invoices[second]
+    model.invoices[first] = attrs.evolve(a, created=b.created)
+    model.invoices[second] = attrs.evolve(b, created=a.created)
+    since = model.invoices[n - 1].created + dt.timedelta(seconds=30)  # all but the oldest
+    full = drive(Model.of(n), per_page=per_page, read_ahead=read_ahead)
+    out = drive(model, per_page=per_page, read_ahead=read_ahead, order=order, since=since)
+    assert out.error is None
+    assert out.progress.unordered
+    assert out.ids == [i.id for i in model.invoices if i.created >= since]
+    assert out.started == full.started
+
+
+def test_since_on_a_large_account_reads_only_the_pages_it_needs() -> None:
+    """Invoices of the last 95 minutes out of 4,000, pages of 50, read_ahead 3: 5 requests."""
+    model = Model.of(4000)
+    out = drive(model, per_page=50, read_ahead=3, since=minutes(-94))
+    assert out.ids == [f"in_{k}" for k in range(95)]
+    # Page 2 ends with in_99, older than since: pages 3 to 5 were started (read ahead) and
+    # are cancelled unanswered here; no more were started.
+    assert model.requests == [(1, 50), (2, 50)]
+    assert out.started == 5
+    assert out.progress.planned_pages == 80
+
+
+def test_until_drops_the_newest_and_invoices_without_time() -> None:
+    """until is exclusive; with a bound, an invoice without a creation time is left out."""
+    model = Model.of(10)
+    model.invoices[5] = attrs.evolve(model.invoices[5], created=None)
+    out = drive(model, per_page=4, read_ahead=1, until=minutes(-2))
+    assert out.ids == ["in_3", "in_4", "in_6", "in_7", "in_8", "in_9"]  # in_2 is at until
+    assert out.progress.unordered  # no creation time: the order cannot be trusted
+
+
+# -- the rarer exits ---------------------------------------------------------------------------
+
+
+def test_understated_total_is_followed_on_has_more() -> None:
+    """total_count 5 short of 45 invoices: the last planned page says has_more, is followed."""
+    model = Model.of(45, inflate=-5)
+    out = drive(model, per_page=10, read_ahead=2)
+    assert out.error is None
+    assert out.ids == [f"in_{k}" for k in range(45)]
+    assert [p for p, _ in model.requests] == [1, 2, 3, 4, 5]
+
+
+def test_has_more_beyond_the_slack_is_a_pagination_error() -> None:
+    """Three pages more than total_count plans, each saying has_more: stopped at the cap."""
+    model = Model.of(80, inflate=-30)
+    out = drive(model, per_page=10, read_ahead=0)
+    assert out.ids == [f"in_{k}" for k in range(70)]
+    assert type(out.error) is PaginationError
+    assert str(out.error) == (
+        "page 7 still says has_more although total_count 50 fits in 5 pages of 10"
+    )
+
+
+def test_walk_without_total_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without total_count only the absolute cap bounds a walk that never ends."""
+    monkeypatch.setattr("asyncinvoices._planner.ABSOLUTE_PAGE_CAP", 5)
+    model = Model.of(100, inflate=None)
+    out = drive(model, per_page=10, read_ahead=1)
+    assert out.ids == [f"in_{k}" for k in range(50)]
+    assert type(out.error) is PaginationError
+    assert (str(out.error), out.error.page) == ("more than 5 pages without an end", 6)
+
+
+def test_resume_on_an_emptied_account_ends() -> None:
+    """Every invoice deleted since the checkpoint: page 1 is empty, the walk ends."""
+    model = Model.of(0)
+    anchor = Anchor(position=12, invoice_id="in_12", created=minutes(-12))
+    out = drive(model, per_page=10, read_ahead=0, resume=anchor)
+    assert (out.ids, out.error) == ([], None)
+    # Past the end each time, the search looks earlier, down to page 1.
+    assert model.requests == [(2, 10), (2, 9), (1, 10)]
+
+
+def test_resume_with_since_stops_after_the_bound() -> None:
+    """A search delivers after the anchor up to since, then starts nothing more."""
+    model = Model.of(200)
+    anchor = Anchor(position=9, invoice_id="in_9", created=minutes(-9))
+    out = drive(model, per_page=10, read_ahead=3, resume=anchor, since=minutes(-14))
+    assert out.ids == [f"in_{k}" for k in range(10, 15)]
+    assert model.requests == [(2, 9)]  # it ends with in_17, older than since
+
+
+def test_search_error_comes_after_its_page_is_delivered() -> None:
+    """A search page that ends the list short of its total_count is delivered, then fails."""
+    model = Model.of(30, inflate=7)
+    anchor = Anchor(position=25, invoice_id="in_25", created=minutes(-25))
+    walk = Walk(ledger=Ledger(), per_page=10, read_ahead=0, progress=WalkProgress())
+    search = walk.start(anchor)
+    action = search.next_request()
+    assert action == Request(3, 10)
+    assert isinstance(action, Request)
+    delivery = search.feed(model.answer(action.page, action.per_page))
+    assert delivery is not None
+    assert [i.id for i in delivery.page.invoices] == ["in_26", "in_27", "in_28", "in_29"]
+    with pytest.raises(PaginationError) as info:
+        search.next_request()
+    assert str(info.value) == (
+        "page 3 ends the list after 30 invoices but its total_count is 37; "
+        "the server does not honour the page parameter"
+    )
+
+
+@pytest.mark.parametrize(("has_more", "expected"), [(True, AlignAt(2, 10, 100)), (False, Done())])
+def test_short_first_page_ends_the_walk_unless_it_says_more(
+    has_more: bool, expected: AlignAt | Done
+) -> None:
+    """5 of 10 under a total of 100: the end, unless has_more says otherwise."""
+    walk = Walk(ledger=Ledger(), per_page=10, read_ahead=0, progress=WalkProgress())
+    first = FirstPage(walk)
+    assert first.next_request() == Request(1, 10)
+    page = Model.of(5).answer(1, 10)
+    pagination = attrs.evolve(page.pagination, total_count=100, has_more=has_more)
+    delivery = first.feed(attrs.evolve(page, pagination=pagination))
+    assert delivery is not None
+    assert len(delivery.page.invoices) == 5
+    assert first.next_request() == expected
+
+
+@PROPERTY
+@given(moving(), st.integers(-420, 5), st.data())
+def test_moving_data_with_since_keeps_the_bound(
+    case: tuple[Model, int, int], since_minutes: int, order: st.DataObject
+) -> None:
+    """With drift and since: whole-run invoices within the bound once, in order, no others."""
+    model, per_page, read_ahead = case
+    model.inflate = 0
+    since = minutes(since_minutes)
+    before = [i.id for i in model.invoices]
+    out = drive(model, per_page=per_page, read_ahead=read_ahead, order=order, since=since)
+    assert out.error is None, out.error
+    ids = out.ids
+    assert len(ids) == len(set(ids))
+    created = {i.id: i.created for i in model.invoices}
+    after = set(created)
+    survivors = [i for i in before if i in after and created[i] >= since]
+    assert [i for i in ids if i in set(survivors)] == survivors
+    assert all(k.startswith("new_") or int(k[3:]) <= -since_minutes for k in map(str, ids))

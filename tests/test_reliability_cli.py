@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import gc
 import io
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ import anyio
 import pytest
 
 from asyncinvoices._cli import ExitCode, _commands, run, run_async
+from asyncinvoices._cli._formats import CSV_COLUMNS
 from asyncinvoices.testing import FakeCloudflare, Fault
 
 PREVIOUS = "the previous, good content\n"
@@ -69,9 +72,6 @@ class Interrupting:
 
     def __init__(self, writer: Any, after: int, exc: BaseException) -> None:
         self.writer, self.after, self.exc, self.count = writer, after, exc, 0
-
-    def begin(self) -> None:
-        self.writer.begin()
 
     def write(self, invoice: Any) -> None:
         self.count += 1
@@ -225,3 +225,135 @@ def test_successful_fetch_replaces_the_file(target: Path) -> None:
     lines = target.read_text().splitlines()
     assert [line.split('"id":')[1].split('"')[1] for line in lines] == expected
     assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+
+
+# -- fetch --resume: an interrupted run continues where it stopped ----------------------------
+
+
+def names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def resume_argv(fake: FakeCloudflare, target: Path, state: Path, *extra: str) -> list[str]:
+    return [*fetch_argv(fake, target, "--per-page", "50", *extra), "--resume", str(state)]
+
+
+def csv_ids(target: Path) -> list[str]:
+    with target.open(newline="", encoding="utf-8") as file:
+        rows = list(csv.reader(file))
+    assert rows[0] == list(CSV_COLUMNS)  # the header, once, first
+    return [row[0] for row in rows[1:]]
+
+
+@pytest.mark.anyio
+async def test_resume_after_a_failed_late_page_writes_each_invoice_once(tmp_path: Path) -> None:
+    """A 403 on page 4 keeps pages 1-3 in a valid CSV and a state; the same command again
+    appends the rest without a second header, and removes the state."""
+    target, state = tmp_path / "all.csv", tmp_path / "all.state.json"
+    async with FakeCloudflare(invoices=230, faults=[Fault.status(403, page=4, times=1)]) as fake:
+        env = {"CLOUDFLARE_API_TOKEN": fake.api_token}
+        first_err, second_err = io.StringIO(), io.StringIO()
+        first = await run_async(
+            resume_argv(fake, target, state), stdout=io.StringIO(), stderr=first_err, environ=env
+        )
+        kept = csv_ids(target)
+        saved = json.loads(state.read_text())
+        second = await run_async(
+            resume_argv(fake, target, state), stdout=io.StringIO(), stderr=second_err, environ=env
+        )
+        expected = fake.ids()
+
+    assert (first, second) == (ExitCode.AUTHENTICATION, ExitCode.OK)
+    assert kept == expected[:150]
+    assert (saved["format"], saved["written"], saved["checkpoint"]["last_id"]) == (
+        "csv",
+        150,
+        expected[149],
+    )
+    assert first_err.getvalue().startswith(
+        f"kept 150 invoices in {target}: the same command continues after them\n"
+        "asyncinvoices: authentication failed (HTTP 403"
+    )
+    assert second_err.getvalue() == f"wrote 230 invoices to {target}, 80 of them in this run\n"
+    assert csv_ids(target) == expected
+    assert names(tmp_path) == ["all.csv"]
+
+
+@pytest.mark.anyio
+async def test_resume_after_a_cancelled_run_writes_each_invoice_once(tmp_path: Path) -> None:
+    """Cancelled while page 5 is being served: the JSON Lines file keeps what was written,
+    and a second run completes it; twice interrupted, three runs still give each invoice once."""
+    target, state = tmp_path / "all.jsonl", tmp_path / "state.json"
+    async with FakeCloudflare(invoices=600) as fake:
+        env = {"CLOUDFLARE_API_TOKEN": fake.api_token}
+        argv = resume_argv(fake, target, state, "--concurrency", "2")
+        held: list[int] = []
+        for page in (5, 9):
+            # Page `page` is served only after 30 s, once: the run is cancelled while it waits.
+            fake.reset_counters()
+            fake.add_fault(Fault.slow(30, page=page, times=1))
+            async with anyio.create_task_group() as group:
+                group.start_soon(
+                    lambda: run_async(argv, stdout=io.StringIO(), stderr=io.StringIO(), environ=env)
+                )
+                with anyio.fail_after(10):
+                    while not any(r.page == page for r in fake.requests):  # noqa: ASYNC110
+                        await anyio.sleep(0.01)
+                group.cancel_scope.cancel()
+            held.append(len(target.read_text().splitlines()))
+        last = await run_async(argv, stdout=io.StringIO(), stderr=io.StringIO(), environ=env)
+        expected = fake.ids()
+
+    ids = [json.loads(line)["id"] for line in target.read_text().splitlines()]
+    assert last == ExitCode.OK
+    assert 0 < held[0] < held[1] < 600
+    assert ids == expected
+    assert names(tmp_path) == ["all.jsonl"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--format", "json"], "--resume cannot append to --format json: use csv or jsonl"),
+        (["--format", "table"], "--resume cannot append to --format table: use csv or jsonl"),
+        (["-o", "-"], "--resume needs -o FILE: what was written must be kept"),
+    ],
+)
+async def test_resume_refuses_what_it_cannot_append_to(
+    tmp_path: Path, extra: list[str], message: str
+) -> None:
+    """JSON arrays, the table and stdout are refused with exit 2 before any request."""
+    async with FakeCloudflare(invoices=10) as fake:
+        argv = [*resume_argv(fake, tmp_path / "x.csv", tmp_path / "s.json"), *extra]
+        err = io.StringIO()
+        code = await run_async(
+            argv, stdout=io.StringIO(), stderr=err, environ={"CLOUDFLARE_API_TOKEN": "t" * 40}
+        )
+        assert fake.requests == []
+    assert code == ExitCode.USAGE
+    assert err.getvalue().startswith(f"asyncinvoices: configuration error: {message}")
+    assert names(tmp_path) == []
+
+
+@pytest.mark.anyio
+async def test_resume_refuses_a_file_changed_since(tmp_path: Path) -> None:
+    """A state that does not match the output file (a row removed) exits 2 and touches nothing."""
+    target, state = tmp_path / "all.csv", tmp_path / "state.json"
+    async with FakeCloudflare(invoices=230, faults=[Fault.status(403, page=4, times=1)]) as fake:
+        env = {"CLOUDFLARE_API_TOKEN": fake.api_token}
+        argv = resume_argv(fake, target, state)
+        await run_async(argv, stdout=io.StringIO(), stderr=io.StringIO(), environ=env)
+        lines = target.read_text().splitlines(keepends=True)
+        target.write_text("".join(lines[:-1]))
+        before = (target.read_bytes(), state.read_bytes(), len(fake.requests))
+        err = io.StringIO()
+        code = await run_async(argv, stdout=io.StringIO(), stderr=err, environ=env)
+        after = (target.read_bytes(), state.read_bytes(), len(fake.requests))
+
+    assert code == ExitCode.USAGE
+    assert err.getvalue() == (
+        f"asyncinvoices: configuration error: --resume {state}: {target} holds 149 invoices "
+        f"but the interrupted run wrote 150; it was changed since. Remove {state} to start over\n"
+    )
+    assert before == after

@@ -24,6 +24,7 @@ def test_public_names_are_exported_and_sorted() -> None:
         "FakeCloudflare",
         "Fault",
         "InjectedFault",
+        "Selector",
         "ServedRequest",
     ]
     for name in asyncinvoices.testing.__all__:

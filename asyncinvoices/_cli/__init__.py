@@ -1,7 +1,8 @@
 """The ``asyncinvoices`` command line: ``fetch``, ``summary``, ``demo`` and ``fake-server``.
 
-Install it with ``pip install 'asyncinvoices[cli]'`` (for the progress bar; it runs without
-rich too). Run ``asyncinvoices --help`` for the commands, their examples and the exit codes.
+Install it with the ``cli`` extra, ``pip install ".[cli]"`` in a clone of the repository (for
+the progress bar; it runs without rich too). Run ``asyncinvoices --help`` for the commands,
+their examples and the exit codes.
 
 :func:`run` is the program as a function, for tests::
 

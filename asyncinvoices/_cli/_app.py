@@ -12,22 +12,33 @@ import datetime as dt
 import functools
 import logging
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import IO, Any, NoReturn
 
 import anyio
 
-from asyncinvoices._models import INVOICE_TYPES
+from asyncinvoices._models import INVOICE_TYPES, RateLimit
 from asyncinvoices._version import __version__
 
-from ._failures import EXIT_CODES_HELP, ExitCode, describe
+from ._failures import EXIT_CODES_HELP, ExitCode, describe, exit_codes_help
 from ._formats import FORMATS
 from ._logging import logging_to, redact
 
-__all__ = ["build_parser", "main", "run", "run_async"]
+__all__ = ["MAX_CONCURRENCY", "build_parser", "main", "run", "run_async"]
 
 logger = logging.getLogger("asyncinvoices")
+
+#: The most requests ``--concurrency`` allows in flight. Cloudflare allows at most 200
+#: requests per second per IP (CLOUDFLARE_API.md, "Rate limits"): 64 in flight reach that
+#: already at a 320 ms round trip, and the quota of 1,200 per five minutes is spent in a few
+#: seconds by far fewer, so more only risks the per-IP limit.
+MAX_CONCURRENCY = 64
+
+# Account ids are 32 hexadecimal characters (CLOUDFLARE_API.md, "Authentication"); anything
+# else would only earn a 7003 "Could not route" from Cloudflare after a request.
+_ACCOUNT_ID = re.compile(r"[0-9a-fA-F]{32}")
 
 _DESCRIPTION = """\
 Fetch the complete Cloudflare AI Gateway invoice history of an account:
@@ -53,8 +64,11 @@ _FETCH_EXAMPLES = """\
 examples:
   asyncinvoices fetch ACCOUNT_ID                          a table in the terminal
   asyncinvoices fetch ACCOUNT_ID -o invoices.csv          CSV, written atomically
+  asyncinvoices fetch ACCOUNT_ID -o invoices.jsonl.gz     JSON Lines, gzip-compressed
   asyncinvoices fetch ACCOUNT_ID --format jsonl | jq -c 'select(.status == "open")'
   asyncinvoices fetch ACCOUNT_ID --type manual --format json -o manual.json
+  asyncinvoices fetch ACCOUNT_ID -o all.csv --resume all.state.json
+                                  run it again after a failure: it goes on where it stopped
 
 formats:
   table   aligned columns for reading; amounts exact
@@ -63,7 +77,9 @@ formats:
   jsonl   one invoice per line with the API's field names; amounts exact JSON numbers,
           created in Unix seconds as the API sends it; unknown fields included
   json    the same objects in one JSON array
-  Without --format, -o FILE picks csv, jsonl or json from FILE's suffix, else table.
+  Without --format, -o FILE takes the format from FILE's suffix: .csv, .jsonl (or
+  .ndjson), .json, or .txt for the table; any other suffix needs --format. A further .gz
+  compresses the file (-o invoices.csv.gz). -o - writes to stdout.
 
 """
 
@@ -103,6 +119,26 @@ until Ctrl-C.
 
 """
 
+# The demo and the fake server talk to no Cloudflare: of the API's failures, only the demo's
+# own check of what it fetched can fail.
+_DEMO_EXIT_CODES = exit_codes_help(
+    {
+        ExitCode.OK: "success: every invoice arrived exactly once and in order",
+        ExitCode.ERROR: "unexpected error",
+        ExitCode.USAGE: "bad arguments",
+        ExitCode.BAD_RESPONSE: "the invoices fetched are not the fake server's list",
+        ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+        ExitCode.BROKEN_PIPE: "",
+    }
+)
+_FAKE_EXIT_CODES = exit_codes_help(
+    {
+        ExitCode.OK: "stopped with Ctrl-C or SIGTERM",
+        ExitCode.ERROR: "cannot listen, e.g. the port is in use",
+        ExitCode.USAGE: "bad arguments",
+    }
+)
+
 
 def _positive(text: str) -> int:
     try:
@@ -112,6 +148,38 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
     return value
+
+
+def _concurrency(text: str) -> int:
+    value = _positive(text)
+    if value > MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(
+            f"at most {MAX_CONCURRENCY} requests in flight, got {value}: Cloudflare allows "
+            "200 requests per second per IP, and more in flight fetch no faster"
+        )
+    return value
+
+
+def _account_id(text: str) -> str:
+    if not _ACCOUNT_ID.fullmatch(text):
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise argparse.ArgumentTypeError(
+            f"{shown!r} is not an account id: expected 32 hexadecimal characters, as in the "
+            "Cloudflare dashboard's URL, e.g. 023e105f4ecef8ad9ca31a8372d0c353"
+        )
+    return text
+
+
+def _date(text: str) -> dt.datetime:
+    """A bound on ``created``: a date (midnight UTC) or an ISO-8601 time (UTC if no zone)."""
+    try:
+        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date such as 2025-01-31 or a time such as 2025-01-31T12:00:00Z, "
+            f"got {text!r}"
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.timezone.utc)
 
 
 def _non_negative_int(text: str) -> int:
@@ -134,6 +202,15 @@ def _rate_limit(text: str) -> tuple[int, float] | None:
     from asyncinvoices.testing._cli import parse_rate_limit
 
     return parse_rate_limit(text)
+
+
+def _client_rate_limit(text: str) -> RateLimit:
+    parsed = _rate_limit(text)
+    if parsed is None:
+        # Cloudflare blocks the token for five minutes past its quota (CLOUDFLARE_API.md,
+        # "Rate limits"): the client's own count is never switched off from here.
+        raise argparse.ArgumentTypeError("the rate limit cannot be switched off; give Q/W")
+    return RateLimit(requests=parsed[0], window=parsed[1])
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -163,11 +240,24 @@ def _common(*, top: bool) -> argparse.ArgumentParser:
         default=False if top else argparse.SUPPRESS,
         help="no progress bar (it is only drawn when stderr is a terminal anyway)",
     )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="no progress bar, no 'wrote N invoices' line and no notes about waiting for "
+        "the rate limit; warnings and errors are still shown",
+    )
     return common
 
 
 def _add_fetch_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("account_id", metavar="ACCOUNT_ID", help="the Cloudflare account id")
+    parser.add_argument(
+        "account_id",
+        metavar="ACCOUNT_ID",
+        type=_account_id,
+        help="the Cloudflare account id: 32 hexadecimal characters",
+    )
     parser.add_argument(
         "--type",
         choices=INVOICE_TYPES,
@@ -183,10 +273,31 @@ def _add_fetch_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--concurrency",
-        type=_positive,
+        type=_concurrency,
         default=8,
         metavar="C",
-        help="requests in flight at most (default: 8)",
+        help=f"requests in flight at most (default: 8, at most {MAX_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_client_rate_limit,
+        default=None,
+        metavar="Q/W",
+        help="send at most Q requests in any W seconds (default: 1200/300, Cloudflare's "
+        "quota); lower it to leave room for other tools using the same token",
+    )
+    parser.add_argument(
+        "--since",
+        type=_date,
+        metavar="DATE",
+        help="only invoices created on or after DATE (UTC unless a zone is given); the walk "
+        "stops once the pages are older, so a recent span costs a few requests",
+    )
+    parser.add_argument(
+        "--until",
+        type=_date,
+        metavar="DATE",
+        help="only invoices created before DATE (UTC unless a zone is given)",
     )
     parser.add_argument(
         "--base-url",
@@ -208,17 +319,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"asyncinvoices {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def command(name: str, help: str, examples: str) -> argparse.ArgumentParser:
+    def command(
+        name: str, help: str, examples: str, exit_codes: str = EXIT_CODES_HELP
+    ) -> argparse.ArgumentParser:
         return commands.add_parser(
             name,
             help=help,
             description=help,
-            epilog=examples + EXIT_CODES_HELP,
+            epilog=examples + exit_codes,
             formatter_class=_Formatter,
             parents=[_common(top=False)],
         )
 
-    fetch = command("fetch", "Fetch every invoice to stdout or a file.", _FETCH_EXAMPLES)
+    _add_fetch_command(
+        command("fetch", "Fetch every invoice to stdout or a file.", _FETCH_EXAMPLES)
+    )
+    summary = "Totals, months and a spend chart, in the terminal."
+    _add_fetch_options(command("summary", summary, _SUMMARY_EXAMPLES))
+    demo = "Fetch a large account from an embedded fake Cloudflare."
+    _add_demo_options(command("demo", demo, _DEMO_EXAMPLES, _DEMO_EXIT_CODES))
+    fake = "Run the fake Cloudflare server standalone."
+    _add_fake_server_options(command("fake-server", fake, _FAKE_EXAMPLES, _FAKE_EXIT_CODES))
+    return parser
+
+
+def _add_fetch_command(fetch: argparse.ArgumentParser) -> None:
     _add_fetch_options(fetch)
     fetch.add_argument(
         "--format",
@@ -231,17 +356,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         metavar="FILE",
         help="write to FILE atomically instead of stdout: a failed or interrupted run "
-        "leaves the previous FILE untouched",
+        "leaves the previous FILE untouched; FILE.gz is compressed; - is stdout",
+    )
+    fetch.add_argument(
+        "--resume",
+        metavar="STATE",
+        help="keep what a failed or interrupted run wrote to -o FILE (csv or jsonl), and "
+        "where it stopped in STATE; the same command then continues after it and appends. "
+        "STATE is removed when the run completes",
     )
 
-    summary = command(
-        "summary", "Totals, months and a spend chart, in the terminal.", _SUMMARY_EXAMPLES
-    )
-    _add_fetch_options(summary)
 
-    demo = command(
-        "demo", "Fetch a large account from an embedded fake Cloudflare.", _DEMO_EXAMPLES
-    )
+def _add_demo_options(demo: argparse.ArgumentParser) -> None:
     demo.add_argument(
         "--invoices", type=_non_negative_int, default=50_000, metavar="N", help="default: 50000"
     )
@@ -258,10 +384,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="inject a 429, a 502, a 503 and a connection reset, and scale the rate limit "
         "down to 150 requests per second so that the governor visibly holds requests back",
     )
-    demo.add_argument("--concurrency", type=_positive, default=16, metavar="C", help="default: 16")
+    demo.add_argument(
+        "--concurrency",
+        type=_concurrency,
+        default=16,
+        metavar="C",
+        help=f"default: 16, at most {MAX_CONCURRENCY}",
+    )
     demo.add_argument("--seed", type=int, default=0, metavar="S", help="data seed (default: 0)")
 
-    fake = command("fake-server", "Run the fake Cloudflare server standalone.", _FAKE_EXAMPLES)
+
+def _add_fake_server_options(fake: argparse.ArgumentParser) -> None:
     fake.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
     fake.add_argument(
         "--port", type=_non_negative_int, default=0, metavar="P", help="default: 0, a free port"
@@ -287,7 +420,6 @@ def build_parser() -> argparse.ArgumentParser:
     fake.add_argument(
         "--json", action="store_true", help="announce with one JSON line on stdout, for scripts"
     )
-    return parser
 
 
 def _parse(

@@ -11,36 +11,46 @@ import argparse
 import logging
 import shutil
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 from typing import IO, TextIO, TypeVar, cast
 
 import anyio
 import attrs
 
 from asyncinvoices._client import InvoiceClient
-from asyncinvoices._config import DEFAULT_BASE_URL, ENV_BASE_URL, ENV_EMAIL, ENV_KEY, ENV_TOKEN
+from asyncinvoices._config import (
+    DEFAULT_BASE_URL,
+    ENV_BASE_URL,
+    ENV_EMAIL,
+    ENV_KEY,
+    ENV_TOKEN,
+    resolve_base_url,
+)
 from asyncinvoices._errors import ConfigurationError
+from asyncinvoices._models import RateLimit, RateWait
 from asyncinvoices._stream import InvoiceStream
 
 from ._atomic import atomic_text_file
-from ._formats import make_writer
+from ._formats import Writer, make_writer
 from ._logging import RedactingFilter, StreamSwitch
+from ._output import Output, resolve_output
 from ._progress import Progress, progress_display, watch_governor
+from ._resume import ResumableRun
 from ._summary import Aggregator, render
+from ._waits import WaitNotices
 
-__all__ = ["Context", "fake_server", "fetch", "make_client", "summary", "with_governor_watch"]
+__all__ = [
+    "Context",
+    "fake_server",
+    "fetch",
+    "make_client",
+    "summary",
+    "wait_notices",
+    "with_governor_watch",
+]
 
 logger = logging.getLogger("asyncinvoices")
 
 T = TypeVar("T")
-
-# The format ``fetch -o FILE`` picks from FILE's suffix when ``--format`` is not given.
-_SUFFIX_FORMATS: Mapping[str, str] = {
-    ".csv": "csv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "json",
-}
 
 
 @attrs.define
@@ -66,11 +76,30 @@ class Context:
     @property
     def show_progress(self) -> bool:
         """Whether a progress bar may be drawn (it still needs stderr to be a terminal)."""
-        return not getattr(self.args, "no_progress", False)
+        return not getattr(self.args, "no_progress", False) and not self.quiet
+
+    @property
+    def quiet(self) -> bool:
+        """Whether ``-q``: no progress bar and no informational lines on stderr."""
+        return bool(getattr(self.args, "quiet", False))
 
 
-def make_client(ctx: Context, *, max_concurrency: int, per_page: int) -> InvoiceClient:
+def make_client(
+    ctx: Context,
+    *,
+    max_concurrency: int,
+    per_page: int,
+    rate_limit: RateLimit | None = None,
+    on_wait: Callable[[RateWait], object] | None = None,
+) -> InvoiceClient:
     """Build the client from the environment and ``--base-url``; register its secrets.
+
+    Args:
+        ctx: The command's context.
+        max_concurrency: ``--concurrency``.
+        per_page: ``--per-page``.
+        rate_limit: ``--rate-limit``; Cloudflare's 1,200 requests per 300 s by default.
+        on_wait: Told when a request starts waiting for the rate limit.
 
     Raises:
         ConfigurationError: If no credentials are set, naming the variables to set.
@@ -85,7 +114,7 @@ def make_client(ctx: Context, *, max_concurrency: int, per_page: int) -> Invoice
             f'no Cloudflare credentials: set {ENV_TOKEN} to an API token with the "AI Gateway '
             f'Read" permission (or both {ENV_EMAIL} and {ENV_KEY} for a global API key)'
         )
-    base_url = ctx.args.base_url or env.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+    base_url = _base_url(ctx)
     client = InvoiceClient(
         api_token=token,
         api_email=None if token else email,
@@ -93,9 +122,56 @@ def make_client(ctx: Context, *, max_concurrency: int, per_page: int) -> Invoice
         base_url=base_url,
         max_concurrency=max_concurrency,
         per_page=per_page,
+        rate_limit=RateLimit() if rate_limit is None else rate_limit,
+        on_wait=on_wait,
     )
     ctx.redactor.secrets += client._credentials.secrets()
     return client
+
+
+def _base_url(ctx: Context) -> str:
+    """The API root from ``--base-url``, ``$CLOUDFLARE_BASE_URL`` or the default, validated.
+
+    The library's messages name its parameter, ``base_url``; a user of the command line set
+    a flag or a variable, so the message names that instead.
+    """
+    if ctx.args.base_url:
+        raw, source = ctx.args.base_url, "--base-url"
+    else:
+        raw, source = ctx.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL, ENV_BASE_URL
+    try:
+        return resolve_base_url(raw, environ={})
+    except ConfigurationError as exc:
+        message = str(exc)
+        if message.startswith("base_url "):
+            message = source + message[len("base_url") :]
+        raise ConfigurationError(message) from None
+
+
+def wait_notices(ctx: Context) -> WaitNotices:
+    """Return the ``on_wait`` callback that tells stderr about long rate-limit waits.
+
+    Muted by ``-q``, and by ``-v``, whose log already has a line for every wait.
+    """
+
+    def write(line: str) -> None:
+        ctx.stderr.write(line + "\n")
+        ctx.stderr.flush()
+
+    notices = WaitNotices(write, anyio.current_time)
+    notices.muted = ctx.quiet or bool(getattr(ctx.args, "verbose", 0))
+    return notices
+
+
+def _client_for(ctx: Context, notices: WaitNotices) -> InvoiceClient:
+    args = ctx.args
+    return make_client(
+        ctx,
+        max_concurrency=args.concurrency,
+        per_page=args.per_page,
+        rate_limit=args.rate_limit,
+        on_wait=notices,
+    )
 
 
 async def with_governor_watch(
@@ -132,47 +208,105 @@ def _log_done(stream: InvoiceStream, what: str) -> None:
     )
 
 
-def _output_format(args: argparse.Namespace) -> str:
-    if args.format is not None:
-        return str(args.format)
-    if args.output is not None:
-        return _SUFFIX_FORMATS.get(Path(args.output).suffix.lower(), "table")
-    return "table"
-
-
 async def fetch(ctx: Context) -> None:
     """``asyncinvoices fetch``: stream every invoice to stdout or, atomically, to a file."""
     args = ctx.args
-    format = _output_format(args)
-    client = make_client(ctx, max_concurrency=args.concurrency, per_page=args.per_page)
+    output = resolve_output(args.output, args.format)
+    resume = ResumableRun(args.resume, output) if args.resume else None
+    notices = wait_notices(ctx)
+    client = _client_for(ctx, notices)
     async with client:
         with progress_display(
             ctx.stderr,
             # Invoices streaming into the same terminal would be torn by the bar's redraws,
             # and they show the progress themselves.
-            enabled=ctx.show_progress and not (args.output is None and _is_terminal(ctx.stdout)),
+            enabled=ctx.show_progress and not (output.path is None and _is_terminal(ctx.stdout)),
             description="fetching",
             log_stream=ctx.log_stream,
         ) as progress:
-            # Validates the account id and type before any file is created.
-            stream = client.invoices(args.account_id, type=args.type, on_progress=progress.update)
-
-            async def copy(file: IO[str]) -> None:
-                writer = make_writer(format, file)
-                writer.begin()
-                async with stream:
-                    async for invoice in stream:
-                        writer.write(invoice)
-                    progress.update(stream.stats)
-                writer.end()
-
-            if args.output is None:
-                await with_governor_watch(client, progress, lambda: copy(ctx.stdout))
-            else:
-                newline = "" if format == "csv" else None
-                with atomic_text_file(args.output, newline=newline) as file:
-                    await with_governor_watch(client, progress, lambda: copy(file))
+            notices.muted |= progress.visible  # the bar's note says it
+            # Validates the account id, the type and a checkpoint before any file is created.
+            stream = client.invoices(
+                args.account_id,
+                type=args.type,
+                since=args.since,
+                until=args.until,
+                on_progress=progress.update,
+                resume=None if resume is None else resume.checkpoint,
+            )
+            written = await _write_all(ctx, client, stream, output, progress, resume)
         _log_done(stream, "fetched")
+    if resume is not None:
+        resume.finish()
+    if output.path is not None and not ctx.quiet:
+        noun = "invoice" if written[0] == 1 else "invoices"
+        earlier = f", {written[1]:,} of them in this run" if written[0] != written[1] else ""
+        ctx.stderr.write(f"wrote {written[0]:,} {noun} to {output.path}{earlier}\n")
+        ctx.stderr.flush()
+
+
+async def _write_all(
+    ctx: Context,
+    client: InvoiceClient,
+    stream: InvoiceStream,
+    output: Output,
+    progress: Progress,
+    resume: ResumableRun | None,
+) -> tuple[int, int]:
+    """Copy every invoice of ``stream`` to ``output``; return how many the output holds and
+    how many of them this run wrote."""
+    writers: list[Writer] = []
+
+    async def copy(file: IO[str]) -> None:
+        writer = make_writer(output.format, file)
+        writers.append(writer)
+        if resume is not None:
+            resume.begin(file, writer)
+        writing = False
+        try:
+            async with stream:
+                async for invoice in stream:
+                    writing = True
+                    writer.write(invoice)
+                    writing = False
+                progress.update(stream.stats)
+        except BaseException:
+            # A failure between two invoices leaves a valid file to keep and continue; one
+            # in the middle of a row does not, and the previous state stays as it was.
+            if resume is not None and not writing:
+                writer.end()
+                resume.kept = True
+            raise
+        writer.end()
+
+    if output.path is None:
+        await with_governor_watch(client, progress, lambda: copy(ctx.stdout))
+        return writers[0].count, writers[0].count
+    newline = "" if output.format == "csv" else None
+    before = 0 if resume is None or resume.previous is None else resume.previous.written
+    try:
+        with atomic_text_file(
+            output.path,
+            newline=newline,
+            compress=output.compress,
+            keep=lambda: resume is not None and resume.kept,
+        ) as file:
+            await with_governor_watch(client, progress, lambda: copy(file))
+    except BaseException:
+        if resume is not None and resume.kept:
+            _keep_for_resume(ctx, resume, writers[0].count, stream, output.path)
+        raise
+    return writers[0].count, writers[0].count - before
+
+
+def _keep_for_resume(
+    ctx: Context, resume: ResumableRun, written: int, stream: InvoiceStream, path: str
+) -> None:
+    """Record where a failed run stopped, now that the invoices it wrote are in ``path``."""
+    resume.save(written, stream.checkpoint())
+    noun = "invoice" if written == 1 else "invoices"
+    ctx.stderr.write(f"kept {written:,} {noun} in {path}: the same command continues after them\n")
+    ctx.stderr.flush()
 
 
 def _is_terminal(stream: IO[str]) -> bool:
@@ -192,7 +326,8 @@ def terminal_width(stream: IO[str], default: int = 80) -> int:
 async def summary(ctx: Context) -> None:
     """``asyncinvoices summary``: totals, months and a spend chart, for a person to read."""
     args = ctx.args
-    client = make_client(ctx, max_concurrency=args.concurrency, per_page=args.per_page)
+    notices = wait_notices(ctx)
+    client = _client_for(ctx, notices)
     aggregator = Aggregator()
     async with client:
         with progress_display(
@@ -201,7 +336,14 @@ async def summary(ctx: Context) -> None:
             description="fetching",
             log_stream=ctx.log_stream,
         ) as progress:
-            stream = client.invoices(args.account_id, type=args.type, on_progress=progress.update)
+            notices.muted |= progress.visible
+            stream = client.invoices(
+                args.account_id,
+                type=args.type,
+                since=args.since,
+                until=args.until,
+                on_progress=progress.update,
+            )
 
             async def consume() -> None:
                 async with stream:

@@ -95,8 +95,14 @@ def run_report(
     median: float | None,
     verified: bool,
     injected: Sequence[Any],
+    served: Sequence[Any] = (),
 ) -> str:
-    """Return the "measured run" block of the demo's output."""
+    """Return the "measured run" block of the demo's output.
+
+    ``served`` is the fake's log of the requests that reached it: the report compares their
+    number with the client's count, and says how many of them were answered 429 by the
+    server's own rate limit rather than by an injected fault.
+    """
     rate = stats.invoices / wall if wall > 0 else 0.0
     lines = [
         "The run",
@@ -115,6 +121,8 @@ def run_report(
     ]
     if injected:
         lines.append(f"  faults         {len(injected)} injected by the server, all survived")
+    if served:
+        lines.append(_server_line(stats, served))
     if median is not None:
         sequential = stats.pages * median
         per_page_ms = median * 1000
@@ -127,6 +135,38 @@ def run_report(
     return "\n".join(lines) + "\n"
 
 
+def _server_line(stats: FetchStats, served: Sequence[Any]) -> str:
+    limited = sum(1 for r in served if r.status == 429 and r.fault is None)
+    same = "as counted by the client" if len(served) == stats.requests else "the client counted"
+    text = f"  server saw     {len(served):,} requests ({same}"
+    text += "" if len(served) == stats.requests else f" {stats.requests:,}!"
+    return text + f"), {limited} over its quota (429)"
+
+
+def _limits(args: Any, pages: int) -> tuple[RateLimit, float, list[Any]]:
+    """The rate limit, the fake's block length and the faults of this demo."""
+    if args.faults:
+        limit = RateLimit(requests=_FAULTS_QUOTA, window=_FAULTS_WINDOW)
+        return limit, _FAULTS_BLOCK, demo_faults(pages)
+    return RateLimit(requests=max(1200, 2 * pages + 100), window=_WINDOW), _WINDOW, []
+
+
+def _announcement(base_url: str, args: Any, limit: RateLimit, faults: Sequence[Any]) -> str:
+    """The lines the demo prints before it fetches."""
+    text = (
+        f"FakeCloudflare on {base_url}\n{args.invoices:,} invoices, "
+        f"{args.latency:g} ms per response; fetching with concurrency {args.concurrency}\n"
+    )
+    if faults:
+        text += (
+            _wrap([fault_label(f) for f in faults], head="Faults: ")
+            + "\n"
+            + f"Rate limit scaled down to {limit.requests} requests per {limit.window:g} s "
+            "(Cloudflare: 1,200 per 300 s)\n"
+        )
+    return text + "\n"
+
+
 async def demo(ctx: Context) -> bool:
     """Run the demo; return whether every invoice arrived exactly once and in order."""
     from asyncinvoices.testing import (
@@ -135,15 +175,7 @@ async def demo(ctx: Context) -> bool:
 
     args = ctx.args
     per_page = 100
-    pages = -(-args.invoices // per_page)
-    if args.faults:
-        limit = RateLimit(requests=_FAULTS_QUOTA, window=_FAULTS_WINDOW)
-        block = _FAULTS_BLOCK
-        faults = demo_faults(pages)
-    else:
-        limit = RateLimit(requests=max(1200, 2 * pages + 100), window=_WINDOW)
-        block = _WINDOW
-        faults = []
+    limit, block, faults = _limits(args, -(-args.invoices // per_page))
     out = ctx.stdout
     async with FakeCloudflare(
         args.invoices,
@@ -154,19 +186,7 @@ async def demo(ctx: Context) -> bool:
         max_per_page=per_page,
         faults=faults,
     ) as fake:
-        out.write(
-            f"FakeCloudflare on {fake.base_url}\n{args.invoices:,} invoices, "
-            f"{args.latency:g} ms per response; "
-            + f"fetching with concurrency {args.concurrency}\n"
-            + (
-                _wrap([fault_label(f) for f in faults], head="Faults: ") + "\n"
-                f"Rate limit scaled down to {limit.requests} requests per {limit.window:g} s "
-                "(Cloudflare: 1,200 per 300 s)\n"
-                if faults
-                else ""
-            )
-            + "\n"
-        )
+        out.write(_announcement(fake.base_url, args, limit, faults))
         out.flush()
         client = InvoiceClient(
             api_token=fake.api_token,
@@ -179,37 +199,49 @@ async def demo(ctx: Context) -> bool:
         aggregator = Aggregator()
         ids: list[str | None] = []
         async with client:
-            with progress_display(
-                ctx.stderr,
-                enabled=ctx.show_progress,
-                description="fetching",
-                log_stream=ctx.log_stream,
-            ) as progress:
-                stream = client.invoices(fake.account_id, on_progress=progress.update)
-
-                async def consume() -> None:
-                    async with stream:
-                        async for invoice in stream:
-                            aggregator.add(invoice)
-                            ids.append(invoice.id)
-                        progress.update(stream.stats)
-
-                began = time.perf_counter()
-                await with_governor_watch(client, progress, consume)
-                wall = time.perf_counter() - began
+            stats, wall = await _fetch(ctx, client, fake.account_id, aggregator, ids)
         verified = ids == fake.ids()
         out.write(render(aggregator.result(), width=min(terminal_width(out), 100)))
         out.write("\n")
         out.write(
             run_report(
-                stats=stream.stats,
+                stats=stats,
                 wall=wall,
                 concurrency=args.concurrency,
                 per_page=per_page,
                 median=median_page_seconds(fake.requests),
                 verified=verified,
                 injected=fake.injected,
+                served=fake.requests,
             )
         )
         out.flush()
     return verified
+
+
+async def _fetch(
+    ctx: Context,
+    client: InvoiceClient,
+    account_id: str,
+    aggregator: Aggregator,
+    ids: list[str | None],
+) -> tuple[FetchStats, float]:
+    """Walk the account into ``aggregator`` and ``ids``; return the stats and the wall time."""
+    with progress_display(
+        ctx.stderr,
+        enabled=ctx.show_progress,
+        description="fetching",
+        log_stream=ctx.log_stream,
+    ) as progress:
+        stream = client.invoices(account_id, on_progress=progress.update)
+
+        async def consume() -> None:
+            async with stream:
+                async for invoice in stream:
+                    aggregator.add(invoice)
+                    ids.append(invoice.id)
+                progress.update(stream.stats)
+
+        began = time.perf_counter()
+        await with_governor_watch(client, progress, consume)
+        return stream.stats, time.perf_counter() - began

@@ -172,24 +172,51 @@ def csv_row(invoice: Invoice) -> list[str]:
 class Writer:
     """Writes invoices to a text file in one format; subclasses say which.
 
+    Nothing is written before the first invoice (or :meth:`end`): a run that fails before
+    its first page has arrived leaves its output empty, not a header or a lone ``[`` that
+    looks like the start of a good file.
+
     Args:
         file: An open text file; the writer neither opens nor closes it.
     """
 
     def __init__(self, file: IO[str]) -> None:
         self._file = file
+        self._started = False
         self.count = 0
 
-    def begin(self) -> None:
-        """Write what comes before the first invoice (a header, an opening bracket)."""
+    def continue_after(self, count: int) -> None:
+        """Go on with a file that already holds ``count`` invoices and its header."""
+        self._started = True
+        self.count = count
 
     def write(self, invoice: Invoice) -> None:
+        """Write one invoice, after the header if it is the first."""
+        if not self._started:
+            self._begin()
+        self._write(invoice)
+        self.count += 1
+
+    def end(self) -> None:
+        """Write what comes after the last invoice (the header too, if none came), then flush."""
+        if not self._started:
+            self._begin()
+        self._end()
+        self._file.flush()
+
+    def _begin(self) -> None:
+        self._started = True
+        self._header()
+
+    def _header(self) -> None:
+        """Write what comes before the first invoice (a header, an opening bracket)."""
+
+    def _write(self, invoice: Invoice) -> None:
         """Write one invoice."""
         raise NotImplementedError
 
-    def end(self) -> None:
-        """Write what comes after the last invoice, then flush."""
-        self._file.flush()
+    def _end(self) -> None:
+        """Write what comes after the last invoice."""
 
 
 class CsvWriter(Writer):
@@ -199,41 +226,31 @@ class CsvWriter(Writer):
         super().__init__(file)
         self._csv = csv.writer(file)
 
-    def begin(self) -> None:
-        """Write the header row."""
+    def _header(self) -> None:
         self._csv.writerow(CSV_COLUMNS)
 
-    def write(self, invoice: Invoice) -> None:
-        """Write one row."""
+    def _write(self, invoice: Invoice) -> None:
         self._csv.writerow(csv_row(invoice))
-        self.count += 1
 
 
 class JsonLinesWriter(Writer):
     """JSON Lines: one invoice object per line, as the API sent it."""
 
-    def write(self, invoice: Invoice) -> None:
-        """Write one line."""
+    def _write(self, invoice: Invoice) -> None:
         self._file.write(dumps_record(to_record(invoice)) + "\n")
-        self.count += 1
 
 
 class JsonArrayWriter(Writer):
     """One JSON array of invoice objects, one per line, written as they arrive."""
 
-    def begin(self) -> None:
-        """Open the array."""
+    def _header(self) -> None:
         self._file.write("[")
 
-    def write(self, invoice: Invoice) -> None:
-        """Write one element."""
+    def _write(self, invoice: Invoice) -> None:
         self._file.write(("\n" if not self.count else ",\n") + dumps_record(to_record(invoice)))
-        self.count += 1
 
-    def end(self) -> None:
-        """Close the array."""
+    def _end(self) -> None:
         self._file.write("\n]\n" if self.count else "]\n")
-        super().end()
 
 
 _TABLE_COLUMNS: Final = (
@@ -258,12 +275,10 @@ def _table_line(cells: list[str]) -> str:
 class TableWriter(Writer):
     """Aligned plain-text columns for reading in a terminal; amounts exact, as sent."""
 
-    def begin(self) -> None:
-        """Write the column titles."""
+    def _header(self) -> None:
         self._file.write(_table_line([name for name, _, _ in _TABLE_COLUMNS]))
 
-    def write(self, invoice: Invoice) -> None:
-        """Write one line."""
+    def _write(self, invoice: Invoice) -> None:
         cells = [
             invoice.id or "-",
             iso_utc(invoice.created) if invoice.created else "-",
@@ -275,7 +290,6 @@ class TableWriter(Writer):
             invoice.invoice_origin or "-",
         ]
         self._file.write(_table_line(cells))
-        self.count += 1
 
 
 _WRITERS: Final[Mapping[str, Callable[[IO[str]], Writer]]] = {

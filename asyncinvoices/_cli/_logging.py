@@ -57,6 +57,14 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+# Commands can run at the same time in one process (run_async in an application, or in
+# tests): each block restoring the level it found would leave the level of a block that
+# ended earlier. So the logger's level is the lowest of the blocks open now, and the level
+# from before the first of them comes back when the last one ends.
+_OPEN_LEVELS: list[int] = []
+_OUTER_LEVEL: list[int] = [logging.NOTSET]
+
+
 def _level(verbosity: int) -> int:
     if verbosity >= 2:
         return logging.DEBUG
@@ -90,14 +98,19 @@ def logging_to(
     )
     redactor = RedactingFilter(secrets)
     handler.addFilter(redactor)
-    previous = logger.level
+    level = _level(verbosity)
+    handler.setLevel(level)
+    if not _OPEN_LEVELS:
+        _OUTER_LEVEL[0] = logger.level
+    _OPEN_LEVELS.append(level)
     logger.addHandler(handler)
-    logger.setLevel(_level(verbosity))
+    logger.setLevel(min(_OPEN_LEVELS))
     try:
         yield redactor, switch
     finally:
         logger.removeHandler(handler)
-        logger.setLevel(previous)
+        _OPEN_LEVELS.remove(level)
+        logger.setLevel(min(_OPEN_LEVELS) if _OPEN_LEVELS else _OUTER_LEVEL[0])
 
 
 class _Writable(Protocol):

@@ -1,7 +1,7 @@
 """The progress bar on stderr, and the note shown while the client is held back.
 
 The bar is drawn with rich only when stderr is a terminal, ``--no-progress`` was not given
-and rich is installed (``pip install 'asyncinvoices[cli]'``); otherwise nothing is drawn and
+and rich is installed (the ``cli`` extra); otherwise nothing is drawn and
 nothing is written. While it runs, log records are printed above it instead of through it.
 
 :func:`governor_note` is pure: it reads the client's rate governor and says whether, and
@@ -36,7 +36,13 @@ __all__ = ["HAVE_RICH", "Progress", "governor_note", "progress_display", "watch_
 
 
 class Progress(Protocol):
-    """What a command reports progress to."""
+    """What a command reports progress to.
+
+    Attributes:
+        visible: Whether a bar is drawn (and its note shows why requests wait).
+    """
+
+    visible: bool
 
     def update(self, stats: FetchStats) -> None:
         """Show the run's latest statistics."""
@@ -48,6 +54,8 @@ class Progress(Protocol):
 class _NoProgress:
     """Shows nothing: stderr is not a terminal, ``--no-progress``, or rich is missing."""
 
+    visible = False
+
     def update(self, stats: FetchStats) -> None:
         """Do nothing."""
 
@@ -57,6 +65,8 @@ class _NoProgress:
 
 class _RichProgress:
     """A rich progress bar: pages done / total, invoices, rate, ETA and a note."""
+
+    visible = True
 
     def __init__(self, progress: Any, description: str) -> None:
         self._progress = progress
@@ -104,7 +114,7 @@ def progress_display(
     if not HAVE_RICH:  # pragma: no cover - the test extra installs rich
         stderr.write(
             "asyncinvoices: no progress bar, rich is not installed: "
-            "pip install 'asyncinvoices[cli]'\n"
+            "install the cli extra (pip install rich)\n"
         )
         yield _NoProgress()
         return

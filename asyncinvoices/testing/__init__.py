@@ -16,9 +16,13 @@ injects the failures a robust client must survive::
         assert [f.kind for f in fake.injected] == ["status", "create"]
         assert fake.ids()[:3]  # the three invoices created before request 4
 
-What the server saw is in `FakeCloudflare.requests` (one `ServedRequest` each) and what
-it injected in `FakeCloudflare.injected` (one `InjectedFault` each). Accounts of two million
-invoices start instantly: invoices are generated on demand and rendered pages are cached.
+What the server saw is in `FakeCloudflare.requests` (one `ServedRequest` each), how many
+requests reached it at all in `FakeCloudflare.received`, and what it injected in
+`FakeCloudflare.injected` (one `InjectedFault` each); ``await fake.wait_idle()`` waits until
+no request is in flight. Accounts of two million invoices start instantly: invoices are
+generated on demand and rendered pages are cached. ``shapes="mixed"`` serves every invoice
+shape the schema allows, and `FakeCloudflare.expected_invoices` says what a client must make
+of them; ``accounts=N`` starts several accounts, listed by ``GET /accounts``.
 
 Also available:
 
@@ -34,6 +38,7 @@ Also available:
 # Importing the kinds registers them as the constructors of Fault (Fault.status, ...).
 from . import _fault_kinds  # noqa: F401
 from ._faults import Fault, InjectedFault
+from ._selector import Selector
 from ._server import FakeCloudflare, ServedRequest
 
-__all__ = ["FakeCloudflare", "Fault", "InjectedFault", "ServedRequest"]
+__all__ = ["FakeCloudflare", "Fault", "InjectedFault", "Selector", "ServedRequest"]

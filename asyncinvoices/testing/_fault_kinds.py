@@ -68,7 +68,7 @@ def _paged(
     Unchanged parts default to the truth: the requested page, its real ``has_more`` and
     ``total_count``, pagination in both places, integers, the page's own invoices.
     """
-    total = exchange.account.count(exchange.type)
+    total = exchange.invoice_account().count(exchange.type)
     claimed = exchange.page if claimed_page is None else claimed_page
     if array is None:
         body, start, end = exchange.render(served_page or exchange.page, exchange.per_page)
@@ -108,13 +108,14 @@ class Status(Fault):
     Args:
         code: An HTTP status from 400 to 599.
         retry_after: Seconds for ``Retry-After`` on a 429, rounded up (default 1).
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
 
     Raises:
         ValueError: If ``code`` is not a 4xx or 5xx status.
     """
 
     kind: ClassVar[str] = "status"
+    any_endpoint: ClassVar[bool] = True
     code: int
     retry_after: float | None
 
@@ -148,10 +149,11 @@ class Reset(_Plain):
     real server under load counts a request it then drops.
 
     Args:
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "reset"
+    any_endpoint: ClassVar[bool] = True
 
     def reply(self, exchange: Exchange) -> Reply:
         return Reply(status=0, action="reset")
@@ -170,10 +172,11 @@ class Disconnect(_Plain):
     such a close or a reset (see the testing page).
 
     Args:
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "disconnect"
+    any_endpoint: ClassVar[bool] = True
 
     def reply(self, exchange: Exchange) -> Reply:
         return Reply(status=0, action="close")
@@ -186,10 +189,11 @@ class Truncate(_Plain):
     (kind ``"truncate"``).
 
     Args:
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "truncate"
+    any_endpoint: ClassVar[bool] = True
 
     def reply(self, exchange: Exchange) -> Reply:
         return attrs.evolve(exchange.normal(), action="truncate")
@@ -204,13 +208,14 @@ class Slow(Fault):
 
     Args:
         delay: Seconds, on top of the server's latency.
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
 
     Raises:
         ValueError: If ``delay`` is negative.
     """
 
     kind: ClassVar[str] = "slow"
+    any_endpoint: ClassVar[bool] = True
     delay: float
 
     def __init__(self, delay: float, **when: Unpack[When]) -> None:
@@ -229,10 +234,11 @@ class MalformedJson(_Plain):
     ``"malformed_json"``): the first half of the real body, with a correct length.
 
     Args:
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "malformed_json"
+    any_endpoint: ClassVar[bool] = True
 
     def reply(self, exchange: Exchange) -> Reply:
         body = exchange.normal().body
@@ -249,13 +255,14 @@ class ErrorEnvelope(Fault):
         message: The error message.
         status: The HTTP status to send it with (200 by default: the envelope, not the
             status, carries the failure).
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
 
     Raises:
         ValueError: If ``status`` is not between 200 and 599.
     """
 
     kind: ClassVar[str] = "error_envelope"
+    any_endpoint: ClassVar[bool] = True
     code: int
     message: str
     status: int  # type: ignore[misc,assignment]  # the HTTP status, not the constructor
@@ -287,7 +294,7 @@ class WrongType(Fault):
     Args:
         field: The invoice key to replace (or add).
         value: Any JSON-serialisable value.
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "wrong_type"
@@ -302,7 +309,7 @@ class WrongType(Fault):
         )
 
     def reply(self, exchange: Exchange) -> Reply:
-        account = exchange.account
+        account = exchange.invoice_account()
         offset = (exchange.page - 1) * exchange.per_page
         serials = account.page_serials(exchange.type, offset, exchange.per_page)
         rendered = [account.render(serial) for serial in serials]
@@ -317,7 +324,7 @@ class MissingPagination(_Plain):
     """Omit both ``result.pagination`` and ``result_info`` (kind ``"missing_pagination"``).
 
     Args:
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "missing_pagination"
@@ -332,7 +339,7 @@ class ResultInfoOnly(_Plain):
     """Put the pagination only in top-level ``result_info`` (kind ``"result_info_only"``).
 
     Args:
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "result_info_only"
@@ -348,7 +355,7 @@ class FloatNumbers(_Plain):
     ``"float_numbers"``); the schema types them as ``number`` (CLOUDFLARE_API.md).
 
     Args:
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "float_numbers"
@@ -369,7 +376,7 @@ class IgnorePage(Fault):
 
     Args:
         echo: Whether the pagination claims the requested page number.
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "ignore_page"
@@ -392,7 +399,7 @@ class ClampPerPage(Fault):
 
     Args:
         n: The largest page size served (>= 1).
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
 
     Raises:
         ValueError: If ``n`` < 1.
@@ -420,7 +427,7 @@ class Create(Fault):
 
     Args:
         n: How many invoices to create (>= 0).
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
 
     Raises:
         ValueError: If ``n`` is negative.
@@ -448,7 +455,7 @@ class Delete(Fault):
     Args:
         n: How many invoices to delete (>= 0; fewer at the end of the list).
         position: 0-based index of the first one to delete.
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
 
     Raises:
         ValueError: If ``n`` or ``position`` is negative.
@@ -477,7 +484,7 @@ class HasMore(Fault):
 
     Args:
         value: The value to claim.
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "has_more"
@@ -498,7 +505,7 @@ class TotalCount(Fault):
 
     Args:
         value: The count to claim, or None to leave the key out.
-        when: The selectors, see `Fault`.
+        request, page, attempt, probability, times, account_id: Selector, see `Fault`.
     """
 
     kind: ClassVar[str] = "total_count"

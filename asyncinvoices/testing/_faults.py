@@ -85,28 +85,33 @@ class Fault:
     kind: ClassVar[str] = ""
     #: Whether the fault changes the account's data rather than shaping the response.
     changes_data: ClassVar[bool] = False
+    #: Whether it also applies to the account listing (``GET /accounts``): only kinds that
+    #: need no invoice data do.
+    any_endpoint: ClassVar[bool] = False
 
     #: Which requests it applies to.
     selector: Selector = attrs.field(factory=Selector)
 
-    # The constructors, one per kind class of ``_fault_kinds.py`` (installed by `constructor`).
-    status: ClassVar[type[Status]]
-    reset: ClassVar[type[Reset]]
-    disconnect: ClassVar[type[Disconnect]]
-    truncate: ClassVar[type[Truncate]]
-    slow: ClassVar[type[Slow]]
-    malformed_json: ClassVar[type[MalformedJson]]
-    error_envelope: ClassVar[type[ErrorEnvelope]]
-    wrong_type: ClassVar[type[WrongType]]
-    missing_pagination: ClassVar[type[MissingPagination]]
-    result_info_only: ClassVar[type[ResultInfoOnly]]
-    float_numbers: ClassVar[type[FloatNumbers]]
-    ignore_page: ClassVar[type[IgnorePage]]
-    clamp_per_page: ClassVar[type[ClampPerPage]]
-    create: ClassVar[type[Create]]
-    delete: ClassVar[type[Delete]]
-    has_more: ClassVar[type[HasMore]]
-    total_count: ClassVar[type[TotalCount]]
+    if TYPE_CHECKING:
+        # The constructors, one per kind class of ``_fault_kinds.py``, installed by
+        # `constructor`; declared for type checkers only, as the classes come later.
+        status: ClassVar[type[Status]]
+        reset: ClassVar[type[Reset]]
+        disconnect: ClassVar[type[Disconnect]]
+        truncate: ClassVar[type[Truncate]]
+        slow: ClassVar[type[Slow]]
+        malformed_json: ClassVar[type[MalformedJson]]
+        error_envelope: ClassVar[type[ErrorEnvelope]]
+        wrong_type: ClassVar[type[WrongType]]
+        missing_pagination: ClassVar[type[MissingPagination]]
+        result_info_only: ClassVar[type[ResultInfoOnly]]
+        float_numbers: ClassVar[type[FloatNumbers]]
+        ignore_page: ClassVar[type[IgnorePage]]
+        clamp_per_page: ClassVar[type[ClampPerPage]]
+        create: ClassVar[type[Create]]
+        delete: ClassVar[type[Delete]]
+        has_more: ClassVar[type[HasMore]]
+        total_count: ClassVar[type[TotalCount]]
 
     @property
     def params(self) -> tuple[tuple[str, Any], ...]:
@@ -188,7 +193,8 @@ def constructor(kind: type[_F]) -> type[_F]:
     def build(cls: type[Fault], *args: Any, **kwargs: Any) -> Fault:
         return kind(*args, **kwargs)
 
-    build.__name__ = build.__qualname__ = kind.kind
+    build.__name__ = kind.kind
+    build.__qualname__ = f"Fault.{kind.kind}"
     build.__signature__ = _signature(kind.__init__)  # type: ignore[attr-defined]
     setattr(Fault, kind.kind, classmethod(build))
     return kind

@@ -47,24 +47,36 @@ class Reply:
 
 @attrs.frozen(kw_only=True)
 class Exchange:
-    """One valid request to the endpoint, as a fault sees it when building its reply.
+    """One valid request, as a fault sees it when building its reply.
 
     Attributes:
         path: The request path after ``/client/v4`` (for routing error messages).
-        account: The account's data, already changed by this request's data faults.
-        type: The ``type`` filter asked for.
         page: The page asked for (1 when the query has none).
         per_page: The page size asked for (the server's default when the query has none).
-        render: ``render(page, per_page)`` returns the normal, cached body of that page and
-            where its invoice array sits in it, as ``(body, start, end)``.
+        render: ``render(page, per_page)`` returns the normal body of that page and where
+            its list sits in it, as ``(body, start, end)``.
+        account: For the invoice endpoint, the account's data, already changed by this
+            request's data faults; None for the account listing.
+        type: The ``type`` filter asked for (invoice endpoint).
     """
 
     path: str
-    account: AccountData
-    type: InvoiceType
     page: int
     per_page: int
     render: Callable[[int, int], tuple[bytes, int, int]]
+    account: AccountData | None = None
+    type: InvoiceType = "all"
+
+    def invoice_account(self) -> AccountData:
+        """Return the account of an invoice-history request.
+
+        Raises:
+            RuntimeError: For the account listing, which no invoice-shaping fault is
+                offered (see ``Fault.any_endpoint``).
+        """
+        if self.account is None:
+            raise RuntimeError(f"{self.path} is not an invoice-history request")
+        return self.account
 
     def normal(self) -> Reply:
         """Return the reply the real API would send: 200 with the requested page."""

@@ -19,15 +19,16 @@ import socket
 import struct
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
-from typing import Any, Final, cast
+from typing import Any, Final, Literal, cast
 
 import attrs
 from aiohttp import web
 
 from ._data import SHAPES, TYPES, AccountData, InvoiceType, Shapes, derive_seed, hex_digest
 from ._faults import Fault, InjectedFault
+from ._listing import AccountInfo, ListingQuery, listing_body, parse_listing_query
 from ._ratelimit import RateDecision, SlidingWindowLimiter
 from ._reply import HTML, JSON, Exchange, Reply, error_reply
 from ._responses import Pagination, error_body, html_error_page, no_route, success_body
@@ -67,6 +68,8 @@ class ServedRequest:
             another was given).
         finished: When the response was written, on the same clock; None while in flight and
             when the connection was reset or lost.
+        endpoint: ``"invoice-history"``, or ``"accounts"`` for the account listing (whose
+            records have an empty ``account_id`` and ``type``).
     """
 
     number: int
@@ -78,6 +81,7 @@ class ServedRequest:
     fault: str | None
     started: float
     finished: float | None
+    endpoint: Literal["invoice-history", "accounts"] = "invoice-history"
 
 
 class _PageCache:
@@ -140,8 +144,13 @@ class FakeCloudflare:
     number) and, unless ``rate_limit`` is None, ``Ratelimit: "default";r=<remaining>;
     t=<seconds until a slot frees, or the block lifts>`` and ``Ratelimit-Policy``.
 
+    It also serves ``GET /client/v4/accounts``, the listing of the accounts the token may
+    read (``_listing.py``), with the same rate limit, authentication and faults (the kinds
+    that need no invoice data).
+
     Args:
-        invoices: Number of invoices of the default account.
+        invoices: Number of invoices of each account; or one count per account, in order,
+            as a sequence of ``accounts`` numbers.
         seed: Every id, amount, token and random choice derives from it.
         auto_fraction: Share of invoices that are auto top-ups (``type=auto``).
         max_per_page: Largest ``per_page`` accepted; larger values get 400 / 6008.
@@ -153,6 +162,8 @@ class FakeCloudflare:
         faults: Faults to inject; more can be added with `add_fault`.
         host: Interface to listen on.
         port: Port to listen on; 0 picks a free one.
+        accounts: How many accounts the server starts with; the first is the default
+            account (`account_id`), all are listed by ``GET /accounts`` (`account_ids`).
         shapes: ``"plain"`` serves every invoice in one tidy shape; ``"mixed"`` serves
             about a third of them in other shapes the schema allows (see
             `expected_invoices`), chosen from the seed, the same on every request.
@@ -166,7 +177,7 @@ class FakeCloudflare:
 
     def __init__(
         self,
-        invoices: int = 120,
+        invoices: int | Sequence[int] = 120,
         *,
         seed: int = 0,
         auto_fraction: float = 0.3,
@@ -178,8 +189,9 @@ class FakeCloudflare:
         faults: Iterable[Fault] = (),
         host: str = "127.0.0.1",
         port: int = 0,
+        accounts: int = 1,
         shapes: Shapes = "plain",
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[..., float] = time.monotonic,
     ) -> None:
         if max_per_page < 1:
             raise ValueError(f"max_per_page must be >= 1, got {max_per_page}")
@@ -206,7 +218,11 @@ class FakeCloudflare:
         self.api_email: Final = "owner@example.com"
         self.api_key: Final = hex_digest("api-key", seed, size=19)[:37]
         self._accounts: dict[str, AccountData] = {}
-        self.account_id: Final = self._new_account(invoices, seed)
+        self._infos: dict[str, AccountInfo] = {}
+        counts = _invoice_counts(invoices, accounts)
+        self.account_id: Final = self._new_account(counts[0], seed)
+        for count in counts[1:]:
+            self.add_account(count)
         self._faults: list[Fault] = []
         self._fired: list[int] = []
         for fault in faults:
@@ -214,13 +230,14 @@ class FakeCloudflare:
         self._init_records()
         self.app: Final = web.Application()
         self.app.router.add_route("*", _API_PREFIX + _ENDPOINT, self._handle_invoices)
+        self.app.router.add_route("*", _API_PREFIX + "/accounts", self._handle_accounts)
         self.app.router.add_route("*", "/{tail:.*}", self._handle_other)
         self.app.on_shutdown.append(self._on_shutdown)
 
     def _init_records(self) -> None:
         """Start with an empty cache, no request seen and no handler running."""
         self._cache = _PageCache(_CACHE_BYTES)
-        self._attempts: dict[tuple[str, str, int, int], int] = {}
+        self._attempts: dict[tuple[Any, ...], int] = {}
         self._number = 0
         self._other_number = 0
         self._received = 0
@@ -408,14 +425,25 @@ class FakeCloudflare:
 
     # ------------------------------------------------------------------ data
 
-    def add_account(self, invoices: int = 10, seed: int | None = None) -> str:
+    def add_account(
+        self,
+        invoices: int = 10,
+        seed: int | None = None,
+        *,
+        name: str | None = None,
+        readable: bool = True,
+    ) -> str:
         """Add another account with its own invoices and return its id.
 
-        The same credentials work for every account of the server.
+        The same credentials work for every readable account of the server.
 
         Args:
             invoices: How many invoices it starts with.
             seed: Seed of its data; by default one derived from the server's seed.
+            name: Its name in the listing; by default ``"Account N"``, N its position.
+            readable: False for an account the token may not read: it is left out of
+                ``GET /accounts`` and its invoice history answers 403 / 10000
+                (CLOUDFLARE_API.md, "Listing accounts" [O]).
 
         Raises:
             ValueError: If an account with this seed exists, or ``invoices`` < 0.
@@ -424,7 +452,12 @@ class FakeCloudflare:
             seed = derive_seed("account", self.seed, len(self._accounts))
         if any(account.seed == seed for account in self._accounts.values()):
             raise ValueError(f"an account with seed {seed} already exists")
-        return self._new_account(invoices, seed)
+        return self._new_account(invoices, seed, name=name, readable=readable)
+
+    @property
+    def account_ids(self) -> list[str]:
+        """The ids of every account of the server, in creation order, readable or not."""
+        return list(self._accounts)
 
     def invoices(
         self, account_id: str | None = None, type: InvoiceType = "all"
@@ -453,7 +486,7 @@ class FakeCloudflare:
 
         One dict per invoice in server order, whatever shape it is served in (see
         ``shapes``): the documented fields (``amount_due`` ... ``status``) and ``extra``.
-        Amounts are `decimal.Decimal`; ``created`` is an aware UTC `datetime.datetime`
+        Amounts are `decimal.Decimal`; ``created`` is an aware UTC ``datetime.datetime``
         however it was sent (Unix seconds, whole or float, or ISO-8601 text); numbers sent
         as ``1.0`` are ``1``; optional fields left out or sent as null are None; fields the
         schema does not know are in ``extra``, as decoded.
@@ -532,10 +565,20 @@ class FakeCloudflare:
 
     # ------------------------------------------------------------- internals
 
-    def _new_account(self, invoices: int, seed: int) -> str:
+    def _new_account(
+        self, invoices: int, seed: int, *, name: str | None = None, readable: bool = True
+    ) -> str:
         account_id = hex_digest("account", seed, size=16)
         self._accounts[account_id] = AccountData(
             account_id, seed, invoices, self.auto_fraction, self.shapes
+        )
+        self._infos[account_id] = AccountInfo(
+            id=account_id,
+            name=f"Account {len(self._infos)}" if name is None else name,
+            # One account in eight on an enterprise plan, and a creation time in 2014-2022.
+            type="enterprise" if derive_seed("plan", seed) % 8 == 0 else "standard",
+            created_on=1_393_632_000 + derive_seed("created", seed) % (8 * 365 * 86_400),
+            readable=readable,
         )
         return account_id
 
@@ -584,7 +627,19 @@ class FakeCloudflare:
         )
 
     async def _handle_invoices(self, request: web.Request) -> web.StreamResponse:
-        """Serve one request to the endpoint: decide now, then wait, then write."""
+        """Serve one request to the invoice-history endpoint."""
+        return await self._handle(request, self._decide)
+
+    async def _handle_accounts(self, request: web.Request) -> web.StreamResponse:
+        """Serve one request to the account listing."""
+        return await self._handle(request, self._decide_listing)
+
+    async def _handle(
+        self,
+        request: web.Request,
+        decide: Callable[[web.Request, int, float], tuple[Reply, ServedRequest]],
+    ) -> web.StreamResponse:
+        """Serve one request: decide now, then wait, then write."""
         started = self._clock()
         self._number += 1
         number = self._number
@@ -596,7 +651,7 @@ class FakeCloudflare:
         finished: float | None = None
         record: ServedRequest | None = None
         try:
-            reply, record = self._decide(request, number, started)
+            reply, record = decide(request, number, started)
             delay = reply.delay + self._latency(number)
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -697,12 +752,76 @@ class FakeCloudflare:
                 1 if page is None else page,
                 self.default_per_page if per_page is None else per_page,
             )
-        ray = self._ray(number)
+        return self._finish(reply, record, decision)
+
+    def _finish(
+        self, reply: Reply, record: ServedRequest, decision: RateDecision | None
+    ) -> tuple[Reply, ServedRequest]:
+        """Add the headers every reply carries and record the faults applied."""
+        ray = self._ray(record.number)
         reply.headers["cf-ray"] = ray
         if reply.content_type == HTML:
             reply.body = html_error_page(reply.status, ray)
         reply.headers.update(self._rate_headers(decision))
         return reply, attrs.evolve(record, fault=reply.fault)
+
+    def _decide_listing(
+        self, request: web.Request, number: int, now: float
+    ) -> tuple[Reply, ServedRequest]:
+        """Decide the reply to one request to ``GET /accounts`` and record it."""
+        query = request.query
+        record = ServedRequest(
+            number=number,
+            account_id="",
+            page=_parse_int(query.get("page")),
+            per_page=_parse_int(query.get("per_page")),
+            type="",
+            status=0,
+            fault=None,
+            started=now,
+            finished=None,
+            endpoint="accounts",
+        )
+        self._requests.append(record)
+        decision = None if self._limiter is None else self._limiter.admit(now)
+        if decision is not None and not decision.allowed:
+            reply: Reply | None = error_reply(429, [{"code": 971, "message": _RATE_LIMITED}])
+        elif request.method != "GET":
+            reply = error_reply(405, [{"code": 10405, "message": "Method not allowed"}])
+        else:
+            reply = self._authenticate(request)
+        if reply is None:
+            parsed = parse_listing_query(query)
+            if isinstance(parsed, str):
+                reply = _bad_query(parsed)
+            else:
+                reply = self._serve_listing(request, number, parsed)
+        return self._finish(reply, record, decision)
+
+    def _serve_listing(self, request: web.Request, number: int, query: ListingQuery) -> Reply:
+        """Apply the matching faults and build the reply for a valid listing request."""
+        key = ("accounts", query.name or "", query.direction, query.page, query.per_page)
+        attempt = self._attempts.get(key, 0) + 1
+        self._attempts[key] = attempt
+        applied = self._select_faults(number, query.page, attempt, "", listing=True)
+        for fault in applied:
+            self._injected.append(
+                InjectedFault(request=number, page=query.page, attempt=attempt, kind=fault.kind)
+            )
+
+        def render(page: int, per_page: int) -> tuple[bytes, int, int]:
+            body = listing_body(list(self._infos.values()), attrs.evolve(query, page=page))
+            return body, 0, len(body)
+
+        exchange = Exchange(
+            path=request.path.removeprefix(_API_PREFIX),
+            page=query.page,
+            per_page=query.per_page,
+            render=render,
+        )
+        reply = exchange.normal() if not applied else applied[-1].reply(exchange)
+        reply.fault = "+".join(fault.kind for fault in applied) or None
+        return reply
 
     def _check(
         self, request: web.Request, account_id: str, decision: RateDecision | None
@@ -722,7 +841,7 @@ class FakeCloudflare:
         auth = self._authenticate(request)
         if auth is not None:
             return auth
-        if account_id not in self._accounts:
+        if account_id not in self._accounts or not self._infos[account_id].readable:
             # Cloudflare does not reveal whether an account exists to a token without
             # access to it: an unknown account is an authentication error.
             return error_reply(403, [{"code": 10000, "message": "Authentication error"}])
@@ -805,17 +924,21 @@ class FakeCloudflare:
         reply.fault = "+".join(fault.kind for fault in applied) or None
         return reply
 
-    def _select_faults(self, number: int, page: int, attempt: int, account_id: str) -> list[Fault]:
+    def _select_faults(
+        self, number: int, page: int, attempt: int, account_id: str, *, listing: bool = False
+    ) -> list[Fault]:
         """Return every matching data fault, then the first matching response fault.
 
-        Each one returned counts as fired (for ``times``).
+        Each one returned counts as fired (for ``times``). The account listing is offered
+        only the kinds that need no invoice data, and an ``account_id`` selector never
+        matches it.
         """
         state: list[Fault] = []
         shaping: list[Fault] = []
         for index, fault in enumerate(self._faults):
             if fault.times is not None and self._fired[index] >= fault.times:
                 continue
-            if shaping and not fault.changes_data:
+            if (shaping and not fault.changes_data) or (listing and not fault.any_endpoint):
                 continue
             draw = self._unit("fault", number, index) if fault.probability is not None else 0.0
             context = MatchContext(
@@ -862,6 +985,18 @@ def _drop_connection(request: web.Request, *, reset: bool) -> None:
         transport.abort()
     else:
         transport.close()  # FIN: the client reads an end of stream before any response
+
+
+def _invoice_counts(invoices: int | Sequence[int], accounts: int) -> list[int]:
+    """Return the invoice count of each account the server starts with."""
+    if accounts < 1:
+        raise ValueError(f"accounts must be >= 1, got {accounts}")
+    if isinstance(invoices, int):
+        return [invoices] * accounts
+    counts = list(invoices)
+    if len(counts) != accounts:
+        raise ValueError(f"expected {accounts} invoice counts, one per account, got {len(counts)}")
+    return counts
 
 
 def _malformed(code: int, message: str) -> list[dict[str, Any]]:

@@ -127,7 +127,7 @@ def apply(reshape: Reshape, text: str) -> str:
 def expected(reshape: Reshape | None, text: str) -> dict[str, Any]:
     """Return the structured values a client must make of an invoice.
 
-    Amounts are `decimal.Decimal`, ``created`` an aware UTC `datetime.datetime`, every
+    Amounts are `decimal.Decimal`, ``created`` an aware UTC ``datetime.datetime``, every
     optional field left out or null None, and unknown fields in ``extra``.
 
     Args:
