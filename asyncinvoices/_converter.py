@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal, NoReturn, Optional
+from typing import Any, Literal, NoReturn
 
 import attrs
 import cattrs
@@ -164,10 +164,10 @@ _HOOKS: tuple[tuple[Any, Callable[[Any, Any], Any]], ...] = (
     (str, _structure_str),
     (bool, _structure_bool),
     (dt.datetime, _structure_created),
-    (Optional[int], _structure_optional_int),  # noqa: UP045 - a runtime value on Python 3.10
-    (Optional[str], _structure_optional_str),  # noqa: UP045
-    (Optional[bool], _structure_optional_bool),  # noqa: UP045
-    (Optional[dt.datetime], _structure_optional_created),  # noqa: UP045
+    (int | None, _structure_optional_int),
+    (str | None, _structure_optional_str),
+    (bool | None, _structure_optional_bool),
+    (dt.datetime | None, _structure_optional_created),
 )
 
 
@@ -184,7 +184,7 @@ def _invoice_hook(converter: cattrs.Converter) -> Callable[[Mapping[str, Any], A
     def structure_invoice(record: Mapping[str, Any], cl: Any) -> Invoice:
         invoice = generated(record, cl)
         # Unknown keys are kept verbatim (CLOUDFLARE_API.md: new fields may appear at any
-        # time). The size check skips the set comparison for most records.
+        # time). More keys than fields means some are unknown; otherwise compare the keys.
         if len(record) > _FIELD_COUNT or not record.keys() <= fields:
             extra = {k: v for k, v in record.items() if k not in fields}
             if extra:
