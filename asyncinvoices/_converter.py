@@ -136,7 +136,7 @@ def _structure_created(value: object, _: object) -> dt.datetime:
         return parsed.astimezone(_UTC)
     if isinstance(value, dt.datetime):
         # Not from JSON: what Invoice.to_dict() gives, so that it structures back.
-        return value.astimezone(_UTC) if value.tzinfo else value.replace(tzinfo=_UTC)
+        return _as_utc(value)
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         raise TypeError(f"expected Unix seconds, got {type(value).__name__}")
     try:
@@ -194,9 +194,14 @@ def _invoice_hook(converter: cattrs.Converter) -> Callable[[Mapping[str, Any], A
     return structure_invoice
 
 
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    # As the structuring hook reads a time without an offset: UTC, never the local zone.
+    return value.astimezone(_UTC) if value.tzinfo else value.replace(tzinfo=_UTC)
+
+
 def _iso_utc(value: dt.datetime) -> str:
     # The form the structuring hook reads back: ISO-8601, UTC, with a Z.
-    return value.astimezone(_UTC).isoformat().replace("+00:00", "Z")
+    return _as_utc(value).isoformat().replace("+00:00", "Z")
 
 
 def _same(value: object) -> object:
@@ -214,7 +219,7 @@ def _configure_unstructuring(converter: cattrs.Converter, mode: UnstructureMode)
         converter.register_unstructure_hook(dt.datetime, _iso_utc)
     else:
         converter.register_unstructure_hook(Decimal, _same)
-        converter.register_unstructure_hook(dt.datetime, _same)
+        converter.register_unstructure_hook(dt.datetime, _as_utc)
     generated = make_dict_unstructure_fn(Invoice, converter, extra=override(omit=True))
     unstructure = converter.unstructure
 

@@ -447,3 +447,20 @@ def test_to_dict_structures_back_into_an_equal_invoice(
     if created is not None:
         assert structure(changed({"created": created})).created == invoice.created
     assert {k: as_json[k] for k in invoice.extra} == dict(invoice.extra)
+
+
+@pytest.mark.parametrize(
+    "created",
+    [
+        dt.datetime(2025, 1, 1, 1, 0, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+        dt.datetime(2025, 1, 1),
+    ],
+)
+def test_to_dict_gives_created_in_utc_whatever_the_invoice_was_built_with(
+    created: dt.datetime,
+) -> None:
+    """A hand-built invoice's created, with an offset or none (read as UTC), comes out UTC."""
+    invoice = attrs.evolve(PLAIN_INVOICE, created=created)
+    assert invoice.to_dict()["created"] == NEW_YEAR
+    assert invoice.to_dict()["created"].tzinfo is UTC
+    assert invoice.to_dict(mode="json")["created"] == "2025-01-01T00:00:00Z"
