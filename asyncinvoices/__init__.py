@@ -31,6 +31,7 @@ from ._errors import (
     ServerError,
     TransportError,
 )
+from ._frames import to_pandas, to_polars
 from ._governor import RateGovernor
 from ._mirror import InvoiceMirror
 from ._mirror_types import AccountSync, DatabaseURL, MirrorBusyError, MirrorError, SyncReport
@@ -85,6 +86,8 @@ __all__ = [
     "WaitReason",
     "__version__",
     "set_testing",
+    "to_pandas",
+    "to_polars",
 ]
 
 # The exceptions live in a private module; they say where to import them from, so that a
