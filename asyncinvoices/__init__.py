@@ -15,6 +15,7 @@ Every exception is an :class:`AsyncInvoicesError`. ``asyncinvoices.testing`` hol
 Cloudflare server for tests.
 """
 
+from ._accounts import AccountStream
 from ._client import InvoiceClient
 from ._errors import (
     APIError,
@@ -31,11 +32,15 @@ from ._errors import (
     TransportError,
 )
 from ._governor import RateGovernor
+from ._many import ManyStream
 from ._models import (
+    Account,
+    AccountStats,
     FetchStats,
     Invoice,
     InvoicePage,
     InvoiceType,
+    ManyStats,
     Pagination,
     RateLimit,
     RateWait,
@@ -47,6 +52,9 @@ from ._version import __version__
 
 __all__ = [
     "APIError",
+    "Account",
+    "AccountStats",
+    "AccountStream",
     "AsyncInvoicesError",
     "AuthenticationError",
     "Backoff",
@@ -59,6 +67,8 @@ __all__ = [
     "InvoicePage",
     "InvoiceStream",
     "InvoiceType",
+    "ManyStats",
+    "ManyStream",
     "NotFoundError",
     "PageStream",
     "Pagination",

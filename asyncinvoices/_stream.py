@@ -131,11 +131,7 @@ class _Stream:
         self._requests = setup.fetch.counts
         self._ledger = Ledger(retain=_planner.DEFAULT_RETAIN)
         resume = setup.resume
-        anchor = (
-            _anchor_from_checkpoint(resume, setup)
-            if resume is not None
-            else None
-        )
+        anchor = _anchor_from_checkpoint(resume, setup) if resume is not None else None
         self._base = anchor.position + 1 if anchor is not None else 0
         self._last_id = anchor.invoice_id if anchor is not None else None
         self._last_created = anchor.created if anchor is not None else None
