@@ -181,6 +181,10 @@ def make_account_converter() -> cattrs.Converter:
     return converter
 
 
+def _reason(exc: BaseException, _: object) -> str:
+    return "required field missing" if isinstance(exc, KeyError) else str(exc)
+
+
 def _snippet(body: bytes) -> str:
     text = " ".join(re.sub(r"<[^>]*>", " ", body[:_SNIPPET].decode("utf-8", "replace")).split())
     return repr(text[:_SNIPPET]) if text else "an empty body"
@@ -283,7 +287,7 @@ class AccountDecoder:
         try:
             account = self._converter.structure(record, Account)
         except Exception as exc:
-            messages = cattrs.transform_error(exc, path="$")
+            messages = cattrs.transform_error(exc, path="$", format_exception=_reason)
             reason, _, path = (messages[0] if messages else str(exc)).rpartition(" @ ")
             field = f"{where}.{path.removeprefix('$').lstrip('.')}".rstrip(".")
             raise ResponseFormatError(
@@ -312,13 +316,13 @@ async def _in_order(
     results: dict[int, AccountPage | Exception] = {}
     ready: dict[int, anyio.Event] = {}
 
-    async def one(number: int) -> None:
+    async def one(number: int, done: anyio.Event) -> None:
         try:
             results[number] = await fetch(number)
         except Exception as exc:  # raised in page order below
             results[number] = exc
         finally:
-            ready[number].set()
+            done.set()
 
     error: Exception | None = None
     async with anyio.create_task_group() as tg:
@@ -328,7 +332,7 @@ async def _in_order(
                 while started < last and started < number + ahead:
                     started += 1
                     ready[started] = anyio.Event()
-                    tg.start_soon(one, started)
+                    tg.start_soon(one, started, ready[started])
                 await ready.pop(number).wait()
                 result = results.pop(number)
                 if isinstance(result, Exception):
