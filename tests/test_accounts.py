@@ -124,7 +124,10 @@ def test_bad_accounts_name_the_field(record: Any, field: str, message: str) -> N
     [
         ({"success": True, "result": {"id": "a"}}, "result"),
         ({"success": True, "result": [], "result_info": []}, "result_info"),
-        ({"success": True, "result": [], "result_info": {"total_pages": -1}}, "result_info.total_pages"),
+        (
+            {"success": True, "result": [], "result_info": {"total_pages": -1}},
+            "result_info.total_pages",
+        ),
         ({"success": True, "result": [], "result_info": {"count": "3"}}, "result_info.count"),
         ({"success": True, "result": [], "result_info": {"page": True}}, "result_info.page"),
     ],
@@ -222,7 +225,9 @@ async def test_default_page_size_is_brought_into_range() -> None:
 
 async def test_listing_retries_and_shares_the_limits() -> None:
     """A 503 on the listing is retried through the same fetcher, counted in both tallies."""
-    async with FakeCloudflare(0, accounts=12, faults=[Fault.status(503, page=2, attempt=1)]) as fake:
+    async with FakeCloudflare(
+        0, accounts=12, faults=[Fault.status(503, page=2, attempt=1)]
+    ) as fake:
         async with client_for(fake) as client:
             async with client.accounts(per_page=5) as stream:
                 ids = [a.id async for a in stream]
