@@ -91,6 +91,7 @@ class _AccountWalk:
         self.finished = False
         self.error: AsyncInvoicesError | None = None
         self._window = window
+        self._taken = anyio.Event()
 
     async def _fetch(self, page: int, per_page: int) -> InvoicePage:
         await self._window.ticket(self)
@@ -99,9 +100,14 @@ class _AccountWalk:
     async def emit(self, page: InvoicePage) -> None:
         """Hand a page over; the head waits until the consumer has taken it."""
         self.pages.append(page)
-        self._window.notify()
+        self._window.wake_consumer()
         while self._window.is_head(self) and self.pages:
-            await self._window.changed()
+            await self._taken.wait()
+
+    def took(self) -> None:
+        """The consumer took a page: wake :meth:`emit`."""
+        self._taken.set()
+        self._taken = anyio.Event()
 
     def checkpoint(self) -> dict[str, Any]:
         """The ``invoices()`` checkpoint of this account after what was delivered."""
@@ -117,21 +123,37 @@ class _AccountWalk:
 
 
 class _Window:
-    """The open walks (the head first) and the tickets for pages fetched ahead of it."""
+    """The open walks (the head first) and the tickets for pages fetched ahead of it.
+
+    Each kind of waiter has its own event, and tickets go to their waiters first come, first
+    served, so that one change wakes only the tasks it concerns: with hundreds of requests
+    waiting for a ticket, waking them all on every page would cost more than the requests.
+    """
 
     def __init__(self, tickets: int) -> None:
         self.walks: collections.deque[_AccountWalk] = collections.deque()
         self.free = tickets
-        self._changed = anyio.Event()
+        self._waiters: collections.deque[tuple[_AccountWalk, anyio.Event]] = collections.deque()
+        self._consumer = anyio.Event()
+        self._opener = anyio.Event()
 
-    def notify(self) -> None:
-        """Wake every task waiting in :meth:`changed`."""
-        self._changed.set()
-        self._changed = anyio.Event()
+    def wake_consumer(self) -> None:
+        """Tell the consumer that a walk has news (a page, its end, a new walk)."""
+        self._consumer.set()
+        self._consumer = anyio.Event()
 
-    async def changed(self) -> None:
-        """Wait until something in the window changes."""
-        await self._changed.wait()
+    async def consumer_wait(self) -> None:
+        """Wait, as the consumer, for :meth:`wake_consumer`."""
+        await self._consumer.wait()
+
+    def wake_opener(self) -> None:
+        """Tell the task that opens walks that one has left the window."""
+        self._opener.set()
+        self._opener = anyio.Event()
+
+    async def opener_wait(self) -> None:
+        """Wait, as the opener, for :meth:`wake_opener`."""
+        await self._opener.wait()
 
     def is_head(self, walk: _AccountWalk) -> bool:
         """Whether ``walk`` is the account being delivered."""
@@ -139,20 +161,40 @@ class _Window:
 
     async def ticket(self, walk: _AccountWalk) -> None:
         """Wait for a ticket to fetch one page ahead; the head needs none."""
-        while not self.is_head(walk):
-            if self.free > 0:
-                self.free -= 1
-                walk.tickets += 1
-                return
-            await self.changed()
+        if self.is_head(walk):
+            return
+        if self.free > 0 and not self._waiters:
+            self.free -= 1
+            walk.tickets += 1
+            return
+        granted = anyio.Event()
+        entry = (walk, granted)
+        self._waiters.append(entry)
+        try:
+            await granted.wait()
+        finally:
+            if not granted.is_set():  # cancelled while waiting
+                self._waiters.remove(entry)
 
     def release(self, walk: _AccountWalk, keep: int) -> None:
-        """Give back the tickets of ``walk`` beyond ``keep``."""
+        """Give back the tickets of ``walk`` beyond ``keep``, to the first waiters."""
         extra = walk.tickets - max(0, keep)
         if extra > 0:
             walk.tickets -= extra
             self.free += extra
-            self.notify()
+        while self.free > 0 and self._waiters:
+            waiter, granted = self._waiters.popleft()
+            self.free -= 1
+            waiter.tickets += 1
+            granted.set()
+
+    def new_head(self) -> None:
+        """Let the new head's requests that wait for a ticket go without one."""
+        head = self.walks[0]
+        for entry in [e for e in self._waiters if e[0] is head]:
+            self._waiters.remove(entry)
+            entry[1].set()
+        self.release(head, keep=len(head.pages))
 
 
 def _bounds(since: dt.datetime | None, until: dt.datetime | None) -> dict[str, str | None]:
@@ -291,10 +333,10 @@ class ManyStream:
                 except Exception as exc:  # the listing failed: reached after the walks
                     self._source_error = as_library_error(exc)
                 self._source_done = True
-                self._window.notify()
+                self._window.wake_consumer()
         finally:
             self._producer_ended = True
-            self._window.notify()
+            self._window.wake_consumer()
 
     async def _open(self, account_id: str, tg: anyio.abc.TaskGroup) -> None:
         self._seen += 1
@@ -302,10 +344,10 @@ class ManyStream:
             self._accounts_done += 1  # finished before the resume
             return
         while len(self._window.walks) >= self._max_open:
-            await self._window.changed()
+            await self._window.opener_wait()
         walk = _AccountWalk(self._setup(account_id), self._window, self._partial.get(account_id))
         self._window.walks.append(walk)
-        self._window.notify()
+        self._window.wake_consumer()
         tg.start_soon(self._walk, walk)
 
     async def _walk(self, walk: _AccountWalk) -> None:
@@ -317,7 +359,7 @@ class ManyStream:
         finally:
             if not self._window.is_head(walk):
                 self._window.release(walk, keep=len(walk.pages))
-            self._window.notify()
+            self._window.wake_consumer()
 
     # -- the consumer -------------------------------------------------------------------------
 
@@ -350,7 +392,7 @@ class ManyStream:
             page = head.pages.popleft()
             if head.tickets > 0:
                 window.release(head, keep=head.tickets - 1)
-            window.notify()
+            head.took()
             self._totals.pages += 1
             self._pending.extend(page.invoices)
             self._progress()
@@ -363,7 +405,7 @@ class ManyStream:
         if self._producer_ended:  # cancelled from outside: the client was closed
             await self.aclose()
             raise TransportError("the client was closed before the walk finished")
-        await self._window.changed()
+        await self._window.consumer_wait()
 
     async def _pop(self, head: _AccountWalk) -> None:
         window = self._window
@@ -382,8 +424,8 @@ class ManyStream:
             if head.delivered or head.base:
                 self._partial[head.account_id] = head.checkpoint()
         if window.walks:
-            window.release(window.walks[0], keep=len(window.walks[0].pages))
-        window.notify()
+            window.new_head()
+        window.wake_opener()
         self._progress()
 
     async def _end(self) -> None:
