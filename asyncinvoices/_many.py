@@ -314,6 +314,8 @@ class ManyStream:
         self._closed = False
         self.failures: dict[str, AsyncInvoicesError] = {}
         """Each account that failed and was skipped, with its exception, in output order."""
+        self.failed_account: str | None = None
+        """The account whose failure ended the walk, once one has."""
 
     # -- the producer -------------------------------------------------------------------------
 
@@ -418,6 +420,7 @@ class ManyStream:
             self._partial.pop(head.account_id, None)
         else:
             if self._on_error == "raise" or isinstance(head.error, RateLimitError):
+                self.failed_account = head.account_id
                 await self.aclose()
                 raise head.error
             self.failures[head.account_id] = head.error
