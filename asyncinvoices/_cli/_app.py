@@ -126,6 +126,9 @@ examples:
   asyncinvoices demo --faults                   with a 429, a 502, a 503, a reset and a
                                                 rate limit scaled down to 150 requests/s
   asyncinvoices demo --invoices 200000 --concurrency 32
+  asyncinvoices demo --accounts 500 --invoices 30000
+                                                500 accounts walked side by side on one
+                                                quota with invoices_many
 
 No Cloudflare account and no network needed: the fake server listens on 127.0.0.1 only.
 The "one at a time" line multiplies the pages by the median page latency the fake server
@@ -466,6 +469,13 @@ def _add_demo_options(demo: argparse.ArgumentParser) -> None:
         default=16,
         metavar="C",
         help=f"default: 16, at most {MAX_CONCURRENCY}",
+    )
+    demo.add_argument(
+        "--accounts",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="share the invoices out between N accounts and fetch them all at once (default: 1)",
     )
     demo.add_argument("--seed", type=int, default=0, metavar="S", help="data seed (default: 0)")
 
