@@ -261,7 +261,7 @@ class ManyStream:
                 ...
         print(stream.stats, stream.failures)
 
-    With ``on_error="skip"``, an account whose walk fails is recorded in :attr:`failures` and
+    With ``on_error="skip"``, an account whose walk fails is recorded in ``failures`` and
     the walk goes on; what was already yielded for it stays yielded. A
     :class:`RateLimitError` is never skipped: the quota is shared, so it ends the walk.
     """
