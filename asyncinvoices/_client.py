@@ -525,6 +525,33 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             clock=anyio.current_time,
         )
 
+    def _many_setup(
+        self,
+        type: str,
+        per_page: int | None,
+        max_concurrency: int | None,
+        read_ahead: int | None,
+        bounds: tuple[dt.datetime | None, dt.datetime | None],
+    ) -> tuple[WalkSetup, Callable[[str], WalkSetup]]:
+        """Validate the options of ``invoices_many`` once; return them and a per-account setup.
+
+        Every account's walk shares one limiter when ``max_concurrency`` lowers the client's,
+        so that it bounds the accounts together.
+        """
+        first = "0" * 32  # a stand-in: the options are checked before any account is known
+        probe = self._setup(first, type, per_page, max_concurrency, read_ahead, None, None, bounds)
+        check_bounds(*bounds)
+        limiter = self._fetcher.limiter(max_concurrency)
+
+        def setup(account_id: str) -> WalkSetup:
+            return attrs.evolve(
+                probe,
+                account_id=account_id,
+                fetch=self._fetcher.walk(account_id, probe.type, limiter=limiter),
+            )
+
+        return probe, setup
+
     def invoices_many(
         self,
         account_ids: Iterable[str] | None = None,
@@ -549,8 +576,8 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
         round trips. At most about ``2 * read_ahead + 1`` pages are held across accounts.
 
         Args:
-            account_ids: The accounts, validated before any request; a repeated id is walked
-                once. ``None``: every account :meth:`accounts` lists.
+            account_ids: The accounts (checked before any request; a repeat is walked once),
+                or ``None`` for every account :meth:`accounts` lists.
             type: ``"all"``, ``"auto"`` (auto top-ups) or ``"manual"`` (manual top-ups).
             per_page: Overrides the client's page size for these walks.
             max_concurrency: Lowers the client's concurrency for these walks, together.
@@ -560,9 +587,8 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             until: Only invoices created before this instant.
             on_progress: Called with :class:`ManyStats` after each page and each account.
             on_error: ``"raise"``: the first failure in output order is raised. ``"skip"``:
-                an account whose walk fails is recorded in ``stream.failures`` and the walk
-                goes on; what was already yielded for it stays yielded. A
-                :class:`RateLimitError` is raised either way: the quota is shared.
+                a failed account is recorded in ``stream.failures`` and the walk goes on
+                (what it yielded stays yielded); a :class:`RateLimitError` is raised anyway.
             resume: A value from :meth:`ManyStream.checkpoint` to continue after.
 
         Raises:
@@ -573,20 +599,7 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             raise ConfigurationError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         if on_progress is not None and not callable(on_progress):
             raise ConfigurationError("on_progress must be callable")
-        first = "0" * 32  # validates every other option once, before any account is known
-        probe = self._setup(
-            first, type, per_page, max_concurrency, read_ahead, None, None, (since, until)
-        )
-        check_bounds(since, until)
-        limiter = self._fetcher.limiter(max_concurrency)
-
-        def setup(account_id: str) -> WalkSetup:
-            return attrs.evolve(
-                probe,
-                account_id=account_id,
-                fetch=self._fetcher.walk(account_id, probe.type, limiter=limiter),
-            )
-
+        probe, setup = self._many_setup(type, per_page, max_concurrency, read_ahead, (since, until))
         return ManyStream(
             spawn=self._spawn,
             setup=setup,
