@@ -581,8 +581,7 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             type: ``"all"``, ``"auto"`` (auto top-ups) or ``"manual"`` (manual top-ups).
             per_page: Overrides the client's page size for these walks.
             max_concurrency: Lowers the client's concurrency for these walks, together.
-            read_ahead: Overrides the client's read-ahead: pages fetched beyond the one
-                delivered, within the account being delivered and across the next ones.
+            read_ahead: Pages fetched beyond the one delivered, in its account and after it.
             since: Only invoices created at or after this instant; see :meth:`invoices`.
             until: Only invoices created before this instant.
             on_progress: Called with :class:`ManyStats` after each page and each account.
