@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from typing import Any
 
+import anyio
 import pytest
 
 from asyncinvoices import (
@@ -262,3 +263,107 @@ async def test_bad_options_fail_before_any_request(kwargs: dict[str, Any], messa
             with pytest.raises(ConfigurationError, match=f"^{message}$"):
                 client.accounts(**kwargs)
         assert fake.requests == []
+
+
+# ------------------------------------------------------------------ the walk, without a server
+
+
+def account(n: int) -> Account:
+    """A listed account whose id ends in ``n``."""
+    return Account(id=f"{n:032x}", name=f"a{n}")
+
+
+def listing_of(pages: dict[int, Any]) -> tuple[Any, list[int]]:
+    """A fetch function serving ``pages`` (number -> AccountPage or exception); and the
+    numbers it was asked for, in order."""
+    asked: list[int] = []
+
+    async def fetch(number: int) -> AccountPage:
+        asked.append(number)
+        served = pages[number]
+        if isinstance(served, Exception):
+            raise served
+        return served  # type: ignore[no-any-return]
+
+    return fetch, asked
+
+
+async def read_all(fetch: Any, **kwargs: Any) -> list[str]:
+    """Every account id an AccountStream over ``fetch`` yields."""
+    from asyncinvoices._accounts import AccountStream
+    from asyncinvoices._fetcher import RequestCounts
+
+    async with anyio.create_task_group() as tg:
+        stream = AccountStream(
+            spawn=lambda f: tg.start_soon(f),
+            fetch=fetch,
+            counts=RequestCounts(),
+            per_page=kwargs.pop("per_page", 2),
+            read_ahead=kwargs.pop("read_ahead", 2),
+            on_progress=None,
+            clock=anyio.current_time,
+        )
+        assert repr(stream) == "<AccountStream accounts=0>"
+        async with stream:
+            return [a.id async for a in stream]
+
+
+def page(number: int, *ids: int, info: ListingInfo | None = None) -> AccountPage:
+    """An AccountPage of the accounts ``ids``."""
+    return AccountPage(number=number, accounts=tuple(account(n) for n in ids), info=info)
+
+
+async def test_without_result_info_a_short_page_ends_the_walk() -> None:
+    """No result_info: one page at a time, until a page shorter than per_page."""
+    fetch, asked = listing_of({1: page(1, 1, 2), 2: page(2, 3, 4), 3: page(3, 5)})
+    assert await read_all(fetch) == [f"{n:032x}" for n in (1, 2, 3, 4, 5)]
+    assert asked == [1, 2, 3]
+
+
+async def test_without_result_info_an_empty_page_ends_the_walk() -> None:
+    """No result_info and a full last page: the next, empty page ends the walk."""
+    fetch, asked = listing_of({1: page(1, 1, 2), 2: page(2)})
+    assert await read_all(fetch) == [f"{n:032x}" for n in (1, 2)]
+    assert asked == [1, 2]
+
+
+async def test_an_empty_page_before_total_pages_ends_the_walk() -> None:
+    """The listing shrank: an empty page ends it, whatever total_pages said; an account
+    listed twice (shifted to the next page) is yielded once."""
+    info = ListingInfo(total_pages=5)
+    fetch, _ = listing_of(
+        {1: page(1, 1, 2, info=info), 2: page(2, 2, 3), 3: page(3), 4: page(4, 9), 5: page(5)}
+    )
+    assert await read_all(fetch, read_ahead=1) == [f"{n:032x}" for n in (1, 2, 3)]
+
+
+async def test_a_failed_page_is_raised_in_order() -> None:
+    """A page that fails raises its error after the pages before it."""
+    info = ListingInfo(total_count=6, per_page=2)
+    fetch, _ = listing_of(
+        {1: page(1, 1, 2, info=info), 2: page(2, 3, 4), 3: ServerError("HTTP 503", status=503)}
+    )
+    got: list[str] = []
+    from asyncinvoices._accounts import AccountStream
+    from asyncinvoices._fetcher import RequestCounts
+
+    async with anyio.create_task_group() as tg:
+        stream = AccountStream(
+            spawn=lambda f: tg.start_soon(f),
+            fetch=fetch,
+            counts=RequestCounts(),
+            per_page=2,
+            read_ahead=4,
+            on_progress=None,
+            clock=anyio.current_time,
+        )
+
+        async def collect() -> None:
+            async with stream:
+                async for a in stream:
+                    got.append(a.id)
+
+        with pytest.raises(ServerError, match=r"^HTTP 503$"):
+            await collect()
+    assert got == [f"{n:032x}" for n in (1, 2, 3, 4)]
+    assert stream.total_count == 6

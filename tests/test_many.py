@@ -294,3 +294,29 @@ async def test_break_cancels_and_client_close_ends_the_walk() -> None:
 
             with pytest.raises(TransportError, match="closed before the walk finished"):
                 await close_on_first()
+
+
+async def test_a_failed_listing_is_raised() -> None:
+    """With account_ids=None, a listing that fails raises its error (never skipped)."""
+    async with FakeCloudflare([2, 3], accounts=2) as fake:
+        fake.add_fault(Fault.status(403, request=1))
+        got: list[tuple[str, str | None]] = []
+        async with client_for(fake) as client:
+            stream = client.invoices_many(on_error="skip")
+            with pytest.raises(AuthenticationError):
+                await collect(stream, got)
+        assert got == []
+        assert [r.endpoint for r in fake.requests] == ["accounts"]
+
+
+async def test_resume_needs_the_same_bounds() -> None:
+    """A checkpoint taken with other since/until is refused before any request."""
+    import datetime as dt
+
+    async with FakeCloudflare([2], accounts=1) as fake:
+        async with client_for(fake) as client:
+            async with client.invoices_many([fake.account_id]) as stream:
+                saved = stream.checkpoint()
+            since = dt.datetime(2023, 1, 1, tzinfo=dt.timezone.utc)
+            with pytest.raises(ConfigurationError, match="other since/until bounds"):
+                client.invoices_many([fake.account_id], since=since, resume=saved)
