@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -203,3 +204,26 @@ async def test_accounts_in_every_format(fake: FakeCloudflare, tmp_path: Path) ->
     _, table, _ = await cli(fake, "accounts")
     assert table.splitlines()[0].split() == ["id", "type", "created_on", "name"]
     assert [line.split()[0] for line in table.splitlines()[1:]] == listed
+
+
+class TTY(io.StringIO):
+    """A text buffer that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+async def test_the_progress_bar_counts_accounts_and_invoices(
+    fake: FakeCloudflare, tmp_path: Path
+) -> None:
+    """On a terminal, the bar counts accounts done of all, and the invoices."""
+    a, _, c, _ = fake.account_ids
+    err = TTY()
+    env = {"CLOUDFLARE_API_TOKEN": fake.api_token, "CLOUDFLARE_BASE_URL": fake.base_url}
+    target = tmp_path / "two.csv"
+    code = await run_async(
+        ["fetch", a, c, "-o", str(target)], stdout=io.StringIO(), stderr=err, environ=env
+    )
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", err.getvalue())
+    assert code == 0
+    assert "2/2 accounts  10 invoices" in plain

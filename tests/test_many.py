@@ -101,7 +101,7 @@ async def test_every_account_from_the_listing() -> None:
 async def test_peak_in_flight_is_the_concurrency_across_accounts() -> None:
     """Many one-page accounts are fetched side by side: the server sees max_concurrency
     requests at once, never more, and each account is asked for once."""
-    async with FakeCloudflare([1] * 40, accounts=40, latency=0.02) as fake:
+    async with FakeCloudflare([1] * 40, accounts=40, latency=0.05) as fake:
         async with client_for(fake, max_concurrency=6) as client:
             got = await walk(client, fake.account_ids)
         assert fake.peak_in_flight == 6
