@@ -304,6 +304,7 @@ class ManyStream:
         self._task = Background(spawn, self._produce)
         self._source_done = False
         self._producer_ended = False
+        self._rate_limited = False
         self._source_error: AsyncInvoicesError | None = None
         self._seen = 0
         self._accounts_done = 0
@@ -325,13 +326,15 @@ class ManyStream:
                 try:
                     if self._ids is not None:
                         for account_id in self._ids:
-                            await self._open(account_id, tg)
+                            if not await self._open(account_id, tg):
+                                break
                     else:
                         assert self._listing_factory is not None
                         self._listing = self._listing_factory()
                         async with self._listing as accounts:
                             async for account in accounts:
-                                await self._open(account.id, tg)
+                                if not await self._open(account.id, tg):
+                                    break
                 except Exception as exc:  # the listing failed: reached after the walks
                     self._source_error = as_library_error(exc)
                 self._source_done = True
@@ -340,17 +343,24 @@ class ManyStream:
             self._producer_ended = True
             self._window.wake_consumer()
 
-    async def _open(self, account_id: str, tg: anyio.abc.TaskGroup) -> None:
+    async def _open(self, account_id: str, tg: anyio.abc.TaskGroup) -> bool:
+        """Open the walk of ``account_id`` once there is room; False: open no more."""
         self._seen += 1
         if account_id in self._skip:
             self._accounts_done += 1  # finished before the resume
-            return
-        while len(self._window.walks) >= self._max_open:
+            return True
+        while len(self._window.walks) >= self._max_open and not self._rate_limited:
             await self._window.opener_wait()
+        if self._rate_limited:
+            # The quota is the token's: every further account would be refused the same way
+            # (CLOUDFLARE_API.md, "Rate limits"), so none is started; the walk ends when
+            # the consumer reaches the account that was refused.
+            return False
         walk = _AccountWalk(self._setup(account_id), self._window, self._partial.get(account_id))
         self._window.walks.append(walk)
         self._window.wake_consumer()
         tg.start_soon(self._walk, walk)
+        return True
 
     async def _walk(self, walk: _AccountWalk) -> None:
         try:
@@ -358,6 +368,9 @@ class ManyStream:
             walk.finished = True
         except Exception as exc:  # delivered in output order by the consumer
             walk.error = as_library_error(exc)
+            if isinstance(walk.error, RateLimitError):
+                self._rate_limited = True
+                self._window.wake_opener()
         finally:
             if not self._window.is_head(walk):
                 self._window.release(walk, keep=len(walk.pages))

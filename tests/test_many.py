@@ -320,3 +320,22 @@ async def test_resume_needs_the_same_bounds() -> None:
             since = dt.datetime(2023, 1, 1, tzinfo=dt.timezone.utc)
             with pytest.raises(ConfigurationError, match="other since/until bounds"):
                 client.invoices_many([fake.account_id], since=since, resume=saved)
+
+
+async def test_after_a_rate_limit_no_further_account_is_started() -> None:
+    """Once an account is refused for the rate limit, no further account is opened."""
+    async with FakeCloudflare([1] * 5, accounts=5) as fake:
+        a, b, c, d, e = fake.account_ids
+        fake.add_fault(Fault.status(429, retry_after=1000, account_id=c))
+        got: list[tuple[str, str | None]] = []
+        async with client_for(fake, max_concurrency=1, read_ahead=1, max_retry_wait=1) as cl:
+            stream = cl.invoices_many([a, b, c, d, e])
+            with pytest.raises(RateLimitError):
+                await collect(stream, got)
+        assert got == expected(fake, [a, b])
+        assert stream.failed_account == c
+        names = {a: "a", b: "b", c: "c", d: "d", e: "e"}
+        served = [(names[r.account_id], r.status) for r in fake.requests]
+        # d may have been opened (and queued) while c's request was on the wire; e, after
+        # the refusal, never is.
+        assert [x for x in served if x[0] != "d"] == [("a", 200), ("b", 200), ("c", 429)]
