@@ -15,7 +15,14 @@ Every exception is an :class:`AsyncInvoicesError`. ``asyncinvoices.testing`` hol
 Cloudflare server for tests.
 """
 
-from ._blocking import SyncInvoiceClient, SyncInvoiceStream, SyncPageStream
+from ._accounts import AccountStream
+from ._blocking import (
+    SyncAccountStream,
+    SyncInvoiceClient,
+    SyncInvoiceStream,
+    SyncManyStream,
+    SyncPageStream,
+)
 from ._client import InvoiceClient
 from ._errors import (
     APIError,
@@ -33,13 +40,17 @@ from ._errors import (
 )
 from ._frames import to_pandas, to_polars
 from ._governor import RateGovernor
+from ._many import ManyStream
 from ._mirror import InvoiceMirror
 from ._mirror_types import AccountSync, DatabaseURL, MirrorBusyError, MirrorError, SyncReport
 from ._models import (
+    Account,
+    AccountStats,
     FetchStats,
     Invoice,
     InvoicePage,
     InvoiceType,
+    ManyStats,
     Pagination,
     RateLimit,
     RateWait,
@@ -51,6 +62,9 @@ from ._version import __version__
 
 __all__ = [
     "APIError",
+    "Account",
+    "AccountStats",
+    "AccountStream",
     "AccountSync",
     "AsyncInvoicesError",
     "AuthenticationError",
@@ -66,6 +80,8 @@ __all__ = [
     "InvoicePage",
     "InvoiceStream",
     "InvoiceType",
+    "ManyStats",
+    "ManyStream",
     "MirrorBusyError",
     "MirrorError",
     "NotFoundError",
@@ -78,8 +94,10 @@ __all__ = [
     "RateWait",
     "ResponseFormatError",
     "ServerError",
+    "SyncAccountStream",
     "SyncInvoiceClient",
     "SyncInvoiceStream",
+    "SyncManyStream",
     "SyncPageStream",
     "SyncReport",
     "TransportError",

@@ -28,17 +28,29 @@ import datetime as dt
 import functools
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import attrs
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from ._accounts import AccountStream, Direction
 from ._client import InvoiceClient
 from ._errors import AsyncInvoicesError, ConfigurationError, TransportError
 from ._governor import RateGovernor
-from ._models import FetchStats, Invoice, InvoicePage, InvoiceType, RateLimit, RateWait
+from ._many import ManyStream, OnError
+from ._models import (
+    Account,
+    AccountStats,
+    FetchStats,
+    Invoice,
+    InvoicePage,
+    InvoiceType,
+    ManyStats,
+    RateLimit,
+    RateWait,
+)
 from ._retry import Backoff
 from ._stream import InvoiceStream, PageStream
 from ._transport import DEFAULT_MAX_BODY, ClientSession
@@ -46,7 +58,13 @@ from ._transport import DEFAULT_MAX_BODY, ClientSession
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["SyncInvoiceClient", "SyncInvoiceStream", "SyncPageStream"]
+__all__ = [
+    "SyncAccountStream",
+    "SyncInvoiceClient",
+    "SyncInvoiceStream",
+    "SyncManyStream",
+    "SyncPageStream",
+]
 
 T = TypeVar("T")
 S = TypeVar("S", InvoiceStream, PageStream)
@@ -64,7 +82,7 @@ _Event = FetchStats | tuple[Invoice, dict[str, Any], int]
 class _ProgressRelay:
     """Carries ``on_progress`` calls from the client's loop to the thread that iterates."""
 
-    def __init__(self, callback: Callable[[FetchStats], object] | None) -> None:
+    def __init__(self, callback: Callable[[Any], object] | None) -> None:
         self._callback = callback
         # Appended on the loop's thread while the iterating thread waits for that crossing,
         # drained by the iterating thread afterwards: never touched by both at once.
@@ -80,12 +98,12 @@ class _ProgressRelay:
         # Given as is, for the async client to reject with its own error.
         return cls(None), on_progress
 
-    def record(self, stats: FetchStats) -> None:
+    def record(self, stats: Any) -> None:
         self.pages += 1
         if self._callback is not None:
             self.events.append(stats)
 
-    def call(self, stats: FetchStats) -> None:
+    def call(self, stats: Any) -> None:
         if self._callback is not None:
             self._callback(stats)
 
@@ -93,7 +111,7 @@ class _ProgressRelay:
         """Make every ``on_progress`` call still pending (page streams queue nothing else)."""
         while self.events:
             event = self.events.popleft()
-            assert isinstance(event, FetchStats)
+            assert not isinstance(event, tuple)  # only progress figures are queued here
             self.call(event)
 
 
@@ -467,6 +485,90 @@ class SyncInvoiceClient:
         ) as stream:
             return list(stream)
 
+    def accounts(
+        self,
+        *,
+        name: str | None = None,
+        direction: Direction | None = None,
+        per_page: int | None = None,
+        read_ahead: int | None = None,
+        on_progress: Callable[[AccountStats], object] | None = None,
+    ) -> SyncAccountStream:
+        """Iterate over every account the credentials can read; see :meth:`InvoiceClient.accounts`.
+
+        Args:
+            name: Only the accounts with exactly this name.
+            direction: ``"asc"`` or ``"desc"``: the order by name.
+            per_page: Accounts per request, 5 to 50.
+            read_ahead: Overrides the client's read-ahead for this listing.
+            on_progress: Called with :class:`AccountStats` after each page, in the thread
+                that iterates.
+
+        Raises:
+            ConfigurationError: At once, for an invalid argument or a closed client.
+        """
+        relay, callback = _ProgressRelay.wrap(on_progress)
+        create = functools.partial(
+            self._client.accounts,
+            name=name,
+            direction=direction,
+            per_page=per_page,
+            read_ahead=read_ahead,
+            on_progress=callback,
+        )
+        return SyncAccountStream(self, self._run_sync(create), relay)
+
+    def invoices_many(
+        self,
+        account_ids: Iterable[str] | None = None,
+        *,
+        type: InvoiceType = "all",
+        per_page: int | None = None,
+        max_concurrency: int | None = None,
+        read_ahead: int | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        on_progress: Callable[[ManyStats], object] | None = None,
+        on_error: OnError = "raise",
+        resume: dict[str, Any] | None = None,
+    ) -> SyncManyStream:
+        """Iterate over many accounts' invoices as ``(account_id, invoice)`` tuples.
+
+        See :meth:`InvoiceClient.invoices_many`.
+
+        Args:
+            account_ids: The accounts, in the order wanted; ``None`` for every account the
+                credentials can read.
+            type: ``"all"``, ``"auto"`` or ``"manual"``.
+            per_page: Overrides the client's page size.
+            max_concurrency: Lowers the client's concurrency for this walk.
+            read_ahead: Overrides the client's read-ahead.
+            since: Only invoices created at or after this instant.
+            until: Only invoices created before this instant.
+            on_progress: Called with :class:`ManyStats` after each page, in the thread that
+                iterates.
+            on_error: ``"raise"`` or ``"skip"`` (failed accounts in ``stream.failures``).
+            resume: A value from :meth:`SyncManyStream.checkpoint` to continue after.
+
+        Raises:
+            ConfigurationError: At once, for an invalid argument or a closed client.
+        """
+        relay, callback = _ProgressRelay.wrap(on_progress)
+        create = functools.partial(
+            self._client.invoices_many,
+            None if account_ids is None else list(account_ids),
+            type=type,
+            per_page=per_page,
+            max_concurrency=max_concurrency,
+            read_ahead=read_ahead,
+            since=since,
+            until=until,
+            on_progress=callback,
+            on_error=on_error,
+            resume=resume,
+        )
+        return SyncManyStream(self, self._run_sync(create), relay)
+
     def get_page(
         self,
         account_id: str,
@@ -729,3 +831,155 @@ class SyncPageStream(_SyncStream[PageStream]):
             return await self._stream.__anext__()
         except StopAsyncIteration:
             return None
+
+
+Item = TypeVar("Item")
+Items = TypeVar("Items", AccountStream, ManyStream)
+
+# Items cross from the client's loop in batches of at most this many (or a page's worth,
+# whichever ends first): a crossing costs far more than handing over one item.
+_BATCH = 512
+
+
+class _SyncItems(Generic[Items, Item]):
+    """A blocking iterator over an async stream of items, crossing a batch at a time.
+
+    Each item crosses with the stream's checkpoint just after it (where the stream has
+    one), so that :meth:`checkpoint` names the last item returned here.
+    """
+
+    def __init__(self, client: SyncInvoiceClient, stream: Items, relay: _ProgressRelay) -> None:
+        self._client = client
+        self._stream: Items = stream
+        self._relay = relay
+        self._items: collections.deque[tuple[Any, dict[str, Any] | None]] = collections.deque()
+        self._checkpoint: dict[str, Any] | None = None
+        self._ended = False
+        self._error: AsyncInvoicesError | None = None
+        self._closed = False
+        self._stats: object = None
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> Item:
+        while not self._closed:
+            self._relay.deliver()
+            if self._items:
+                item, self._checkpoint = self._items.popleft()
+                return cast(Item, item)
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
+            if self._ended:
+                self.close()
+                break
+            with self._client._interruptible():
+                self._ended, self._error = self._client._run(self._pull)
+        raise StopIteration
+
+    async def _pull(self) -> tuple[bool, AsyncInvoicesError | None]:
+        stream, relay = self._stream, self._relay
+        pages = relay.pages
+        while len(self._items) < _BATCH and relay.pages == pages:
+            try:
+                item = await stream.__anext__()
+            except StopAsyncIteration:
+                return True, None
+            except AsyncInvoicesError as exc:
+                return True, exc  # raised once the items before it have been returned
+            self._items.append((item, self._take_checkpoint()))
+        return False, None
+
+    def _take_checkpoint(self) -> dict[str, Any] | None:
+        return None
+
+    def _read_stats(self) -> object:
+        # Read on the loop, where `elapsed` is measured and the counters change; once the
+        # client is closed, the figures read when the stream closed.
+        async def current() -> object:
+            return self._stream.stats
+
+        latest = self._client._read(current)
+        if latest is not None:
+            self._stats = latest
+        return self._stats
+
+    def close(self) -> None:
+        """Stop the walk: cancel every request in flight and wait until they are gone."""
+        if self._closed:
+            return
+        self._closed = True
+        self._items.clear()
+
+        async def finish() -> object:
+            await self._stream.aclose()
+            return self._stream.stats
+
+        latest = self._client._read(finish)
+        if latest is not None:
+            self._stats = latest
+
+    def __enter__(self) -> Self:
+        self._client._run(self._stream.__aenter__)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # As for SyncInvoiceStream: a stream abandoned with `break` stops its walk when
+        # collected, unless collected on the loop's own thread or at interpreter shutdown.
+        if getattr(self, "_closed", True) or sys.is_finalizing():
+            return
+        if threading.get_ident() != self._client._loop_thread:
+            with contextlib.suppress(Exception):
+                self.close()
+
+
+class SyncAccountStream(_SyncItems[AccountStream, Account]):
+    """An iterator over the accounts the credentials can read; see :class:`AccountStream`.
+
+    Returned by :meth:`SyncInvoiceClient.accounts`.
+    """
+
+    @property
+    def total_count(self) -> int | None:
+        """The ``total_count`` the server reported, or ``None`` until known."""
+        return self._stream.total_count
+
+    @property
+    def stats(self) -> AccountStats:
+        """A snapshot of the listing so far."""
+        return cast(AccountStats, self._read_stats())
+
+
+class SyncManyStream(_SyncItems[ManyStream, "tuple[str, Invoice]"]):
+    """An iterator over many accounts' ``(account_id, invoice)``; see :class:`ManyStream`.
+
+    Returned by :meth:`SyncInvoiceClient.invoices_many`.
+    """
+
+    @property
+    def stats(self) -> ManyStats:
+        """A snapshot: accounts done and in all, failures, and every account's sums."""
+        return cast(ManyStats, self._read_stats())
+
+    @property
+    def failures(self) -> dict[str, AsyncInvoicesError]:
+        """The accounts skipped with ``on_error="skip"``, each with its error."""
+        return dict(self._stream.failures)
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Return a JSON-serialisable value to continue after the last tuple returned here."""
+        if self._checkpoint is None:
+            return self._stream.checkpoint() if not self._items else self._items[0][1] or {}
+        return dict(self._checkpoint)
+
+    def _take_checkpoint(self) -> dict[str, Any] | None:
+        return self._stream.checkpoint()

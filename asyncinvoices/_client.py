@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
+import attrs
 
+from ._accounts import (
+    LISTING_PATH,
+    AccountDecoder,
+    AccountPage,
+    AccountStream,
+    Direction,
+    check_listing_options,
+    listing_params,
+)
 from ._config import (
     Credentials,
     positive_float,
@@ -27,9 +37,20 @@ from ._config import (
     validate_type,
 )
 from ._errors import ConfigurationError
-from ._fetcher import PageFetcher
+from ._fetcher import PageFetcher, RequestCounts
 from ._governor import RateGovernor
-from ._models import FetchStats, Invoice, InvoicePage, InvoiceType, RateLimit, RateWait
+from ._many import ManyStream, OnError, unique_account_ids
+from ._models import (
+    AccountStats,
+    FetchStats,
+    Invoice,
+    InvoicePage,
+    InvoiceType,
+    ManyStats,
+    RateLimit,
+    RateWait,
+)
+from ._paginator import _check_bounds as check_bounds
 from ._retry import Backoff, RetryPolicy
 from ._stream import InvoiceStream, PageStream, WalkSetup
 from ._transport import DEFAULT_MAX_BODY, ClientSession, Transport
@@ -447,3 +468,147 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             async for page in pages:
                 total += len(page.invoices)
         return total
+
+    # -- many accounts -----------------------------------------------------------------------
+
+    def accounts(
+        self,
+        *,
+        name: str | None = None,
+        direction: Direction | None = None,
+        per_page: int | None = None,
+        read_ahead: int | None = None,
+        on_progress: Callable[[AccountStats], object] | None = None,
+    ) -> AccountStream:
+        """Iterate over every account the credentials can read, from ``GET /accounts``.
+
+        The first page tells how many pages the listing has (``result_info``); the others
+        are fetched concurrently, within the client's concurrency and rate limit, and
+        delivered in order. An account listed twice (the listing moved meanwhile) is
+        yielded once.
+
+        Args:
+            name: Only the accounts with exactly this name.
+            direction: ``"asc"`` or ``"desc"``: the order by name; the server's default when
+                ``None``.
+            per_page: Accounts per request, 5 to 50; default: the client's ``per_page``
+                brought into that range.
+            read_ahead: Overrides the client's read-ahead for this listing.
+            on_progress: Called with :class:`AccountStats` after each page.
+
+        Raises:
+            ConfigurationError: At once, for an invalid argument.
+        """
+        size = check_listing_options(name, direction, per_page, self._per_page)
+        ahead = (
+            self._read_ahead
+            if read_ahead is None
+            else positive_int(read_ahead, "read_ahead", minimum=0)
+        )
+        if on_progress is not None and not callable(on_progress):
+            raise ConfigurationError("on_progress must be callable")
+        counts = RequestCounts()
+        decoder = AccountDecoder()
+        fetcher = self._fetcher
+
+        async def fetch(page: int) -> AccountPage:
+            params = listing_params(page=page, per_page=size, name=name, direction=direction)
+            return await fetcher.request(LISTING_PATH, params, decoder, page=page, counts=counts)
+
+        return AccountStream(
+            spawn=self._spawn,
+            fetch=fetch,
+            counts=counts,
+            per_page=size,
+            read_ahead=ahead,
+            on_progress=on_progress,
+            clock=anyio.current_time,
+        )
+
+    def _many_setup(
+        self,
+        type: str,
+        per_page: int | None,
+        max_concurrency: int | None,
+        read_ahead: int | None,
+        bounds: tuple[dt.datetime | None, dt.datetime | None],
+    ) -> tuple[WalkSetup, Callable[[str], WalkSetup]]:
+        """Validate the options of ``invoices_many`` once; return them and a per-account setup.
+
+        Every account's walk shares one limiter when ``max_concurrency`` lowers the client's,
+        so that it bounds the accounts together.
+        """
+        first = "0" * 32  # a stand-in: the options are checked before any account is known
+        probe = self._setup(first, type, per_page, max_concurrency, read_ahead, None, None, bounds)
+        check_bounds(*bounds)
+        limiter = self._fetcher.limiter(max_concurrency)
+
+        def setup(account_id: str) -> WalkSetup:
+            return attrs.evolve(
+                probe,
+                account_id=account_id,
+                fetch=self._fetcher.walk(account_id, probe.type, limiter=limiter),
+            )
+
+        return probe, setup
+
+    def invoices_many(
+        self,
+        account_ids: Iterable[str] | None = None,
+        *,
+        type: InvoiceType = "all",
+        per_page: int | None = None,
+        max_concurrency: int | None = None,
+        read_ahead: int | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        on_progress: Callable[[ManyStats], object] | None = None,
+        on_error: OnError = "raise",
+        resume: dict[str, Any] | None = None,
+    ) -> ManyStream:
+        """Iterate over the invoices of many accounts as ``(account_id, invoice)`` tuples.
+
+        The output is grouped: the accounts in the order given (or the listing's), each
+        account's invoices in the order :meth:`invoices` gives them, each exactly once. The
+        accounts are not fetched one after another: the next accounts' pages are fetched
+        while earlier ones are delivered, within the client's concurrency, rate limit and
+        read-ahead, so that many one-page accounts take about ``accounts / concurrency``
+        round trips. At most about ``2 * read_ahead + 1`` pages are held across accounts.
+
+        Args:
+            account_ids: The accounts (checked before any request; a repeat is walked once),
+                or ``None`` for every account :meth:`accounts` lists.
+            type: ``"all"``, ``"auto"`` (auto top-ups) or ``"manual"`` (manual top-ups).
+            per_page: Overrides the client's page size for these walks.
+            max_concurrency: Lowers the client's concurrency for these walks, together.
+            read_ahead: Pages fetched beyond the one delivered, in its account and after it.
+            since: Only invoices created at or after this instant; see :meth:`invoices`.
+            until: Only invoices created before this instant.
+            on_progress: Called with :class:`ManyStats` after each page and each account.
+            on_error: ``"raise"``: the first failure in output order is raised. ``"skip"``:
+                a failed account is recorded in ``stream.failures`` and the walk goes on
+                (what it yielded stays yielded); a :class:`RateLimitError` is raised anyway.
+            resume: A value from :meth:`ManyStream.checkpoint` to continue after.
+
+        Raises:
+            ConfigurationError: At once, for an invalid argument or account id.
+        """
+        ids = None if account_ids is None else unique_account_ids(account_ids)
+        if on_error not in ("raise", "skip"):
+            raise ConfigurationError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        if on_progress is not None and not callable(on_progress):
+            raise ConfigurationError("on_progress must be callable")
+        probe, setup = self._many_setup(type, per_page, max_concurrency, read_ahead, (since, until))
+        return ManyStream(
+            spawn=self._spawn,
+            setup=setup,
+            account_ids=ids,
+            listing=None if ids is not None else self.accounts,
+            read_ahead=probe.read_ahead,
+            on_error=on_error,
+            on_progress=on_progress,
+            resume=resume,
+            type=probe.type,
+            bounds=(since, until),
+            clock=anyio.current_time,
+        )

@@ -12,6 +12,11 @@ transport, the decoder and the retry policy. Sending is layered as in httpx:
 A walk binds the fetcher to its account and type with :meth:`PageFetcher.walk` and gets a
 :class:`WalkFetch`, the ``fetch(page, per_page)`` its paginator calls, which tallies that
 walk's requests in its own :class:`RequestCounts`.
+
+:meth:`PageFetcher.request` is the same path for any other GET of the API (the account
+listing): its own path, query and decoder, through the same retries, concurrency slots and
+rate governor, because Cloudflare counts every request of a token against one quota
+(CLOUDFLARE_API.md, "Rate limits").
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
+from typing import TypeVar
 
 import anyio
 import attrs
@@ -32,7 +39,12 @@ from ._protocol import ResponseDecoder, invoice_history_path, parse_ratelimit, q
 from ._retry import Pause, RetryPolicy
 from ._transport import Transport, WireTally
 
-__all__ = ["PageFetcher", "RequestCounts", "WalkFetch"]
+__all__ = ["Decode", "PageFetcher", "RequestCounts", "WalkFetch"]
+
+T = TypeVar("T")
+
+Decode = Callable[[int, Mapping[str, str], bytes, int, dt.datetime], T]
+"""Turns ``(status, headers, body, page, now)`` into a value, or raises a typed error."""
 
 logger = logging.getLogger("asyncinvoices")
 
@@ -105,15 +117,33 @@ class PageFetcher:
         """Whether no connection pool is open: never opened, or closed."""
         return self._transport.closed
 
+    def limiter(self, max_concurrency: int | None) -> anyio.CapacityLimiter | None:
+        """Return a limiter for requests that may use fewer slots than the client, or None.
+
+        Share one between several walks to bound them together (``invoices_many``).
+        """
+        if max_concurrency is not None and max_concurrency < self._max_concurrency:
+            return anyio.CapacityLimiter(max_concurrency)
+        return None
+
     def walk(
-        self, account_id: str, type: InvoiceType, *, max_concurrency: int | None = None
+        self,
+        account_id: str,
+        type: InvoiceType,
+        *,
+        max_concurrency: int | None = None,
+        limiter: anyio.CapacityLimiter | None = None,
     ) -> WalkFetch:
-        """Bind the fetcher to one walk; ``max_concurrency`` may only lower the client's."""
-        limiter = (
-            anyio.CapacityLimiter(max_concurrency)
-            if max_concurrency is not None and max_concurrency < self._max_concurrency
-            else None
-        )
+        """Bind the fetcher to one walk; ``max_concurrency`` may only lower the client's.
+
+        Args:
+            account_id: The account walked.
+            type: The invoice type filter.
+            max_concurrency: The walk's own limit, when lower than the client's.
+            limiter: A limiter shared with other walks, instead of ``max_concurrency``.
+        """
+        if limiter is None:
+            limiter = self.limiter(max_concurrency)
         return WalkFetch(self, _Target(account_id, type, limiter))
 
     async def aclose(self) -> None:
@@ -125,7 +155,47 @@ class PageFetcher:
     async def fetch(
         self, target: _Target, page: int, per_page: int, counts: RequestCounts
     ) -> InvoicePage:
-        """Fetch one page, retrying as the policy says.
+        """Fetch one page of invoices, retrying as the policy says.
+
+        Raises:
+            AsyncInvoicesError: The last failure, once the policy gives up.
+        """
+        return await self.request(
+            invoice_history_path(target.account_id),
+            query_params(page=page, per_page=per_page, type=target.type),
+            self._decode_invoices,
+            page=page,
+            counts=counts,
+            limiter=target.limiter,
+        )
+
+    def _decode_invoices(
+        self, status: int, headers: Mapping[str, str], body: bytes, page: int, now: dt.datetime
+    ) -> InvoicePage:
+        return self._decoder.decode(status, headers, body, page=page, now=now)
+
+    async def request(
+        self,
+        path: str,
+        params: dict[str, str],
+        decode: Decode[T],
+        *,
+        page: int,
+        counts: RequestCounts,
+        limiter: anyio.CapacityLimiter | None = None,
+    ) -> T:
+        """GET ``path`` (below the API root) with ``params``, retrying as the policy says.
+
+        Every request passes the client's concurrency limit, rate governor and retries, so
+        that the listing and the invoice walks share one quota.
+
+        Args:
+            path: The path below the API root, already validated.
+            params: The query.
+            decode: Turns the response into a value or raises a typed error.
+            page: The page number asked for, for logs and errors.
+            counts: Where the requests are tallied (besides the client's totals).
+            limiter: A further, lower concurrency limit, or None.
 
         Raises:
             AsyncInvoicesError: The last failure, once the policy gives up.
@@ -134,10 +204,14 @@ class PageFetcher:
         while True:
             error: AsyncInvoicesError
             try:
-                return await self._send_once(target, page, per_page, counts, retry=retry > 0)
+                return await self._send_once(
+                    path, params, decode, page, counts, limiter, retry=retry > 0
+                )
             except AsyncInvoicesError as exc:
                 error = exc
             # Decided outside the `except` block, so that a new error does not chain to it.
+            if self._closed:
+                raise error  # the client closed under the request: nothing to retry for
             decision = self._policy.decide(error, retry)
             retry += 1
             if isinstance(decision, Pause):
@@ -162,22 +236,29 @@ class PageFetcher:
             await anyio.sleep(decision.delay)
 
     async def _send_once(
-        self, target: _Target, page: int, per_page: int, counts: RequestCounts, *, retry: bool
-    ) -> InvoicePage:
+        self,
+        path: str,
+        params: dict[str, str],
+        decode: Decode[T],
+        page: int,
+        counts: RequestCounts,
+        limiter: anyio.CapacityLimiter | None,
+        *,
+        retry: bool,
+    ) -> T:
         if self._closed:
             raise ConfigurationError("this InvoiceClient is closed")
-        url = self._base_url + invoice_history_path(target.account_id)
-        params = query_params(page=page, per_page=per_page, type=target.type)
+        url = self._base_url + path
         headers = self._credentials.headers()
         headers["Accept"] = "application/json"
         tally = WireTally()
         gate = functools.partial(self._governor.slot, page)
         try:
             async with AsyncExitStack() as slots:
-                if target.limiter is not None:
-                    await slots.enter_async_context(target.limiter)
+                if limiter is not None:
+                    await slots.enter_async_context(limiter)
                 await slots.enter_async_context(self._limiter)
-                logger.debug("GET %s page=%d per_page=%d", url, page, per_page)
+                logger.debug("GET %s %s", url, " ".join(f"{k}={v}" for k, v in params.items()))
                 raw = await self._transport.get(
                     url, params=params, headers=headers, page=page, gate=gate, tally=tally
                 )
@@ -185,8 +266,7 @@ class PageFetcher:
             counts.add(tally, retry=retry)
             self.totals.add(tally, retry=retry)
         self._governor.observe(parse_ratelimit(raw.headers))
-        now = dt.datetime.now(dt.timezone.utc)
-        return self._decoder.decode(raw.status, raw.headers, raw.body, page=page, now=now)
+        return decode(raw.status, raw.headers, raw.body, page, dt.datetime.now(dt.timezone.utc))
 
 
 class WalkFetch:

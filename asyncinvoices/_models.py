@@ -14,10 +14,13 @@ from typing import Any, Literal
 import attrs
 
 __all__ = [
+    "Account",
+    "AccountStats",
     "FetchStats",
     "Invoice",
     "InvoicePage",
     "InvoiceType",
+    "ManyStats",
     "Pagination",
     "RateLimit",
     "RateWait",
@@ -238,3 +241,87 @@ class RateWait:
     seconds: float
     reason: WaitReason
     page: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Account:
+    """One account the credentials can read, as ``GET /accounts`` lists it.
+
+    CLOUDFLARE_API.md, "Listing accounts": ``created_on`` is an ISO-8601 string on the wire
+    (``2014-03-01T12:21:02.0000Z``); here it is a timezone-aware UTC datetime.
+
+    Attributes:
+        id: The 32-hexadecimal-character account id.
+        name: The account's name.
+        type: ``"standard"`` or ``"enterprise"`` as sent, or ``None`` when absent.
+        created_on: When the account was created, timezone-aware UTC, or ``None``.
+        settings: The account's settings object as sent, or ``None``.
+        extra: Every field the API sent that this version does not know (``managed_by``
+            among them), verbatim.
+    """
+
+    id: str
+    name: str
+    type: str | None = None
+    created_on: dt.datetime | None = None
+    settings: Mapping[str, Any] | None = None
+    extra: Mapping[str, Any] = attrs.field(factory=dict, eq=True, hash=False)
+
+
+@attrs.frozen(kw_only=True)
+class AccountStats:
+    """A snapshot of what one run of :meth:`InvoiceClient.accounts` has done so far.
+
+    Attributes:
+        pages: Listing pages received.
+        planned_pages: How many pages the listing has in all, once known.
+        accounts: Accounts yielded to the consumer.
+        total_count: The ``total_count`` the server last reported, once known.
+        requests: HTTP requests sent, retries included.
+        retries: Requests that were retries of a failed attempt.
+        throttled_seconds: Seconds spent waiting on the rate governor or a ``Retry-After``.
+        elapsed: Seconds since the run started.
+    """
+
+    pages: int = 0
+    planned_pages: int | None = None
+    accounts: int = 0
+    total_count: int | None = None
+    requests: int = 0
+    retries: int = 0
+    throttled_seconds: float = 0.0
+    elapsed: float = 0.0
+
+
+@attrs.frozen(kw_only=True)
+class ManyStats:
+    """A snapshot of one run of :meth:`InvoiceClient.invoices_many`, every account added up.
+
+    Attributes:
+        accounts_done: Accounts finished: walked to their end, or failed and skipped.
+        accounts_total: How many accounts the run walks, once known (with ``account_ids=None``
+            it grows with the listing until its ``total_count`` is known).
+        failed: Accounts that failed and were skipped (``on_error="skip"``).
+        pages: Invoice pages received and accepted.
+        invoices: Invoices yielded to the consumer.
+        requests: HTTP requests sent, retries and the account listing included.
+        retries: Requests that were retries of a failed attempt.
+        throttled_seconds: Seconds spent waiting on the rate governor or a ``Retry-After``.
+        elapsed: Seconds since the run started.
+        drift: Times the data was seen to move, summed over the accounts.
+        duplicates_skipped: Invoices received again and skipped, summed over the accounts.
+        refetched_pages: Pages fetched again to re-align, summed over the accounts.
+    """
+
+    accounts_done: int = 0
+    accounts_total: int | None = None
+    failed: int = 0
+    pages: int = 0
+    invoices: int = 0
+    requests: int = 0
+    retries: int = 0
+    throttled_seconds: float = 0.0
+    elapsed: float = 0.0
+    drift: int = 0
+    duplicates_skipped: int = 0
+    refetched_pages: int = 0

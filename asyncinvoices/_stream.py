@@ -95,7 +95,7 @@ def _anchor_from_checkpoint(checkpoint: object, setup: WalkSetup) -> Anchor:
             "the checkpoint belongs to another account or type: "
             f"{checkpoint.get('account_id')!r}/{checkpoint.get('type')!r}"
         )
-    bounds = {name: checkpoint[name] for name in ("since", "until") if name in checkpoint}
+    bounds = {n: checkpoint[n] for n in ("since", "until") if checkpoint.get(n) is not None}
     if bounds != _bounds(setup):
         raise ConfigurationError(
             f"the checkpoint was taken with since={bounds.get('since')!r} and "

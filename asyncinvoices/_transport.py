@@ -97,6 +97,7 @@ class Transport:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_body = max_body
         self._connections = connections
+        self._closed = False
 
     @property
     def closed(self) -> bool:
@@ -104,6 +105,10 @@ class Transport:
         return self._session is None or self._session.closed
 
     def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            # A request that was on its way when the client closed must not open a new
+            # session (and pool) that nothing would close.
+            raise TransportError("the client was closed before the request was sent")
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connections),
@@ -116,6 +121,7 @@ class Transport:
 
     async def aclose(self) -> None:
         """Close the session if this transport created it; a borrowed one is left open."""
+        self._closed = True
         session, self._session = self._session, self._borrowed
         if session is not None and session is not self._borrowed:
             await session.close()

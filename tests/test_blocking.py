@@ -31,6 +31,7 @@ import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from asyncinvoices import (
+    AccountStream,
     AsyncInvoicesError,
     AuthenticationError,
     ConfigurationError,
@@ -39,6 +40,7 @@ from asyncinvoices import (
     InvoicePage,
     InvoiceStream,
     PageStream,
+    SyncAccountStream,
     SyncInvoiceClient,
     SyncInvoiceStream,
     SyncPageStream,
@@ -140,7 +142,12 @@ def threads() -> set[threading.Thread]:
 # -- the surface ---------------------------------------------------------------------------
 
 RENAMED = {"aclose": "close"}
-RETURNS = {"InvoiceStream": "SyncInvoiceStream", "PageStream": "SyncPageStream"}
+RETURNS = {
+    "AccountStream": "SyncAccountStream",
+    "InvoiceStream": "SyncInvoiceStream",
+    "ManyStream": "SyncManyStream",
+    "PageStream": "SyncPageStream",
+}
 PROTOCOLS = {
     "__aenter__": "__enter__",
     "__aexit__": "__exit__",
@@ -159,6 +166,7 @@ def public(cls: type) -> dict[str, Any]:
         (InvoiceClient, SyncInvoiceClient),
         (InvoiceStream, SyncInvoiceStream),
         (PageStream, SyncPageStream),
+        (AccountStream, SyncAccountStream),
     ],
 )
 def test_public_surface_mirrors_the_async_class(async_cls: type, sync_cls: type) -> None:
@@ -727,3 +735,69 @@ def test_example_runs_in_a_notebook_cell(
         asyncio.run(cell(_example_accounts(server)))
 
     _check_output(capsys.readouterr().out)
+
+
+# -- many accounts ------------------------------------------------------------------------------
+
+
+def test_accounts_and_invoices_many_equal_the_async_client() -> None:
+    """The blocking listing and multi-account walk give what the async client gives."""
+    with serve([30, 0, 75, 12, 41], accounts=5, seed=4) as server:
+
+        async def expected() -> tuple[list[str], list[tuple[str, str | None]]]:
+            async with InvoiceClient(
+                api_token=server.fake.api_token, base_url=server.fake.base_url, per_page=20
+            ) as client:
+                async with client.accounts(per_page=5) as listing:
+                    ids = [account.id async for account in listing]
+                async with client.invoices_many() as many:
+                    pairs = [(a, i.id) async for a, i in many]
+            return ids, pairs
+
+        account_ids, pairs = server.on_loop(expected)
+        progress: list[Any] = []
+        with server.client(per_page=20) as client:
+            with client.accounts(per_page=5) as listing:
+                assert [account.id for account in listing] == account_ids
+                assert listing.total_count == 5
+                assert listing.stats.accounts == 5
+            with client.invoices_many(on_progress=progress.append) as many:
+                got = [(account_id, invoice.id) for account_id, invoice in many]
+            assert many.stats.accounts_done == 5
+            assert many.failures == {}
+            order = account_ids[::-1]
+            with client.invoices_many(order) as many:
+                first = [next(many) for _ in range(40)]
+                saved = many.checkpoint()
+            with client.invoices_many(order, resume=saved) as many:
+                rest = [(a, i.id) for a, i in many]
+        assert got == pairs
+        assert len(pairs) == 30 + 75 + 12 + 41
+        assert progress[-1].accounts_done == 5
+        assert all(isinstance(p, type(progress[-1])) for p in progress)
+        walked = [(a, i.id) for a, i in first] + rest
+        assert walked == [pair for account in order for pair in pairs if pair[0] == account]
+
+
+def test_invoices_many_skips_a_forbidden_account_from_a_thread() -> None:
+    """on_error="skip" in a plain thread: the failure is recorded, the others walked."""
+    with serve([10, 10], accounts=2, seed=8) as server:
+        forbidden = "f" * 32
+        with server.client(per_page=5) as client:
+            result: list[Any] = []
+
+            def run() -> None:
+                with client.invoices_many(
+                    [server.fake.account_ids[0], forbidden, server.fake.account_ids[1]],
+                    on_error="skip",
+                ) as many:
+                    result.append([a for a, _ in many])
+                    result.append(many.failures)
+
+            worker = threading.Thread(target=run)
+            worker.start()
+            worker.join(30)
+        accounts, failures = result
+        assert accounts == [server.fake.account_ids[0]] * 10 + [server.fake.account_ids[1]] * 10
+        assert list(failures) == [forbidden]
+        assert isinstance(failures[forbidden], AsyncInvoicesError)

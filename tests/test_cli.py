@@ -681,7 +681,7 @@ async def test_plain_http_base_url_from_the_environment_names_the_variable(
 EXIT_CODE_LINES = {
     "demo": ["0", "1", "2", "7", "130", "141"],
     "fake-server": ["0", "1", "2"],
-    "fetch": ["0", "1", "2", "3", "4", "5", "6", "7", "130", "141"],
+    "fetch": ["0", "1", "2", "3", "4", "5", "6", "7", "8", "130", "141"],
 }
 
 

@@ -105,3 +105,21 @@ async def test_sdk_paging_agrees_with_asyncinvoices() -> None:
             assert theirs.status == mine.status
             assert mine.created is not None
             assert theirs.created == mine.created.timestamp()
+
+
+@pytest.mark.parametrize("per_page", [5, 7, 50])
+async def test_sdk_account_listing_agrees_with_asyncinvoices(per_page: int) -> None:
+    """The SDK's own paging of accounts.list() and InvoiceClient.accounts() see the same
+    accounts, names, types and creation times, through the fake's GET /accounts."""
+    async with FakeCloudflare(0, accounts=23, seed=2) as fake:
+        fake.add_account(0, name="Hidden", readable=False)
+        async with AsyncCloudflare(api_token=fake.api_token, base_url=fake.base_url) as cf:
+            sdk_accounts = [a async for a in cf.accounts.list(per_page=per_page)]
+        async with InvoiceClient(api_token=fake.api_token, base_url=fake.base_url) as client:
+            async with client.accounts(per_page=per_page) as stream:
+                ours = [a async for a in stream]
+        listed = sorted(fake.account_ids[:23], key=lambda a: f"Account {fake.account_ids.index(a)}")
+        assert [a.id for a in sdk_accounts] == [a.id for a in ours] == listed
+        for theirs, mine in zip(sdk_accounts, ours, strict=True):
+            assert (theirs.name, theirs.type) == (mine.name, mine.type)
+            assert theirs.created_on == mine.created_on

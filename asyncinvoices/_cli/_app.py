@@ -52,6 +52,8 @@ examples:
   asyncinvoices fetch 023e105f4ecef8ad9ca31a8372d0c353 -o invoices.csv
   asyncinvoices fetch 023e105f4ecef8ad9ca31a8372d0c353 --format jsonl | jq .amount_due
   asyncinvoices summary 023e105f4ecef8ad9ca31a8372d0c353 --type auto
+  asyncinvoices accounts                   every account the token can read
+  asyncinvoices fetch --all-accounts --skip-failed -o all.csv
   asyncinvoices fake-server --port 8787    point curl or any SDK at it
 
 environment:
@@ -70,6 +72,17 @@ examples:
   asyncinvoices fetch ACCOUNT_ID --type manual --format json -o manual.json
   asyncinvoices fetch ACCOUNT_ID -o all.csv --resume all.state.json
                                   run it again after a failure: it goes on where it stopped
+  asyncinvoices fetch ID1 ID2 ID3 -o three.csv            several accounts on one quota
+  asyncinvoices fetch --all-accounts --skip-failed -o all.jsonl
+                                  every account the token can read; one that fails is
+                                  named on stderr, the rest is written, exit code 8
+
+many accounts:
+  With more than one ACCOUNT_ID, or --all-accounts, every row carries account_id: the
+  first column of CSV and the table, a field of JSON and JSON Lines. The accounts are
+  fetched side by side within --concurrency and the one rate limit, and written grouped,
+  in the order given (--all-accounts: the listing's). --since/--until apply to each
+  account; --resume takes one ACCOUNT_ID only.
 
 formats:
   table   aligned columns for reading; amounts exact
@@ -88,10 +101,23 @@ _SUMMARY_EXAMPLES = """\
 examples:
   asyncinvoices summary ACCOUNT_ID
   asyncinvoices summary ACCOUNT_ID --type auto --no-progress > summary.txt
+  asyncinvoices summary --all-accounts --skip-failed     every account together
 
 Totals by currency and status (due, paid, remaining), invoices and amounts per month, and a
 bar chart of spend (amount_paid) per month. Amounts are shown as Cloudflare sends them (most
 likely cents) and summed exactly.
+
+"""
+
+_ACCOUNTS_EXAMPLES = """\
+examples:
+  asyncinvoices accounts                                  a table in the terminal
+  asyncinvoices accounts --format jsonl | jq -r .id       the ids, for scripts
+  asyncinvoices accounts --name "My Shop" -o shop.csv
+
+Every account the credentials can read (GET /accounts), in the listing's order: by name,
+--direction desc to reverse it. Fields: id, name, type, created_on (ISO-8601 UTC),
+settings, and any field this version does not know.
 
 """
 
@@ -101,6 +127,9 @@ examples:
   asyncinvoices demo --faults                   with a 429, a 502, a 503, a reset and a
                                                 rate limit scaled down to 150 requests/s
   asyncinvoices demo --invoices 200000 --concurrency 32
+  asyncinvoices demo --accounts 500 --invoices 30000
+                                                500 accounts walked side by side on one
+                                                quota with invoices_many
 
 No Cloudflare account and no network needed: the fake server listens on 127.0.0.1 only.
 The "one at a time" line multiplies the pages by the median page latency the fake server
@@ -252,26 +281,41 @@ def _common(*, top: bool) -> argparse.ArgumentParser:
     return common
 
 
-def _add_fetch_options(parser: argparse.ArgumentParser) -> None:
+def _add_fetch_options(parser: argparse.ArgumentParser, *, many: bool = False) -> None:
+    if many:
+        _add_account_selection(parser)
+    else:
+        parser.add_argument(
+            "account_id",
+            metavar="ACCOUNT_ID",
+            type=_account_id,
+            help="the Cloudflare account id: 32 hexadecimal characters",
+        )
+    _add_walk_options(parser)
+
+
+def _add_account_selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "account_id",
+        "account_ids",
         metavar="ACCOUNT_ID",
+        nargs="*",
         type=_account_id,
-        help="the Cloudflare account id: 32 hexadecimal characters",
+        help="one or more Cloudflare account ids: 32 hexadecimal characters each",
     )
     parser.add_argument(
-        "--type",
-        choices=INVOICE_TYPES,
-        default="all",
-        help="auto top-ups, manual top-ups, or all (default: all)",
+        "--all-accounts",
+        action="store_true",
+        help="every account the credentials can read (GET /accounts), instead of ACCOUNT_IDs",
     )
     parser.add_argument(
-        "--per-page",
-        type=_positive,
-        default=50,
-        metavar="N",
-        help="invoices per request (default: 50; a smaller maximum is detected)",
+        "--skip-failed",
+        action="store_true",
+        help="with several accounts: go on past an account that fails, name it on stderr "
+        "with the reason, and exit with 8 (a rate limit still stops the run)",
     )
+
+
+def _add_client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--concurrency",
         type=_concurrency,
@@ -288,6 +332,28 @@ def _add_fetch_options(parser: argparse.ArgumentParser) -> None:
         "quota); lower it to leave room for other tools using the same token",
     )
     parser.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="API root (default: $CLOUDFLARE_BASE_URL or https://api.cloudflare.com/client/v4); "
+        "https, or http to loopback only",
+    )
+
+
+def _add_walk_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--type",
+        choices=INVOICE_TYPES,
+        default="all",
+        help="auto top-ups, manual top-ups, or all (default: all)",
+    )
+    parser.add_argument(
+        "--per-page",
+        type=_positive,
+        default=50,
+        metavar="N",
+        help="invoices per request (default: 50; a smaller maximum is detected)",
+    )
+    parser.add_argument(
         "--since",
         type=_date,
         metavar="DATE",
@@ -300,12 +366,7 @@ def _add_fetch_options(parser: argparse.ArgumentParser) -> None:
         metavar="DATE",
         help="only invoices created before DATE (UTC unless a zone is given)",
     )
-    parser.add_argument(
-        "--base-url",
-        metavar="URL",
-        help="API root (default: $CLOUDFLARE_BASE_URL or https://api.cloudflare.com/client/v4); "
-        "https, or http to loopback only",
-    )
+    _add_client_options(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -336,7 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
         command("fetch", "Fetch every invoice to stdout or a file.", _FETCH_EXAMPLES)
     )
     summary = "Totals, months and a spend chart, in the terminal."
-    _add_fetch_options(command("summary", summary, _SUMMARY_EXAMPLES))
+    _add_fetch_options(command("summary", summary, _SUMMARY_EXAMPLES), many=True)
+    listing = "List the accounts the credentials can read."
+    _add_accounts_options(command("accounts", listing, _ACCOUNTS_EXAMPLES))
     add_sync_arguments(
         command("sync", "Mirror the invoice history into a database.", SYNC_EXAMPLES)
     )
@@ -347,21 +410,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_fetch_command(fetch: argparse.ArgumentParser) -> None:
-    _add_fetch_options(fetch)
-    fetch.add_argument(
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--format",
         choices=FORMATS,
         default=None,
         help="output format (default: from -o FILE's suffix, else table)",
     )
-    fetch.add_argument(
+    parser.add_argument(
         "-o",
         "--output",
         metavar="FILE",
         help="write to FILE atomically instead of stdout: a failed or interrupted run "
         "leaves the previous FILE untouched; FILE.gz is compressed; - is stdout",
     )
+
+
+def _add_accounts_options(accounts: argparse.ArgumentParser) -> None:
+    accounts.add_argument("--name", help="only the accounts with exactly this name")
+    accounts.add_argument(
+        "--direction",
+        choices=("asc", "desc"),
+        default=None,
+        help="order by name, ascending or descending (default: the server's)",
+    )
+    _add_output_options(accounts)
+    _add_client_options(accounts)
+
+
+def _add_fetch_command(fetch: argparse.ArgumentParser) -> None:
+    _add_fetch_options(fetch, many=True)
+    _add_output_options(fetch)
     fetch.add_argument(
         "--resume",
         metavar="STATE",
@@ -394,6 +473,13 @@ def _add_demo_options(demo: argparse.ArgumentParser) -> None:
         default=16,
         metavar="C",
         help=f"default: 16, at most {MAX_CONCURRENCY}",
+    )
+    demo.add_argument(
+        "--accounts",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="share the invoices out between N accounts and fetch them all at once (default: 1)",
     )
     demo.add_argument("--seed", type=int, default=0, metavar="S", help="data seed (default: 0)")
 
@@ -442,11 +528,13 @@ def _parse(
 def _commands() -> Mapping[str, Callable[[Any], Awaitable[object]]]:
     from . import _commands as commands
     from ._demo import demo
+    from ._many import accounts
     from ._sync import sync
 
     return {
         "fetch": commands.fetch,
         "summary": commands.summary,
+        "accounts": accounts,
         "demo": demo,
         "fake-server": commands.fake_server,
         "sync": sync,
@@ -496,6 +584,8 @@ async def run_async(
             return _failed(exc, ctx, verbosity)
     if result is False:  # the demo's check against the server's list failed
         return ExitCode.BAD_RESPONSE
+    if isinstance(result, ExitCode):  # e.g. PARTIAL: some accounts were skipped
+        return result
     return ExitCode.OK
 
 

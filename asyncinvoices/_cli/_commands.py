@@ -208,9 +208,13 @@ def _log_done(stream: InvoiceStream, what: str) -> None:
     )
 
 
-async def fetch(ctx: Context) -> None:
+async def fetch(ctx: Context) -> int | None:
     """``asyncinvoices fetch``: stream every invoice to stdout or, atomically, to a file."""
+    from ._many import fetch_many, is_many
+
     args = ctx.args
+    if is_many(args):
+        return await fetch_many(ctx)
     output = resolve_output(args.output, args.format)
     resume = ResumableRun(args.resume, output) if args.resume else None
     notices = wait_notices(ctx)
@@ -243,6 +247,7 @@ async def fetch(ctx: Context) -> None:
         earlier = f", {written[1]:,} of them in this run" if written[0] != written[1] else ""
         ctx.stderr.write(f"wrote {written[0]:,} {noun} to {output.path}{earlier}\n")
         ctx.stderr.flush()
+    return None
 
 
 async def _write_all(
@@ -323,9 +328,13 @@ def terminal_width(stream: IO[str], default: int = 80) -> int:
     return default
 
 
-async def summary(ctx: Context) -> None:
+async def summary(ctx: Context) -> int | None:
     """``asyncinvoices summary``: totals, months and a spend chart, for a person to read."""
+    from ._many import is_many, summary_many
+
     args = ctx.args
+    if is_many(args):
+        return await summary_many(ctx)
     notices = wait_notices(ctx)
     client = _client_for(ctx, notices)
     aggregator = Aggregator()
@@ -355,6 +364,7 @@ async def summary(ctx: Context) -> None:
         _log_done(stream, "summarised")
     ctx.stdout.write(render(aggregator.result(), width=min(terminal_width(ctx.stdout), 100)))
     ctx.stdout.flush()
+    return None
 
 
 async def fake_server(ctx: Context) -> None:

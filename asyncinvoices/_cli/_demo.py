@@ -18,13 +18,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from asyncinvoices._client import InvoiceClient
-from asyncinvoices._models import FetchStats, RateLimit
+from asyncinvoices._models import FetchStats, ManyStats, RateLimit
 
 from ._commands import Context, terminal_width, with_governor_watch
 from ._progress import progress_display
 from ._summary import Aggregator, render
 
-__all__ = ["demo", "demo_faults", "fault_label", "median_page_seconds", "run_report"]
+__all__ = [
+    "demo",
+    "demo_faults",
+    "fault_label",
+    "median_page_seconds",
+    "run_report",
+    "split_invoices",
+]
 
 # Cloudflare's limit is 1,200 requests per five minutes (CLOUDFLARE_API.md, "Rate limits").
 # A demo account larger than 1,200 pages would spend minutes waiting on it, so the quota of
@@ -88,7 +95,7 @@ def median_page_seconds(requests: Sequence[Any]) -> float | None:
 
 def run_report(
     *,
-    stats: FetchStats,
+    stats: FetchStats | ManyStats,
     wall: float,
     concurrency: int,
     per_page: int,
@@ -113,6 +120,11 @@ def run_report(
             else ": NOT the server's list, in order, each once!"
         ),
         f"  pages          {stats.pages:,} of up to {per_page} invoices each",
+        *(
+            [f"  accounts       {stats.accounts_done:,}, fetched side by side on one quota"]
+            if isinstance(stats, ManyStats)
+            else []
+        ),
         f"  requests       {stats.requests:,} ({stats.retries:,} retries)",
         f"  throttled      {stats.throttled_seconds:.1f} s, summed over requests held by the "
         "governor or Retry-After",
@@ -135,7 +147,7 @@ def run_report(
     return "\n".join(lines) + "\n"
 
 
-def _server_line(stats: FetchStats, served: Sequence[Any]) -> str:
+def _server_line(stats: FetchStats | ManyStats, served: Sequence[Any]) -> str:
     limited = sum(1 for r in served if r.status == 429 and r.fault is None)
     same = "as counted by the client" if len(served) == stats.requests else "the client counted"
     text = f"  server saw     {len(served):,} requests ({same}"
@@ -153,8 +165,9 @@ def _limits(args: Any, pages: int) -> tuple[RateLimit, float, list[Any]]:
 
 def _announcement(base_url: str, args: Any, limit: RateLimit, faults: Sequence[Any]) -> str:
     """The lines the demo prints before it fetches."""
+    spread = f" in {args.accounts:,} accounts" if args.accounts > 1 else ""
     text = (
-        f"FakeCloudflare on {base_url}\n{args.invoices:,} invoices, "
+        f"FakeCloudflare on {base_url}\n{args.invoices:,} invoices{spread}, "
         f"{args.latency:g} ms per response; fetching with concurrency {args.concurrency}\n"
     )
     if faults:
@@ -175,10 +188,12 @@ async def demo(ctx: Context) -> bool:
 
     args = ctx.args
     per_page = 100
-    limit, block, faults = _limits(args, -(-args.invoices // per_page))
+    counts = split_invoices(args.invoices, args.accounts)
+    limit, block, faults = _limits(args, sum(max(1, -(-n // per_page)) for n in counts))
     out = ctx.stdout
     async with FakeCloudflare(
-        args.invoices,
+        counts,
+        accounts=args.accounts,
         seed=args.seed,
         latency=args.latency / 1000,
         rate_limit=(limit.requests, limit.window),
@@ -197,10 +212,10 @@ async def demo(ctx: Context) -> bool:
         )
         ctx.redactor.secrets += client._credentials.secrets()
         aggregator = Aggregator()
-        ids: list[str | None] = []
+        ids: list[tuple[str, str | None]] = []
         async with client:
-            stats, wall = await _fetch(ctx, client, fake.account_id, aggregator, ids)
-        verified = ids == fake.ids()
+            stats, wall = await _fetch(ctx, client, fake.account_ids, aggregator, ids)
+        verified = ids == [(a, i) for a in fake.account_ids for i in fake.ids(a)]
         out.write(render(aggregator.result(), width=min(terminal_width(out), 100)))
         out.write("\n")
         out.write(
@@ -219,29 +234,56 @@ async def demo(ctx: Context) -> bool:
     return verified
 
 
+def split_invoices(invoices: int, accounts: int) -> list[int]:
+    """Share ``invoices`` out between ``accounts`` as evenly as whole numbers allow.
+
+    Example:
+        >>> split_invoices(10, 3)
+        [4, 3, 3]
+    """
+    share, left = divmod(invoices, accounts)
+    return [share + (1 if n < left else 0) for n in range(accounts)]
+
+
 async def _fetch(
     ctx: Context,
     client: InvoiceClient,
-    account_id: str,
+    account_ids: list[str],
     aggregator: Aggregator,
-    ids: list[str | None],
-) -> tuple[FetchStats, float]:
-    """Walk the account into ``aggregator`` and ``ids``; return the stats and the wall time."""
+    ids: list[tuple[str, str | None]],
+) -> tuple[FetchStats | ManyStats, float]:
+    """Walk the accounts into ``aggregator`` and ``ids``; return the stats and the wall time.
+
+    One account is walked with ``invoices()``, several with ``invoices_many()``.
+    """
     with progress_display(
         ctx.stderr,
         enabled=ctx.show_progress,
         description="fetching",
         log_stream=ctx.log_stream,
     ) as progress:
-        stream = client.invoices(account_id, on_progress=progress.update)
+        if len(account_ids) > 1:
+            many = client.invoices_many(account_ids, on_progress=progress.update)
 
-        async def consume() -> None:
+            async def consume() -> None:
+                async with many:
+                    async for account_id, invoice in many:
+                        aggregator.add(invoice)
+                        ids.append((account_id, invoice.id))
+                    progress.update(many.stats)
+
+            began = time.perf_counter()
+            await with_governor_watch(client, progress, consume)
+            return many.stats, time.perf_counter() - began
+        stream = client.invoices(account_ids[0], on_progress=progress.update)
+
+        async def consume_one() -> None:
             async with stream:
                 async for invoice in stream:
                     aggregator.add(invoice)
-                    ids.append(invoice.id)
+                    ids.append((account_ids[0], invoice.id))
                 progress.update(stream.stats)
 
         began = time.perf_counter()
-        await with_governor_watch(client, progress, consume)
+        await with_governor_watch(client, progress, consume_one)
         return stream.stats, time.perf_counter() - began

@@ -41,6 +41,7 @@ class ExitCode(enum.IntEnum):
     RATE_LIMITED = 5
     SERVER = 6
     BAD_RESPONSE = 7
+    PARTIAL = 8
     INTERRUPTED = 130
     BROKEN_PIPE = 141
 
@@ -59,6 +60,8 @@ _EXIT_CODE_LINES: dict[ExitCode, str] = {
     ExitCode.SERVER: "server or transport: Cloudflare failed (5xx) or the connection did, after "
     "retries",
     ExitCode.BAD_RESPONSE: "bad response: Cloudflare's answer or its paging could not be trusted",
+    ExitCode.PARTIAL: "partial success: with --skip-failed, some accounts failed (each named on "
+    "stderr with its reason); the others were written",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); no output file is left half-written",
     ExitCode.BROKEN_PIPE: "standard output was closed early, e.g. by `| head`",
 }

@@ -18,6 +18,8 @@ The choices, stated once:
 * **Unknown fields** are written verbatim in JSON and JSON Lines. CSV has one fixed header,
   written before the first invoice arrives, so they go in its last column, ``extra``, as a
   JSON object (empty when there are none).
+* **Many accounts**: with ``account_column``, every row carries ``account_id``: the first
+  column of CSV and the table, the first field of each JSON and JSON Lines object.
 """
 
 from __future__ import annotations
@@ -180,18 +182,28 @@ class Writer:
         file: An open text file; the writer neither opens nor closes it.
     """
 
-    def __init__(self, file: IO[str]) -> None:
+    def __init__(self, file: IO[str], *, account_column: bool = False) -> None:
         self._file = file
         self._started = False
+        self._account_column = account_column
+        self._account_id = ""
         self.count = 0
+
+    def _record(self, invoice: Invoice) -> dict[str, Any]:
+        record = to_record(invoice)
+        if self._account_column:
+            return {"account_id": self._account_id, **record}
+        return record
 
     def continue_after(self, count: int) -> None:
         """Go on with a file that already holds ``count`` invoices and its header."""
         self._started = True
         self.count = count
 
-    def write(self, invoice: Invoice) -> None:
-        """Write one invoice, after the header if it is the first."""
+    def write(self, invoice: Invoice, account_id: str = "") -> None:
+        """Write one invoice (of ``account_id``, with ``account_column``), after the header
+        if it is the first."""
+        self._account_id = account_id
         if not self._started:
             self._begin()
         self._write(invoice)
@@ -222,22 +234,23 @@ class Writer:
 class CsvWriter(Writer):
     """CSV (RFC 4180, ``\\r\\n`` line ends) with a header row; see the module docstring."""
 
-    def __init__(self, file: IO[str]) -> None:
-        super().__init__(file)
+    def __init__(self, file: IO[str], *, account_column: bool = False) -> None:
+        super().__init__(file, account_column=account_column)
         self._csv = csv.writer(file)
 
     def _header(self) -> None:
-        self._csv.writerow(CSV_COLUMNS)
+        self._csv.writerow(("account_id", *CSV_COLUMNS) if self._account_column else CSV_COLUMNS)
 
     def _write(self, invoice: Invoice) -> None:
-        self._csv.writerow(csv_row(invoice))
+        row = csv_row(invoice)
+        self._csv.writerow([self._account_id, *row] if self._account_column else row)
 
 
 class JsonLinesWriter(Writer):
     """JSON Lines: one invoice object per line, as the API sent it."""
 
     def _write(self, invoice: Invoice) -> None:
-        self._file.write(dumps_record(to_record(invoice)) + "\n")
+        self._file.write(dumps_record(self._record(invoice)) + "\n")
 
 
 class JsonArrayWriter(Writer):
@@ -247,7 +260,7 @@ class JsonArrayWriter(Writer):
         self._file.write("[")
 
     def _write(self, invoice: Invoice) -> None:
-        self._file.write(("\n" if not self.count else ",\n") + dumps_record(to_record(invoice)))
+        self._file.write(("\n" if not self.count else ",\n") + dumps_record(self._record(invoice)))
 
     def _end(self) -> None:
         self._file.write("\n]\n" if self.count else "]\n")
@@ -265,10 +278,12 @@ _TABLE_COLUMNS: Final = (
 )
 
 
-def _table_line(cells: list[str]) -> str:
-    parts = [
-        align(cell, width) for cell, (_, width, align) in zip(cells, _TABLE_COLUMNS, strict=True)
-    ]
+_ACCOUNT_COLUMN: Final = ("account_id", 32, str.ljust)
+
+
+def _table_line(cells: list[str], *, account: bool = False) -> str:
+    columns = (_ACCOUNT_COLUMN, *_TABLE_COLUMNS) if account else _TABLE_COLUMNS
+    parts = [align(cell, width) for cell, (_, width, align) in zip(cells, columns, strict=True)]
     return "  ".join(parts).rstrip() + "\n"
 
 
@@ -276,7 +291,10 @@ class TableWriter(Writer):
     """Aligned plain-text columns for reading in a terminal; amounts exact, as sent."""
 
     def _header(self) -> None:
-        self._file.write(_table_line([name for name, _, _ in _TABLE_COLUMNS]))
+        names = [name for name, _, _ in _TABLE_COLUMNS]
+        if self._account_column:
+            names.insert(0, "account_id")
+        self._file.write(_table_line(names, account=self._account_column))
 
     def _write(self, invoice: Invoice) -> None:
         cells = [
@@ -289,10 +307,12 @@ class TableWriter(Writer):
             decimal_text(invoice.amount_remaining),
             invoice.invoice_origin or "-",
         ]
-        self._file.write(_table_line(cells))
+        if self._account_column:
+            cells.insert(0, self._account_id)
+        self._file.write(_table_line(cells, account=self._account_column))
 
 
-_WRITERS: Final[Mapping[str, Callable[[IO[str]], Writer]]] = {
+_WRITERS: Final[Mapping[str, Callable[..., Writer]]] = {
     "table": TableWriter,
     "csv": CsvWriter,
     "jsonl": JsonLinesWriter,
@@ -300,8 +320,10 @@ _WRITERS: Final[Mapping[str, Callable[[IO[str]], Writer]]] = {
 }
 
 
-def make_writer(format: str, file: IO[str]) -> Writer:
+def make_writer(format: str, file: IO[str], *, account_column: bool = False) -> Writer:
     """Return the writer for ``format`` (one of :data:`FORMATS`) writing to ``file``.
+
+    With ``account_column``, every row carries the ``account_id`` given to :meth:`Writer.write`.
 
     Raises:
         ValueError: For an unknown format.
@@ -310,4 +332,4 @@ def make_writer(format: str, file: IO[str]) -> Writer:
         factory = _WRITERS[format]
     except KeyError:
         raise ValueError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}") from None
-    return factory(file)
+    return factory(file, account_column=account_column)

@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 import anyio
 
 from asyncinvoices._governor import RateGovernor
-from asyncinvoices._models import FetchStats
+from asyncinvoices._models import FetchStats, ManyStats
 
 if TYPE_CHECKING:
     from ._logging import StreamSwitch
@@ -44,7 +44,7 @@ class Progress(Protocol):
 
     visible: bool
 
-    def update(self, stats: FetchStats) -> None:
+    def update(self, stats: FetchStats | ManyStats) -> None:
         """Show the run's latest statistics."""
 
     def note(self, text: str) -> None:
@@ -56,7 +56,7 @@ class _NoProgress:
 
     visible = False
 
-    def update(self, stats: FetchStats) -> None:
+    def update(self, stats: FetchStats | ManyStats) -> None:
         """Do nothing."""
 
     def note(self, text: str) -> None:
@@ -70,17 +70,24 @@ class _RichProgress:
 
     def __init__(self, progress: Any, description: str) -> None:
         self._progress = progress
-        self._task = progress.add_task(description, total=None, invoices=0, rate="", note="")
+        self._task = progress.add_task(
+            description, total=None, invoices=0, rate="", note="", unit="pages"
+        )
 
-    def update(self, stats: FetchStats) -> None:
-        """Show the run's latest statistics."""
+    def update(self, stats: FetchStats | ManyStats) -> None:
+        """Show the run's latest statistics: pages, or accounts over many accounts."""
         rate = f"{stats.invoices / stats.elapsed:,.0f} inv/s" if stats.elapsed > 0 else ""
+        if isinstance(stats, ManyStats):
+            done, total, unit = stats.accounts_done, stats.accounts_total, "accounts"
+        else:
+            done, total, unit = stats.pages, stats.planned_pages, "pages"
         self._progress.update(
             self._task,
-            completed=stats.pages,
-            total=stats.planned_pages,
+            completed=done,
+            total=total,
             invoices=f"{stats.invoices:,}",
             rate=rate,
+            unit=unit,
         )
 
     def note(self, text: str) -> None:
@@ -124,7 +131,9 @@ def progress_display(
         rich.progress.TextColumn("{task.description}"),
         rich.progress.BarColumn(),
         rich.progress.MofNCompleteColumn(),
-        rich.progress.TextColumn("pages  {task.fields[invoices]} invoices  {task.fields[rate]}"),
+        rich.progress.TextColumn(
+            "{task.fields[unit]}  {task.fields[invoices]} invoices  {task.fields[rate]}"
+        ),
         rich.progress.TimeRemainingColumn(),
         rich.progress.TextColumn("[yellow]{task.fields[note]}"),
     )
