@@ -170,6 +170,7 @@ async def test_incremental(tutorial_fake: FakeCloudflare, tmp_path: Path) -> Non
     outputs.append(await _run(fake, tmp_path, "incremental.py", account))
 
     _check_output("incremental.txt", "".join(outputs))
+    _check_output("incremental_checkpoint.json", json.dumps(checkpoint, indent=4) + "\n")
     rows = (tmp_path / "invoices.jsonl").read_text(encoding="utf-8").splitlines()
     ids, everything = [json.loads(row)["id"] for row in rows], fake.ids()
     assert ids == everything[127:] + everything[120:127] + everything[:50] + everything[50:120]
