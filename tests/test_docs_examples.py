@@ -184,6 +184,37 @@ async def test_incremental(tutorial_fake: FakeCloudflare, tmp_path: Path) -> Non
     assert not (tmp_path / "invoices.checkpoint.json").exists()
 
 
+async def test_nightly_script(tutorial_fake: FakeCloudflare, tmp_path: Path) -> None:
+    """nightly.sh appends the invoices of each day it is given once; a failed night appends
+    nothing and leaves no file behind; without a day it takes yesterday (none in the fake)."""
+    fake = tutorial_fake
+    env = _environment(fake)
+    env["ACCOUNT_ID"] = fake.account_id
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    script = ["sh", str(EXAMPLES / "nightly.sh")]
+    codes = []
+    for day, token in [
+        ("2024-12-29", fake.api_token),
+        ("2024-12-30", fake.api_token),
+        ("2024-12-31", "x" * 40),  # a token Cloudflare refuses: exit 3
+    ]:
+        env["CLOUDFLARE_API_TOKEN"] = token
+        result = await anyio.run_process([*script, day], cwd=tmp_path, env=env, check=False)
+        codes.append(result.returncode)
+    env["CLOUDFLARE_API_TOKEN"] = fake.api_token
+    yesterday = await anyio.run_process(script, cwd=tmp_path, env=env, check=False)
+
+    assert (codes, yesterday.returncode) == ([0, 0, 3], 0)
+    rows = (tmp_path / "invoices.jsonl").read_text(encoding="utf-8").splitlines()
+    by_day = {
+        day: [x["id"] for x in fake.expected_invoices() if x["created"].date().isoformat() == day]
+        for day in ("2024-12-29", "2024-12-30")
+    }
+    assert [len(ids) > 0 for ids in by_day.values()] == [True, True]
+    assert [json.loads(row)["id"] for row in rows] == by_day["2024-12-29"] + by_day["2024-12-30"]
+    assert os.listdir(tmp_path) == ["invoices.jsonl"]
+
+
 async def test_resume(tutorial_fake: FakeCloudflare, tmp_path: Path) -> None:
     """resume.py, stopped half-way and run again, writes every invoice exactly once."""
     account = tutorial_fake.account_id
