@@ -15,6 +15,7 @@ import os
 import re
 import sys
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 
@@ -132,18 +133,86 @@ async def test_export_csv(tutorial_fake: FakeCloudflare, tmp_path: Path) -> None
     assert tutorial_fake.ids() == [line.split(",", 1)[0] for line in lines[1:]]
 
 
-async def test_export_dataframe_records(tutorial_fake: FakeCloudflare) -> None:
-    """export_dataframe.to_records gives one exact record per invoice (polars/pandas untested)."""
-    module = _load("export_dataframe")
-    async with InvoiceClient(
-        api_token=tutorial_fake.api_token, base_url=tutorial_fake.base_url
-    ) as client:
-        invoices = await client.list_invoices(tutorial_fake.account_id)
+@pytest.mark.parametrize("library", ["pandas", "polars"])
+async def test_export_dataframe(
+    tutorial_fake: FakeCloudflare, tmp_path: Path, library: str
+) -> None:
+    """export_dataframe.py sums an amount column exactly where floats are off, per library."""
+    pytest.importorskip(library)
+    eur = [x["amount_due"] for x in tutorial_fake.invoices() if x["currency"] == "eur"]
+    exact, as_floats = sum(Decimal(x) for x in eur), sum(float(x) for x in eur)
 
-    records = module.to_records(invoices)
+    out = await _run(
+        tutorial_fake, tmp_path, "export_dataframe.py", tutorial_fake.account_id, library
+    )
 
-    assert tutorial_fake.ids() == [record["id"] for record in records]
-    assert invoices[0].amount_due == records[0]["amount_due"]
+    _check_output(f"export_dataframe_{library}.txt", out)
+    assert f"EUR due, exact:     {exact}\n" in out
+    assert f"{TUTORIAL_INVOICES:,} rows\n" in out
+    assert Decimal(f"{as_floats:.2f}") == exact
+    assert str(as_floats) != str(exact)  # the float sum is off in its last digits
+
+
+async def test_incremental(tutorial_fake: FakeCloudflare, tmp_path: Path) -> None:
+    """incremental.py appends only new invoices, in a request or two, and a run cut off is
+    resumed with its own since, so that nothing is skipped or written twice."""
+    fake, account = tutorial_fake, tutorial_fake.account_id
+    outputs = [await _run(fake, tmp_path, "incremental.py", account)]
+    fake.create_invoices(7)
+    fake.reset_counters()
+    outputs.append(await _run(fake, tmp_path, "incremental.py", account))
+    requests_for_seven = len(fake.requests)
+    fake.create_invoices(120)
+    outputs.append(
+        await _run(fake, tmp_path, "incremental.py", account, "--stop-after", "50", returncode=1)
+    )
+    checkpoint = json.loads((tmp_path / "invoices.checkpoint.json").read_text(encoding="utf-8"))
+    outputs.append(await _run(fake, tmp_path, "incremental.py", account))
+
+    _check_output("incremental.txt", "".join(outputs))
+    _check_output("incremental_checkpoint.json", json.dumps(checkpoint, indent=4) + "\n")
+    rows = (tmp_path / "invoices.jsonl").read_text(encoding="utf-8").splitlines()
+    ids, everything = [json.loads(row)["id"] for row in rows], fake.ids()
+    assert ids == everything[127:] + everything[120:127] + everything[:50] + everything[50:120]
+    # The newest of the seven: the since of the run that was cut off.
+    assert checkpoint["since"] == json.loads(rows[TUTORIAL_INVOICES])["created"].replace(
+        "Z", "+00:00"
+    )
+    # Page 1 holds the seven new invoices and ends before since; the default read-ahead may
+    # have asked for page 2 as well.
+    assert requests_for_seven <= 2
+    assert not (tmp_path / "invoices.checkpoint.json").exists()
+
+
+async def test_nightly_script(tutorial_fake: FakeCloudflare, tmp_path: Path) -> None:
+    """nightly.sh appends the invoices of each day it is given once; a failed night appends
+    nothing and leaves no file behind; without a day it takes yesterday (none in the fake)."""
+    fake = tutorial_fake
+    env = _environment(fake)
+    env["ACCOUNT_ID"] = fake.account_id
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    script = ["sh", str(EXAMPLES / "nightly.sh")]
+    codes = []
+    for day, token in [
+        ("2024-12-29", fake.api_token),
+        ("2024-12-30", fake.api_token),
+        ("2024-12-31", "x" * 40),  # a token Cloudflare refuses: exit 3
+    ]:
+        env["CLOUDFLARE_API_TOKEN"] = token
+        result = await anyio.run_process([*script, day], cwd=tmp_path, env=env, check=False)
+        codes.append(result.returncode)
+    env["CLOUDFLARE_API_TOKEN"] = fake.api_token
+    yesterday = await anyio.run_process(script, cwd=tmp_path, env=env, check=False)
+
+    assert (codes, yesterday.returncode) == ([0, 0, 3], 0)
+    rows = (tmp_path / "invoices.jsonl").read_text(encoding="utf-8").splitlines()
+    by_day = {
+        day: [x["id"] for x in fake.expected_invoices() if x["created"].date().isoformat() == day]
+        for day in ("2024-12-29", "2024-12-30")
+    }
+    assert [len(ids) > 0 for ids in by_day.values()] == [True, True]
+    assert [json.loads(row)["id"] for row in rows] == by_day["2024-12-29"] + by_day["2024-12-30"]
+    assert os.listdir(tmp_path) == ["invoices.jsonl"]
 
 
 async def test_resume(tutorial_fake: FakeCloudflare, tmp_path: Path) -> None:

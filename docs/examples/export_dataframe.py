@@ -1,64 +1,61 @@
-"""Load every invoice of an account into a polars or pandas DataFrame.
+"""Load every invoice of an account into a pandas or polars DataFrame, and sum it exactly.
 
-Run: python export_dataframe.py ACCOUNT_ID  (with CLOUDFLARE_API_TOKEN set, and polars or
-pandas installed; neither is a dependency of asyncinvoices)
+Run: python export_dataframe.py ACCOUNT_ID [pandas|polars]  (with CLOUDFLARE_API_TOKEN set,
+and pip install "asyncinvoices[pandas]" or "asyncinvoices[polars]")
 """
 
 import sys
-from typing import Any
 
 import anyio
 
-from asyncinvoices import Invoice, InvoiceClient
+from asyncinvoices import Invoice, InvoiceClient, to_pandas, to_polars
 
 
-def to_records(invoices: list[Invoice]) -> list[dict[str, Any]]:
-    """One plain dict per invoice; amounts stay exact Decimals, `created` a UTC datetime."""
-    return [
-        {
-            "id": invoice.id,
-            "created": invoice.created,
-            "status": invoice.status,
-            "currency": invoice.currency,
-            "amount_due": invoice.amount_due,
-            "amount_paid": invoice.amount_paid,
-            "amount_remaining": invoice.amount_remaining,
-            "invoice_origin": invoice.invoice_origin,
-        }
-        for invoice in invoices
-    ]
+async def fetch(account_id: str) -> list[Invoice]:
+    async with InvoiceClient() as client:
+        return await client.list_invoices(account_id)
 
 
-def to_polars(records: list[dict[str, Any]]) -> Any:
+def with_pandas(invoices: list[Invoice]) -> None:
+    frame = to_pandas(invoices)
+    print(f"{len(frame):,} rows")
+    print(f"amount_due {frame['amount_due'].dtype}, created {frame['created'].dtype}")
+    eur = frame[frame["currency"] == "eur"]
+    # An object column of Decimals sums with Decimal arithmetic: exact.
+    print(f"EUR due, exact:     {eur['amount_due'].sum()}")
+    print(f"EUR due, as floats: {eur['amount_due'].astype(float).sum()}")
+    # Spend per month and currency; the month of `created`, which is in UTC.
+    month = frame["created"].dt.strftime("%Y-%m").rename("month")
+    spend = frame.groupby([month, "currency"])["amount_paid"].agg(["count", "sum"])
+    print(spend.tail(4).to_string())
+
+
+def with_polars(invoices: list[Invoice]) -> None:
     import polars as pl
 
-    # polars keeps Decimal columns exact (pl.Decimal).
-    return pl.DataFrame(records, infer_schema_length=None)
+    frame = to_polars(invoices)
+    print(f"{frame.height:,} rows")
+    print(f"amount_due {frame['amount_due'].dtype}, created {frame['created'].dtype}")
+    eur = frame.filter(pl.col("currency") == "eur")
+    # A Decimal column sums as a 128-bit integer at its scale: exact.
+    print(f"EUR due, exact:     {eur['amount_due'].sum()}")
+    print(f"EUR due, as floats: {eur['amount_due'].cast(pl.Float64).sum()}")
+    month = pl.col("created").dt.strftime("%Y-%m").alias("month")
+    spend = (
+        frame.group_by(month, "currency")
+        .agg(pl.len().alias("count"), pl.col("amount_paid").sum().alias("sum"))
+        .sort("month", "currency")
+    )
+    print(spend.tail(4))
 
 
-def to_pandas(records: list[dict[str, Any]]) -> Any:
-    import pandas as pd
-
-    # pandas stores Decimals as objects: exact, but slow to compute on. Convert to
-    # integers of minor units, or to float, only when exactness does not matter.
-    return pd.DataFrame.from_records(records)
-
-
-async def main(account_id: str) -> None:
-    async with InvoiceClient() as client:
-        invoices = await client.list_invoices(account_id)
-    records = to_records(invoices)
-    print(f"{len(records):,} records")
-    try:
-        frame = to_polars(records)
-    except ImportError:
-        try:
-            frame = to_pandas(records)
-        except ImportError:
-            print("install polars or pandas to build a DataFrame")
-            return
-    print(frame.head())
+def main(account_id: str, library: str = "pandas") -> None:
+    invoices = anyio.run(fetch, account_id)
+    if library == "polars":
+        with_polars(invoices)
+    else:
+        with_pandas(invoices)
 
 
 if __name__ == "__main__":
-    anyio.run(main, sys.argv[1])
+    main(*sys.argv[1:3])
