@@ -31,6 +31,8 @@ from ._errors import (
     TransportError,
 )
 from ._governor import RateGovernor
+from ._mirror import InvoiceMirror
+from ._mirror_types import AccountSync, DatabaseURL, MirrorBusyError, MirrorError, SyncReport
 from ._models import (
     FetchStats,
     Invoice,
@@ -47,18 +49,23 @@ from ._version import __version__
 
 __all__ = [
     "APIError",
+    "AccountSync",
     "AsyncInvoicesError",
     "AuthenticationError",
     "Backoff",
     "BadRequestError",
     "CloudflareErrorDetail",
     "ConfigurationError",
+    "DatabaseURL",
     "FetchStats",
     "Invoice",
     "InvoiceClient",
+    "InvoiceMirror",
     "InvoicePage",
     "InvoiceStream",
     "InvoiceType",
+    "MirrorBusyError",
+    "MirrorError",
     "NotFoundError",
     "PageStream",
     "Pagination",
@@ -69,6 +76,7 @@ __all__ = [
     "RateWait",
     "ResponseFormatError",
     "ServerError",
+    "SyncReport",
     "TransportError",
     "WaitReason",
     "__version__",

@@ -77,10 +77,12 @@ class _Failure:
     error: AsyncInvoicesError
 
 
-def _bounds(setup: WalkSetup) -> dict[str, str | None]:
+def _bounds(setup: WalkSetup) -> dict[str, str]:
+    # Only the bounds that are set, so that a checkpoint of a whole walk stays as it was.
     return {
-        name: None if bound is None else bound.isoformat()
+        name: bound.isoformat()
         for name, bound in (("since", setup.since), ("until", setup.until))
+        if bound is not None
     }
 
 
@@ -93,11 +95,11 @@ def _anchor_from_checkpoint(checkpoint: object, setup: WalkSetup) -> Anchor:
             "the checkpoint belongs to another account or type: "
             f"{checkpoint.get('account_id')!r}/{checkpoint.get('type')!r}"
         )
-    bounds = {name: checkpoint.get(name) for name in ("since", "until")}
+    bounds = {name: checkpoint[name] for name in ("since", "until") if name in checkpoint}
     if bounds != _bounds(setup):
         raise ConfigurationError(
-            f"the checkpoint was taken with since={bounds['since']!r} and "
-            f"until={bounds['until']!r}; resume with the same bounds"
+            f"the checkpoint was taken with since={bounds.get('since')!r} and "
+            f"until={bounds.get('until')!r}; resume with the same bounds"
         )
     position = checkpoint.get("position")
     invoice_id = checkpoint.get("last_id")
@@ -131,11 +133,7 @@ class _Stream:
         self._requests = setup.fetch.counts
         self._ledger = Ledger(retain=_planner.DEFAULT_RETAIN)
         resume = setup.resume
-        anchor = (
-            _anchor_from_checkpoint(resume, setup)
-            if resume is not None
-            else None
-        )
+        anchor = _anchor_from_checkpoint(resume, setup) if resume is not None else None
         self._base = anchor.position + 1 if anchor is not None else 0
         self._last_id = anchor.invoice_id if anchor is not None else None
         self._last_created = anchor.created if anchor is not None else None

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from asyncinvoices import set_testing
+
+from .postgres import PostgresServer, running_server
 
 
 @pytest.fixture
@@ -21,3 +25,21 @@ def instant_backoff() -> Iterator[None]:
     set_testing(True)
     yield
     set_testing(False)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for the whole test run; skipped locally without one.
+
+    In CI (``CI=true``) a server that cannot start fails the tests instead: CI installs
+    PostgreSQL (.ci/run), so a skip there would hide a broken backend.
+    """
+    stack = contextlib.ExitStack()
+    try:
+        server = stack.enter_context(running_server())
+    except RuntimeError as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"no PostgreSQL server: {exc}")
+        pytest.skip(f"no PostgreSQL server: {exc}")
+    with stack:
+        yield server

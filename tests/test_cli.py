@@ -379,8 +379,28 @@ async def test_demo_fetches_everything_and_reports_the_run() -> None:
         "Rate limit scaled down to 150 requests per 1 s (Cloudflare: 1,200 per 300 s)\n"
     ) in out
     assert "4 injected by the server, all survived" in out
+    # 15 pages and 4 failed attempts, the reset's silent re-send counted like any other.
+    assert "requests       19 (4 retries)" in out
+    assert "server saw     19 requests (as counted by the client), 0 over its quota (429)" in out
     assert "fake server measured in this run" in out
     assert "retry" in result.stderr  # the library's warnings about the retried requests
+
+
+async def test_full_demo_with_faults_stays_inside_the_quota() -> None:
+    """The default demo with faults: 500 pages under a quota of 150 per second, no real 429.
+
+    Before the governor counted aiohttp's silent re-send of the reset page, this run drew a
+    429 from the server's own limit on every run.
+    """
+    result = await cli("demo", "--faults", "--no-progress", env={})
+
+    assert result.code == ExitCode.OK
+    assert "50,000, each exactly once and in order (verified)" in result.stdout
+    assert "requests       504 (4 retries)" in result.stdout
+    assert (
+        "server saw     504 requests (as counted by the client), 0 over its quota (429)"
+        in result.stdout
+    )
 
 
 async def test_fake_server_serves_until_cancelled() -> None:

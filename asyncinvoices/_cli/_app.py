@@ -25,6 +25,7 @@ from asyncinvoices._version import __version__
 from ._failures import EXIT_CODES_HELP, ExitCode, describe, exit_codes_help
 from ._formats import FORMATS
 from ._logging import logging_to, redact
+from ._sync import SYNC_EXAMPLES, add_sync_arguments
 
 __all__ = ["MAX_CONCURRENCY", "build_parser", "main", "run", "run_async"]
 
@@ -336,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     summary = "Totals, months and a spend chart, in the terminal."
     _add_fetch_options(command("summary", summary, _SUMMARY_EXAMPLES))
+    add_sync_arguments(
+        command("sync", "Mirror the invoice history into a database.", SYNC_EXAMPLES)
+    )
     demo = "Fetch a large account from an embedded fake Cloudflare."
     _add_demo_options(command("demo", demo, _DEMO_EXAMPLES, _DEMO_EXIT_CODES))
     fake = "Run the fake Cloudflare server standalone."
@@ -438,12 +442,14 @@ def _parse(
 def _commands() -> Mapping[str, Callable[[Any], Awaitable[object]]]:
     from . import _commands as commands
     from ._demo import demo
+    from ._sync import sync
 
     return {
         "fetch": commands.fetch,
         "summary": commands.summary,
         "demo": demo,
         "fake-server": commands.fake_server,
+        "sync": sync,
     }
 
 

@@ -95,8 +95,14 @@ def run_report(
     median: float | None,
     verified: bool,
     injected: Sequence[Any],
+    served: Sequence[Any] = (),
 ) -> str:
-    """Return the "measured run" block of the demo's output."""
+    """Return the "measured run" block of the demo's output.
+
+    ``served`` is the fake's log of the requests that reached it: the report compares their
+    number with the client's count, and says how many of them were answered 429 by the
+    server's own rate limit rather than by an injected fault.
+    """
     rate = stats.invoices / wall if wall > 0 else 0.0
     lines = [
         "The run",
@@ -115,6 +121,8 @@ def run_report(
     ]
     if injected:
         lines.append(f"  faults         {len(injected)} injected by the server, all survived")
+    if served:
+        lines.append(_server_line(stats, served))
     if median is not None:
         sequential = stats.pages * median
         per_page_ms = median * 1000
@@ -125,6 +133,14 @@ def run_report(
             "this run's wall time)",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _server_line(stats: FetchStats, served: Sequence[Any]) -> str:
+    limited = sum(1 for r in served if r.status == 429 and r.fault is None)
+    same = "as counted by the client" if len(served) == stats.requests else "the client counted"
+    text = f"  server saw     {len(served):,} requests ({same}"
+    text += "" if len(served) == stats.requests else f" {stats.requests:,}!"
+    return text + f"), {limited} over its quota (429)"
 
 
 def _limits(args: Any, pages: int) -> tuple[RateLimit, float, list[Any]]:
@@ -196,6 +212,7 @@ async def demo(ctx: Context) -> bool:
                 median=median_page_seconds(fake.requests),
                 verified=verified,
                 injected=fake.injected,
+                served=fake.requests,
             )
         )
         out.flush()

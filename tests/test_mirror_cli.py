@@ -1,0 +1,170 @@
+"""``asyncinvoices sync``: output, exit codes and the database URL's password, in-process."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from asyncinvoices._cli import ExitCode, run_async
+from asyncinvoices.testing import FakeCloudflare, Fault
+
+from .postgres import PASSWORD, PostgresServer
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("instant_backoff")]
+
+HEADER = "account                           seen  inserted  updated  removed  outcome\n"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeCloudflare]:
+    """A fake account of 230 invoices."""
+    async with FakeCloudflare(230, seed=7) as server:
+        yield server
+
+
+async def sync(
+    fake: FakeCloudflare, *argv: str, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    """Run ``asyncinvoices sync ... --base-url FAKE`` and return (code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    environ = {"CLOUDFLARE_API_TOKEN": fake.api_token, **(env or {})}
+    args = ["sync", *argv, "--base-url", fake.base_url]
+    code = await run_async(args, stdout=out, stderr=err, environ=environ)
+    return code, out.getvalue(), err.getvalue()
+
+
+def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    """The rows of ``sql`` on the SQLite file ``path``."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return [tuple(row) for row in db.execute(sql).fetchall()]
+
+
+async def test_sync_prints_seen_inserted_updated_removed_per_account(
+    fake: FakeCloudflare, tmp_path: Path
+) -> None:
+    """Two accounts, twice: the counts of each, and zeros for the unchanged re-run."""
+    other = fake.add_account(invoices=7)
+    db = f"sqlite:///{tmp_path}/m.db"
+
+    first = await sync(fake, fake.account_id, other, "--db", db)
+    fake.delete_invoices(fake.ids()[:1])
+    second = await sync(fake, fake.account_id, other, "--db", db)
+
+    assert first == (
+        ExitCode.OK,
+        f"mirrored into {db}\n"
+        + HEADER
+        + f"{fake.account_id}   230       230        0        0  ok\n"
+        + f"{other}     7         7        0        0  ok\n",
+        "",
+    )
+    assert second == (
+        ExitCode.OK,
+        f"mirrored into {db}\n"
+        + HEADER
+        + f"{fake.account_id}   229         0        0        1  ok\n"
+        + f"{other}     7         0        0        0  ok\n",
+        "",
+    )
+
+
+async def test_sync_defaults_to_invoices_db_or_the_environment(
+    fake: FakeCloudflare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --db: $ASYNCINVOICES_DB, else sqlite:///invoices.db in the working directory."""
+    monkeypatch.chdir(tmp_path)
+    env_db = f"sqlite:///{tmp_path}/from-env.db"
+
+    code, out, _ = await sync(fake, fake.account_id)
+    code_env, out_env, _ = await sync(fake, fake.account_id, env={"ASYNCINVOICES_DB": env_db})
+
+    assert (code, out.splitlines()[0]) == (ExitCode.OK, "mirrored into sqlite:///invoices.db")
+    assert rows(tmp_path / "invoices.db", "SELECT count(*) FROM invoices") == [(230,)]
+    assert (code_env, out_env.splitlines()[0]) == (ExitCode.OK, f"mirrored into {env_db}")
+    assert rows(tmp_path / "from-env.db", "SELECT count(*) FROM invoices") == [(230,)]
+
+
+async def test_failed_sync_exits_like_fetch_and_records_the_run(
+    fake: FakeCloudflare, tmp_path: Path
+) -> None:
+    """Cloudflare failing after every retry: exit 6, the table says failed, nothing stored."""
+    fake.add_fault(Fault.status(503, page=3))
+    db = f"sqlite:///{tmp_path}/m.db"
+
+    code, out, err = await sync(fake, fake.account_id, "--db", db)
+
+    assert code == ExitCode.SERVER
+    assert out.splitlines()[2].split() == [fake.account_id, "100", "0", "0", "0", "failed"]
+    assert err.splitlines()[-1].startswith("asyncinvoices: Cloudflare failed (HTTP 503")
+    assert rows(tmp_path / "m.db", "SELECT count(*) FROM invoices") == [(0,)]
+    assert rows(tmp_path / "m.db", "SELECT outcome FROM sync_runs") == [("failed",)]
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://u:hunter2@h/db", "invalid database URL: unsupported scheme 'mysql'"),
+        ("sqlite://invoices.db", "invalid database URL: an sqlite URL needs three slashes"),
+        ("postgresql://u:hunter2@h:port/db", "invalid database URL: it cannot be parsed"),
+    ],
+)
+async def test_bad_database_url_is_a_usage_error_without_the_password(
+    fake: FakeCloudflare, url: str, message: str
+) -> None:
+    """Exit 2 with what is wrong; the URL (and its password) is not repeated."""
+    code, out, err = await sync(fake, fake.account_id, "--db", url)
+
+    assert (code, out) == (ExitCode.USAGE, "")
+    assert err.startswith(f"asyncinvoices: configuration error: {message}")
+    assert "hunter2" not in err
+
+
+async def test_postgres_password_is_never_printed(
+    fake: FakeCloudflare, postgres_server: PostgresServer
+) -> None:
+    """With -vv, on success and on a wrong password: the password shows nowhere."""
+    name = f"c_{uuid.uuid4().hex[:16]}"
+    url = postgres_server.create_database(name)
+    wrong = url.replace("p%40ss", "wrong-pass")
+    port = postgres_server.port
+
+    ok = await sync(fake, fake.account_id, "-vv", env={"ASYNCINVOICES_DB": url})
+    failed = await sync(fake, fake.account_id, "-vv", "--db", wrong)
+
+    assert ok[0] == ExitCode.OK
+    assert ok[1].splitlines()[0] == f"mirrored into postgresql://mirror:***@127.0.0.1:{port}/{name}"
+    assert failed[0] == ExitCode.ERROR
+    assert (
+        failed[2]
+        .splitlines()[-1]
+        .startswith(
+            f"asyncinvoices: error: cannot connect to postgresql://mirror:***@127.0.0.1:{port}/{name}"
+        )
+    )
+    for text in (*ok[1:], *failed[1:]):
+        for secret in (PASSWORD, "p%40ss", "wrong-pass", fake.api_token):
+            assert secret not in text
+
+
+async def test_every_failed_account_is_named_and_the_first_picks_the_exit_code(
+    fake: FakeCloudflare, tmp_path: Path
+) -> None:
+    """Two accounts failing differently: one line each on stderr, exit code of the first."""
+    other = fake.add_account(invoices=7)
+    fake.add_fault(Fault.status(503, account_id=fake.account_id))
+    fake.add_fault(Fault.status(404, account_id=other))
+
+    code, out, err = await sync(fake, fake.account_id, other, "--db", f"sqlite:///{tmp_path}/m.db")
+
+    lines = err.splitlines()
+    assert code == ExitCode.SERVER
+    assert [line.split()[-1] for line in out.splitlines()[2:]] == ["failed", "failed"]
+    assert lines[-3].startswith(f"asyncinvoices: {fake.account_id}: HTTP 503")
+    assert lines[-2].startswith(f"asyncinvoices: {other}: HTTP 404")
+    assert lines[-1].startswith("asyncinvoices: Cloudflare failed (HTTP 503")

@@ -1,0 +1,164 @@
+"""The mirror's pure parts: database URLs, canonical field texts, diffs, keys, the report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from asyncinvoices import AccountSync, ConfigurationError, DatabaseURL, Invoice, SyncReport
+from asyncinvoices._cli._sync import render_report
+from asyncinvoices._mirror_records import (
+    FIELDS,
+    KeyAssigner,
+    canonical_json,
+    derived_key,
+    diff,
+    format_timestamp,
+    parse_timestamp,
+    to_text,
+)
+from asyncinvoices._mirror_schema import migrations
+from asyncinvoices._mirror_types import database_url_from, parse_database_url
+
+UTC = dt.timezone.utc
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sqlite:///invoices.db", DatabaseURL(scheme="sqlite", path="invoices.db")),
+        ("sqlite:////var/lib/a b.db", DatabaseURL(scheme="sqlite", path="/var/lib/a b.db")),
+        ("sqlite:///:memory:", DatabaseURL(scheme="sqlite", path=":memory:")),
+        (
+            "postgresql://bill:p%40ss@db.example:6432/billing",
+            DatabaseURL(
+                scheme="postgresql",
+                host="db.example",
+                port=6432,
+                user="bill",
+                password="p@ss",
+                database="billing",
+            ),
+        ),
+        ("postgres://db/x", DatabaseURL(scheme="postgresql", host="db", database="x")),
+    ],
+)
+def test_database_urls_parse(text: str, expected: DatabaseURL) -> None:
+    """SQLite paths relative and absolute; libpq-style PostgreSQL URLs, percent-decoded."""
+    assert parse_database_url(text) == expected
+
+
+def test_redacted_url_and_repr_hide_the_password() -> None:
+    """The password is *** in redacted and str, and absent from repr."""
+    url = parse_database_url("postgresql://bill:s3cr%2Ft@[::1]:5432/billing")
+
+    assert url.redacted == "postgresql://bill:***@[::1]:5432/billing"
+    assert str(url) == url.redacted
+    assert "s3cr" not in repr(url)
+    assert parse_database_url("postgresql://h/d").redacted == "postgresql://h/d"
+    assert parse_database_url("postgresql://bill@h/d").redacted == "postgresql://bill@h/d"
+
+
+def test_database_url_comes_from_option_then_environment_then_default() -> None:
+    """--db wins over ASYNCINVOICES_DB, which wins over sqlite:///invoices.db."""
+    env = {"ASYNCINVOICES_DB": "sqlite:///env.db"}
+    assert database_url_from(env, "sqlite:///opt.db") == "sqlite:///opt.db"
+    assert database_url_from(env) == "sqlite:///env.db"
+    assert database_url_from({}) == "sqlite:///invoices.db"
+
+
+def test_bad_url_raises_configuration_error() -> None:
+    """An unknown scheme is a ConfigurationError that does not repeat the URL."""
+    with pytest.raises(ConfigurationError) as caught:
+        parse_database_url("mysql://u:hunter2@h/db")
+    assert "hunter2" not in str(caught.value)
+
+
+def test_canonical_texts_are_the_same_for_python_and_database_values() -> None:
+    """Decimal, SQLite's 0/1 and text, asyncpg's spaced JSON: one text per value."""
+    created = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert to_text("amount_due", Decimal("640.19")) == "640.19"
+    assert to_text("amount_due", "640.19") == "640.19"
+    assert to_text("attempted", True) == "true"
+    assert to_text("attempted", 0) == "false"
+    assert to_text("attempt_count", 3) == "3"
+    assert to_text("created", created) == "2026-01-02T03:04:05Z"
+    assert to_text("extra", {"b": [1, Decimal("0.1")], "a": None}) == '{"a":null,"b":[1,0.1]}'
+    assert to_text("extra", '{"b": [1, 0.1], "a": null}') == '{"a":null,"b":[1,0.1]}'
+    assert to_text("status", None) is None
+
+
+def test_canonical_json_keeps_decimal_digits_and_sorts_keys() -> None:
+    """A decimal no float can hold keeps every digit; nested keys are sorted."""
+    value = {"z": {"y": 1, "x": True}, "n": Decimal("98765432109876543.21")}
+    assert canonical_json(value) == '{"n":98765432109876543.21,"z":{"x":true,"y":1}}'
+
+
+def test_timestamps_round_trip_and_fixed_width_sorts() -> None:
+    """ISO-8601 UTC with Z; fixed width always has six fraction digits."""
+    moment = dt.datetime(2026, 3, 1, 12, 0, 0, 5, tzinfo=UTC)
+    assert format_timestamp(moment) == "2026-03-01T12:00:00.000005Z"
+    assert format_timestamp(moment.replace(microsecond=0), fixed=True) == (
+        "2026-03-01T12:00:00.000000Z"
+    )
+    assert format_timestamp(dt.datetime(2026, 3, 1, 12)) == "2026-03-01T12:00:00Z"
+    assert parse_timestamp("2026-03-01T12:00:00.000005Z") == moment
+    assert parse_timestamp("2026-03-01T12:00:00") == moment.replace(microsecond=0)
+
+
+def test_diff_lists_each_changed_field_once() -> None:
+    """Only fields whose text differs, in column order."""
+    old = [None] * len(FIELDS)
+    new = list(old)
+    new[FIELDS.index("status")] = "paid"
+    old[FIELDS.index("status")] = "open"
+    new[FIELDS.index("description")] = "x"
+    assert diff(old, new) == [("description", None, "x"), ("status", "open", "paid")]
+    assert diff(old, old) == []
+
+
+def test_invoices_without_id_get_stable_distinct_keys() -> None:
+    """A hash of the fields; identical ones in one listing get #2, #3; ids are kept."""
+    keyless = Invoice(
+        amount_due=Decimal(1), amount_paid=Decimal(0), amount_remaining=Decimal(1), currency="usd"
+    )
+    keys = KeyAssigner()
+
+    first, second = keys.key(keyless), keys.key(keyless)
+
+    assert first == derived_key(keyless) == KeyAssigner().key(keyless)
+    assert first.startswith("derived:")
+    assert len(first) == len("derived:") + 32
+    assert second == first + "#2"
+    assert keys.key(Invoice(**{**_fields(keyless), "id": "in_1"})) == "in_1"
+    assert derived_key(Invoice(**{**_fields(keyless), "status": "paid"})) != first
+
+
+def _fields(invoice: Invoice) -> dict[str, object]:
+    return {f: getattr(invoice, f) for f in (*FIELDS, "id")}
+
+
+def test_migrations_start_from_the_version_found() -> None:
+    """Version 0 gets every statement, the current version none."""
+    assert len(migrations("sqlite", 0)) == 7
+    assert migrations("postgresql", 1) == []
+
+
+def test_report_table_aligns_numbers_right() -> None:
+    """One line per account, thousands separators, outcome last."""
+    start = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    report = SyncReport(
+        accounts=(
+            AccountSync(
+                account_id="a" * 32, started_at=start, finished_at=start, seen=12345, inserted=12345
+            ),
+            AccountSync(account_id="b" * 32, started_at=start, finished_at=start, outcome="failed"),
+        )
+    )
+    assert render_report(report) == (
+        "account                             seen  inserted  updated  removed  outcome\n"
+        f"{'a' * 32}  12,345    12,345        0        0  ok\n"
+        f"{'b' * 32}       0         0        0        0  failed\n"
+    )
