@@ -388,26 +388,43 @@ class FakeCloudflare:
                 f"after {timeout:g} s"
             ) from None
 
-    async def wait_requests(self, count: int, timeout: float = 5.0) -> None:
-        """Wait until at least ``count`` requests reached the endpoint (`requests`).
+    async def wait_requests(
+        self,
+        count: int,
+        timeout: float = 5.0,
+        *,
+        matching: Callable[[ServedRequest], bool] | None = None,
+    ) -> None:
+        """Wait until at least ``count`` requests arrived (`requests`), or ``count`` of them
+        satisfy ``matching``.
+
+        Example: ``await fake.wait_requests(1, matching=lambda r: r.page == 5)`` returns
+        once page 5 was asked for.
 
         Args:
-            count: How many records `requests` must hold.
+            count: How many records `requests` must hold (that ``matching`` accepts).
             timeout: Seconds to wait at most.
+            matching: A test of one record; None counts every record.
 
         Raises:
             TimeoutError: If fewer arrived within ``timeout`` seconds.
         """
 
+        def seen() -> int:
+            if matching is None:
+                return len(self._requests)
+            return sum(1 for record in self._requests if matching(record))
+
         async def arrivals() -> None:
-            while len(self._requests) < count:
+            while seen() < count:
                 await self._arrived.wait()
 
         try:
             await asyncio.wait_for(arrivals(), timeout)
         except asyncio.TimeoutError:
+            which = "" if matching is None else " matching"
             raise TimeoutError(
-                f"FakeCloudflare saw {len(self._requests)} request(s), not {count}, "
+                f"FakeCloudflare saw {seen()}{which} request(s), not {count}, "
                 f"within {timeout:g} s"
             ) from None
 
