@@ -424,8 +424,7 @@ class FakeCloudflare:
         except asyncio.TimeoutError:
             which = "" if matching is None else " matching"
             raise TimeoutError(
-                f"FakeCloudflare saw {seen()}{which} request(s), not {count}, "
-                f"within {timeout:g} s"
+                f"FakeCloudflare saw {seen()}{which} request(s), not {count}, within {timeout:g} s"
             ) from None
 
     def reset_counters(self) -> None:
