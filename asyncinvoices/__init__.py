@@ -15,6 +15,7 @@ Every exception is an :class:`AsyncInvoicesError`. ``asyncinvoices.testing`` hol
 Cloudflare server for tests.
 """
 
+from ._blocking import SyncInvoiceClient, SyncInvoiceStream, SyncPageStream
 from ._client import InvoiceClient
 from ._errors import (
     APIError,
@@ -30,6 +31,7 @@ from ._errors import (
     ServerError,
     TransportError,
 )
+from ._frames import to_pandas, to_polars
 from ._governor import RateGovernor
 from ._mirror import InvoiceMirror
 from ._mirror_types import AccountSync, DatabaseURL, MirrorBusyError, MirrorError, SyncReport
@@ -76,11 +78,16 @@ __all__ = [
     "RateWait",
     "ResponseFormatError",
     "ServerError",
+    "SyncInvoiceClient",
+    "SyncInvoiceStream",
+    "SyncPageStream",
     "SyncReport",
     "TransportError",
     "WaitReason",
     "__version__",
     "set_testing",
+    "to_pandas",
+    "to_polars",
 ]
 
 # The exceptions live in a private module; they say where to import them from, so that a

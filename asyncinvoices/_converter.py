@@ -4,13 +4,15 @@ Following cattrs' advice, the library never touches the global converter: the co
 lives in :func:`configure_converter` and :func:`make_converter` builds a fresh one, so an
 application's own cattrs hooks cannot change how invoices are read and vice versa.
 
-Reading an invoice takes up to three steps. A hand-written reader takes every record whose
-values all have exactly the JSON types expected (the records a well-behaved server sends) and
-builds the invoice in one call, several times faster than the cattrs-generated hook. Any other
-record goes through cattrs: the fast converter decides whether it is acceptable, and when it
-is not, a converter with detailed validation names the offending field in the
-:class:`ResponseFormatError`. So the hand-written reader never decides what is rejected; it
-only accepts what cattrs would accept, with the same result.
+Every record goes through the one ``Invoice`` hook that :func:`configure_converter` registers:
+cattrs' generated dict hook, with a one-call hook registered for each exact field type,
+``X | None`` included. Registering the optional types directly keeps cattrs' generic union
+dispatch (``_structure_optional``, two calls and a type check per field) out of the hot path,
+so a record costs the same whatever valid shape its values take: integers as ``1.0``, amounts
+as integers or fractions, optional fields absent or ``null``, unknown fields, ``created`` as
+Unix seconds or ISO-8601. When the fast converter refuses a record, a second converter with
+the same hooks and detailed validation names the offending field in the
+:class:`ResponseFormatError`.
 """
 
 from __future__ import annotations
@@ -18,52 +20,65 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_structure_fn, override
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from ._errors import ResponseFormatError
+from ._errors import ConfigurationError, ResponseFormatError
 from ._models import Invoice
 
-__all__ = ["InvoiceStructurer", "configure_converter", "make_converter"]
+__all__ = [
+    "InvoiceStructurer",
+    "UnstructureMode",
+    "configure_converter",
+    "make_converter",
+    "unstructure_invoice",
+]
+
+UnstructureMode = Literal["python", "json"]
 
 _INVOICE_FIELDS = frozenset(a.name for a in attrs.fields(Invoice) if a.name != "extra")
+_FIELD_COUNT = len(_INVOICE_FIELDS)
 _UTC = dt.timezone.utc
-
-
-def _structure_decimal(value: object, _: object) -> Decimal:
-    # json.loads is called with parse_float=Decimal, so fractional amounts arrive exact;
-    # integers arrive as int. Anything else (strings, bools, NaN) is not a number.
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"not a finite number: {value!r}")
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return Decimal(value)
-    if isinstance(value, float):
-        # Only reachable for callers who decoded JSON without parse_float=Decimal: go
-        # through repr, which round-trips the shortest decimal the float came from.
-        result = Decimal(repr(value))
-        if not result.is_finite():
-            raise ValueError(f"not a finite number: {value!r}")
-        return result
-    raise TypeError(f"expected a number, got {type(value).__name__}")
-
 
 # The most digits an integer field may have when it arrives as a decimal (1E+5, 2.0): no count
 # Cloudflare sends comes near 10**18.
 _MAX_INT_DIGITS = 18
 
 
+def _structure_decimal(value: object, _: object) -> Decimal:
+    # Amounts are typed `number` and CAN be fractional (CLOUDFLARE_API.md, "Response
+    # envelope"): the JSON decoder hands fractions over as exact Decimals and integers as
+    # int. Anything else (strings, bools, NaN) is not a number.
+    kind = type(value)
+    if kind is Decimal:
+        if value.is_finite():  # type: ignore[attr-defined]
+            return value  # type: ignore[return-value]
+        raise ValueError(f"not a finite number: {value!r}")
+    if kind is int:
+        return Decimal(value)  # type: ignore[arg-type]
+    if isinstance(value, bool):
+        raise TypeError("expected a number, got bool")
+    if isinstance(value, (int, Decimal)):
+        return _structure_decimal(Decimal(value), _)
+    if isinstance(value, float):
+        # Only reachable for callers who decoded JSON without exact decimals: go through
+        # repr, which round-trips the shortest decimal the float came from.
+        return _structure_decimal(Decimal(repr(value)), _)
+    raise TypeError(f"expected a number, got {type(value).__name__}")
+
+
 def _structure_int(value: object, _: object) -> int:
     # Numbers are typed `number` in Cloudflare's schema, so 2.0 is a valid 2
     # (CLOUDFLARE_API.md, "Response envelope"); 2.5, "2" and true are not.
+    if type(value) is int:
+        return value
     if isinstance(value, bool):
         raise TypeError("expected an integer, got bool")
     if isinstance(value, int):
-        return value
+        return int(value)
     if isinstance(value, Decimal) and value.is_finite() and value.adjusted() > _MAX_INT_DIGITS:
         # int() of 1E+300000 takes seconds and grows quadratically with the exponent: refuse
         # it before converting, so one response cannot stall the client.
@@ -79,14 +94,33 @@ def _structure_int(value: object, _: object) -> int:
     raise TypeError(f"expected an integer, got {type(value).__name__}")
 
 
+def _structure_optional_int(value: object, _: object) -> int | None:
+    if value is None or type(value) is int:
+        return value
+    return _structure_int(value, _)
+
+
 def _structure_str(value: object, _: object) -> str:
     if isinstance(value, str):
         return value
     raise TypeError(f"expected a string, got {type(value).__name__}")
 
 
+def _structure_optional_str(value: object, _: object) -> str | None:
+    # The exact type first: the decoder gives exactly str, and the check is cheaper.
+    if type(value) is str or value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
 def _structure_bool(value: object, _: object) -> bool:
     if isinstance(value, bool):
+        return value
+    raise TypeError(f"expected a boolean, got {type(value).__name__}")
+
+
+def _structure_optional_bool(value: object, _: object) -> bool | None:
+    if value is None or isinstance(value, bool):
         return value
     raise TypeError(f"expected a boolean, got {type(value).__name__}")
 
@@ -98,37 +132,154 @@ def _structure_created(value: object, _: object) -> dt.datetime:
         text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
         parsed = dt.datetime.fromisoformat(text)
         if parsed.tzinfo is None:
-            return parsed.replace(tzinfo=dt.timezone.utc)
-        return parsed.astimezone(dt.timezone.utc)
+            return parsed.replace(tzinfo=_UTC)
+        return parsed.astimezone(_UTC)
+    if isinstance(value, dt.datetime):
+        # Not from JSON: what Invoice.to_dict() gives, so that it structures back.
+        return _as_utc(value)
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         raise TypeError(f"expected Unix seconds, got {type(value).__name__}")
     try:
-        return dt.datetime.fromtimestamp(float(value), tz=dt.timezone.utc)
+        return dt.datetime.fromtimestamp(float(value), tz=_UTC)
     except (OverflowError, OSError, ValueError) as exc:
         raise ValueError(f"not a valid Unix time: {value!r}") from exc
+
+
+def _structure_optional_created(value: object, _: object) -> dt.datetime | None:
+    if type(value) is int:
+        # Whole Unix seconds, the usual form: one call less than the general hook.
+        try:
+            return dt.datetime.fromtimestamp(value, tz=_UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ValueError(f"not a valid Unix time: {value!r}") from exc
+    return None if value is None else _structure_created(value, _)
+
+
+# One hook per exact type of an Invoice field. The optional ones are registered under their
+# union type, so that cattrs calls them directly instead of dispatching through its generic
+# optional hook. `Optional[X]` compares equal to `X | None`, whichever spelling a field uses.
+_HOOKS: tuple[tuple[Any, Callable[[Any, Any], Any]], ...] = (
+    (Decimal, _structure_decimal),
+    (int, _structure_int),
+    (str, _structure_str),
+    (bool, _structure_bool),
+    (dt.datetime, _structure_created),
+    (int | None, _structure_optional_int),
+    (str | None, _structure_optional_str),
+    (bool | None, _structure_optional_bool),
+    (dt.datetime | None, _structure_optional_created),
+)
+
+
+def _invoice_hook(converter: cattrs.Converter) -> Callable[[Mapping[str, Any], Any], Invoice]:
+    """Build the ``Invoice`` hook: cattrs' generated dict hook, then the unknown fields."""
+    fields = _INVOICE_FIELDS
+    generated = make_dict_structure_fn(
+        Invoice,
+        converter,
+        _cattrs_forbid_extra_keys=False,
+        extra=override(omit=True),
+    )
+
+    def structure_invoice(record: Mapping[str, Any], cl: Any) -> Invoice:
+        invoice = generated(record, cl)
+        # Unknown keys are kept verbatim (CLOUDFLARE_API.md: new fields may appear at any
+        # time). More keys than fields means some are unknown; otherwise compare the keys.
+        if len(record) > _FIELD_COUNT or not record.keys() <= fields:
+            extra = {k: v for k, v in record.items() if k not in fields}
+            if extra:
+                object.__setattr__(invoice, "extra", extra)
+        return invoice
+
+    return structure_invoice
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    # As the structuring hook reads a time without an offset: UTC, never the local zone.
+    return value.astimezone(_UTC) if value.tzinfo else value.replace(tzinfo=_UTC)
+
+
+def _iso_utc(value: dt.datetime) -> str:
+    # The form the structuring hook reads back: ISO-8601, UTC, with a Z.
+    return _as_utc(value).isoformat().replace("+00:00", "Z")
+
+
+def _same(value: object) -> object:
+    return value
+
+
+def _configure_unstructuring(converter: cattrs.Converter, mode: UnstructureMode) -> None:
+    """Register the hooks that turn an :class:`Invoice` back into the API's JSON object.
+
+    ``python`` keeps amounts as exact Decimals and ``created`` as a UTC datetime; ``json``
+    writes amounts as their exact decimal strings (never a float) and ``created`` as ISO-8601.
+    """
+    if mode == "json":
+        converter.register_unstructure_hook(Decimal, str)
+        converter.register_unstructure_hook(dt.datetime, _iso_utc)
+    else:
+        converter.register_unstructure_hook(Decimal, _same)
+        converter.register_unstructure_hook(dt.datetime, _as_utc)
+    generated = make_dict_unstructure_fn(Invoice, converter, extra=override(omit=True))
+    unstructure = converter.unstructure
+
+    def unstructure_invoice(invoice: Invoice) -> dict[str, Any]:
+        record: dict[str, Any] = generated(invoice)
+        if invoice.extra:
+            # Unknown fields go back under their own names, unstructured by their runtime
+            # type, so a Decimal nested in one follows the mode too.
+            record.update(unstructure(dict(invoice.extra)))
+        return record
+
+    converter.register_unstructure_hook(Invoice, unstructure_invoice)
 
 
 def configure_converter(converter: cattrs.Converter) -> None:
     """Register the hooks that read Cloudflare's invoice JSON strictly and exactly.
 
+    The converter also unstructures an :class:`Invoice` into the API's JSON object, amounts
+    as exact Decimals and ``created`` as a UTC datetime, which it structures back into an
+    equal invoice.
+
     Args:
         converter: The converter to configure; typically a fresh one from
             :func:`make_converter`.
     """
-    converter.register_structure_hook(Decimal, _structure_decimal)
-    converter.register_structure_hook(int, _structure_int)
-    converter.register_structure_hook(str, _structure_str)
-    converter.register_structure_hook(bool, _structure_bool)
-    converter.register_structure_hook(dt.datetime, _structure_created)
-    converter.register_structure_hook(
-        Invoice,
-        make_dict_structure_fn(
-            Invoice,
-            converter,
-            _cattrs_forbid_extra_keys=False,
-            extra=override(omit=True),
-        ),
-    )
+    for type_, hook in _HOOKS:
+        converter.register_structure_hook(type_, hook)
+    converter.register_structure_hook(Invoice, _invoice_hook(converter))
+    _configure_unstructuring(converter, "python")
+
+
+_UNSTRUCTURERS: dict[str, cattrs.Converter] = {}
+
+
+def unstructure_invoice(invoice: Invoice, mode: UnstructureMode = "python") -> dict[str, Any]:
+    """Return ``invoice`` as the API's JSON object, unknown fields included.
+
+    Args:
+        invoice: The invoice.
+        mode: ``"python"``: amounts as exact :class:`~decimal.Decimal`, ``created`` as a UTC
+            datetime; ``"json"``: amounts as exact decimal strings, ``created`` as ISO-8601,
+            ready for :func:`json.dumps`.
+
+    Returns:
+        A new dict with the API's field names, ``None`` for fields not sent.
+
+    Raises:
+        ConfigurationError: If ``mode`` is neither ``"python"`` nor ``"json"``.
+    """
+    converter = _UNSTRUCTURERS.get(mode)
+    if converter is None:
+        if mode not in ("python", "json"):
+            raise ConfigurationError(f"mode must be 'python' or 'json', got {mode!r}")
+        # Built on first use, once per mode: generating the hooks takes milliseconds.
+        converter = make_converter()
+        if mode == "json":
+            _configure_unstructuring(converter, "json")
+        _UNSTRUCTURERS[mode] = converter
+    record: dict[str, Any] = converter.unstructure(invoice, Invoice)
+    return record
 
 
 def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
@@ -136,6 +287,9 @@ def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
 
     Args:
         detailed_validation: Collect every error with the path to its field (slower).
+
+    Returns:
+        A converter of its own, sharing no hooks with cattrs' global one.
     """
     converter = cattrs.Converter(detailed_validation=detailed_validation)
     configure_converter(converter)
@@ -152,100 +306,21 @@ def _describe(exc: BaseException) -> tuple[str, str]:
     return where.removeprefix("$").lstrip("."), reason or first
 
 
-def _read_plain(record: dict[str, Any]) -> Invoice | None:
-    """Read a record whose values have exactly the expected JSON types, else return None.
-
-    The same conversions as the cattrs hooks above, restricted to exact types: amounts are
-    ``int`` or a finite ``Decimal``, optional fields are absent, ``null`` or of their exact
-    type, and ``created`` is absent, ``null`` or whole Unix seconds. Anything else (a
-    subclass, a float, an ISO string, a wrong type, a missing required field) returns None
-    for cattrs to decide.
-    """
-    get: Callable[[str], Any] = record.get
-    amount_due = get("amount_due")
-    amount_paid = get("amount_paid")
-    amount_remaining = get("amount_remaining")
-    currency = get("currency")
-    # Written out field by field: a loop over the names costs a third of the time saved.
-    kind = type(amount_due)
-    if kind is int:
-        amount_due = Decimal(amount_due)
-    elif kind is not Decimal or not amount_due.is_finite():
-        return None
-    kind = type(amount_paid)
-    if kind is int:
-        amount_paid = Decimal(amount_paid)
-    elif kind is not Decimal or not amount_paid.is_finite():
-        return None
-    kind = type(amount_remaining)
-    if kind is int:
-        amount_remaining = Decimal(amount_remaining)
-    elif kind is not Decimal or not amount_remaining.is_finite():
-        return None
-    if type(currency) is not str:
-        return None
-    id = get("id")
-    created_by = get("created_by")
-    description = get("description")
-    invoice_origin = get("invoice_origin")
-    invoice_pdf = get("invoice_pdf")
-    status = get("status")
-    attempt_count = get("attempt_count")
-    attempted = get("attempted")
-    auto_advance = get("auto_advance")
-    created = get("created")
-    if (
-        (id is not None and type(id) is not str)
-        or (created_by is not None and type(created_by) is not str)
-        or (description is not None and type(description) is not str)
-        or (invoice_origin is not None and type(invoice_origin) is not str)
-        or (invoice_pdf is not None and type(invoice_pdf) is not str)
-        or (status is not None and type(status) is not str)
-        or (attempt_count is not None and type(attempt_count) is not int)
-        or (attempted is not None and type(attempted) is not bool)
-        or (auto_advance is not None and type(auto_advance) is not bool)
-    ):
-        return None
-    if created is not None:
-        if type(created) is not int:
-            return None
-        try:
-            created = dt.datetime.fromtimestamp(float(created), tz=_UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    return Invoice(
-        amount_due=amount_due,
-        amount_paid=amount_paid,
-        amount_remaining=amount_remaining,
-        currency=currency,
-        id=id,
-        attempt_count=attempt_count,
-        attempted=attempted,
-        auto_advance=auto_advance,
-        created=created,
-        created_by=created_by,
-        description=description,
-        invoice_origin=invoice_origin,
-        invoice_pdf=invoice_pdf,
-        status=status,
-    )
-
-
 class InvoiceStructurer:
-    """Turns one decoded invoice record into an :class:`Invoice`, or raises a typed error.
+    """Turns decoded invoice records into :class:`Invoice` objects, or raises a typed error.
 
     Unknown keys are kept verbatim in :attr:`Invoice.extra`, so fields Cloudflare adds later
     never break parsing and are never lost.
     """
 
     def __init__(self) -> None:
-        # Built on first use: a well-behaved server never needs them, and generating the
-        # cattrs hooks takes milliseconds of every client's start-up.
-        self._fast_hook: Callable[[Mapping[str, Any], type[Invoice]], Invoice] | None = None
+        # Both built on first use: generating cattrs hooks takes milliseconds of every
+        # client's start-up, and a well-behaved server never needs the detailed one.
+        self._fast_hook: Callable[[Mapping[str, Any], Any], Invoice] | None = None
         self._detailed_converter: cattrs.Converter | None = None
 
     @property
-    def _fast(self) -> Callable[[Mapping[str, Any], type[Invoice]], Invoice]:
+    def _hook(self) -> Callable[[Mapping[str, Any], Any], Invoice]:
         if self._fast_hook is None:
             converter = make_converter(detailed_validation=False)
             self._fast_hook = converter.get_structure_hook(Invoice)
@@ -265,6 +340,9 @@ class InvoiceStructurer:
             where: The record's path in the response, e.g. ``"invoices[3]"``, for errors.
             page: The requested page number, for errors.
 
+        Returns:
+            The invoice, with unknown keys in :attr:`Invoice.extra`.
+
         Raises:
             ResponseFormatError: If the record is not an object or a field has the wrong type
                 or is missing; the error names the field.
@@ -275,42 +353,38 @@ class InvoiceStructurer:
                 page=page,
                 field=where,
             )
-        invoice = _read_plain(record)
-        if invoice is None:
-            try:
-                invoice = self._fast(record, Invoice)
-            except Exception:
-                self._raise_detailed(record, where=where, page=page)
-        if len(record) > len(_INVOICE_FIELDS) or not record.keys() <= _INVOICE_FIELDS:
-            extra = {k: v for k, v in record.items() if k not in _INVOICE_FIELDS}
-            if extra:
-                # Both readers build the invoice with an empty `extra`; attaching the unknown
-                # keys after the fact avoids a second pass through cattrs.
-                object.__setattr__(invoice, "extra", extra)
-        return invoice
+        try:
+            return self._hook(record, Invoice)
+        except Exception:
+            self._raise_detailed(record, where=where, page=page)
 
     def structure_all(self, records: list[Any], *, page: int | None) -> tuple[Invoice, ...]:
         """Structure every record of ``result.invoices``, in order.
 
-        The same as :meth:`structure` on each, with the record's path built only when the
-        record is not plain.
+        The same as :meth:`structure` on each, with the record's path built only when a
+        record is refused.
+
+        Args:
+            records: The decoded ``result.invoices`` list.
+            page: The requested page number, for errors.
+
+        Returns:
+            The invoices, in the order of ``records``.
 
         Raises:
             ResponseFormatError: As :meth:`structure`, naming ``invoices[i]``.
         """
-        fields, count = _INVOICE_FIELDS, len(_INVOICE_FIELDS)
-        invoices: list[Invoice] = []
-        append = invoices.append
-        for index, record in enumerate(records):
-            invoice = _read_plain(record) if type(record) is dict else None
-            if invoice is None:
-                invoice = self.structure(record, where=f"invoices[{index}]", page=page)
-            elif len(record) > count or not record.keys() <= fields:
-                extra = {k: v for k, v in record.items() if k not in fields}
-                if extra:
-                    object.__setattr__(invoice, "extra", extra)
-            append(invoice)
-        return tuple(invoices)
+        hook = self._hook
+        try:
+            # A decoded record that is not a JSON object fails here too: a list, a string or
+            # a number cannot be indexed by a field name.
+            return tuple([hook(record, Invoice) for record in records])
+        except Exception:
+            pass  # one record is refused: the loop below finds it and names it
+        return tuple(
+            self.structure(record, where=f"invoices[{index}]", page=page)
+            for index, record in enumerate(records)
+        )
 
     def _raise_detailed(self, record: dict[str, Any], *, where: str, page: int | None) -> NoReturn:
         try:

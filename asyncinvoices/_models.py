@@ -72,6 +72,39 @@ class Invoice:
     status: str | None = None
     extra: Mapping[str, Any] = attrs.field(factory=dict, eq=True, hash=False)
 
+    def to_dict(self, *, mode: Literal["python", "json"] = "python") -> dict[str, Any]:
+        """Return the invoice as the API's JSON object, unknown fields included.
+
+        Every field under the API's name (``None`` where Cloudflare sent nothing), then the
+        fields of ``extra``. Amounts are never floats: exact
+        :class:`~decimal.Decimal` values in ``python`` mode, their exact decimal strings
+        (``"640.19"``) in ``json`` mode. ``created`` is a UTC datetime in ``python`` mode and
+        an ISO-8601 string (``"2025-01-01T00:00:00Z"``) in ``json`` mode. The ``python`` form
+        structures back into an equal invoice.
+
+        Args:
+            mode: ``"python"`` or ``"json"`` (ready for ``json.dumps``).
+
+        Returns:
+            A new dict.
+
+        Raises:
+            ConfigurationError: If ``mode`` is neither ``"python"`` nor ``"json"``.
+
+        Example:
+            >>> from decimal import Decimal
+            >>> from asyncinvoices import Invoice
+            >>> invoice = Invoice(amount_due=Decimal("640.19"), amount_paid=Decimal(0),
+            ...                   amount_remaining=Decimal("640.19"), currency="usd",
+            ...                   extra={"tax": Decimal("0.5")})
+            >>> invoice.to_dict(mode="json")["amount_due"], invoice.to_dict()["tax"]
+            ('640.19', Decimal('0.5'))
+        """
+        # The converter imports this module: import it when first needed.
+        from ._converter import unstructure_invoice
+
+        return unstructure_invoice(self, mode)
+
 
 @attrs.frozen(kw_only=True)
 class Pagination:

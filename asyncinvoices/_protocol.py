@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
+import msgspec
 
 from ._converter import InvoiceStructurer
 from ._errors import (
@@ -290,7 +291,33 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# msgspec hands every JSON number with a fraction or an exponent to `float_hook` as its text,
+# so amounts such as 640.19 become exact Decimals and never pass through a binary float
+# (CLOUDFLARE_API.md, "Response envelope"); integers come as int. It decodes a page of 1,000
+# invoices in about half the time of `json.loads(parse_float=Decimal)` (docs/benchmarks.md).
+_MSGSPEC_DECODER = msgspec.json.Decoder(float_hook=Decimal)
+
+# What decoding a body may raise: malformed JSON, nesting deeper than the decoder's limit, and
+# decimal's InvalidOperation (an ArithmeticError) for an exponent beyond Decimal's range.
+_DECODE_ERRORS = (ValueError, RecursionError, ArithmeticError)
+
+
 def _decode_json(body: bytes) -> Any:
+    """Decode a JSON body, numbers with a fraction or exponent as exact Decimals.
+
+    Raises:
+        ValueError: The body is not JSON (a ``json.JSONDecodeError`` or ``UnicodeDecodeError``).
+        RecursionError: The body nests too deeply.
+        ArithmeticError: A number's exponent is beyond what Decimal can hold.
+    """
+    try:
+        return _MSGSPEC_DECODER.decode(body)
+    except msgspec.DecodeError:
+        # msgspec reads only UTF-8 without a byte order mark and refuses lone surrogate
+        # escapes and integers of more than 4300 digits: the standard library decides those,
+        # so the bodies accepted and the values read are exactly what they always were, and
+        # no msgspec exception leaves the package.
+        pass
     return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
 
 
@@ -408,7 +435,7 @@ class ResponseDecoder:
         if is_json:
             try:
                 payload = _decode_json(body)
-            except (ValueError, RecursionError) as exc:
+            except _DECODE_ERRORS as exc:
                 decode_error = exc
         if status >= 400 or (isinstance(payload, dict) and payload.get("success") is False):
             retry_after = parse_retry_after(headers, now=now or dt.datetime.now(dt.timezone.utc))

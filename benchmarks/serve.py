@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 from asyncinvoices.testing import FakeCloudflare, Fault
 from asyncinvoices.testing import _server as fake_server
+from asyncinvoices.testing._shapes import SHAPES
 
 __all__ = ["fault_set", "main"]
 
@@ -94,6 +95,7 @@ async def _serve(args: argparse.Namespace) -> None:
         block_seconds=args.block,
         latency=args.latency / 1000.0,
         faults=fault_set(args.fault_rate),
+        shapes=args.shapes,
     )
     loop = asyncio.get_running_loop()
     commands: asyncio.Queue[str | None] = asyncio.Queue()
@@ -134,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--block", type=float, default=300.0, help="seconds a 429 block lasts")
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shapes", choices=SHAPES, default="plain", help="shape of the data")
     parser.add_argument("--cache-mib", type=int, default=64, help="rendered pages kept, MiB")
     asyncio.run(_serve(parser.parse_args(argv)))
     return 0

@@ -159,7 +159,8 @@ def run_scenario(scenario: Scenario, *, out: IO[str] = sys.stderr) -> list[dict[
                     "settings": case.spec(),
                     "server_settings": {"invoices": spec.invoices, "latency_ms": spec.latency_ms,
                                         "rate_limit": spec.rate_limit,
-                                        "fault_rate": spec.fault_rate},
+                                        "fault_rate": spec.fault_rate,
+                                        "shapes": spec.shapes},
                     **result,
                 }  # fmt: skip
                 runs.append(run)

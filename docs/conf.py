@@ -117,6 +117,8 @@ nitpick_ignore = [
     ("py:class", "pytest.FixtureRequest"),
     ("py:class", "_pytest.fixtures.FixtureRequest"),
     ("py:class", "pathlib.Path"),
+    ("py:class", "pandas.DataFrame"),
+    ("py:class", "polars.DataFrame"),
     # Standard-library names written with the default role in docstrings.
     ("any", "decimal.Decimal"),
     ("any", "time.monotonic"),

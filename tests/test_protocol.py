@@ -8,7 +8,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from asyncinvoices import (
     APIError,
@@ -22,6 +25,7 @@ from asyncinvoices import (
 from asyncinvoices._protocol import (
     RateLimitHeader,
     ResponseDecoder,
+    _decode_json,
     get_header,
     invoice_history_path,
     is_retryable_status,
@@ -358,3 +362,113 @@ def test_get_header_is_case_insensitive() -> None:
 def test_retryable_statuses(status: int, retryable: bool) -> None:
     """Only 408, 429 and 5xx are retried."""
     assert is_retryable_status(status) is retryable
+
+
+# -- JSON decoding: exact numbers, the same bodies accepted as the standard library ---------------
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**40), max_value=10**40),
+    st.decimals(allow_nan=False, allow_infinity=False),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=10),
+)
+json_documents = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=20,
+)
+
+
+def _json_text(value: Any) -> str:
+    # json.dumps cannot write a Decimal: write its own text, which is valid JSON when finite.
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ",".join(map(_json_text, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(k)}:{_json_text(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_documents, st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]))
+def test_decoding_reads_what_the_standard_library_reads(value: Any, encoding: str) -> None:
+    """Any JSON text decodes to exactly what json.loads(parse_float=Decimal) gives."""
+    body = _json_text(value).encode(encoding)
+    decoded = _decode_json(body)
+    assert decoded == json.loads(body, parse_float=Decimal)
+    assert repr(decoded) == repr(json.loads(body, parse_float=Decimal))
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            b"[640.19, 1.0, 1E+5, -0.0, 7]",
+            [Decimal("640.19"), Decimal("1.0"), Decimal("1E+5"), Decimal("-0.0"), 7],
+        ),
+        (b"123456789012345678901234567890", 123456789012345678901234567890),
+        (b"1e400", Decimal("1E+400")),
+        ('\ufeff{"a": 0.1}'.encode(), {"a": Decimal("0.1")}),
+        ('{"a": 0.1}'.encode("utf-16"), {"a": Decimal("0.1")}),
+        ('{"a": 0.1}'.encode("utf-32"), {"a": Decimal("0.1")}),
+        (b'"\\ud800"', "\ud800"),
+        (b'{"a": 1, "a": 2}', {"a": 2}),
+    ],
+)
+def test_decoding_is_exact(body: bytes, expected: Any) -> None:
+    """Fractions and exponents are exact Decimals, integers are int, whatever the encoding."""
+    decoded = _decode_json(body)
+    assert decoded == expected
+    assert repr(decoded) == repr(expected)
+
+
+@pytest.mark.parametrize(
+    ("body", "cause"),
+    [
+        (
+            b'{"success": true, "result": {"invoices": [1e99999999999999999999]}}',
+            "InvalidOperation",
+        ),
+        (b'{"success": true, "result": {"invoices": [' + b"9" * 5000 + b"]}}", "ValueError"),
+        (b'{"success": true, "result": {"invoices": [NaN]}}', "ValueError"),
+        (b'{"success": true, "result": {"invoices": [Infinity]}}', "ValueError"),
+        (b'{"success": true, "result": {"invoices": []}} x', "JSONDecodeError"),
+        (b'{"success": true, "result": {"invoices": ["\xff"]}}', "UnicodeDecodeError"),
+        (b"[" * 100_000, "RecursionError"),
+        (b"", "JSONDecodeError"),
+    ],
+)
+def test_bad_json_is_a_format_error_never_a_decoder_exception(
+    decoder: ResponseDecoder, body: bytes, cause: str
+) -> None:
+    """A body that is not JSON is a ResponseFormatError; no decoder's exception escapes."""
+    with pytest.raises(ResponseFormatError) as info:
+        decoder.decode(200, JSON, body, page=2)
+    assert str(info.value).startswith("page 2: HTTP 200 body is not valid JSON: ")
+    assert info.value.field is None
+    assert type(info.value.__cause__).__name__ == cause
+    assert not isinstance(info.value.__cause__, msgspec.MsgspecError)
+
+
+def test_a_mixed_shape_page_decodes_exactly(decoder: ResponseDecoder) -> None:
+    """A page whose invoices take every valid shape gives the exact invoices."""
+    body = (
+        b'{"success": true, "errors": [], "messages": [], "result": {"invoices": ['
+        b'{"amount_due": 640.19, "amount_paid": 0, "amount_remaining": 640.19, "currency": "usd",'
+        b' "id": "in_1", "attempt_count": 1.0, "created": "2025-01-01T00:00:00Z", "tax": 0.2},'
+        b'{"amount_due": 5, "amount_paid": 5.0, "amount_remaining": 0, "currency": "eur",'
+        b' "created": 1735689600.5, "status": null}'
+        b'], "pagination": {"page": 1, "per_page": 2.0, "total_count": 2, "has_more": false}}}'
+    )
+    page = decoder.decode(200, JSON, body, page=1)
+    first, second = page.invoices
+    assert (first.amount_due, first.amount_paid, first.amount_remaining) == (
+        Decimal("640.19"), Decimal(0), Decimal("640.19"))  # fmt: skip
+    assert (first.attempt_count, first.extra) == (1, {"tax": Decimal("0.2")})
+    assert first.created == dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    assert (second.amount_paid, second.currency, second.status) == (Decimal("5.0"), "eur", None)
+    assert second.created == dt.datetime(2025, 1, 1, 0, 0, 0, 500000, tzinfo=dt.timezone.utc)
+    assert page.pagination.per_page == 2

@@ -73,7 +73,8 @@ async def test_a_stricter_policy_paces_the_walk_with_its_own_window(window: floa
     assert ids == fake.ids()
     assert [r.status for r in fake.requests] == [200] * 30
     # 30 requests at 6 per window: the last batch cannot start before four windows passed.
-    assert 4 * window <= elapsed < 8 * window
+    # (The old governor kept 6 per 300 s: the fail_after above is what catches a stall.)
+    assert elapsed >= 4 * window
 
 
 async def test_waits_are_reported_to_on_wait_and_logged(caplog: pytest.LogCaptureFixture) -> None:

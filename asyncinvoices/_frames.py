@@ -1,0 +1,155 @@
+"""Invoices as data frames: pandas or polars, amounts exact, ``created`` in UTC.
+
+Both builders take the rows from :meth:`Invoice.to_dict` (``python`` mode), so the columns are
+the API's field names in the model's order, then every unknown field any invoice carried, in
+the order first seen. Amounts never pass through a binary float (CLOUDFLARE_API.md, "Response
+envelope": amounts can be fractional):
+
+* pandas: an ``object`` column of :class:`~decimal.Decimal`. Arrow's ``decimal128`` would need
+  one scale and at most 38 digits for the whole column, and pyarrow; a Decimal holds every
+  amount the API can send, exactly, as it was sent.
+* polars: a ``Decimal`` column whose scale is the largest any amount needs (at most 38
+  digits, polars' limit); an amount that does not fit is refused rather than rounded.
+
+pandas and polars are optional (``pip install "asyncinvoices[pandas]"`` or ``[polars]``) and
+imported only when called.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._errors import ConfigurationError
+from ._models import Invoice
+
+if TYPE_CHECKING:
+    import pandas
+    import polars
+
+__all__ = ["to_pandas", "to_polars"]
+
+_FIELDS = tuple(a.name for a in attrs.fields(Invoice) if a.name != "extra")
+_AMOUNTS = ("amount_due", "amount_paid", "amount_remaining")
+_STRINGS = ("currency", "id", "created_by", "description", "invoice_origin", "invoice_pdf",
+            "status")  # fmt: skip
+_BOOLEANS = ("attempted", "auto_advance")
+_POLARS_DIGITS = 38  # polars' Decimal is a 128-bit integer and a scale
+
+
+def _require(module: str, caller: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"{caller}() needs {module}, which is not installed: "
+            f'pip install "asyncinvoices[{module}]"'
+        ) from exc
+
+
+def _columns(invoices: Iterable[Invoice]) -> dict[str, list[Any]]:
+    """Every field as a column of Python values, unknown fields after the known ones."""
+    rows = [invoice.to_dict() for invoice in invoices]
+    names = dict.fromkeys(_FIELDS)
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    return {name: [row.get(name) for row in rows] for name in names}
+
+
+def to_pandas(invoices: Iterable[Invoice]) -> pandas.DataFrame:
+    """Return the invoices as a pandas DataFrame, one row per invoice, in order.
+
+    Columns: amounts as ``object`` columns of exact :class:`~decimal.Decimal`; ``created`` as
+    ``datetime64[us, UTC]`` (``NaT`` where absent); ``attempt_count`` as nullable ``Int64``;
+    ``attempted`` and ``auto_advance`` as nullable ``boolean``; the other fields as
+    ``string``; unknown fields as ``object`` columns, verbatim.
+
+    Args:
+        invoices: Any iterable of invoices, e.g. what ``list_invoices`` returned.
+
+    Returns:
+        A new DataFrame.
+
+    Raises:
+        ConfigurationError: If pandas is not installed.
+    """
+    pd = _require("pandas", "to_pandas")
+    columns = _columns(invoices)
+    series: dict[str, Any] = {}
+    for name, values in columns.items():
+        if name == "created":
+            dtype: Any = pd.DatetimeTZDtype(unit="us", tz="UTC")
+        elif name == "attempt_count":
+            dtype = "Int64"
+        elif name in _BOOLEANS:
+            dtype = "boolean"
+        elif name in _STRINGS:
+            dtype = "string"
+        else:
+            dtype = object
+        series[name] = pd.Series(values, dtype=dtype, name=name)
+    frame: pandas.DataFrame = pd.DataFrame(series, columns=list(columns))
+    return frame
+
+
+def _polars_decimal(pl: Any, values: list[Decimal | None], name: str) -> Any:
+    """One exact Decimal column: the scale the most precise amount needs, or an error."""
+    present = [v for v in values if v is not None]
+    scale = max((max(0, -int(v.as_tuple().exponent)) for v in present), default=0)
+    for value in present:
+        # The digits of the 128-bit integer polars stores: the coefficient's, shifted to the
+        # column's scale (never negative: the scale is at least every value's own); and the
+        # precision must be at least the scale.
+        _, coefficient, exponent = value.as_tuple()
+        shifted = len(coefficient) + int(exponent) + scale if any(coefficient) else 1
+        digits = max(shifted, scale)
+        if digits > _POLARS_DIGITS:
+            raise ConfigurationError(
+                f"{name} {value} needs {digits} digits at scale {scale}; polars holds "
+                f"{_POLARS_DIGITS}: use to_pandas(), whose Decimal columns hold any amount"
+            )
+    return pl.Series(name, values, dtype=pl.Decimal(_POLARS_DIGITS, scale))
+
+
+def to_polars(invoices: Iterable[Invoice]) -> polars.DataFrame:
+    """Return the invoices as a polars DataFrame, one row per invoice, in order.
+
+    Columns: amounts as ``Decimal(38, scale)`` with the scale the most precise amount needs;
+    ``created`` as ``Datetime("us", "UTC")``; ``attempt_count`` as ``Int64``; ``attempted``
+    and ``auto_advance`` as ``Boolean``; the other fields as ``String``; unknown fields as
+    ``Object`` columns, verbatim. Missing values are null.
+
+    Args:
+        invoices: Any iterable of invoices, e.g. what ``list_invoices`` returned.
+
+    Returns:
+        A new DataFrame.
+
+    Raises:
+        ConfigurationError: If polars is not installed, or an amount needs more than 38
+            digits at the column's scale (polars' limit), which would otherwise be rounded.
+    """
+    pl = _require("polars", "to_polars")
+    columns = _columns(invoices)
+    series = []
+    for name, values in columns.items():
+        if name in _AMOUNTS:
+            series.append(_polars_decimal(pl, values, name))
+            continue
+        if name == "created":
+            dtype: Any = pl.Datetime("us", "UTC")
+        elif name == "attempt_count":
+            dtype = pl.Int64
+        elif name in _BOOLEANS:
+            dtype = pl.Boolean
+        elif name in _STRINGS:
+            dtype = pl.String
+        else:
+            dtype = pl.Object
+        series.append(pl.Series(name, values, dtype=dtype))
+    frame: polars.DataFrame = pl.DataFrame(series)
+    return frame
