@@ -296,9 +296,7 @@ async def test_resume_after_a_cancelled_run_writes_each_invoice_once(tmp_path: P
                 group.start_soon(
                     lambda: run_async(argv, stdout=io.StringIO(), stderr=io.StringIO(), environ=env)
                 )
-                with anyio.fail_after(10):
-                    while not any(r.page == page for r in fake.requests):  # noqa: ASYNC110
-                        await anyio.sleep(0.01)
+                await fake.wait_requests(1, timeout=10, matching=lambda r, p=page: r.page == p)
                 group.cancel_scope.cancel()
             held.append(len(target.read_text().splitlines()))
         last = await run_async(argv, stdout=io.StringIO(), stderr=io.StringIO(), environ=env)

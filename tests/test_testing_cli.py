@@ -48,6 +48,8 @@ async def test_json_line_describes_a_working_server() -> None:
         "30",
         "--rate-limit",
         "50/10",
+        "--accounts",
+        "3",
         stdout=asyncio.subprocess.PIPE,
         env=env,
     )
@@ -55,8 +57,18 @@ async def test_json_line_describes_a_working_server() -> None:
         assert process.stdout is not None
         line = await asyncio.wait_for(process.stdout.readline(), 20)
         info = json.loads(line)
-        assert set(info) == {"base_url", "account_id", "api_token", "api_email", "api_key", "pid"}
+        assert set(info) == {
+            "base_url",
+            "account_id",
+            "account_ids",
+            "api_token",
+            "api_email",
+            "api_key",
+            "pid",
+        }
         assert info["pid"] == process.pid
+        assert len(info["account_ids"]) == 3
+        assert info["account_ids"][0] == info["account_id"]
         url = f"{info['base_url']}/accounts/{info['account_id']}/ai-gateway/billing/invoice-history"
         headers = {"Authorization": f"Bearer {info['api_token']}"}
         async with (
@@ -207,6 +219,7 @@ def test_main_passes_milliseconds_as_seconds(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(_cli, "serve", fake_serve)
     argv = ["--port", "8787", "--invoices", "9", "--latency", "60", "--jitter", "5"]
     argv += ["--seed", "3", "--rate-limit", "5/1", "--max-per-page", "50", "--shapes", "mixed"]
+    argv += ["--accounts", "4"]
     assert _cli.main(argv) == 0
     assert seen == {
         "host": "127.0.0.1",
@@ -218,5 +231,18 @@ def test_main_passes_milliseconds_as_seconds(monkeypatch: pytest.MonkeyPatch) ->
         "rate_limit": (5, 1.0),
         "max_per_page": 50,
         "shapes": "mixed",
+        "accounts": 4,
         "json_output": False,
     }
+
+
+async def test_serve_names_the_other_accounts() -> None:
+    """With several accounts, the announcement says how many more the listing holds."""
+    out = io.StringIO()
+    async with anyio.create_task_group() as group:
+        info = await group.start(
+            functools.partial(serve, invoices=2, accounts=3, rate_limit=None, out=out)
+        )
+        group.cancel_scope.cancel()
+    assert len(info["account_ids"]) == 3
+    assert f"  account id  {info['account_id']} (and 2 more: GET /accounts)\n" in out.getvalue()

@@ -626,8 +626,13 @@ async def test_wait_idle_and_wait_requests_follow_the_requests(
             await fake.wait_requests(1, timeout=0.01)
         async with anyio.create_task_group() as group:
             group.start_soon(get, session, fake.url_for(), bearer(fake))
-            await fake.wait_requests(1)
+            await fake.wait_requests(1, matching=lambda r: r.page is None)
             assert fake.in_flight == 1
+            with pytest.raises(
+                TimeoutError,
+                match=r"^FakeCloudflare saw 0 matching request\(s\), not 1, within 0\.01 s$",
+            ):
+                await fake.wait_requests(1, timeout=0.01, matching=lambda r: r.page == 2)
             with pytest.raises(
                 TimeoutError,
                 match=r"^FakeCloudflare still had 1 request\(s\) in flight after 0\.01 s$",

@@ -10,7 +10,8 @@ from decimal import Decimal
 import pytest
 
 import asyncinvoices.testing
-from asyncinvoices.testing import Fault, InjectedFault
+from asyncinvoices.testing import FakeCloudflare, Fault, InjectedFault
+from asyncinvoices.testing._checks import Credentials, authenticate
 from asyncinvoices.testing._data import AccountData
 from asyncinvoices.testing._ratelimit import RateDecision, SlidingWindowLimiter
 from asyncinvoices.testing._responses import Pagination, html_error_page, success_body
@@ -371,3 +372,26 @@ def test_data_faults_change_the_account_and_serve_the_page() -> None:
         True,
         False,
     ]
+
+
+def test_credentials_repr_hides_the_secrets() -> None:
+    """The server's credentials show only the email in a repr."""
+    fake = FakeCloudflare(1)
+    assert repr(fake._credentials) == "Credentials(api_email='owner@example.com')"
+    assert (fake.api_token, fake.api_key) == (
+        fake._credentials.api_token,
+        fake._credentials.api_key,
+    )
+
+
+def test_authenticate_prefers_the_token_over_legacy_headers() -> None:
+    """A valid Bearer token passes even with wrong legacy headers; a wrong one is 403."""
+    credentials = Credentials(api_token="t0k", api_email="a@b", api_key="k")
+    legacy = {"X-Auth-Email": "x@y", "X-Auth-Key": "nope"}
+    assert authenticate({"Authorization": "bearer t0k", **legacy}, credentials) is None
+    refused = authenticate({"Authorization": "Bearer t0x"}, credentials)
+    assert refused is not None
+    assert (refused.status, json.loads(refused.body)["errors"]) == (
+        403,
+        [{"code": 10000, "message": "Authentication error"}],
+    )

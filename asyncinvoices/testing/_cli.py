@@ -60,6 +60,7 @@ async def serve(
     rate_limit: tuple[int, float] | None = (1200, 300.0),
     max_per_page: int = 100,
     shapes: Shapes = "plain",
+    accounts: int = 1,
     json_output: bool = False,
     out: TextIO | None = None,
     task_status: anyio.abc.TaskStatus[dict[str, Any]] = anyio.TASK_STATUS_IGNORED,
@@ -76,11 +77,12 @@ async def serve(
         rate_limit: ``(requests, window_seconds)`` or None for no limit.
         max_per_page: Largest accepted ``per_page``.
         shapes: ``"plain"`` or ``"mixed"`` invoice shapes (see `FakeCloudflare`).
+        accounts: How many accounts, each with ``invoices`` invoices.
         json_output: Announce with one JSON line instead of human-readable lines.
         out: Where to announce; standard output by default.
         task_status: Set by ``await task_group.start(serve, ...)``, which then returns the
-            announced details (base_url, account_id, credentials, pid) once the server
-            listens.
+            announced details (base_url, account_id, account_ids, credentials, pid) once
+            the server listens.
     """
     out = sys.stdout if out is None else out
     fake = FakeCloudflare(
@@ -91,6 +93,7 @@ async def serve(
         rate_limit=rate_limit,
         max_per_page=max_per_page,
         shapes=shapes,
+        accounts=accounts,
         host=host,
         port=port,
     )
@@ -130,18 +133,21 @@ def _announce(
     info: dict[str, Any] = {
         "base_url": fake.base_url,
         "account_id": fake.account_id,
+        "account_ids": fake.account_ids,
         "api_token": fake.api_token,
         "api_email": fake.api_email,
         "api_key": fake.api_key,
         "pid": os.getpid(),
     }
+    others = len(fake.account_ids) - 1
+    more = f" (and {others} more: GET /accounts)" if others else ""
     if json_output:
         print(json.dumps(info), file=out, flush=True)
     else:
         print(
             f"FakeCloudflare serving {invoices:,} invoices\n"
             f"  base URL    {info['base_url']}\n"
-            f"  account id  {info['account_id']}\n"
+            f"  account id  {info['account_id']}{more}\n"
             f"  API token   {info['api_token']}\n"
             f"  legacy      X-Auth-Email: {info['api_email']}\n"
             f"              X-Auth-Key: {info['api_key']}\n"
@@ -180,6 +186,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--max-per-page", type=int, default=100, help="largest per_page")
     parser.add_argument(
+        "--accounts", type=int, default=1, help="accounts, each with --invoices (default 1)"
+    )
+    parser.add_argument(
         "--shapes",
         choices=SHAPES,
         default="plain",
@@ -208,6 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rate_limit=args.rate_limit,
                 max_per_page=args.max_per_page,
                 shapes=args.shapes,
+                accounts=args.accounts,
                 json_output=args.json,
             )
         )

@@ -14,7 +14,6 @@ import contextlib
 import functools
 import hashlib
 import re
-import secrets
 import socket
 import struct
 import time
@@ -26,6 +25,14 @@ from typing import Any, Final, Literal, cast
 import attrs
 from aiohttp import web
 
+from ._checks import (
+    Credentials,
+    authenticate,
+    bad_query,
+    parse_int,
+    rate_limited,
+    validate_invoice_query,
+)
 from ._data import SHAPES, TYPES, AccountData, InvoiceType, Shapes, derive_seed, hex_digest
 from ._faults import Fault, InjectedFault
 from ._listing import AccountInfo, ListingQuery, listing_body, parse_listing_query
@@ -40,9 +47,6 @@ _API_PREFIX: Final = "/client/v4"
 _ENDPOINT: Final = "/accounts/{account_id}/ai-gateway/billing/invoice-history"
 #: Cloudflare account ids are 32 hexadecimal characters (CLOUDFLARE_API.md, "Authentication").
 _ACCOUNT_ID: Final = re.compile(r"[0-9a-fA-F]{32}")
-#: Characters Cloudflare API tokens are made of; anything else is a malformed header.
-_TOKEN: Final = re.compile(r"[A-Za-z0-9_-]+")
-_INTEGER: Final = re.compile(r"-?[0-9]{1,18}")
 #: Cloudflare's V4 list endpoints default to 20 per page.
 DEFAULT_PER_PAGE: Final = 20
 #: Rendered page bodies kept for reuse; a 1000-invoice page is about 420 kB.
@@ -212,11 +216,10 @@ class FakeCloudflare:
         self._limiter = (
             None if rate_limit is None else SlidingWindowLimiter(*rate_limit, block_seconds)
         )
-        self.api_token: Final = base64.urlsafe_b64encode(
-            hashlib.blake2b(f"token:{seed}".encode(), digest_size=30).digest()
-        ).decode()
-        self.api_email: Final = "owner@example.com"
-        self.api_key: Final = hex_digest("api-key", seed, size=19)[:37]
+        self._credentials = _credentials_for(seed)
+        self.api_token: Final = self._credentials.api_token
+        self.api_email: Final = self._credentials.api_email
+        self.api_key: Final = self._credentials.api_key
         self._accounts: dict[str, AccountData] = {}
         self._infos: dict[str, AccountInfo] = {}
         counts = _invoice_counts(invoices, accounts)
@@ -388,27 +391,43 @@ class FakeCloudflare:
                 f"after {timeout:g} s"
             ) from None
 
-    async def wait_requests(self, count: int, timeout: float = 5.0) -> None:
-        """Wait until at least ``count`` requests reached the endpoint (`requests`).
+    async def wait_requests(
+        self,
+        count: int,
+        timeout: float = 5.0,
+        *,
+        matching: Callable[[ServedRequest], bool] | None = None,
+    ) -> None:
+        """Wait until at least ``count`` requests arrived (`requests`), or ``count`` of them
+        satisfy ``matching``.
+
+        Example: ``await fake.wait_requests(1, matching=lambda r: r.page == 5)`` returns
+        once page 5 was asked for.
 
         Args:
-            count: How many records `requests` must hold.
+            count: How many records `requests` must hold (that ``matching`` accepts).
             timeout: Seconds to wait at most.
+            matching: A test of one record; None counts every record.
 
         Raises:
             TimeoutError: If fewer arrived within ``timeout`` seconds.
         """
 
+        def seen() -> int:
+            if matching is None:
+                return len(self._requests)
+            return sum(1 for record in self._requests if matching(record))
+
         async def arrivals() -> None:
-            while len(self._requests) < count:
+            while seen() < count:
                 await self._arrived.wait()
 
         try:
             await asyncio.wait_for(arrivals(), timeout)
         except asyncio.TimeoutError:
+            which = "" if matching is None else " matching"
             raise TimeoutError(
-                f"FakeCloudflare saw {len(self._requests)} request(s), not {count}, "
-                f"within {timeout:g} s"
+                f"FakeCloudflare saw {seen()}{which} request(s), not {count}, within {timeout:g} s"
             ) from None
 
     def reset_counters(self) -> None:
@@ -726,8 +745,8 @@ class FakeCloudflare:
         query = request.query
         account_id = request.match_info["account_id"]
         raw_type = query.get("type", "all")
-        page = _parse_int(query.get("page"))
-        per_page = _parse_int(query.get("per_page"))
+        page = parse_int(query.get("page"))
+        per_page = parse_int(query.get("per_page"))
         record = ServedRequest(
             number=number,
             account_id=account_id,
@@ -773,8 +792,8 @@ class FakeCloudflare:
         record = ServedRequest(
             number=number,
             account_id="",
-            page=_parse_int(query.get("page")),
-            per_page=_parse_int(query.get("per_page")),
+            page=parse_int(query.get("page")),
+            per_page=parse_int(query.get("per_page")),
             type="",
             status=0,
             fault=None,
@@ -785,15 +804,15 @@ class FakeCloudflare:
         self._requests.append(record)
         decision = None if self._limiter is None else self._limiter.admit(now)
         if decision is not None and not decision.allowed:
-            reply: Reply | None = error_reply(429, [{"code": 971, "message": _RATE_LIMITED}])
+            reply: Reply | None = rate_limited()
         elif request.method != "GET":
             reply = error_reply(405, [{"code": 10405, "message": "Method not allowed"}])
         else:
-            reply = self._authenticate(request)
+            reply = authenticate(request.headers, self._credentials)
         if reply is None:
             parsed = parse_listing_query(query)
             if isinstance(parsed, str):
-                reply = _bad_query(parsed)
+                reply = bad_query(parsed)
             else:
                 reply = self._serve_listing(request, number, parsed)
         return self._finish(reply, record, decision)
@@ -833,62 +852,19 @@ class FakeCloudflare:
         authentication, then the account lookup, then the endpoint's own parameters.
         """
         if decision is not None and not decision.allowed:
-            return error_reply(429, [{"code": 971, "message": _RATE_LIMITED}])
+            return rate_limited()
         if not _ACCOUNT_ID.fullmatch(account_id):
             return error_reply(400, no_route(request.path.removeprefix(_API_PREFIX)))
         if request.method != "GET":
             return error_reply(405, [{"code": 10405, "message": "Method not allowed"}])
-        auth = self._authenticate(request)
+        auth = authenticate(request.headers, self._credentials)
         if auth is not None:
             return auth
         if account_id not in self._accounts or not self._infos[account_id].readable:
             # Cloudflare does not reveal whether an account exists to a token without
             # access to it: an unknown account is an authentication error.
             return error_reply(403, [{"code": 10000, "message": "Authentication error"}])
-        return self._validate_query(request)
-
-    def _authenticate(self, request: web.Request) -> Reply | None:
-        """Check the credentials (CLOUDFLARE_API.md, "Errors" and "Authentication")."""
-        headers = request.headers
-        authorization = headers.get("Authorization")
-        email = headers.get("X-Auth-Email")
-        key = headers.get("X-Auth-Key")
-        if authorization is None and email is None and key is None:
-            return error_reply(400, [{"code": 9106, "message": _MISSING_CREDENTIALS}])
-        if authorization is not None:
-            # A token takes precedence over legacy headers sent alongside it.
-            scheme, _, token = authorization.partition(" ")
-            # RFC 9110 section 11.1: the auth-scheme is case-insensitive.
-            if scheme.lower() != "bearer" or not _TOKEN.fullmatch(token):
-                return error_reply(400, _malformed(6111, "Invalid format for Authorization header"))
-            if not secrets.compare_digest(token, self.api_token):
-                return error_reply(403, [{"code": 10000, "message": "Authentication error"}])
-            return None
-        if email is None or "@" not in email:
-            return error_reply(400, _malformed(6102, "Invalid format for X-Auth-Email header"))
-        if key is None or not _TOKEN.fullmatch(key):
-            return error_reply(400, _malformed(6103, "Invalid format for X-Auth-Key header"))
-        if email != self.api_email or not secrets.compare_digest(key, self.api_key):
-            return error_reply(403, [{"code": 10000, "message": "Authentication error"}])
-        return None
-
-    def _validate_query(self, request: web.Request) -> Reply | None:
-        """Check ``type``, ``page`` and ``per_page``; out of range is rejected, not clamped
-        (CLOUDFLARE_API.md, "The endpoint" [O])."""
-        query = request.query
-        if query.get("type", "all") not in TYPES:
-            return _bad_query("type must be one of: auto, manual, all")
-        if "page" in query:
-            page = _parse_int(query["page"])
-            if page is None or page < 1:
-                return _bad_query("page variable must be a number greater than or equal to 1")
-        if "per_page" in query:
-            per_page = _parse_int(query["per_page"])
-            if per_page is None or not 1 <= per_page <= self.max_per_page:
-                return _bad_query(
-                    f"per_page variable must be a number between 1 and {self.max_per_page}"
-                )
-        return None
+        return validate_invoice_query(request.query, self.max_per_page)
 
     def _serve(
         self,
@@ -966,10 +942,6 @@ class FakeCloudflare:
         return entry
 
 
-_RATE_LIMITED: Final = "Please wait and consider throttling your request speed"
-_MISSING_CREDENTIALS: Final = "Missing X-Auth-Key, X-Auth-Email or Authorization headers"
-
-
 def _drop_connection(request: web.Request, *, reset: bool) -> None:
     """Close the request's connection without a response: a TCP reset, or an orderly close."""
     transport = request.transport
@@ -987,6 +959,15 @@ def _drop_connection(request: web.Request, *, reset: bool) -> None:
         transport.close()  # FIN: the client reads an end of stream before any response
 
 
+def _credentials_for(seed: int) -> Credentials:
+    """Return the seed's token (40 URL-safe characters), email and 37-character global key."""
+    token = base64.urlsafe_b64encode(
+        hashlib.blake2b(f"token:{seed}".encode(), digest_size=30).digest()
+    ).decode()
+    key = hex_digest("api-key", seed, size=19)[:37]
+    return Credentials(api_token=token, api_email="owner@example.com", api_key=key)
+
+
 def _invoice_counts(invoices: int | Sequence[int], accounts: int) -> list[int]:
     """Return the invoice count of each account the server starts with."""
     if accounts < 1:
@@ -997,36 +978,6 @@ def _invoice_counts(invoices: int | Sequence[int], accounts: int) -> list[int]:
     if len(counts) != accounts:
         raise ValueError(f"expected {accounts} invoice counts, one per account, got {len(counts)}")
     return counts
-
-
-def _malformed(code: int, message: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "code": 6003,
-            "message": "Invalid request headers",
-            "error_chain": [{"code": code, "message": message}],
-        }
-    ]
-
-
-def _bad_query(message: str) -> Reply:
-    return error_reply(
-        400,
-        [
-            {
-                "code": 6008,
-                "message": "Invalid request parameters",
-                "error_chain": [{"code": 11000, "message": message}],
-            }
-        ],
-    )
-
-
-def _parse_int(text: str | None) -> int | None:
-    """Parse a query integer strictly: digits only (``2.0``, `` 2`` and ``+2`` are not)."""
-    if text is None or not _INTEGER.fullmatch(text):
-        return None
-    return int(text)
 
 
 def _ceil(value: float) -> int:
