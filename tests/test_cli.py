@@ -428,6 +428,39 @@ async def test_fake_server_serves_until_cancelled() -> None:
     assert len(invoices) == 75
 
 
+async def test_fake_server_serves_mixed_shapes_and_many_accounts() -> None:
+    """fake-server --shapes mixed --accounts 3: three listed accounts, read exactly."""
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["fake-server", "--invoices", "40", "--json", "--rate-limit", "off"]
+    async with anyio.create_task_group() as task_group:
+        task_group.start_soon(
+            lambda: run_async(
+                [*argv, "--shapes", "mixed", "--accounts", "3"],
+                stdout=out,
+                stderr=err,
+                environ={},
+            )
+        )
+        with anyio.fail_after(5):
+            while not out.getvalue().endswith("\n"):  # noqa: ASYNC110 - another task writes it
+                await anyio.sleep(0.01)
+        info = json.loads(out.getvalue())
+        async with asyncinvoices.InvoiceClient(
+            api_token=info["api_token"], base_url=info["base_url"]
+        ) as client:
+            listed = [account.id async for account in client.accounts()]
+            read = [await client.list_invoices(a) for a in listed]
+        task_group.cancel_scope.cancel()
+
+    assert listed == info["account_ids"]
+    # The same seed in process: the invoices the client must read from every shape served.
+    async with asyncinvoices.testing.FakeCloudflare(40, shapes="mixed", accounts=3) as fake:
+        assert fake.account_ids == listed
+        expected = [fake.expected_invoices(a) for a in fake.account_ids]
+    assert [[asyncinvoices.Invoice(**values) for values in e] for e in expected] == read
+    assert [len(r) for r in read] == [40, 40, 40]
+
+
 # -- the command line itself --------------------------------------------------------------------
 
 

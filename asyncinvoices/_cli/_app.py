@@ -508,6 +508,22 @@ def _add_fake_server_options(fake: argparse.ArgumentParser) -> None:
         "--max-per-page", type=_positive, default=100, metavar="N", help="default: 100"
     )
     fake.add_argument(
+        "--shapes",
+        choices=("plain", "mixed"),
+        default="plain",
+        help="plain: every invoice in one tidy shape; mixed: also every other form the API's "
+        "schema allows (1.0 for 1, ISO or Unix times, missing or null optionals, unknown "
+        "fields), to test a client against (default: plain)",
+    )
+    fake.add_argument(
+        "--accounts",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="serve N accounts, each with --invoices invoices, all listed by GET /accounts "
+        "(default: 1)",
+    )
+    fake.add_argument(
         "--json", action="store_true", help="announce with one JSON line on stdout, for scripts"
     )
 

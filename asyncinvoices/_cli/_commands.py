@@ -382,6 +382,8 @@ async def fake_server(ctx: Context) -> None:
         latency=args.latency / 1000,
         rate_limit=args.rate_limit,
         max_per_page=args.max_per_page,
+        shapes=args.shapes,
+        accounts=args.accounts,
         json_output=args.json,
         out=cast(TextIO, ctx.stdout),  # serve() only calls write() and flush()
     )
