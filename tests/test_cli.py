@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import gzip
 import io
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -20,6 +22,7 @@ import pytest
 import asyncinvoices
 from asyncinvoices._cli import ExitCode, build_parser, run, run_async
 from asyncinvoices._cli._app import MAX_CONCURRENCY
+from asyncinvoices._cli._demo import SPEND_PER_MONTH
 from asyncinvoices._cli._formats import CSV_COLUMNS
 from asyncinvoices.testing import FakeCloudflare, Fault
 
@@ -384,6 +387,28 @@ async def test_demo_fetches_everything_and_reports_the_run() -> None:
     assert "server saw     19 requests (as counted by the client), 0 over its quota (429)" in out
     assert "fake server measured in this run" in out
     assert "retry" in result.stderr  # the library's warnings about the retried requests
+
+
+async def test_demo_mirrors_into_sqlite_and_shows_a_query(tmp_path: Path) -> None:
+    """demo --db: the accounts mirrored as sync does, then spend per month from the file."""
+    db = tmp_path / "demo.db"
+    result = await cli(
+        "demo", "--invoices", "1500", "--latency", "1", "--no-progress", "--db",
+        f"sqlite:///{db}", env={},
+    )  # fmt: skip
+
+    assert result.code == ExitCode.OK
+    out = result.stdout
+    assert f"Mirrored into sqlite:///{db}\n" in out
+    assert "  1,500     1,500        0        0  ok\n" in out
+    assert "GROUP BY month, currency\nORDER BY month DESC, currency\nLIMIT 6;\n" in out
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        rows = connection.execute(SPEND_PER_MONTH).fetchall()
+        (count,) = connection.execute("SELECT count(*) FROM invoices").fetchone()
+    assert count == 1500
+    assert len(rows) == 6
+    for month, currency, invoices, spend in rows:
+        assert f"{month}  {currency}  {invoices:>8,}  {spend:>16,.2f}\n" in out
 
 
 async def test_full_demo_with_faults_stays_inside_the_quota() -> None:

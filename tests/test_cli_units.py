@@ -577,3 +577,19 @@ def test_resume_state_round_trips_and_checks_format_and_header(tmp_path: Path) -
     with pytest.raises(ConfigurationError, match="its CSV header is not asyncinvoices'"):
         load_state(str(state), csv_output)
     assert count_records(str(tmp_path / "missing.csv"), "csv") == 0
+
+
+def test_describe_mirror_errors_say_what_to_do() -> None:
+    """A busy mirror says to run again later; another database error says it is one."""
+    from asyncinvoices import MirrorBusyError, MirrorError
+
+    busy = MirrorBusyError("account 023e... is locked by another sync")
+    assert describe(busy) == (
+        "the mirror is busy: account 023e... is locked by another sync; run again once the "
+        "other sync has finished",
+        ExitCode.ERROR,
+    )
+    assert describe(MirrorError("schema version 9 is newer than this library")) == (
+        "database error: schema version 9 is newer than this library",
+        ExitCode.ERROR,
+    )

@@ -481,6 +481,12 @@ def _add_demo_options(demo: argparse.ArgumentParser) -> None:
         metavar="N",
         help="share the invoices out between N accounts and fetch them all at once (default: 1)",
     )
+    demo.add_argument(
+        "--db",
+        metavar="URL",
+        help="then mirror the accounts into this database, as `sync` does, and show a query "
+        "of it (e.g. sqlite:///demo.db; a PostgreSQL URL needs the postgres extra)",
+    )
     demo.add_argument("--seed", type=int, default=0, metavar="S", help="data seed (default: 0)")
 
 

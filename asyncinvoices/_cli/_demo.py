@@ -12,10 +12,14 @@ sequential client would need at best, since it leaves out the client's own overh
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import statistics
 import time
 from collections.abc import Sequence
 from typing import Any
+
+import anyio
 
 from asyncinvoices._client import InvoiceClient
 from asyncinvoices._models import FetchStats, ManyStats, RateLimit
@@ -231,7 +235,53 @@ async def demo(ctx: Context) -> bool:
             )
         )
         out.flush()
+        if args.db is not None:
+            await _mirror(ctx, fake, limit)
     return verified
+
+
+# Spend per month, from the how-to's questions to ask the mirror (docs/howto/mirror.md).
+SPEND_PER_MONTH = """\
+SELECT substr(created, 1, 7) AS month, currency, count(*) AS invoices,
+       sum(CAST(amount_paid AS REAL)) AS spend
+FROM invoices
+WHERE removed_at IS NULL
+GROUP BY month, currency
+ORDER BY month DESC, currency
+LIMIT 6"""
+
+
+async def _mirror(ctx: Context, fake: Any, limit: RateLimit) -> None:
+    """Mirror the demo's accounts into ``--db`` and print the sync's table and one query."""
+    from asyncinvoices._mirror import InvoiceMirror
+    from asyncinvoices._mirror_types import parse_database_url
+
+    from ._sync import render_report
+
+    args, out = ctx.args, ctx.stdout
+    url = parse_database_url(args.db)
+    if url.password:
+        ctx.redactor.secrets += (url.password,)
+    client = InvoiceClient(
+        api_token=fake.api_token,
+        base_url=fake.base_url,
+        per_page=100,
+        max_concurrency=args.concurrency,
+        rate_limit=limit,
+    )
+    async with client, InvoiceMirror.open(url) as mirror:
+        report = await mirror.sync(client, fake.account_ids)
+    out.write(f"\nMirrored into {url.redacted}\n{render_report(report)}")
+    if url.scheme == "sqlite" and url.path is not None:
+        rows = await anyio.to_thread.run_sync(_query, url.path, SPEND_PER_MONTH)
+        out.write(f"\n{SPEND_PER_MONTH};\n\n")
+        out.write("".join(f"{m}  {c}  {n:>8,}  {s:>16,.2f}\n" for m, c, n, s in rows))
+    out.flush()
+
+
+def _query(path: str, sql: str) -> list[tuple[Any, ...]]:
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        return connection.execute(sql).fetchall()
 
 
 def split_invoices(invoices: int, accounts: int) -> list[int]:

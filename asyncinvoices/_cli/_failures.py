@@ -26,6 +26,7 @@ from asyncinvoices._errors import (
     ServerError,
     TransportError,
 )
+from asyncinvoices._mirror_types import MirrorBusyError, MirrorError
 
 __all__ = ["EXIT_CODES_HELP", "ExitCode", "describe", "exit_codes_help", "network_text"]
 
@@ -151,6 +152,13 @@ def describe(exc: BaseException, *, now: dt.datetime | None = None) -> tuple[str
             "missing or repeated invoices. Try again, or with another --per-page",
             ExitCode.BAD_RESPONSE,
         )
+    if isinstance(exc, MirrorBusyError):
+        return (
+            f"the mirror is busy: {exc}; run again once the other sync has finished",
+            ExitCode.ERROR,
+        )
+    if isinstance(exc, MirrorError):
+        return f"database error: {exc}", ExitCode.ERROR
     if isinstance(exc, AsyncInvoicesError):
         return f"error: {exc}", ExitCode.ERROR
     if isinstance(exc, OSError):
