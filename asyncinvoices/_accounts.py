@@ -19,7 +19,6 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import anyio
@@ -27,14 +26,14 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
-from ._channel import Channel, Spawn
+from ._channel import Channel, Spawn, StreamContext
 from ._errors import ConfigurationError, ResponseFormatError
 from ._fetcher import RequestCounts
 from ._models import Account, AccountStats
 from ._protocol import error_for_status, get_header, parse_errors, parse_retry_after
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    pass
 
 __all__ = [
     "LISTING_MAX_PER_PAGE",
@@ -346,7 +345,7 @@ async def _in_order(
         raise error
 
 
-class AccountStream:
+class AccountStream(StreamContext):
     """An async iterator over every account the credentials can read, in the listing's order.
 
     Returned by :meth:`InvoiceClient.accounts`. Use it with ``async for``, ideally inside
@@ -451,18 +450,6 @@ class AccountStream:
     async def aclose(self) -> None:
         """Stop the listing: cancel every request in flight and wait until they are gone."""
         await self._channel.aclose()
-
-    async def __aenter__(self) -> Self:
-        self._start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __del__(self) -> None:
         channel = getattr(self, "_channel", None)

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 import attrs
 
 from ._errors import AsyncInvoicesError, TransportError
 
-__all__ = ["Background", "Channel", "Spawn", "as_library_error"]
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["Background", "Channel", "Spawn", "StreamContext", "as_library_error"]
 
 T = TypeVar("T")
 
@@ -34,6 +38,32 @@ def as_library_error(exc: Exception) -> AsyncInvoicesError:
     error = AsyncInvoicesError(f"unexpected error: {exc!r}")
     error.__cause__ = exc
     return error
+
+
+class StreamContext:
+    """``async with stream:`` starts the stream's walk and closes the stream on the way out.
+
+    Shared by every stream of the client; a stream provides ``_start`` and ``aclose``.
+    """
+
+    def _start(self) -> None:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Stop the walk: cancel every request in flight and wait until they are gone."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        self._start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
 
 class Background:

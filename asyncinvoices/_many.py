@@ -23,7 +23,6 @@ from __future__ import annotations
 import collections
 import datetime as dt
 from collections.abc import Callable, Iterable
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
@@ -31,7 +30,7 @@ import anyio.abc
 
 from . import _planner
 from ._accounts import AccountStream
-from ._channel import Background, Spawn, as_library_error
+from ._channel import Background, Spawn, StreamContext, as_library_error
 from ._config import validate_account_id
 from ._errors import AsyncInvoicesError, ConfigurationError, RateLimitError, TransportError
 from ._models import Invoice, InvoicePage, ManyStats
@@ -40,7 +39,7 @@ from ._planner import Ledger
 from ._stream import WalkSetup, _anchor_from_checkpoint
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    pass
 
 __all__ = ["ManyStream", "OnError", "unique_account_ids"]
 
@@ -248,7 +247,7 @@ class _Totals:
         self.refetched += progress.refetched_pages
 
 
-class ManyStream:
+class ManyStream(StreamContext):
     """An async iterator of ``(account_id, invoice)`` over many accounts, grouped by account.
 
     Returned by :meth:`InvoiceClient.invoices_many`. Accounts come in the order given (or the
@@ -522,18 +521,6 @@ class ManyStream:
             return
         self._closed = True
         await self._task.cancel_and_wait()
-
-    async def __aenter__(self) -> Self:
-        self._start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):

@@ -637,9 +637,12 @@ class Walk:
         """
         if invoices:
             self._idle = 0
-            self._follow_order(invoices)
         if self.since is None and self.until is None:
+            # The order by creation time matters only to bounds on it: without them it is
+            # neither followed nor reported.
             return Deliver(attrs.evolve(page, invoices=tuple(invoices)))
+        if invoices:
+            self._follow_order(invoices)
         kept = tuple(inv for inv in invoices if self._within(inv.created))
         if invoices and not kept:
             return None

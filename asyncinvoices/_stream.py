@@ -17,7 +17,6 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -25,6 +24,7 @@ import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from . import _planner
+from ._channel import StreamContext
 from ._errors import AsyncInvoicesError, ConfigurationError, TransportError
 from ._fetcher import WalkFetch
 from ._models import FetchStats, Invoice, InvoicePage, InvoiceType
@@ -32,7 +32,7 @@ from ._paginator import Paginator
 from ._planner import Anchor, Ledger
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    pass
 
 __all__ = ["InvoiceStream", "PageStream", "WalkSetup"]
 
@@ -121,7 +121,7 @@ def _anchor_from_checkpoint(checkpoint: object, setup: WalkSetup) -> Anchor:
     return Anchor(position=position - 1, invoice_id=invoice_id, created=when)
 
 
-class _Stream:
+class _Stream(StreamContext):
     """The machinery shared by :class:`InvoiceStream` and :class:`PageStream`."""
 
     def __init__(self, setup: WalkSetup) -> None:
@@ -221,18 +221,6 @@ class _Stream:
                 await self._done.wait()
         else:
             self._send.close()
-
-    async def __aenter__(self) -> Self:
-        self._start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __del__(self) -> None:
         # Abandoned with `break` outside `async with`: stop the producer and close our end.

@@ -144,7 +144,8 @@ async def test_postgres_password_is_never_printed(
         failed[2]
         .splitlines()[-1]
         .startswith(
-            f"asyncinvoices: error: cannot connect to postgresql://mirror:***@127.0.0.1:{port}/{name}"
+            "asyncinvoices: database error: cannot connect to "
+            f"postgresql://mirror:***@127.0.0.1:{port}/{name}"
         )
     )
     for text in (*ok[1:], *failed[1:]):

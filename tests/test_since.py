@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,18 @@ async def test_cli_refuses_a_malformed_date() -> None:
     argv = ["fetch", "a" * 32, "--since", "yesterday"]
     assert await run_async(argv, stdout=io.StringIO(), stderr=err, environ={}) == 2
     assert "expected a date such as 2025-01-31" in err.getvalue()
+
+
+async def test_without_bounds_the_order_is_neither_followed_nor_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Invoices without a creation time (mixed shapes) raise no warning when nothing is bounded."""
+    async with FakeCloudflare(invoices=300, shapes="mixed") as fake:
+        assert any(values["created"] is None for values in fake.expected_invoices())
+        with caplog.at_level(logging.WARNING, logger="asyncinvoices"):
+            async with client_for(fake, per_page=50) as client:
+                async with client.invoices(fake.account_id) as stream:
+                    ids = [invoice.id async for invoice in stream]
+        assert ids == [values["id"] for values in fake.expected_invoices()]
+    assert stream.stats.unordered is False
+    assert [r.getMessage() for r in caplog.records] == []
