@@ -74,6 +74,41 @@ async def test_sync_prints_seen_inserted_updated_removed_per_account(
     )
 
 
+async def test_sync_all_accounts_mirrors_every_listed_account(
+    fake: FakeCloudflare, tmp_path: Path
+) -> None:
+    """--all-accounts: every account GET /accounts lists, in its order; none unreadable."""
+    other = fake.add_account(invoices=7)
+    fake.add_account(invoices=3, readable=False)
+    db = f"sqlite:///{tmp_path}/m.db"
+
+    result = await sync(fake, "--all-accounts", "--db", db)
+
+    assert result == (
+        ExitCode.OK,
+        f"mirrored into {db}\n"
+        + HEADER
+        + f"{fake.account_id}   230       230        0        0  ok\n"
+        + f"{other}     7         7        0        0  ok\n",
+        "",
+    )
+
+
+@pytest.mark.parametrize("argv", [[], ["0" * 32, "--all-accounts"]])
+async def test_sync_needs_ids_or_all_accounts_not_both(
+    fake: FakeCloudflare, tmp_path: Path, argv: list[str]
+) -> None:
+    """No ACCOUNT_ID and no --all-accounts, or both: a usage error before any request."""
+    code, out, err = await sync(fake, *argv, "--db", f"sqlite:///{tmp_path}/m.db")
+
+    assert (code, out) == (ExitCode.USAGE, "")
+    assert err.startswith(
+        "asyncinvoices: configuration error: give one or more ACCOUNT_IDs, or --all-accounts "
+        "(not both)"
+    )
+    assert fake.requests == []
+
+
 async def test_sync_defaults_to_invoices_db_or_the_environment(
     fake: FakeCloudflare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,6 +11,7 @@ import argparse
 import urllib.parse
 from typing import Final
 
+from asyncinvoices._errors import ConfigurationError
 from asyncinvoices._mirror import InvoiceMirror
 from asyncinvoices._mirror_types import (
     DEFAULT_DB_URL,
@@ -51,7 +52,12 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     from ._app import _positive  # the same validation as fetch's options
 
     parser.add_argument(
-        "account_ids", metavar="ACCOUNT_ID", nargs="+", help="the Cloudflare account ids"
+        "account_ids", metavar="ACCOUNT_ID", nargs="*", help="the Cloudflare account ids"
+    )
+    parser.add_argument(
+        "--all-accounts",
+        action="store_true",
+        help="every account the credentials can read (GET /accounts), instead of ACCOUNT_IDs",
     )
     parser.add_argument(
         "--db",
@@ -113,6 +119,8 @@ async def sync(ctx: Context) -> None:
             (it picks the exit code, as for ``fetch``).
     """
     args = ctx.args
+    if bool(args.all_accounts) == bool(args.account_ids):
+        raise ConfigurationError("give one or more ACCOUNT_IDs, or --all-accounts (not both)")
     url = parse_database_url(database_url_from(ctx.environ, args.db))
     if url.password:
         # Registered before anything can fail, in both spellings a message could carry.
@@ -126,9 +134,11 @@ async def sync(ctx: Context) -> None:
             def update(account_id: str, stats: FetchStats) -> None:
                 progress.update(stats)
 
-            report = await with_governor_watch(
-                client, progress, lambda: mirror.sync(client, args.account_ids, on_progress=update)
-            )
+            async def run() -> SyncReport:
+                ids = args.account_ids or [a.id async for a in client.accounts()]
+                return await mirror.sync(client, ids, on_progress=update)
+
+            report = await with_governor_watch(client, progress, run)
     ctx.stdout.write(f"mirrored into {url.redacted}\n" + render_report(report))
     ctx.stdout.flush()
     if len(report.errors) > 1:  # the exit code and last line are the first failure's
