@@ -15,6 +15,7 @@ import anyio
 import pytest
 from aiohttp.test_utils import TestServer
 
+from asyncinvoices import Invoice, InvoiceClient
 from asyncinvoices.testing import FakeCloudflare, ServedRequest
 
 pytestmark = pytest.mark.anyio
@@ -641,3 +642,46 @@ async def test_wait_idle_and_wait_requests_follow_the_requests(
             group.cancel_scope.cancel()
         await fake.wait_idle()
         assert [(r.status, r.finished) for r in fake.requests] == [(0, None)]
+
+
+async def test_update_invoice_changes_what_is_served_and_expected() -> None:
+    """An invoice updated in place: served with the new values, cached pages dropped."""
+    async with FakeCloudflare(60, shapes="mixed", seed=4) as fake:
+        async with InvoiceClient(api_token=fake.api_token, base_url=fake.base_url) as client:
+            before = await client.list_invoices(fake.account_id)
+            target = fake.ids()[7]
+            fake.update_invoice(
+                target,
+                status="paid",
+                amount_paid=Decimal("98765432109876543.21"),
+                amount_remaining=0,
+                attempt_count=2,
+                created="2025-01-02T03:04:05Z",
+                livemode=True,
+            )
+            after = await client.list_invoices(fake.account_id)
+        expected = fake.expected_invoices()
+    assert [i.id for i in after] == [i.id for i in before]
+    changed = after[7]
+    assert (changed.status, changed.amount_paid, changed.amount_remaining) == (
+        "paid",
+        Decimal("98765432109876543.21"),
+        Decimal(0),
+    )
+    assert changed.attempt_count == 2
+    assert changed.created is not None
+    assert changed.created.isoformat() == "2025-01-02T03:04:05+00:00"
+    assert changed.extra["livemode"] is True
+    assert after[:7] + after[8:] == before[:7] + before[8:]
+    assert [Invoice(**values) for values in expected] == after
+
+
+def test_update_invoice_refuses_what_cannot_be() -> None:
+    """An unknown id, a new id, or a value that is not JSON: a clear error, nothing changed."""
+    fake = FakeCloudflare(5)
+    with pytest.raises(KeyError, match="no invoice 'in_nope'"):
+        fake.update_invoice("in_nope", status="paid")
+    with pytest.raises(ValueError, match="an invoice's id cannot change"):
+        fake.update_invoice(fake.ids()[0], id="in_other")
+    with pytest.raises(ValueError, match="cannot be written as JSON"):
+        fake.update_invoice(fake.ids()[0], metadata=object())

@@ -181,6 +181,8 @@ class AccountData:
         self._type_table = bytes(1 if b < threshold else 0 for b in range(256))
         self._types = bytearray()
         self._filtered: dict[str, array[int]] = {}
+        #: Fields set by `update`, per serial, served over whatever shape the invoice has.
+        self._updates: dict[int, dict[str, Any]] = {}
 
     # ----------------------------------------------------------------- reading
 
@@ -220,7 +222,8 @@ class AccountData:
         Args:
             serials: Serial numbers, typically from `page_serials`.
         """
-        render = self.render if self._mixed else self._render_tidy  # the hot path, direct
+        # The hot path, direct when every invoice is tidy.
+        render = self.render if self._mixed or self._updates else self._render_tidy
         return ("[" + ",".join(map(render, serials)) + "]").encode()
 
     def render_with(self, serial: int, field: str, value: Any) -> str:
@@ -232,11 +235,7 @@ class AccountData:
             value: Any JSON-serialisable value.
         """
         # Numbers are kept as their original text so that the other amounts stay exact.
-        pairs: dict[str, Any] = json.loads(
-            self.render(serial), parse_int=_RawNumber, parse_float=_RawNumber
-        )
-        pairs[field] = value
-        return "{" + ",".join(f"{json.dumps(k)}:{_dump(v)}" for k, v in pairs.items()) + "}"
+        return _merge(self.render(serial), {field: value})
 
     def invoice(self, serial: int) -> dict[str, Any]:
         """Return one invoice as the dict ``json.loads`` gives, amounts as exact numbers.
@@ -259,7 +258,11 @@ class AccountData:
         Args:
             serial: The invoice's serial number.
         """
-        return _shapes.expected(self._reshape(serial), self._render_tidy(serial))
+        values = _shapes.expected(self._reshape(serial), self._render_tidy(serial))
+        for field, value in self._updates.get(serial, {}).items():
+            exact = Decimal(value) if isinstance(value, _RawNumber) else value
+            _shapes.expect_update(values, field, exact)
+        return values
 
     def invoice_id(self, serial: int) -> str:
         """Return the Stripe-like id (``in_`` + 24 base62 characters) of one invoice.
@@ -325,6 +328,28 @@ class AccountData:
             filtered.extend(itertools.compress(new, keep))
         self.version += 1
         return [self.invoice_id(serial) for serial in reversed(new)]
+
+    def update(self, serial: int, fields: dict[str, Any]) -> None:
+        """Set ``fields`` of one invoice (JSON values; None serves ``null``).
+
+        Args:
+            serial: The invoice's serial number.
+            fields: Field names and their new values.
+
+        Raises:
+            ValueError: If a value cannot be written as JSON, or ``id`` is among the fields.
+        """
+        if "id" in fields:
+            raise ValueError("an invoice's id cannot change: delete it and create another")
+        # A Decimal is written as its exact text, as Cloudflare writes amounts.
+        values = {k: _RawNumber(v) if isinstance(v, Decimal) else v for k, v in fields.items()}
+        for field, value in values.items():
+            try:
+                _dump(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{field}={value!r} cannot be written as JSON") from None
+        self._updates.setdefault(serial, {}).update(values)
+        self.version += 1
 
     def delete_serials(self, serials: Iterable[int]) -> int:
         """Remove the given serials, returning how many were present.
@@ -415,10 +440,11 @@ class AccountData:
             serial: The invoice's serial number.
         """
         text = self._render_tidy(serial)
-        if not self._mixed:
-            return text
         reshape = self._reshape(serial)
-        return text if reshape is None else _shapes.apply(reshape, text)
+        if reshape is not None:
+            text = _shapes.apply(reshape, text)
+        updates = self._updates.get(serial)
+        return text if updates is None else _merge(text, updates)
 
     def _reshape(self, serial: int) -> _shapes.Reshape | None:
         """Return how the invoice departs from the tidy shape; None when it does not."""
@@ -467,6 +493,13 @@ class AccountData:
             f'"invoice_pdf":"https://pay.stripe.com/invoice/acct_1AiGateway/{invoice_id}/pdf",'
             f'"status":"{status}"}}'
         )
+
+
+def _merge(text: str, updates: dict[str, Any]) -> str:
+    """Return the JSON object ``text`` with ``updates`` set, other numbers kept as written."""
+    pairs: dict[str, Any] = json.loads(text, parse_int=_RawNumber, parse_float=_RawNumber)
+    pairs.update(updates)
+    return "{" + ",".join(f"{json.dumps(k)}:{_dump(v)}" for k, v in pairs.items()) + "}"
 
 
 class _RawNumber(str):

@@ -573,6 +573,33 @@ class FakeCloudflare:
         account.delete_serials(serials)
         self._cache.drop_account(account.account_id)
 
+    def update_invoice(self, invoice_id: str, account_id: str | None = None, **fields: Any) -> None:
+        """Change fields of an existing invoice, as a payment or an edit at Cloudflare would.
+
+        The invoice keeps its place in the list; from the next request on it is served with
+        the new values, over whatever shape it has, and `expected_invoices` says so. A value
+        of None serves ``null``; a field the schema does not know is added as is::
+
+            fake.update_invoice(invoice_id, status="paid", amount_paid=Decimal("640.19"),
+                                amount_remaining=0)
+
+        Args:
+            invoice_id: The id of a current invoice of the account.
+            account_id: The account; the default account when None.
+            **fields: Field names and their JSON values; a `decimal.Decimal` is written as
+                its exact text.
+
+        Raises:
+            KeyError: If there is no such account, or no such current invoice in it.
+            ValueError: If ``id`` is among the fields, or a value cannot be written as JSON.
+        """
+        account = self._account(account_id)
+        serial = account.serial_of(invoice_id)
+        if serial is None:
+            raise KeyError(f"no invoice {invoice_id!r} in account {account.account_id}")
+        account.update(serial, fields)
+        self._cache.drop_account(account.account_id)
+
     def add_fault(self, fault: Fault) -> None:
         """Inject ``fault`` into matching requests from now on.
 

@@ -151,6 +151,35 @@ def expected(reshape: Reshape | None, text: str) -> dict[str, Any]:
     return values
 
 
+def expect_update(values: dict[str, Any], field: str, value: Any) -> None:
+    """Set in ``values`` (from `expected`) what a client makes of ``field`` served as ``value``.
+
+    Args:
+        values: The structured values of one invoice, changed in place.
+        field: The field that was set.
+        value: Its value as given to the fake (a `decimal.Decimal` for an exact number).
+    """
+    if isinstance(value, float):
+        value = Decimal(repr(value))  # the client reads every fraction as an exact decimal
+    if field not in FIELDS:
+        plain = isinstance(value, (Decimal, int, str)) or value is None
+        values["extra"][field] = (
+            value if plain else json.loads(json.dumps(value), parse_float=Decimal)
+        )
+    elif value is None:
+        values[field] = None
+    elif field in _AMOUNTS:
+        values[field] = Decimal(value)
+    elif field == "attempt_count":
+        values[field] = int(value)
+    elif field == "created" and isinstance(value, str):
+        values[field] = dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(_UTC)
+    elif field == "created":
+        values[field] = dt.datetime.fromtimestamp(float(value), tz=_UTC)
+    else:
+        values[field] = value
+
+
 class _Number(str):
     """A JSON number kept as its source text, so amounts stay exact when re-rendered."""
 
