@@ -1,8 +1,9 @@
 """The consumer side of a walk: async iterators over invoices or pages.
 
 A stream's walk runs in a producer task owned by the client's task group and hands pages
-over through a zero-buffer memory object stream, so a slow consumer holds the producer back
-(it never grows a buffer) and at most ``window`` pages wait ahead of the consumer.
+over through a zero-buffer memory object stream (``_channel.Channel``, shared with the other
+streams), so a slow consumer holds the producer back (it never grows a buffer) and at most
+``read_ahead + 1`` pages wait ahead of the consumer.
 
 The producer is cancelled when the stream is closed: by ``async with`` on exit, by
 :meth:`aclose`, when the iteration ends or fails, or when the client closes. Streams
@@ -13,19 +14,16 @@ the client closes, whichever comes first.
 from __future__ import annotations
 
 import collections
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import attrs
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from . import _planner
-from ._channel import StreamContext
-from ._errors import AsyncInvoicesError, ConfigurationError, TransportError
+from ._channel import Channel, StreamContext
+from ._errors import ConfigurationError
 from ._fetcher import WalkFetch
 from ._models import FetchStats, Invoice, InvoicePage, InvoiceType
 from ._paginator import Paginator
@@ -70,11 +68,6 @@ class WalkSetup:
     clock: Callable[[], float]
     since: dt.datetime | None = None
     until: dt.datetime | None = None
-
-
-@attrs.frozen
-class _Failure:
-    error: AsyncInvoicesError
 
 
 def _bounds(setup: WalkSetup) -> dict[str, str]:
@@ -125,7 +118,6 @@ class _Stream(StreamContext):
     """The machinery shared by :class:`InvoiceStream` and :class:`PageStream`."""
 
     def __init__(self, setup: WalkSetup) -> None:
-        self._spawn = setup.spawn
         self._account_id = setup.account_id
         self._type = setup.type
         self._on_progress = setup.on_progress
@@ -147,14 +139,7 @@ class _Stream(StreamContext):
             until=setup.until,
         )
         self._bounds = _bounds(setup)
-        send, receive = anyio.create_memory_object_stream[InvoicePage | _Failure](0)
-        self._send: MemoryObjectSendStream[InvoicePage | _Failure] = send
-        self._receive: MemoryObjectReceiveStream[InvoicePage | _Failure] = receive
-        self._scope = anyio.CancelScope()
-        self._done = anyio.Event()
-        self._started = False
-        self._finished = False
-        self._closed = False
+        self._channel: Channel[InvoicePage] = Channel(setup.spawn, self._paginator.run)
         self._delivered = 0
         self._pages_received = 0
         self._said_unordered = False
@@ -211,30 +196,13 @@ class _Stream(StreamContext):
 
     async def aclose(self) -> None:
         """Stop the walk: cancel every request in flight and wait until they are gone."""
-        if self._closed:
-            return
-        self._closed = True
-        self._scope.cancel()
-        self._receive.close()
-        if self._started:
-            with anyio.CancelScope(shield=True):
-                await self._done.wait()
-        else:
-            self._send.close()
+        await self._channel.aclose()
 
     def __del__(self) -> None:
         # Abandoned with `break` outside `async with`: stop the producer and close our end.
-        if getattr(self, "_closed", True):  # closed, or __init__ failed before streams existed
-            return
-        self._closed = True
-        self._receive.close()
-        if not self._started:
-            self._send.close()
-            return
-        # Collected after its event loop ended, cancel() raises RuntimeError: the client's task
-        # group, which owned the producer, has cancelled it already.
-        with contextlib.suppress(RuntimeError):
-            self._scope.cancel()
+        channel = getattr(self, "_channel", None)  # None when __init__ failed before it
+        if channel is not None:
+            channel.abandon()
 
     def __iter__(self) -> Any:
         raise TypeError(
@@ -243,7 +211,8 @@ class _Stream(StreamContext):
         )
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "running" if self._started else "new"
+        channel = self._channel
+        state = "closed" if channel.closed else "running" if channel.started else "new"
         return (
             f"<{type(self).__name__} account_id={self._account_id!r} type={self._type!r} "
             f"{state} invoices={self._delivered}>"
@@ -252,53 +221,13 @@ class _Stream(StreamContext):
     # -- the producer ------------------------------------------------------------------------
 
     def _start(self) -> None:
-        if self._started or self._closed:
-            return
-        self._spawn(self._produce)
-        self._started = True
-        self._began = self._clock()
-
-    async def _produce(self) -> None:
-        try:
-            with self._scope:
-                async with self._send:
-                    try:
-                        await self._paginator.run(self._send.send)
-                        self._finished = True
-                    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                        return  # the consumer closed the stream
-                    except AsyncInvoicesError as exc:
-                        await self._fail(exc)
-                    except Exception as exc:
-                        # Never lose a failure: anything unforeseen still reaches the
-                        # consumer, under the library's root exception.
-                        error = AsyncInvoicesError(f"unexpected error: {exc!r}")
-                        error.__cause__ = exc
-                        await self._fail(error)
-        finally:
-            self._done.set()
-
-    async def _fail(self, error: AsyncInvoicesError) -> None:
-        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-            await self._send.send(_Failure(error))
+        if not self._channel.started and not self._channel.closed:
+            self._began = self._clock()
+        self._channel.start()
 
     async def _next_page(self) -> InvoicePage:
-        if self._closed:
-            raise StopAsyncIteration
         self._start()
-        try:
-            item = await self._receive.receive()
-        except anyio.EndOfStream:
-            finished = self._finished
-            await self.aclose()
-            if not finished:
-                raise TransportError("the client was closed before the walk finished") from None
-            raise StopAsyncIteration from None
-        except anyio.ClosedResourceError:
-            raise StopAsyncIteration from None
-        if isinstance(item, _Failure):
-            await self.aclose()
-            raise item.error
+        item = await self._channel.receive()
         self._pages_received += 1
         if self._paginator.progress.unordered and not self._said_unordered:
             self._said_unordered = True
