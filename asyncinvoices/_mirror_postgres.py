@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ._errors import ConfigurationError
-from ._mirror_records import FIELDS, build_invoice, canonical_json, to_text
+from ._mirror_records import FIELDS, build_invoice, canonical_json, texts_before_and_after
 from ._mirror_schema import CURRENT_VERSION, differs, field_columns, migrations
 from ._mirror_types import DatabaseURL, MirrorBusyError, MirrorError
 from ._models import Invoice
@@ -194,16 +194,7 @@ class PostgresBackend:
             f"JOIN invoices i ON i.account_id = $1 AND i.id = s.id WHERE {differs('postgresql')}"
         )
         rows = await self._run(lambda: self._db.fetch(sql, account_id))
-        n = len(FIELDS)
-        return [
-            (
-                row[0],
-                row[1],
-                [to_text(f, v) for f, v in zip(FIELDS, list(row)[2 : 2 + n], strict=True)],
-                [to_text(f, v) for f, v in zip(FIELDS, list(row)[2 + n :], strict=True)],
-            )
-            for row in rows
-        ]
+        return [(row[0], row[1], *texts_before_and_after(list(row)[2:])) for row in rows]
 
     async def apply(
         self, account_id: str, now: dt.datetime, previous: dt.datetime | None, *, update: bool

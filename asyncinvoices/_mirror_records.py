@@ -34,6 +34,7 @@ __all__ = [
     "diff",
     "format_timestamp",
     "parse_timestamp",
+    "texts_before_and_after",
     "to_text",
 ]
 
@@ -122,6 +123,18 @@ def canonical_json(value: Any) -> str:
     out: list[str] = []
     _json_parts(value, out)
     return "".join(out)
+
+
+def texts_before_and_after(columns: Sequence[Any]) -> tuple[list[str | None], list[str | None]]:
+    """Split the field columns of a changed row, mirror's then staged, into their texts.
+
+    Args:
+        columns: The values of ``FIELDS`` as the mirror holds them, then as staged.
+    """
+    n = len(FIELDS)
+    before = [to_text(f, v) for f, v in zip(FIELDS, columns[:n], strict=True)]
+    after = [to_text(f, v) for f, v in zip(FIELDS, columns[n:], strict=True)]
+    return before, after
 
 
 def to_text(field: str, value: Any) -> str | None:

@@ -26,7 +26,7 @@ from ._mirror_records import (
     canonical_json,
     format_timestamp,
     parse_timestamp,
-    to_text,
+    texts_before_and_after,
 )
 from ._mirror_schema import CURRENT_VERSION, differs, field_columns, migrations
 from ._mirror_types import DatabaseURL, MirrorBusyError, MirrorError
@@ -190,13 +190,11 @@ class SQLiteBackend:
             f"JOIN invoices i ON i.account_id = ? AND i.id = s.id WHERE {differs('sqlite')}"
         )
         rows = await self._run(lambda: self._db.execute(sql, (account_id,)).fetchall())
-        n = len(FIELDS)
         return [
             (
                 row[0],
                 None if row[1] is None else parse_timestamp(row[1]),
-                [to_text(f, v) for f, v in zip(FIELDS, row[2 : 2 + n], strict=True)],
-                [to_text(f, v) for f, v in zip(FIELDS, row[2 + n :], strict=True)],
+                *texts_before_and_after(row[2:]),
             )
             for row in rows
         ]
