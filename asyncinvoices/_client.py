@@ -50,7 +50,7 @@ from ._models import (
     RateLimit,
     RateWait,
 )
-from ._paginator import _check_bounds as check_bounds
+from ._paginator import check_bounds
 from ._retry import Backoff, RetryPolicy
 from ._stream import InvoiceStream, PageStream, WalkSetup
 from ._transport import DEFAULT_MAX_BODY, ClientSession, Transport
@@ -61,6 +61,11 @@ if TYPE_CHECKING:
 __all__ = ["InvoiceClient"]
 
 _DEFAULT_RATE_LIMIT = RateLimit()
+
+
+def _check_callback(on_progress: object) -> None:
+    if on_progress is not None and not callable(on_progress):
+        raise ConfigurationError("on_progress must be callable")
 
 
 class _State(enum.Enum):
@@ -245,6 +250,12 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
 
     # -- the public API ------------------------------------------------------------------
 
+    def _read_ahead_for(self, read_ahead: int | None) -> int:
+        """A walk's read-ahead: its own, validated, or the client's."""
+        if read_ahead is None:
+            return self._read_ahead
+        return positive_int(read_ahead, "read_ahead", minimum=0)
+
     def _setup(
         self,
         account_id: str,
@@ -264,13 +275,8 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             if max_concurrency is None
             else positive_int(max_concurrency, "max_concurrency")
         )
-        ahead = (
-            self._read_ahead
-            if read_ahead is None
-            else positive_int(read_ahead, "read_ahead", minimum=0)
-        )
-        if on_progress is not None and not callable(on_progress):
-            raise ConfigurationError("on_progress must be callable")
+        ahead = self._read_ahead_for(read_ahead)
+        _check_callback(on_progress)
         return WalkSetup(
             spawn=self._spawn,
             fetch=self._fetcher.walk(account_id, kind, max_concurrency=concurrency),
@@ -500,13 +506,8 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             ConfigurationError: At once, for an invalid argument.
         """
         size = check_listing_options(name, direction, per_page, self._per_page)
-        ahead = (
-            self._read_ahead
-            if read_ahead is None
-            else positive_int(read_ahead, "read_ahead", minimum=0)
-        )
-        if on_progress is not None and not callable(on_progress):
-            raise ConfigurationError("on_progress must be callable")
+        ahead = self._read_ahead_for(read_ahead)
+        _check_callback(on_progress)
         counts = RequestCounts()
         decoder = AccountDecoder()
         fetcher = self._fetcher
@@ -596,8 +597,7 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
         ids = None if account_ids is None else unique_account_ids(account_ids)
         if on_error not in ("raise", "skip"):
             raise ConfigurationError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-        if on_progress is not None and not callable(on_progress):
-            raise ConfigurationError("on_progress must be callable")
+        _check_callback(on_progress)
         probe, setup = self._many_setup(type, per_page, max_concurrency, read_ahead, (since, until))
         return ManyStream(
             spawn=self._spawn,

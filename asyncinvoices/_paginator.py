@@ -37,7 +37,7 @@ from ._planner import (
     WalkProgress,
 )
 
-__all__ = ["Emit", "Fetch", "Paginator", "WalkProgress"]
+__all__ = ["Emit", "Fetch", "Paginator", "WalkProgress", "check_bounds"]
 
 Fetch = Callable[[int, int], Awaitable[InvoicePage]]
 """Sends one request, retries included: ``await fetch(page, per_page)``."""
@@ -88,7 +88,7 @@ class Paginator:
     ) -> None:
         if read_ahead < 0 or per_page < 1:
             raise ConfigurationError("read_ahead must be >= 0 and per_page >= 1")
-        _check_bounds(since, until)
+        check_bounds(since, until)
         self._fetch = fetch
         self._resume = resume
         self.progress = WalkProgress()
@@ -186,7 +186,12 @@ class Paginator:
                 await emit(delivery.page)
 
 
-def _check_bounds(since: dt.datetime | None, until: dt.datetime | None) -> None:
+def check_bounds(since: dt.datetime | None, until: dt.datetime | None) -> None:
+    """Refuse bounds on ``created`` that cannot be compared with it, or that select nothing.
+
+    Raises:
+        ConfigurationError: For a bound without a time zone, or ``since`` not before ``until``.
+    """
     # `created` is a UTC instant (CLOUDFLARE_API.md, "Response envelope"): a naive bound
     # could not be compared with it.
     for name, bound in (("since", since), ("until", until)):
