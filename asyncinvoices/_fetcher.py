@@ -258,7 +258,8 @@ class PageFetcher:
                 if limiter is not None:
                     await slots.enter_async_context(limiter)
                 await slots.enter_async_context(self._limiter)
-                logger.debug("GET %s %s", url, " ".join(f"{k}={v}" for k, v in params.items()))
+                if logger.isEnabledFor(logging.DEBUG):  # the query text only when it is logged
+                    logger.debug("GET %s %s", url, " ".join(f"{k}={v}" for k, v in params.items()))
                 raw = await self._transport.get(
                     url, params=params, headers=headers, page=page, gate=gate, tally=tally
                 )
