@@ -23,7 +23,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import anyio
 import anyio.abc
@@ -36,10 +36,7 @@ from ._errors import AsyncInvoicesError, ConfigurationError, RateLimitError, Tra
 from ._models import Invoice, InvoicePage, ManyStats
 from ._paginator import Paginator
 from ._planner import Ledger
-from ._stream import WalkSetup, _anchor_from_checkpoint
-
-if TYPE_CHECKING:
-    pass
+from ._stream import WalkSetup, _anchor_from_checkpoint, walk_checkpoint
 
 __all__ = ["ManyStream", "OnError", "unique_account_ids"]
 
@@ -110,15 +107,8 @@ class _AccountWalk:
 
     def checkpoint(self) -> dict[str, Any]:
         """The ``invoices()`` checkpoint of this account after what was delivered."""
-        return {
-            "version": 1,
-            "account_id": self.account_id,
-            "type": self.setup.type,
-            "position": self.base + self.delivered,
-            "last_id": self.last_id,
-            "last_created": None if self.last_created is None else self.last_created.isoformat(),
-            **_bounds(self.setup.since, self.setup.until),
-        }
+        position = self.base + self.delivered
+        return walk_checkpoint(self.setup, position, self.last_id, self.last_created)
 
 
 class _Window:

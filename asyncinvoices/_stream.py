@@ -32,7 +32,7 @@ from ._planner import Anchor, Ledger
 if TYPE_CHECKING:
     pass
 
-__all__ = ["InvoiceStream", "PageStream", "WalkSetup"]
+__all__ = ["InvoiceStream", "PageStream", "WalkSetup", "walk_checkpoint"]
 
 logger = logging.getLogger("asyncinvoices")
 
@@ -79,6 +79,28 @@ def _bounds(setup: WalkSetup) -> dict[str, str]:
     }
 
 
+def walk_checkpoint(
+    setup: WalkSetup, position: int, last_id: str | None, last_created: dt.datetime | None
+) -> dict[str, Any]:
+    """The checkpoint of a walk after ``position`` invoices, the last one as given.
+
+    Args:
+        setup: The walk's settings: its account, type and bounds are recorded.
+        position: How many invoices of the walk were handed over, resumed ones included.
+        last_id: The id of the last invoice handed over.
+        last_created: Its creation time.
+    """
+    return {
+        "version": _CHECKPOINT_VERSION,
+        "account_id": setup.account_id,
+        "type": setup.type,
+        "position": position,
+        "last_id": last_id,
+        "last_created": None if last_created is None else last_created.isoformat(),
+        **_bounds(setup),
+    }
+
+
 def _anchor_from_checkpoint(checkpoint: object, setup: WalkSetup) -> Anchor:
     """Validate a checkpoint from :meth:`InvoiceStream.checkpoint` and return its anchor."""
     if not isinstance(checkpoint, dict) or checkpoint.get("version") != _CHECKPOINT_VERSION:
@@ -118,8 +140,7 @@ class _Stream(StreamContext):
     """The machinery shared by :class:`InvoiceStream` and :class:`PageStream`."""
 
     def __init__(self, setup: WalkSetup) -> None:
-        self._account_id = setup.account_id
-        self._type = setup.type
+        self._setup = setup
         self._on_progress = setup.on_progress
         self._clock = setup.clock
         self._requests = setup.fetch.counts
@@ -138,7 +159,6 @@ class _Stream(StreamContext):
             since=setup.since,
             until=setup.until,
         )
-        self._bounds = _bounds(setup)
         self._channel: Channel[InvoicePage] = Channel(setup.spawn, self._paginator.run)
         self._delivered = 0
         self._pages_received = 0
@@ -184,15 +204,9 @@ class _Stream(StreamContext):
                     store(invoice)
                     saved = stream.checkpoint()
         """
-        return {
-            "version": _CHECKPOINT_VERSION,
-            "account_id": self._account_id,
-            "type": self._type,
-            "position": self._base + self._delivered,
-            "last_id": self._last_id,
-            "last_created": None if self._last_created is None else self._last_created.isoformat(),
-            **self._bounds,
-        }
+        return walk_checkpoint(
+            self._setup, self._base + self._delivered, self._last_id, self._last_created
+        )
 
     async def aclose(self) -> None:
         """Stop the walk: cancel every request in flight and wait until they are gone."""
@@ -214,7 +228,8 @@ class _Stream(StreamContext):
         channel = self._channel
         state = "closed" if channel.closed else "running" if channel.started else "new"
         return (
-            f"<{type(self).__name__} account_id={self._account_id!r} type={self._type!r} "
+            f"<{type(self).__name__} account_id={self._setup.account_id!r} "
+            f"type={self._setup.type!r} "
             f"{state} invoices={self._delivered}>"
         )
 
