@@ -15,18 +15,18 @@ limit, the rate governor and the retries with every invoice walk of the client.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-import anyio
 import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
-from ._channel import Channel, Spawn, StreamContext
+from ._channel import Channel, InOrder, Spawn, StreamContext, in_order
 from ._errors import ConfigurationError, ResponseFormatError
 from ._fetcher import RequestCounts
 from ._models import Account, AccountStats
@@ -312,37 +312,17 @@ async def _in_order(
 ) -> None:
     """Fetch pages 2 to ``last`` concurrently, at most ``ahead`` beyond the one delivered,
     and ``emit`` them in order until one returns False."""
-    results: dict[int, AccountPage | Exception] = {}
-    ready: dict[int, anyio.Event] = {}
 
-    async def one(number: int, done: anyio.Event) -> None:
-        try:
-            results[number] = await fetch(number)
-        except Exception as exc:  # raised in page order below
-            results[number] = exc
-        finally:
-            done.set()
-
-    error: Exception | None = None
-    async with anyio.create_task_group() as tg:
+    async def walk(fetches: InOrder[AccountPage]) -> None:
         started = 1
-        try:
-            for number in range(2, last + 1):
-                while started < last and started < number + ahead:
-                    started += 1
-                    ready[started] = anyio.Event()
-                    tg.start_soon(one, started, ready[started])
-                await ready.pop(number).wait()
-                result = results.pop(number)
-                if isinstance(result, Exception):
-                    raise result
-                if not await emit(result):
-                    break
-        except Exception as exc:  # raised once nothing is left in flight
-            error = exc
-        tg.cancel_scope.cancel()
-    if error is not None:
-        raise error
+        for number in range(2, last + 1):
+            while started < last and started < number + ahead:
+                started += 1
+                fetches.start(started, functools.partial(fetch, started))
+            if not await emit(await fetches.take(number)):
+                break
+
+    await in_order(walk)
 
 
 class AccountStream(StreamContext):

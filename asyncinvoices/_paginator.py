@@ -5,19 +5,19 @@ next, when to wait, what to deliver and when the walk moves to its next phase. T
 only does what they ask: it sends the requests, runs the aligned phase's requests
 concurrently in a task group, waits for the page at the head and emits pages in order.
 
-Each fetch task stores its result or exception instead of raising it, so a failure never
-tears down the task group behind the consumer's back: the walk decides, cancels what is
+The concurrent requests run in :func:`._channel.in_order`, shared with the account listing:
+each stores its result or exception instead of raising it, so a failure never tears down the
+task group behind the consumer's back; the walk takes the pages in order, cancels what is
 still in flight, and raises the error in order.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Awaitable, Callable
 
-import anyio
-import anyio.abc
-
+from ._channel import InOrder, in_order
 from ._errors import BadRequestError, ConfigurationError
 from ._models import InvoicePage
 from ._planner import (
@@ -143,45 +143,25 @@ class Paginator:
 
     async def _window(self, machine: AlignedWindow, emit: Emit) -> Done | Seek:
         """Carry out the aligned phase: requests run concurrently, pages come out in order."""
-        error: Exception | None = None
-        action: Done | Seek = Done()
-        async with anyio.create_task_group() as tg:
-            try:
-                action = await self._drive_window(machine, emit, tg)
-            except Exception as exc:  # raised below, once nothing is left in flight
-                error = exc
-            tg.cancel_scope.cancel()
-        if error is not None:
-            raise error
-        return action
+
+        async def drive(fetches: InOrder[InvoicePage]) -> Done | Seek:
+            return await self._drive_window(machine, emit, fetches)
+
+        return await in_order(drive)
 
     async def _drive_window(
-        self, machine: AlignedWindow, emit: Emit, tg: anyio.abc.TaskGroup
+        self, machine: AlignedWindow, emit: Emit, fetches: InOrder[InvoicePage]
     ) -> Done | Seek:
-        results: dict[int, InvoicePage | Exception] = {}
-        ready: dict[int, anyio.Event] = {}
-
-        async def fetch_into(request: Request, done: anyio.Event) -> None:
-            try:
-                results[request.page] = await self._fetch(request.page, request.per_page)
-            except Exception as exc:  # delivered in page order by the loop below
-                results[request.page] = exc
-            finally:
-                done.set()
-
         while True:
             action = machine.next_request()
             if isinstance(action, Request):
-                ready[action.page] = anyio.Event()
-                tg.start_soon(fetch_into, action, ready[action.page])
+                fetches.start(
+                    action.page, functools.partial(self._fetch, action.page, action.per_page)
+                )
                 continue
             if not isinstance(action, Await):
                 return action
-            await ready.pop(action.page).wait()
-            result = results.pop(action.page)
-            if isinstance(result, Exception):
-                raise result
-            delivery = machine.feed(result)
+            delivery = machine.feed(await fetches.take(action.page))
             if delivery is not None:
                 await emit(delivery.page)
 
