@@ -30,7 +30,7 @@ import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 import attrs
 from anyio.from_thread import BlockingPortal, start_blocking_portal
@@ -67,7 +67,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-S = TypeVar("S", InvoiceStream, PageStream)
+S = TypeVar("S", bound=InvoiceStream | PageStream)
 
 _DEFAULT_RATE_LIMIT = RateLimit()
 _CLOSED = "this SyncInvoiceClient is closed; create a new one"
@@ -612,72 +612,65 @@ class SyncInvoiceClient:
         return self._run(functools.partial(self._client.count, account_id, type=type))
 
 
-class _SyncStream(Generic[S]):
-    """The machinery shared by :class:`SyncInvoiceStream` and :class:`SyncPageStream`."""
+class _AsyncStream(Protocol):
+    """What a blocking stream needs of the async stream it drives."""
 
-    def __init__(
-        self,
-        client: SyncInvoiceClient,
-        stream: S,
-        relay: _ProgressRelay,
-        account_id: str,
-        type: InvoiceType,
-    ) -> None:
+    @property
+    def stats(self) -> Any: ...
+
+    async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> Any: ...
+
+
+A = TypeVar("A", bound=_AsyncStream)
+
+
+class _SyncOver(Generic[A]):
+    """What every blocking stream shares: the async stream it drives on the client's loop.
+
+    ``with`` enters the async stream there; closing it (``close()``, leaving ``with``, or
+    being collected after a ``break``) cancels its walk and keeps its last figures, which
+    ``stats`` then returns once the client is closed.
+    """
+
+    def __init__(self, client: SyncInvoiceClient, stream: A, relay: _ProgressRelay) -> None:
         self._client = client
-        self._stream: S = stream
+        self._stream: A = stream
         self._relay = relay
-        self._account_id = account_id
-        self._type = type
-        self._delivered = 0  # invoices returned to the caller
-        self._snapshot = FetchStats()
+        self._snapshot: Any = None
         self._started = False
         self._closed = False
 
-    @property
-    def total_count(self) -> int | None:
-        """The ``total_count`` the server last reported, or ``None`` until the first page."""
-        return self._stream.total_count
+    def _latest_stats(self) -> Any:
+        """The async stream's figures, read on the loop (where ``elapsed`` is measured and
+        the counters change); once the client is closed, those taken when it last moved."""
 
-    @property
-    def stats(self) -> FetchStats:
-        """A snapshot of the run so far (pages, requests, retries, throttling, drift).
+        async def current() -> Any:
+            return self._stream.stats
 
-        Once the client is closed, the snapshot taken when the stream last moved.
-        """
-        current = self._client._read(self._current)
-        if current is not None:
-            self._snapshot = current
-        return self._view(self._snapshot)
+        latest = self._client._read(current)
+        if latest is not None:
+            self._snapshot = latest
+        return self._snapshot
 
-    def _view(self, stats: FetchStats) -> FetchStats:
-        """The async stream's figures, as seen from the last item returned here."""
-        return stats
-
-    def checkpoint(self) -> dict[str, Any]:
-        """Return a JSON-serialisable value to continue this run later with ``resume=``.
-
-        The run resumes after the last item this stream has returned, without returning it
-        again; see :meth:`InvoiceStream.checkpoint`.
-        """
-        return self._stream.checkpoint()
+    def _drop_pending(self) -> None:
+        """Forget what crossed from the loop but was not returned yet."""
 
     def close(self) -> None:
         """Stop the walk: cancel every request in flight and wait until they are gone."""
         if self._closed:
             return
         self._closed = True
-        snapshot = self._client._read(self._finish)
-        if snapshot is not None:
-            self._snapshot = snapshot
+        self._drop_pending()
 
-    async def _current(self) -> FetchStats:
-        # Read on the loop: `elapsed` is measured with its clock, and the counters are
-        # updated there.
-        return self._stream.stats
+        async def finish() -> Any:
+            await self._stream.aclose()
+            return self._stream.stats
 
-    async def _finish(self) -> FetchStats:
-        await self._stream.aclose()
-        return self._stream.stats
+        latest = self._client._read(finish)
+        if latest is not None:
+            self._snapshot = latest
 
     def __enter__(self) -> Self:
         self._started = True
@@ -704,6 +697,50 @@ class _SyncStream(Generic[S]):
         if threading.get_ident() != self._client._loop_thread:
             with contextlib.suppress(Exception):
                 self.close()
+
+
+class _SyncStream(_SyncOver[S]):
+    """The machinery shared by :class:`SyncInvoiceStream` and :class:`SyncPageStream`."""
+
+    def __init__(
+        self,
+        client: SyncInvoiceClient,
+        stream: S,
+        relay: _ProgressRelay,
+        account_id: str,
+        type: InvoiceType,
+    ) -> None:
+        super().__init__(client, stream, relay)
+        self._account_id = account_id
+        self._type = type
+        self._delivered = 0  # invoices returned to the caller
+        self._snapshot = FetchStats()
+
+    @property
+    def total_count(self) -> int | None:
+        """The ``total_count`` the server last reported, or ``None`` until the first page."""
+        return self._stream.total_count
+
+    @property
+    def stats(self) -> FetchStats:
+        """A snapshot of the run so far (pages, requests, retries, throttling, drift).
+
+        Once the client is closed, the snapshot taken when the stream last moved.
+        """
+        stats: FetchStats = self._latest_stats()
+        return self._view(stats)
+
+    def _view(self, stats: FetchStats) -> FetchStats:
+        """The async stream's figures, as seen from the last item returned here."""
+        return stats
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Return a JSON-serialisable value to continue this run later with ``resume=``.
+
+        The run resumes after the last item this stream has returned, without returning it
+        again; see :meth:`InvoiceStream.checkpoint`.
+        """
+        return self._stream.checkpoint()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "running" if self._started else "new"
@@ -773,13 +810,9 @@ class SyncInvoiceStream(_SyncStream[InvoiceStream]):
             self._ended, self._error = self._client._run(self._pull)
         raise StopIteration
 
-    def close(self) -> None:
-        """Stop the walk: cancel every request in flight and wait until they are gone.
-
-        Invoices already fetched but not yet returned are dropped with the rest.
-        """
+    def _drop_pending(self) -> None:
+        # Invoices already fetched but not yet returned are dropped with the rest.
         self._relay.events.clear()
-        super().close()
 
     async def _pull(self) -> tuple[bool, AsyncInvoicesError | None]:
         """Move the rest of a page, and the first invoice of the next, to the relay.
@@ -834,14 +867,14 @@ class SyncPageStream(_SyncStream[PageStream]):
 
 
 Item = TypeVar("Item")
-Items = TypeVar("Items", AccountStream, ManyStream)
+Items = TypeVar("Items", bound=AccountStream | ManyStream)
 
 # Items cross from the client's loop in batches of at most this many (or a page's worth,
 # whichever ends first): a crossing costs far more than handing over one item.
 _BATCH = 512
 
 
-class _SyncItems(Generic[Items, Item]):
+class _SyncItems(_SyncOver[Items], Generic[Items, Item]):
     """A blocking iterator over an async stream of items, crossing a batch at a time.
 
     Each item crosses with the stream's checkpoint just after it (where the stream has
@@ -849,18 +882,11 @@ class _SyncItems(Generic[Items, Item]):
     """
 
     def __init__(self, client: SyncInvoiceClient, stream: Items, relay: _ProgressRelay) -> None:
-        self._client = client
-        self._stream: Items = stream
-        self._relay = relay
+        super().__init__(client, stream, relay)
         self._items: collections.deque[tuple[Any, dict[str, Any] | None]] = collections.deque()
         self._checkpoint: dict[str, Any] | None = None
         self._ended = False
         self._error: AsyncInvoicesError | None = None
-        self._closed = False
-        self._stats: object = None
-
-    def __iter__(self) -> Self:
-        return self
 
     def __next__(self) -> Item:
         while not self._closed:
@@ -874,6 +900,7 @@ class _SyncItems(Generic[Items, Item]):
             if self._ended:
                 self.close()
                 break
+            self._started = True
             with self._client._interruptible():
                 self._ended, self._error = self._client._run(self._pull)
         raise StopIteration
@@ -894,52 +921,8 @@ class _SyncItems(Generic[Items, Item]):
     def _take_checkpoint(self) -> dict[str, Any] | None:
         return None
 
-    def _read_stats(self) -> object:
-        # Read on the loop, where `elapsed` is measured and the counters change; once the
-        # client is closed, the figures read when the stream closed.
-        async def current() -> object:
-            return self._stream.stats
-
-        latest = self._client._read(current)
-        if latest is not None:
-            self._stats = latest
-        return self._stats
-
-    def close(self) -> None:
-        """Stop the walk: cancel every request in flight and wait until they are gone."""
-        if self._closed:
-            return
-        self._closed = True
+    def _drop_pending(self) -> None:
         self._items.clear()
-
-        async def finish() -> object:
-            await self._stream.aclose()
-            return self._stream.stats
-
-        latest = self._client._read(finish)
-        if latest is not None:
-            self._stats = latest
-
-    def __enter__(self) -> Self:
-        self._client._run(self._stream.__aenter__)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        # As for SyncInvoiceStream: a stream abandoned with `break` stops its walk when
-        # collected, unless collected on the loop's own thread or at interpreter shutdown.
-        if getattr(self, "_closed", True) or sys.is_finalizing():
-            return
-        if threading.get_ident() != self._client._loop_thread:
-            with contextlib.suppress(Exception):
-                self.close()
 
 
 class SyncAccountStream(_SyncItems[AccountStream, Account]):
@@ -956,7 +939,8 @@ class SyncAccountStream(_SyncItems[AccountStream, Account]):
     @property
     def stats(self) -> AccountStats:
         """A snapshot of the listing so far."""
-        return cast(AccountStats, self._read_stats())
+        stats: AccountStats = self._latest_stats()
+        return stats
 
 
 class SyncManyStream(_SyncItems[ManyStream, "tuple[str, Invoice]"]):
@@ -968,7 +952,8 @@ class SyncManyStream(_SyncItems[ManyStream, "tuple[str, Invoice]"]):
     @property
     def stats(self) -> ManyStats:
         """A snapshot: accounts done and in all, failures, and every account's sums."""
-        return cast(ManyStats, self._read_stats())
+        stats: ManyStats = self._latest_stats()
+        return stats
 
     @property
     def failures(self) -> dict[str, AsyncInvoicesError]:
