@@ -254,14 +254,11 @@ LIMIT 6"""
 async def _mirror(ctx: Context, fake: Any, limit: RateLimit) -> None:
     """Mirror the demo's accounts into ``--db`` and print the sync's table and one query."""
     from asyncinvoices._mirror import InvoiceMirror
-    from asyncinvoices._mirror_types import parse_database_url
 
-    from ._sync import render_report
+    from ._sync import database_url, render_report
 
     args, out = ctx.args, ctx.stdout
-    url = parse_database_url(args.db)
-    if url.password:
-        ctx.redactor.secrets += (url.password,)
+    url = database_url(ctx, args.db)
     client = InvoiceClient(
         api_token=fake.api_token,
         base_url=fake.base_url,

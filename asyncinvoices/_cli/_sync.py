@@ -17,6 +17,7 @@ from asyncinvoices._mirror_types import (
     DEFAULT_DB_URL,
     ENV_DB,
     AccountSync,
+    DatabaseURL,
     SyncReport,
     database_url_from,
     parse_database_url,
@@ -27,7 +28,7 @@ from ._commands import Context, make_client, with_governor_watch
 from ._logging import redact
 from ._progress import progress_display
 
-__all__ = ["SYNC_EXAMPLES", "add_sync_arguments", "render_report", "sync"]
+__all__ = ["SYNC_EXAMPLES", "add_sync_arguments", "database_url", "render_report", "sync"]
 
 SYNC_EXAMPLES: Final = f"""\
 examples:
@@ -87,6 +88,18 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def database_url(ctx: Context, text: str) -> DatabaseURL:
+    """Parse a database URL and keep its password out of everything the run prints.
+
+    The password is registered before anything can fail, in both spellings a message could
+    carry.
+    """
+    url = parse_database_url(text)
+    if url.password:
+        ctx.redactor.secrets += (url.password, urllib.parse.quote(url.password, safe=""))
+    return url
+
+
 def render_report(report: SyncReport) -> str:
     """Return the per-account table ``sync`` prints: seen, inserted, updated, removed.
 
@@ -121,10 +134,7 @@ async def sync(ctx: Context) -> None:
     args = ctx.args
     if bool(args.all_accounts) == bool(args.account_ids):
         raise ConfigurationError("give one or more ACCOUNT_IDs, or --all-accounts (not both)")
-    url = parse_database_url(database_url_from(ctx.environ, args.db))
-    if url.password:
-        # Registered before anything can fail, in both spellings a message could carry.
-        ctx.redactor.secrets += (url.password, urllib.parse.quote(url.password, safe=""))
+    url = database_url(ctx, database_url_from(ctx.environ, args.db))
     client = make_client(ctx, max_concurrency=args.concurrency, per_page=args.per_page)
     async with client, InvoiceMirror.open(url) as mirror:
         with progress_display(
