@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final, Literal
 
 import attrs
 import cattrs
@@ -30,10 +29,15 @@ from ._channel import Channel, InOrder, Spawn, StreamContext, in_order
 from ._errors import ConfigurationError, ResponseFormatError
 from ._fetcher import RequestCounts
 from ._models import Account, AccountStats
-from ._protocol import error_for_status, get_header, parse_errors, parse_retry_after
-
-if TYPE_CHECKING:
-    pass
+from ._protocol import (
+    DECODE_ERRORS,
+    decode_json,
+    error_for_status,
+    get_header,
+    parse_errors,
+    parse_retry_after,
+    snippet,
+)
 
 __all__ = [
     "LISTING_MAX_PER_PAGE",
@@ -59,7 +63,6 @@ LISTING_MIN_PER_PAGE: Final = 5
 Direction = Literal["asc", "desc"]
 
 _ACCOUNT_FIELDS = frozenset(a.name for a in attrs.fields(Account) if a.name != "extra")
-_SNIPPET = 200
 
 
 @attrs.frozen(kw_only=True)
@@ -184,11 +187,6 @@ def _reason(exc: BaseException, _: object) -> str:
     return "required field missing" if isinstance(exc, KeyError) else str(exc)
 
 
-def _snippet(body: bytes) -> str:
-    text = " ".join(re.sub(r"<[^>]*>", " ", body[:_SNIPPET].decode("utf-8", "replace")).split())
-    return repr(text[:_SNIPPET]) if text else "an empty body"
-
-
 def _count(block: Mapping[str, Any], key: str, page: int) -> int | None:
     value = block.get(key)
     if value is None:
@@ -227,8 +225,8 @@ class AccountDecoder:
         ray_id = get_header(headers, "cf-ray")
         payload: Any = None
         try:
-            payload = json.loads(body, parse_float=Decimal)
-        except (ValueError, RecursionError):
+            payload = decode_json(body)
+        except DECODE_ERRORS:
             payload = None
         if status >= 400 or (isinstance(payload, dict) and payload.get("success") is False):
             errors = parse_errors(payload)
@@ -238,7 +236,7 @@ class AccountDecoder:
                 ray_id=ray_id,
                 page=page,
                 retry_after=parse_retry_after(headers, now=now),
-                snippet=None if errors else _snippet(body),
+                snippet=None if errors else snippet(body),
             )
         try:
             return self._page(payload, body, page=page, ray_id=ray_id)
@@ -249,7 +247,7 @@ class AccountDecoder:
     def _page(self, payload: Any, body: bytes, *, page: int, ray_id: str | None) -> AccountPage:
         if not isinstance(payload, dict) or payload.get("success") is not True:
             raise ResponseFormatError(
-                f"page {page}: not a success envelope: {_snippet(body)}", page=page
+                f"page {page}: not a success envelope: {snippet(body)}", page=page
             )
         result = payload.get("result")
         if not isinstance(result, list):

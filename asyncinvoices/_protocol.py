@@ -36,8 +36,10 @@ from ._errors import (
 from ._models import InvoicePage, InvoiceType, Pagination
 
 __all__ = [
+    "DECODE_ERRORS",
     "RateLimitHeader",
     "ResponseDecoder",
+    "decode_json",
     "error_for_status",
     "get_header",
     "invoice_history_path",
@@ -46,6 +48,7 @@ __all__ = [
     "parse_ratelimit",
     "parse_retry_after",
     "query_params",
+    "snippet",
 ]
 
 # CLOUDFLARE_API.md, "Errors": classify by Cloudflare code first, HTTP status second.
@@ -299,10 +302,10 @@ _MSGSPEC_DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
 # What decoding a body may raise: malformed JSON, nesting deeper than the decoder's limit, and
 # decimal's InvalidOperation (an ArithmeticError) for an exponent beyond Decimal's range.
-_DECODE_ERRORS = (ValueError, RecursionError, ArithmeticError)
+DECODE_ERRORS = (ValueError, RecursionError, ArithmeticError)
 
 
-def _decode_json(body: bytes) -> Any:
+def decode_json(body: bytes) -> Any:
     """Decode a JSON body, numbers with a fraction or exponent as exact Decimals.
 
     Raises:
@@ -329,7 +332,8 @@ def _is_json(content_type: str | None) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-def _snippet(body: bytes) -> str:
+def snippet(body: bytes) -> str:
+    """Quote the start of a body that is not what was expected, tags dropped, for a message."""
     text = body[:_SNIPPET].decode("utf-8", "replace")
     text = re.sub(r"<[^>]*>", " ", text)
     text = " ".join(text.split())
@@ -434,8 +438,8 @@ class ResponseDecoder:
         decode_error: Exception | None = None
         if is_json:
             try:
-                payload = _decode_json(body)
-            except _DECODE_ERRORS as exc:
+                payload = decode_json(body)
+            except DECODE_ERRORS as exc:
                 decode_error = exc
         if status >= 400 or (isinstance(payload, dict) and payload.get("success") is False):
             retry_after = parse_retry_after(headers, now=now or dt.datetime.now(dt.timezone.utc))
@@ -446,12 +450,12 @@ class ResponseDecoder:
                 ray_id=ray_id,
                 page=page,
                 retry_after=retry_after,
-                snippet=None if errors else _snippet(body),
+                snippet=None if errors else snippet(body),
             )
         if not is_json or decode_error is not None:
             what = "is not valid JSON" if is_json else "is not JSON"
             raise ResponseFormatError(
-                f"page {page}: HTTP {status} body {what}: {_snippet(body)}",
+                f"page {page}: HTTP {status} body {what}: {snippet(body)}",
                 page=page,
                 ray_id=ray_id,
             ) from decode_error

@@ -150,6 +150,24 @@ def test_not_json_and_error_envelopes() -> None:
     assert (caught.value.status, caught.value.codes) == (403, (9109,))
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"success": true, "result": [1e99999999999999999999]}',
+        b'{"success": true, "result": [NaN]}',
+        b'{"success": true, "result": []} x',
+        b"[" * 100_000,
+    ],
+)
+def test_undecodable_json_is_a_format_error_never_a_decoder_exception(body: bytes) -> None:
+    """A listing body the JSON decoder refuses is a ResponseFormatError, as for invoices.
+
+    Found in review: an exponent beyond Decimal's range escaped as decimal.InvalidOperation.
+    """
+    with pytest.raises(ResponseFormatError, match=r"^page 3: not a success envelope: "):
+        AccountDecoder()(200, {}, body, 3, NOW)
+
+
 def test_last_page_and_params() -> None:
     """total_pages decides; else total_count over the server's page size; else unknown."""
     assert last_page(ListingInfo(total_pages=7, total_count=1), 20) == 7

@@ -25,7 +25,7 @@ from asyncinvoices import (
 from asyncinvoices._protocol import (
     RateLimitHeader,
     ResponseDecoder,
-    _decode_json,
+    decode_json,
     get_header,
     invoice_history_path,
     is_retryable_status,
@@ -397,7 +397,7 @@ def _json_text(value: Any) -> str:
 def test_decoding_reads_what_the_standard_library_reads(value: Any, encoding: str) -> None:
     """Any JSON text decodes to exactly what json.loads(parse_float=Decimal) gives."""
     body = _json_text(value).encode(encoding)
-    decoded = _decode_json(body)
+    decoded = decode_json(body)
     assert decoded == json.loads(body, parse_float=Decimal)
     assert repr(decoded) == repr(json.loads(body, parse_float=Decimal))
 
@@ -420,7 +420,7 @@ def test_decoding_reads_what_the_standard_library_reads(value: Any, encoding: st
 )
 def test_decoding_is_exact(body: bytes, expected: Any) -> None:
     """Fractions and exponents are exact Decimals, integers are int, whatever the encoding."""
-    decoded = _decode_json(body)
+    decoded = decode_json(body)
     assert decoded == expected
     assert repr(decoded) == repr(expected)
 
