@@ -191,7 +191,12 @@ def _count(block: Mapping[str, Any], key: str, page: int) -> int | None:
     value = block.get(key)
     if value is None:
         return None
-    if isinstance(value, Decimal) and value == value.to_integral_value() and value.is_finite():
+    if (
+        isinstance(value, Decimal)
+        and value.is_finite()
+        and value.adjusted() < 18  # int() of 1E+10000000 takes minutes; no count is as large
+        and value == value.to_integral_value()
+    ):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 10**18:
         raise ResponseFormatError(

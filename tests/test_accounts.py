@@ -168,6 +168,18 @@ def test_undecodable_json_is_a_format_error_never_a_decoder_exception(body: byte
         AccountDecoder()(200, {}, body, 3, NOW)
 
 
+def test_a_huge_count_is_refused_without_converting_it() -> None:
+    """result_info.total_count of 1E+10000000 is refused at once, not turned into an int.
+
+    Found in review: converting it first took minutes of CPU, as the invoice endpoint's
+    pagination numbers once did.
+    """
+    body = b'{"success": true, "result": [], "result_info": {"total_count": 1E+10000000}}'
+    with pytest.raises(ResponseFormatError) as caught:
+        AccountDecoder()(200, {}, body, 1, NOW)
+    assert caught.value.field == "result_info.total_count"
+
+
 def test_last_page_and_params() -> None:
     """total_pages decides; else total_count over the server's page size; else unknown."""
     assert last_page(ListingInfo(total_pages=7, total_count=1), 20) == 7
