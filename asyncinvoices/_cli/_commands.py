@@ -11,6 +11,7 @@ import argparse
 import logging
 import shutil
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import IO, TextIO, TypeVar, cast
 
 import anyio
@@ -43,6 +44,7 @@ __all__ = [
     "fake_server",
     "fetch",
     "make_client",
+    "output_progress",
     "summary",
     "wait_notices",
     "with_governor_watch",
@@ -208,6 +210,22 @@ def _log_done(stream: InvoiceStream, what: str) -> None:
     )
 
 
+def output_progress(
+    ctx: Context, output: Output, description: str
+) -> AbstractContextManager[Progress]:
+    """The progress bar of a command that writes rows to ``output``.
+
+    Not drawn when the rows stream into the same terminal: the bar's redraws would tear
+    them, and they show the progress themselves.
+    """
+    return progress_display(
+        ctx.stderr,
+        enabled=ctx.show_progress and not (output.path is None and _is_terminal(ctx.stdout)),
+        description=description,
+        log_stream=ctx.log_stream,
+    )
+
+
 async def fetch(ctx: Context) -> int | None:
     """``asyncinvoices fetch``: stream every invoice to stdout or, atomically, to a file."""
     from ._many import fetch_many, is_many
@@ -220,14 +238,7 @@ async def fetch(ctx: Context) -> int | None:
     notices = wait_notices(ctx)
     client = _client_for(ctx, notices)
     async with client:
-        with progress_display(
-            ctx.stderr,
-            # Invoices streaming into the same terminal would be torn by the bar's redraws,
-            # and they show the progress themselves.
-            enabled=ctx.show_progress and not (output.path is None and _is_terminal(ctx.stdout)),
-            description="fetching",
-            log_stream=ctx.log_stream,
-        ) as progress:
+        with output_progress(ctx, output, "fetching") as progress:
             notices.muted |= progress.visible  # the bar's note says it
             # Validates the account id, the type and a checkpoint before any file is created.
             stream = client.invoices(

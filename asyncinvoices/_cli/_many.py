@@ -103,20 +103,14 @@ def _name_failed(ctx: Context, stream: ManyStream, exc: BaseException) -> None:
 
 async def fetch_many(ctx: Context) -> int:
     """``fetch`` over several accounts: every row carries ``account_id``."""
-    from ._commands import _client_for, _is_terminal, wait_notices, with_governor_watch
+    from ._commands import _client_for, output_progress, wait_notices, with_governor_watch
 
     args = ctx.args
     output = resolve_output(args.output, args.format)
     notices = wait_notices(ctx)
     client = _client_for(ctx, notices)
     async with client:
-        with progress_display(
-            ctx.stderr,
-            # As for one account: rows streaming into the terminal would be torn by the bar.
-            enabled=ctx.show_progress and not (output.path is None and _is_terminal(ctx.stdout)),
-            description="accounts",
-            log_stream=ctx.log_stream,
-        ) as progress:
+        with output_progress(ctx, output, "accounts") as progress:
             notices.muted |= progress.visible
             stream = _stream(ctx, client, progress)
 
