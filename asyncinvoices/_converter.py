@@ -28,6 +28,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from ._errors import ConfigurationError, ResponseFormatError
 from ._models import Invoice
+from ._structure_gen import Inline, make_structure_fn
 
 __all__ = [
     "InvoiceStructurer",
@@ -155,24 +156,59 @@ def _structure_optional_created(value: object, _: object) -> dt.datetime | None:
     return None if value is None else _structure_created(value, _)
 
 
-# One hook per exact type of an Invoice field. The optional ones are registered under their
-# union type, so that cattrs calls them directly instead of dispatching through its generic
-# optional hook. `Optional[X]` compares equal to `X | None`, whichever spelling a field uses.
-_HOOKS: tuple[tuple[Any, Callable[[Any, Any], Any]], ...] = (
-    (Decimal, _structure_decimal),
-    (int, _structure_int),
-    (str, _structure_str),
-    (bool, _structure_bool),
-    (dt.datetime, _structure_created),
-    (int | None, _structure_optional_int),
-    (str | None, _structure_optional_str),
-    (bool | None, _structure_optional_bool),
-    (dt.datetime | None, _structure_optional_created),
+# The largest Unix time taken inline (9999-12-31T23:59:59Z): below it, and from 0,
+# `fromtimestamp` cannot fail on any platform, so the inline form equals the hook's.
+_MAX_INLINE_TIME = 253402300799
+
+# One hook per exact type of an Invoice field, with its usual cases inline (see
+# `_structure_gen.py`). The optional ones are registered under their union type, so that cattrs
+# calls them directly instead of dispatching through its generic optional hook. `Optional[X]`
+# compares equal to `X | None`, whichever spelling a field uses.
+_SAME = "v"
+_HOOKS: tuple[tuple[Any, Callable[[Any, Any], Any], Inline], ...] = (
+    (
+        Decimal,
+        _structure_decimal,
+        Inline(
+            (
+                ("type(v) is int", "_Decimal(v)"),
+                ("type(v) is _Decimal and v.is_finite()", _SAME),
+            ),
+            {"_Decimal": Decimal},
+        ),
+    ),
+    (int, _structure_int, Inline((("type(v) is int", _SAME),))),
+    (str, _structure_str, Inline((("type(v) is str", _SAME),))),
+    (bool, _structure_bool, Inline((("type(v) is bool", _SAME),))),
+    (dt.datetime, _structure_created, Inline(())),
+    (int | None, _structure_optional_int, Inline((("v is None or type(v) is int", _SAME),))),
+    (str | None, _structure_optional_str, Inline((("type(v) is str or v is None", _SAME),))),
+    (bool | None, _structure_optional_bool, Inline((("v is None or type(v) is bool", _SAME),))),
+    (
+        dt.datetime | None,
+        _structure_optional_created,
+        Inline(
+            (
+                (
+                    f"type(v) is int and 0 <= v <= {_MAX_INLINE_TIME}",
+                    "_fromtimestamp(v, _UTC)",
+                ),
+                ("v is None", _SAME),
+            ),
+            {"_fromtimestamp": dt.datetime.fromtimestamp, "_UTC": _UTC},
+        ),
+    ),
 )
 
 
 def _invoice_hook(converter: cattrs.Converter) -> Callable[[Mapping[str, Any], Any], Invoice]:
-    """Build the ``Invoice`` hook: cattrs' generated dict hook, then the unknown fields."""
+    """Build the ``Invoice`` hook: the generated one, or cattrs' own where it validates in detail.
+
+    Both call the same hook for each field and keep unknown fields in ``extra``.
+    """
+    if not converter.detailed_validation:
+        inline = {type_: fast for type_, _, fast in _HOOKS}
+        return make_structure_fn(Invoice, converter, inline, extra="extra")
     fields = _INVOICE_FIELDS
     generated = make_dict_structure_fn(
         Invoice,
@@ -245,7 +281,7 @@ def configure_converter(converter: cattrs.Converter) -> None:
         converter: The converter to configure; typically a fresh one from
             :func:`make_converter`.
     """
-    for type_, hook in _HOOKS:
+    for type_, hook, _ in _HOOKS:
         converter.register_structure_hook(type_, hook)
     converter.register_structure_hook(Invoice, _invoice_hook(converter))
     _configure_unstructuring(converter, "python")
