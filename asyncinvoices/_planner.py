@@ -32,8 +32,9 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import enum
+import operator
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TypeAlias
 
 import attrs
@@ -74,6 +75,9 @@ __all__ = [
     "server_page_size",
 ]
 
+# The ledger reads these of a whole page at once, in C.
+_ID = operator.attrgetter("id")
+_CREATED = operator.attrgetter("created")
 
 DEFAULT_RETAIN = 20_000
 """How many delivered ids the ledger keeps at least (about 2 MB), however long the run."""
@@ -270,9 +274,11 @@ class Ledger:
         """Whether every invoice delivered so far came newest first, each with a creation time."""
         return self._order is not None
 
-    def count_seen(self, invoices: Iterable[Invoice]) -> int:
+    def count_seen(self, invoices: Sequence[Invoice]) -> int:
         """How many of ``invoices`` were delivered before."""
         seen = self.seen
+        if seen.isdisjoint(map(_ID, invoices)):  # the usual answer, without a Python loop
+            return 0
         return sum(1 for inv in invoices if inv.id is not None and inv.id in seen)
 
     def remember(self, invoice_id: str | None, created: dt.datetime | None) -> None:
@@ -284,6 +290,10 @@ class Ledger:
 
     def take(self, invoices: Sequence[Invoice]) -> list[Invoice]:
         """Deliver ``invoices``, skipping any already delivered, and return those delivered."""
+        ids = list(map(_ID, invoices))
+        fresh = set(ids)
+        if len(fresh) == len(ids) and None not in fresh and self.seen.isdisjoint(fresh):
+            return self._take_all(invoices, ids, fresh)
         out: list[Invoice] = []
         seen = self.seen
         order = self._order
@@ -311,6 +321,33 @@ class Ledger:
             self.last_created = out[-1].created
             if order is not None:
                 self._forget(order)
+        return out
+
+    def _take_all(
+        self, invoices: Sequence[Invoice], ids: list[str], fresh: set[str]
+    ) -> list[Invoice]:
+        # The usual page: every invoice has an id never delivered. The same bookkeeping as
+        # the loop of `take`, a page at a time in C (a million invoices make it worth it).
+        out = list(invoices)
+        if not out:
+            return out
+        self.seen |= fresh
+        order = self._order
+        if order is not None:
+            created = list(map(_CREATED, invoices))
+            previous = self.last_created
+            if (
+                None not in created
+                and (previous is None or created[0] <= previous)
+                and created == sorted(created, reverse=True)
+            ):
+                order.extend(zip(ids, created, strict=True))
+            else:
+                order = self._order = None  # out of order: remember every id from now on
+        self.last_id = ids[-1]
+        self.last_created = out[-1].created
+        if order is not None:
+            self._forget(order)
         return out
 
     def _forget(self, order: collections.deque[tuple[str, dt.datetime]]) -> None:

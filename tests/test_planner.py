@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -247,3 +248,86 @@ def test_ledger_keeps_ids_tied_with_the_frontier() -> None:
     ledger.take(same)
     assert ledger.seen == {f"t{n}" for n in range(5)}
     assert ledger.forgotten == 0
+
+
+class _ModelLedger:
+    """The ledger's rules, one invoice at a time, to check its page-at-once path against."""
+
+    def __init__(self, retain: int) -> None:
+        self.seen: set[str] = set()
+        self.order: list[tuple[str, dt.datetime]] | None = []
+        self.last: tuple[str | None, dt.datetime | None] = (None, None)
+        self.duplicates = self.forgotten = 0
+        self.retain = retain
+
+    def take(self, invoices: list[Invoice]) -> list[Invoice]:
+        out = []
+        for one in invoices:
+            if one.id is not None and one.id in self.seen:
+                self.duplicates += 1
+                continue
+            if one.id is not None:
+                self.seen.add(one.id)
+            previous = out[-1].created if out else self.last[1]
+            if self.order is not None:
+                if (
+                    one.id is None
+                    or one.created is None
+                    or (previous is not None and one.created > previous)
+                ):
+                    self.order = None
+                else:
+                    self.order.append((one.id, one.created))
+            out.append(one)
+        if out:
+            self.last = (out[-1].id, out[-1].created)
+            while (
+                self.order is not None
+                and len(self.order) > self.retain
+                and self.last[1] is not None
+                and self.order[0][1] > self.last[1]
+            ):
+                self.seen.discard(self.order.pop(0)[0])
+                self.forgotten += 1
+        return out
+
+
+def _drawn(n: int, minutes: int | None, has_id: bool) -> Invoice:
+    created = None if minutes is None else EPOCH - dt.timedelta(minutes=minutes)
+    return attrs.evolve(inv(n), id=f"in_{n}" if has_id else None, created=created)
+
+
+mostly_ordered_pages = st.lists(
+    st.lists(
+        st.tuples(
+            st.integers(0, 40),  # the id: repeats happen
+            st.one_of(st.integers(0, 60), st.none()),  # minutes before the epoch
+            st.booleans() | st.just(True),  # mostly with an id
+        ),
+        max_size=8,
+    ),
+    max_size=8,
+)
+
+
+@given(mostly_ordered_pages, st.integers(0, 6), st.booleans())
+def test_the_ledger_takes_pages_as_its_one_at_a_time_rules_say(
+    pages: list[list[tuple[int, int | None, bool]]], retain: int, sort_them: bool
+) -> None:
+    """Same invoices delivered, same duplicates, same ids remembered and forgotten."""
+    ledger, model = Ledger(retain=retain), _ModelLedger(retain)
+    counter = 0
+    for drawn in pages:
+        if sort_them:  # newest first, ids unique: the walk's usual page
+            drawn = [(counter + i, m, True) for i, (_, m, _) in enumerate(drawn)]
+            drawn.sort(key=lambda d: -1 if d[1] is None else d[1])
+            counter += len(drawn)
+        invoices = [_drawn(*d) for d in drawn]
+        assert ledger.take(invoices) == model.take(invoices)
+        assert ledger.seen == model.seen
+        assert (ledger.last_id, ledger.last_created) == model.last
+        assert (ledger.duplicates, ledger.forgotten) == (model.duplicates, model.forgotten)
+        assert ledger.ordered == (model.order is not None)
+        assert ledger.count_seen(invoices) == sum(
+            1 for one in invoices if one.id is not None and one.id in model.seen
+        )
