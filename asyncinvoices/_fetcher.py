@@ -35,7 +35,14 @@ from ._config import Credentials
 from ._errors import AsyncInvoicesError, ConfigurationError
 from ._governor import RateGovernor
 from ._models import InvoicePage, InvoiceType
-from ._protocol import ResponseDecoder, invoice_history_path, parse_ratelimit, query_params
+from ._protocol import (
+    Received,
+    ResponseDecoder,
+    decoded,
+    invoice_history_path,
+    parse_ratelimit,
+    query_params,
+)
 from ._retry import Pause, RetryPolicy
 from ._transport import Transport, WireTally
 
@@ -154,8 +161,11 @@ class PageFetcher:
 
     async def fetch(
         self, target: _Target, page: int, per_page: int, counts: RequestCounts
-    ) -> InvoicePage:
+    ) -> InvoicePage | Received:
         """Fetch one page of invoices, retrying as the policy says.
+
+        Returns:
+            The page, or a 2xx response still to decode (:meth:`Received.decode`).
 
         Raises:
             AsyncInvoicesError: The last failure, once the policy gives up.
@@ -163,16 +173,16 @@ class PageFetcher:
         return await self.request(
             invoice_history_path(target.account_id),
             query_params(page=page, per_page=per_page, type=target.type),
-            self._decode_invoices,
+            self._receive_invoices,
             page=page,
             counts=counts,
             limiter=target.limiter,
         )
 
-    def _decode_invoices(
+    def _receive_invoices(
         self, status: int, headers: Mapping[str, str], body: bytes, page: int, now: dt.datetime
-    ) -> InvoicePage:
-        return self._decoder.decode(status, headers, body, page=page, now=now)
+    ) -> InvoicePage | Received:
+        return self._decoder.receive(status, headers, body, page=page, now=now)
 
     async def request(
         self,
@@ -280,4 +290,8 @@ class WalkFetch:
 
     async def __call__(self, page: int, per_page: int) -> InvoicePage:
         """Fetch ``page`` of ``per_page`` invoices, with retries."""
+        return decoded(await self.received(page, per_page))
+
+    async def received(self, page: int, per_page: int) -> InvoicePage | Received:
+        """Fetch ``page`` of ``per_page`` invoices, with retries; a 2xx is left to decode."""
         return await self._fetcher.fetch(self._target, page, per_page, self.counts)

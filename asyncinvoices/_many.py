@@ -36,6 +36,7 @@ from ._errors import AsyncInvoicesError, ConfigurationError, RateLimitError, Tra
 from ._models import Invoice, InvoicePage, ManyStats
 from ._paginator import Paginator
 from ._planner import Ledger
+from ._protocol import Received
 from ._stream import WalkSetup, _anchor_from_checkpoint, walk_checkpoint
 
 __all__ = ["ManyStream", "OnError", "unique_account_ids"]
@@ -89,9 +90,9 @@ class _AccountWalk:
         self._window = window
         self._taken = anyio.Event()
 
-    async def _fetch(self, page: int, per_page: int) -> InvoicePage:
+    async def _fetch(self, page: int, per_page: int) -> InvoicePage | Received:
         await self._window.ticket(self)
-        return await self.setup.fetch(page, per_page)
+        return await self.setup.fetch.received(page, per_page)
 
     async def emit(self, page: InvoicePage) -> None:
         """Hand a page over; the head waits until the consumer has taken it."""

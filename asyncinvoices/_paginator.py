@@ -36,11 +36,16 @@ from ._planner import (
     Walk,
     WalkProgress,
 )
+from ._protocol import Received, decoded
 
 __all__ = ["Emit", "Fetch", "Paginator", "WalkProgress", "check_bounds"]
 
-Fetch = Callable[[int, int], Awaitable[InvoicePage]]
-"""Sends one request, retries included: ``await fetch(page, per_page)``."""
+Fetch = Callable[[int, int], Awaitable[InvoicePage | Received]]
+"""Sends one request, retries included: ``await fetch(page, per_page)``.
+
+A successful response may come back undecoded: the walk decodes it when its page's turn
+comes, just before the page is judged and delivered.
+"""
 
 Emit = Callable[[InvoicePage], Awaitable[None]]
 """Hands one page, holding only its newly delivered invoices, to the consumer."""
@@ -131,7 +136,7 @@ class Paginator:
             if not isinstance(action, Request):
                 return action
             try:
-                page = await self._fetch(action.page, action.per_page)
+                page = decoded(await self._fetch(action.page, action.per_page))
             except BadRequestError as exc:
                 if not isinstance(machine, FirstPage):
                     raise
@@ -144,13 +149,13 @@ class Paginator:
     async def _window(self, machine: AlignedWindow, emit: Emit) -> Done | Seek:
         """Carry out the aligned phase: requests run concurrently, pages come out in order."""
 
-        async def drive(fetches: InOrder[InvoicePage]) -> Done | Seek:
+        async def drive(fetches: InOrder[InvoicePage | Received]) -> Done | Seek:
             return await self._drive_window(machine, emit, fetches)
 
         return await in_order(drive)
 
     async def _drive_window(
-        self, machine: AlignedWindow, emit: Emit, fetches: InOrder[InvoicePage]
+        self, machine: AlignedWindow, emit: Emit, fetches: InOrder[InvoicePage | Received]
     ) -> Done | Seek:
         while True:
             action = machine.next_request()
@@ -161,7 +166,7 @@ class Paginator:
                 continue
             if not isinstance(action, Await):
                 return action
-            delivery = machine.feed(await fetches.take(action.page))
+            delivery = machine.feed(decoded(await fetches.take(action.page)))
             if delivery is not None:
                 await emit(delivery.page)
 

@@ -38,8 +38,10 @@ from ._models import InvoicePage, InvoiceType, Pagination
 __all__ = [
     "DECODE_ERRORS",
     "RateLimitHeader",
+    "Received",
     "ResponseDecoder",
     "decode_json",
+    "decoded",
     "error_for_status",
     "get_header",
     "invoice_history_path",
@@ -394,6 +396,48 @@ def _pagination(block: object, *, where: str, page: int) -> Pagination | None:
     )
 
 
+@attrs.frozen(kw_only=True, repr=False)
+class Received:
+    """A successful response to a page request, decoded when the walk reaches its page.
+
+    The walk reads pages ahead of the one it delivers. Held as the body's bytes, a page ahead
+    costs a fraction of the memory of its invoices, and the invoices come to life just before
+    the consumer reads them: still in the processor's cache, and usually freed before the
+    garbage collector has promoted them to an older generation (see ``docs/benchmarks.md``).
+    A response that could be retried is never deferred: only a 2xx is, and nothing in a 2xx
+    is worth sending the request again for.
+
+    Attributes:
+        status: The HTTP status, 2xx.
+        headers: The response headers.
+        body: The whole body.
+        page: The page number that was requested.
+        now: When it was received, for :meth:`ResponseDecoder.decode`.
+        decoder: The decoder that decodes it.
+    """
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    page: int
+    now: dt.datetime
+    decoder: ResponseDecoder
+
+    def decode(self) -> InvoicePage:
+        """Decode the response, as :meth:`ResponseDecoder.decode` does."""
+        return self.decoder.decode(
+            self.status, self.headers, self.body, page=self.page, now=self.now
+        )
+
+    def __repr__(self) -> str:
+        return f"<Received page={self.page} status={self.status} bytes={len(self.body)}>"
+
+
+def decoded(got: InvoicePage | Received) -> InvoicePage:
+    """The page itself: ``got``, or what it decodes to."""
+    return got if isinstance(got, InvoicePage) else got.decode()
+
+
 class ResponseDecoder:
     """Turns one HTTP response of the endpoint into an :class:`InvoicePage` or an exception.
 
@@ -460,6 +504,21 @@ class ResponseDecoder:
                 ray_id=ray_id,
             ) from decode_error
         return self._page(payload, page=page, ray_id=ray_id)
+
+    def receive(
+        self, status: int, headers: Mapping[str, str], body: bytes, *, page: int, now: dt.datetime
+    ) -> InvoicePage | Received:
+        """Defer the decoding of a 2xx response to :meth:`Received.decode`; decode any other.
+
+        Raises:
+            APIError: As :meth:`decode`, for an error response.
+            ResponseFormatError: As :meth:`decode`, for a response that is not a 2xx.
+        """
+        if 200 <= status < 300:
+            return Received(
+                status=status, headers=headers, body=body, page=page, now=now, decoder=self
+            )
+        return self.decode(status, headers, body, page=page, now=now)
 
     def _page(self, payload: Any, *, page: int, ray_id: str | None) -> InvoicePage:
         def bad(message: str, field: str | None) -> ResponseFormatError:

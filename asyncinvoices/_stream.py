@@ -151,7 +151,7 @@ class _Stream(StreamContext):
         self._last_id = anchor.invoice_id if anchor is not None else None
         self._last_created = anchor.created if anchor is not None else None
         self._paginator = Paginator(
-            setup.fetch,
+            setup.fetch.received,
             per_page=setup.per_page,
             read_ahead=setup.read_ahead,
             ledger=self._ledger,

@@ -68,6 +68,7 @@ async def _asyncinvoices(spec: dict[str, Any], *, as_list: bool) -> dict[str, An
         base_url=spec["base_url"],
         max_concurrency=spec["concurrency"],
         per_page=spec["per_page"],
+        read_ahead=spec.get("read_ahead"),
         rate_limit=None if rate is None else RateLimit(requests=rate[0], window=rate[1]),
     ) as client:
         invoices: list[Any] = []

@@ -226,3 +226,38 @@ async def test_a_refused_search_request_is_raised() -> None:
     with pytest.raises(BadRequestError, match="between 1 and 5"):
         await paginator.run(emit)
     assert endpoint.started == [2]
+
+
+class _Undecoded:
+    """A response left to decode, as ``Received`` is: it records when it is decoded."""
+
+    def __init__(self, page: InvoicePage, events: list[str]) -> None:
+        self._page = page
+        self._events = events
+
+    def decode(self) -> InvoicePage:
+        self._events.append(f"decode {self._page.number}")
+        return self._page
+
+
+async def test_a_page_is_decoded_only_when_its_turn_comes() -> None:
+    """Pages fetched ahead stay undecoded until the walk reaches them, each just before it
+    is delivered, so only the page being delivered exists as invoices."""
+    endpoint = Endpoint(50, concurrency=5)
+    events: list[str] = []
+
+    async def fetch(page: int, per_page: int) -> _Undecoded:
+        got = _Undecoded(await endpoint.fetch(page, per_page), events)
+        events.append(f"fetched {page}")
+        return got
+
+    async def emit(page: InvoicePage) -> None:
+        events.append(f"emit {page.number}")
+
+    paginator = Paginator(fetch, per_page=10, read_ahead=4, ledger=Ledger())  # type: ignore[arg-type]
+    await paginator.run(emit)
+    decoding = [e for e in events if not e.startswith("fetched")]
+    assert decoding == [f"{what} {n}" for n in range(1, 6) for what in ("decode", "emit")]
+    # Page 1 is fetched alone (it tells the total); pages 2 to 5 are all fetched before
+    # page 2 is decoded.
+    assert events.index("fetched 5") < events.index("decode 2")

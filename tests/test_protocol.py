@@ -24,8 +24,10 @@ from asyncinvoices import (
 )
 from asyncinvoices._protocol import (
     RateLimitHeader,
+    Received,
     ResponseDecoder,
     decode_json,
+    decoded,
     get_header,
     invoice_history_path,
     is_retryable_status,
@@ -472,3 +474,26 @@ def test_a_mixed_shape_page_decodes_exactly(decoder: ResponseDecoder) -> None:
     assert (second.amount_paid, second.currency, second.status) == (Decimal("5.0"), "eur", None)
     assert second.created == dt.datetime(2025, 1, 1, 0, 0, 0, 500000, tzinfo=dt.timezone.utc)
     assert page.pagination.per_page == 2
+
+
+def test_a_2xx_is_left_to_decode_and_decodes_as_decode_does(decoder: ResponseDecoder) -> None:
+    """receive() defers a 2xx; its decode() gives what decode() gives for the same response."""
+    body = envelope([INVOICE], page=3, per_page=1, total_count=3, has_more=False)
+    got = decoder.receive(200, JSON, body, page=3, now=NOW)
+    assert isinstance(got, Received)
+    assert repr(got) == f"<Received page=3 status=200 bytes={len(body)}>"
+    assert got.decode() == decoder.decode(200, JSON, body, page=3, now=NOW)
+    assert decoded(got) == got.decode()
+    assert len(got.decode().invoices) == 1
+
+
+@pytest.mark.parametrize("status", [400, 429, 500, 503, 302])
+def test_a_response_that_is_not_a_2xx_is_decoded_at_once(
+    decoder: ResponseDecoder, status: int
+) -> None:
+    """An error (which may be retried) is raised by receive() itself, as by decode()."""
+    with pytest.raises((APIError, ResponseFormatError)) as expected:
+        decoder.decode(status, JSON, b"{}", page=1, now=NOW)
+    with pytest.raises(type(expected.value)) as caught:
+        decoder.receive(status, JSON, b"{}", page=1, now=NOW)
+    assert str(caught.value) == str(expected.value)
