@@ -64,10 +64,17 @@ _DEFAULT_RATE_LIMIT = RateLimit()
 
 # The default read-ahead, in pages per request slot. Two rounds of requests ahead hide a slow
 # page at the head; four also hide a page that waits out a quick retry (0.05 to 0.15 s plus
-# its round trip). A page ahead is held as its body, so the cost is its bytes: with 5% of
-# requests failing, 60 ms each, C = 16, the walk took 1.38x the clean run with two and 1.17x
-# with four (`docs/benchmarks.md`, "Faults").
+# its round trip): with 5% of requests failing, 60 ms each, C = 16, the walk took 1.38x the
+# clean run with two and 1.17x with four (`docs/benchmarks.md`, "Faults"). A page ahead is
+# held as its body, about 300 bytes an invoice, so large pages are held back to about
+# `_AHEAD_INVOICES` invoices (10 MB), but never to fewer than two per slot.
 _READ_AHEAD_PER_SLOT = 4
+_AHEAD_INVOICES = 32_000
+
+
+def _default_read_ahead(max_concurrency: int, per_page: int) -> int:
+    most = _READ_AHEAD_PER_SLOT * max_concurrency
+    return max(2 * max_concurrency, min(most, _AHEAD_INVOICES // per_page))
 
 
 def _check_callback(on_progress: object) -> None:
@@ -112,10 +119,12 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
         session: An :class:`aiohttp.ClientSession` the caller owns; it is not closed.
         read_ahead: How many pages a walk may fetch beyond the one it is delivering.
             Default: four times ``max_concurrency``, so that free request slots do not wait
-            for a slow page at the head, nor for a page waiting out a retry. A walk holds
-            at most ``read_ahead + 1`` pages, those ahead as their response bodies (decoded
-            when the walk reaches them), and a server that overstates ``total_count`` costs
-            at most ``read_ahead`` requests.
+            for a slow page at the head, nor for a page waiting out a retry; fewer for large
+            pages, as many as hold about 32,000 invoices, but never fewer than twice
+            ``max_concurrency``. A walk holds at most ``read_ahead + 1``
+            pages, those ahead as their response bodies (decoded when the walk reaches
+            them), and a server that overstates ``total_count`` costs at most
+            ``read_ahead`` requests.
         on_wait: Called with a :class:`RateWait` whenever a request starts waiting for the
             rate limit (the wait is also logged on the ``asyncinvoices`` logger).
 
@@ -151,9 +160,7 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
         max_retries = positive_int(max_retries, "max_retries", minimum=0)
         max_retry_wait = positive_float(max_retry_wait, "max_retry_wait", allow_zero=True)
         self._read_ahead = (
-            _READ_AHEAD_PER_SLOT * self._max_concurrency
-            if read_ahead is None
-            else positive_int(read_ahead, "read_ahead", minimum=0)
+            None if read_ahead is None else positive_int(read_ahead, "read_ahead", minimum=0)
         )
         timeout = positive_float(timeout, "timeout")
         max_body = positive_int(max_body, "max_body")
@@ -259,11 +266,13 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
 
     # -- the public API ------------------------------------------------------------------
 
-    def _read_ahead_for(self, read_ahead: int | None) -> int:
-        """A walk's read-ahead: its own, validated, or the client's."""
-        if read_ahead is None:
+    def _read_ahead_for(self, read_ahead: int | None, per_page: int) -> int:
+        """A walk's read-ahead: its own, validated, the client's, or the default."""
+        if read_ahead is not None:
+            return positive_int(read_ahead, "read_ahead", minimum=0)
+        if self._read_ahead is not None:
             return self._read_ahead
-        return positive_int(read_ahead, "read_ahead", minimum=0)
+        return _default_read_ahead(self._max_concurrency, per_page)
 
     def _setup(
         self,
@@ -284,7 +293,7 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             if max_concurrency is None
             else positive_int(max_concurrency, "max_concurrency")
         )
-        ahead = self._read_ahead_for(read_ahead)
+        ahead = self._read_ahead_for(read_ahead, size)
         _check_callback(on_progress)
         return WalkSetup(
             spawn=self._spawn,
@@ -515,7 +524,7 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             ConfigurationError: At once, for an invalid argument.
         """
         size = check_listing_options(name, direction, per_page, self._per_page)
-        ahead = self._read_ahead_for(read_ahead)
+        ahead = self._read_ahead_for(read_ahead, size)
         _check_callback(on_progress)
         counts = RequestCounts()
         decoder = AccountDecoder()

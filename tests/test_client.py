@@ -120,6 +120,28 @@ async def test_slow_consumer_bounds_prefetch() -> None:
                 assert stream.total_count == 1000
 
 
+@pytest.mark.parametrize(
+    ("per_page", "concurrency", "ahead"),
+    [
+        (10, 3, 12),  # four pages per request slot
+        (1000, 4, 16),  # 32,000 invoices would allow 32 pages: four per slot is fewer
+        (1000, 12, 32),  # four per slot would be 48 pages: 32,000 invoices' worth
+        (1000, 20, 40),  # 32 pages would be fewer than two per slot
+    ],
+)
+async def test_default_read_ahead_is_four_pages_a_slot_but_32000_invoices_for_large_pages(
+    per_page: int, concurrency: int, ahead: int
+) -> None:
+    """With the consumer stalled on page 1, exactly 1 + 1 + ahead pages are requested."""
+    async with FakeCloudflare(invoices=per_page * 60, max_per_page=1000) as fake:
+        async with client_for(fake, per_page=per_page, max_concurrency=concurrency) as client:
+            async with client.invoices(fake.account_id) as stream:
+                await stream.__anext__()
+                await fake.wait_requests(2 + ahead)
+                await fake.wait_idle()
+                assert sorted(r.page for r in fake.requests) == list(range(1, 2 + ahead + 1))
+
+
 async def test_stats_and_progress(fake: FakeCloudflare) -> None:
     """Stats count pages, requests and invoices; on_progress sees every page."""
     seen: list[FetchStats] = []
