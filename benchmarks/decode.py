@@ -8,18 +8,22 @@ other shapes the schema allows) and times, in CPU time of this process, best of 
   ``parse_float=Decimal`` and msgspec with ``float_hook=Decimal``; and, for scale only, orjson,
   which has no such hook and reads ``640.19`` as a binary float (so it is not a candidate);
 * structuring the decoded records into invoices (``InvoiceStructurer.structure_all``);
-* the whole ``ResponseDecoder.decode`` of the response, as the client runs it.
+* the whole ``ResponseDecoder.decode`` of the response, as the client runs it;
+* structuring again, with every record's ``attempt_count`` sent as ``1.0`` (a decimal), and
+  with every ``created`` in ISO-8601.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import importlib
 import json
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from functools import partial
+from typing import Any
 
 from asyncinvoices._converter import InvoiceStructurer
 from asyncinvoices._protocol import ResponseDecoder
@@ -87,7 +91,36 @@ def measure(invoices: int = 1000, repeat: int = 15) -> dict[str, dict[str, float
         results.setdefault("ResponseDecoder.decode", {})[shape] = _best(
             partial(decoder.decode, 200, _HEADERS, body, page=1), repeat, invoices
         )
+        for name, form in _ONE_FORM.items():
+            one_form = [form(record) for record in records]
+            results.setdefault(f"structure_all, every record {name}", {})[shape] = _best(
+                partial(structurer.structure_all, one_form, page=1), repeat, invoices
+            )
     return results
+
+
+def _iso(record: dict[str, Any]) -> dict[str, Any]:
+    created = record.get("created")
+    if not isinstance(created, int):
+        return record
+    moment = dt.datetime.fromtimestamp(created, dt.timezone.utc)
+    return {**record, "created": moment.isoformat().replace("+00:00", "Z")}
+
+
+def _count_as_decimal(record: dict[str, Any]) -> dict[str, Any]:
+    count = record.get("attempt_count")
+    return (
+        record
+        if not isinstance(count, int)
+        else {**record, "attempt_count": Decimal(count) + Decimal("0.0")}
+    )
+
+
+# Pages where every record takes one of the other valid forms, on top of its shape.
+_ONE_FORM: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "`attempt_count: 1.0`": _count_as_decimal,
+    "`created` in ISO-8601": _iso,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

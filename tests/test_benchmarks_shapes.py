@@ -63,7 +63,9 @@ def test_the_decode_measurement_covers_both_shapes() -> None:
     """benchmarks.decode times every step on both shapes, in positive microseconds."""
     results = measure(invoices=50, repeat=1)
     assert set(results) >= {"json.loads(parse_float=Decimal)", "structure_all",
-                            "ResponseDecoder.decode"}  # fmt: skip
+                            "ResponseDecoder.decode",
+                            "structure_all, every record `attempt_count: 1.0`",
+                            "structure_all, every record `created` in ISO-8601"}  # fmt: skip
     for by_shape in results.values():
         assert set(by_shape) == {"plain", "mixed"}
         assert all(value >= 0 for value in by_shape.values())
@@ -73,3 +75,24 @@ def test_the_decode_measurement_covers_both_shapes() -> None:
 def test_server_argv_carries_the_shapes(shapes: str) -> None:
     """The shape reaches the server process's command line."""
     assert f"--shapes={shapes}" in ServerSpec(invoices=1, shapes=shapes).argv()
+
+
+def test_the_one_form_pages_take_that_form_and_read_the_same() -> None:
+    """The rows of one form really send that form, and it reads as the original does."""
+    from decimal import Decimal
+
+    from asyncinvoices._converter import InvoiceStructurer
+    from benchmarks.decode import _ONE_FORM
+
+    record = {"amount_due": 1, "amount_paid": 0, "amount_remaining": 1, "currency": "usd",
+              "attempt_count": 2, "created": 1735689600}  # fmt: skip
+    as_decimal = _ONE_FORM["`attempt_count: 1.0`"](record)
+    as_iso = _ONE_FORM["`created` in ISO-8601"](record)
+    assert (type(as_decimal["attempt_count"]), str(as_decimal["attempt_count"])) == (
+        Decimal,
+        "2.0",
+    )
+    assert as_iso["created"] == "2025-01-01T00:00:00Z"
+    structurer = InvoiceStructurer()
+    read = structurer.structure_all([record, as_decimal, as_iso], page=1)
+    assert read[0] == read[1] == read[2]
