@@ -121,10 +121,9 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             Default: four times ``max_concurrency``, so that free request slots do not wait
             for a slow page at the head, nor for a page waiting out a retry; fewer for large
             pages, as many as hold about 32,000 invoices, but never fewer than twice
-            ``max_concurrency``. A walk holds at most ``read_ahead + 1``
-            pages, those ahead as their response bodies (decoded when the walk reaches
-            them), and a server that overstates ``total_count`` costs at most
-            ``read_ahead`` requests.
+            ``max_concurrency``. A walk holds at most ``read_ahead + 1`` pages, those
+            ahead as their response bodies (decoded when the walk reaches them), and a
+            server that overstates ``total_count`` costs at most ``read_ahead`` requests.
         on_wait: Called with a :class:`RateWait` whenever a request starts waiting for the
             rate limit (the wait is also logged on the ``asyncinvoices`` logger).
 
