@@ -98,32 +98,7 @@ def make_structure_fn(
     names: dict[str, object] = {"__new": object.__new__, "__cl": cl, "__known": known}
     lines = [f"def structure_{cl.__name__}(o, _=None):", "    i = __new(__cl)"]
     for field in fields:
-        name = field.name
-        names[f"__set_{name}"] = cl.__dict__[name].__set__
-        names[f"__hook_{name}"] = converter.get_structure_hook(field.type)
-        names[f"__type_{name}"] = field.type
-        fast = inline.get(field.type)
-        value = f"__hook_{name}(v, __type_{name})"
-        if fast is not None:
-            names.update(fast.names)
-            value = fast.expression(value)
-        if field.default is attrs.NOTHING:
-            lines += [f"    v = o[{name!r}]", f"    __set_{name}(i, {value})"]
-        elif field.default is None and _optional(field.type):
-            # Absent reads as null, which every `X | None` hook turns into the default, None.
-            lines += [f"    v = o.get({name!r})", f"    __set_{name}(i, {value})"]
-        else:
-            names[f"__default_{name}"] = field.default
-            default = f"__default_{name}"
-            if isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
-                default = f"__default_{name}.factory()"
-            lines += [
-                f"    if {name!r} in o:",
-                f"        v = o[{name!r}]",
-                f"        __set_{name}(i, {value})",
-                "    else:",
-                f"        __set_{name}(i, {default})",
-            ]
+        lines += _field_lines(cl, field, converter, inline, names)
     if extra is not None:
         names["__set_extra"] = cl.__dict__[extra].__set__
         names["__count"] = len(known)
@@ -136,6 +111,41 @@ def make_structure_fn(
         ]
     lines.append("    return i")
     return _compile(cl, "\n".join(lines) + "\n", names)
+
+
+def _field_lines(
+    cl: type[Any],
+    field: attrs.Attribute[Any],
+    converter: cattrs.BaseConverter,
+    inline: Mapping[Any, Inline],
+    names: dict[str, object],
+) -> list[str]:
+    """The lines that read one field of the record into its slot; ``names`` gains theirs."""
+    name = field.name
+    names[f"__set_{name}"] = cl.__dict__[name].__set__
+    names[f"__hook_{name}"] = converter.get_structure_hook(field.type)
+    names[f"__type_{name}"] = field.type
+    fast = inline.get(field.type)
+    value = f"__hook_{name}(v, __type_{name})"
+    if fast is not None:
+        names.update(fast.names)
+        value = fast.expression(value)
+    if field.default is attrs.NOTHING:
+        return [f"    v = o[{name!r}]", f"    __set_{name}(i, {value})"]
+    if field.default is None and _optional(field.type):
+        # Absent reads as null, which every `X | None` hook turns into the default, None.
+        return [f"    v = o.get({name!r})", f"    __set_{name}(i, {value})"]
+    names[f"__default_{name}"] = field.default
+    default = f"__default_{name}"
+    if isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+        default = f"__default_{name}.factory()"
+    return [
+        f"    if {name!r} in o:",
+        f"        v = o[{name!r}]",
+        f"        __set_{name}(i, {value})",
+        "    else:",
+        f"        __set_{name}(i, {default})",
+    ]
 
 
 def _compile(cl: type[T], source: str, names: dict[str, object]) -> Callable[[Any, Any], T]:
