@@ -575,6 +575,27 @@ async def test_borrowed_session_stays_open(fake: FakeCloudflare) -> None:
         assert not session.closed
 
 
+async def test_a_lent_sessions_own_middlewares_still_run_on_every_attempt(
+    fake: FakeCloudflare,
+) -> None:
+    """The client adds its gate per request without dropping the middlewares of a session it
+    is lent: each request passes both, and the gate still counts every one."""
+    pages: list[str] = []
+
+    async def record(
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        pages.append(request.url.query["page"])
+        return await handler(request)
+
+    async with aiohttp.ClientSession(middlewares=(record,)) as session:
+        async with client_for(fake, session=session, per_page=20) as client:
+            async with client.invoices(fake.account_id) as stream:
+                assert [i.id async for i in stream] == fake.ids()
+    assert sorted(pages, key=int) == [str(n) for n in range(1, 8)]
+    assert stream.stats.requests == fake.received == 7
+
+
 async def test_stream_needs_open_client(fake: FakeCloudflare) -> None:
     """Iterating without entering the client is a clear ConfigurationError."""
     client = client_for(fake)
