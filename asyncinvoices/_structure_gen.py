@@ -62,6 +62,10 @@ def _check(cl: type[Any]) -> None:
         raise TypeError(f"{cl.__name__} is not a slotted attrs class")
     if hasattr(cl, "__attrs_post_init__") or hasattr(cl, "__attrs_pre_init__"):
         raise TypeError(f"{cl.__name__} runs code in __init__")
+    # A slot that is no field (a cached hash, say) would be left unset.
+    other = set(cl.__slots__) - {f.name for f in attrs.fields(cl)} - {"__weakref__"}
+    if other:
+        raise TypeError(f"{cl.__name__} has slots that are not fields: {sorted(other)}")
     for field in attrs.fields(cl):
         takes_self = isinstance(field.default, attrs.Factory) and field.default.takes_self  # type: ignore[arg-type]
         if field.validator or field.converter or not field.init or takes_self:

@@ -153,9 +153,15 @@ class _PostInit:
         pass
 
 
+@attrs.frozen(cache_hash=True)
+class _CachedHash:
+    value: int
+
+
 @pytest.mark.parametrize(
     ("cl", "message"),
     [
+        (_CachedHash, "_CachedHash has slots that are not fields: ['_attrs_cached_hash']"),
         (_Validated, "_Validated.value needs attrs' __init__"),
         (_NotSlotted, "_NotSlotted is not a slotted attrs class"),
         (_PostInit, "_PostInit runs code in __init__"),
