@@ -29,15 +29,7 @@ from ._channel import Channel, InOrder, Spawn, StreamContext, in_order
 from ._errors import ConfigurationError, ResponseFormatError
 from ._fetcher import RequestCounts
 from ._models import Account, AccountStats
-from ._protocol import (
-    DECODE_ERRORS,
-    decode_json,
-    error_for_status,
-    get_header,
-    parse_errors,
-    parse_retry_after,
-    snippet,
-)
+from ._protocol import DECODE_ERRORS, decode_json, get_header, raise_for_error, snippet
 
 __all__ = [
     "LISTING_MAX_PER_PAGE",
@@ -211,7 +203,7 @@ class AccountDecoder:
     """Turns one response of ``GET /accounts`` into an :class:`AccountPage` or an exception.
 
     Error responses are classified exactly as the invoice endpoint's are
-    (:func:`~._protocol.error_for_status`). Unknown account fields are kept in
+    (:func:`~._protocol.raise_for_error`). Unknown account fields are kept in
     :attr:`Account.extra`.
     """
 
@@ -233,16 +225,7 @@ class AccountDecoder:
             payload = decode_json(body)
         except DECODE_ERRORS:
             payload = None
-        if status >= 400 or (isinstance(payload, dict) and payload.get("success") is False):
-            errors = parse_errors(payload)
-            raise error_for_status(
-                status,
-                errors,
-                ray_id=ray_id,
-                page=page,
-                retry_after=parse_retry_after(headers, now=now),
-                snippet=None if errors else snippet(body),
-            )
+        raise_for_error(status, headers, body, payload, page=page, ray_id=ray_id, now=now)
         try:
             return self._page(payload, body, page=page, ray_id=ray_id)
         except ResponseFormatError as exc:

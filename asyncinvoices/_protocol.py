@@ -50,6 +50,7 @@ __all__ = [
     "parse_ratelimit",
     "parse_retry_after",
     "query_params",
+    "raise_for_error",
     "snippet",
 ]
 
@@ -326,6 +327,45 @@ def decode_json(body: bytes) -> Any:
     return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
 
 
+def raise_for_error(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    payload: object,
+    *,
+    page: int,
+    ray_id: str | None,
+    now: dt.datetime,
+) -> None:
+    """Raise the typed error of an error response; return for any other.
+
+    An error response is a 4xx or 5xx, or an envelope with ``"success": false`` whatever the
+    status (CLOUDFLARE_API.md, "Errors"). Every endpoint classifies it the same way.
+
+    Args:
+        status: The HTTP status.
+        headers: The response headers, for ``Retry-After``.
+        body: The whole body, quoted when it names no Cloudflare error.
+        payload: The decoded JSON body, or None when it is not JSON.
+        page: The page asked for, for the error.
+        ray_id: The ``cf-ray`` header, for the error.
+        now: The current UTC time, to read a ``Retry-After`` given as a date.
+
+    Raises:
+        APIError: A subclass chosen by :func:`error_for_status`.
+    """
+    if status >= 400 or (isinstance(payload, dict) and payload.get("success") is False):
+        errors = parse_errors(payload)
+        raise error_for_status(
+            status,
+            errors,
+            ray_id=ray_id,
+            page=page,
+            retry_after=parse_retry_after(headers, now=now),
+            snippet=None if errors else snippet(body),
+        )
+
+
 def _is_json(content_type: str | None) -> bool:
     if content_type is None:
         # Some proxies drop the header; try the body rather than refuse it outright.
@@ -485,17 +525,15 @@ class ResponseDecoder:
                 payload = decode_json(body)
             except DECODE_ERRORS as exc:
                 decode_error = exc
-        if status >= 400 or (isinstance(payload, dict) and payload.get("success") is False):
-            retry_after = parse_retry_after(headers, now=now or dt.datetime.now(dt.timezone.utc))
-            errors = parse_errors(payload)
-            raise error_for_status(
-                status,
-                errors,
-                ray_id=ray_id,
-                page=page,
-                retry_after=retry_after,
-                snippet=None if errors else snippet(body),
-            )
+        raise_for_error(
+            status,
+            headers,
+            body,
+            payload,
+            page=page,
+            ray_id=ray_id,
+            now=now or dt.datetime.now(dt.timezone.utc),
+        )
         if not is_json or decode_error is not None:
             what = "is not valid JSON" if is_json else "is not JSON"
             raise ResponseFormatError(
