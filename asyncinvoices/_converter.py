@@ -26,6 +26,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from . import _models
 from ._errors import ConfigurationError, ResponseFormatError
 from ._models import Invoice
 from ._structure_gen import Inline, make_structure_fn
@@ -435,3 +436,7 @@ class InvoiceStructurer:
         raise ResponseFormatError(  # pragma: no cover - the two converters share their hooks
             f"page {page}: {where}: could not be read", page=page, field=where
         )
+
+
+# Invoice.to_dict() calls this; the models module cannot import the converter (it imports them).
+_models._unstructurer = unstructure_invoice

@@ -7,7 +7,7 @@ converter's job (``_converter.py``); these classes know nothing about the wire.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -32,6 +32,16 @@ InvoiceType = Literal["all", "auto", "manual"]
 
 INVOICE_TYPES: tuple[InvoiceType, ...] = ("all", "auto", "manual")
 
+
+
+def _no_converter(invoice: Invoice, mode: Any) -> dict[str, Any]:
+    raise RuntimeError("asyncinvoices._converter was not imported")  # pragma: no cover
+
+
+#: Turns an invoice into the API's JSON object: set by ``_converter`` when it is imported
+#: (``import asyncinvoices`` does), so that the models depend on nothing and the converter
+#: on the models, one way.
+_unstructurer: Callable[[Invoice, Any], dict[str, Any]] = _no_converter
 
 @attrs.frozen(kw_only=True)
 class Invoice:
@@ -103,10 +113,7 @@ class Invoice:
             >>> invoice.to_dict(mode="json")["amount_due"], invoice.to_dict()["tax"]
             ('640.19', Decimal('0.5'))
         """
-        # The converter imports this module: import it when first needed.
-        from ._converter import unstructure_invoice
-
-        return unstructure_invoice(self, mode)
+        return _unstructurer(self, mode)
 
 
 @attrs.frozen(kw_only=True)
