@@ -44,9 +44,7 @@ from ._blocking_streams import (
 from ._client import InvoiceClient
 from ._errors import ConfigurationError, TransportError
 from ._governor import RateGovernor
-from ._models import Invoice, RateLimit, RateWait
-from ._retry import Backoff
-from ._transport import DEFAULT_MAX_BODY, ClientSession
+from ._models import Invoice, RateLimit
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -110,6 +108,19 @@ def _stream_twin(
 
     _documented(call, method, getattr(blocking, "__name__", "object"))
     return call
+
+
+def _settings_of(
+    init: Callable[Concatenate[InvoiceClient, P], None],
+) -> Callable[[Callable[..., None]], Callable[Concatenate[SyncClientBase, P], None]]:
+    """Give a constructor that passes its settings on the async client's parameters, for
+    mypy and for the reference."""
+
+    def decorate(twin: Callable[..., None]) -> Callable[Concatenate[SyncClientBase, P], None]:
+        functools.update_wrapper(twin, init)
+        return twin
+
+    return decorate
 
 
 def _list_twin(
@@ -265,35 +276,15 @@ class SyncInvoiceClient(SyncClientBase):
             ``session`` is given.
     """
 
-    def __init__(
-        self,
-        *,
-        api_token: str | None = None,
-        api_email: str | None = None,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        max_concurrency: int = 8,
-        per_page: int = 50,
-        timeout: float = 30.0,
-        max_retries: int = 5,
-        rate_limit: RateLimit | None = _DEFAULT_RATE_LIMIT,
-        max_retry_wait: float = 300.0,
-        backoff: Backoff | None = None,
-        max_body: int = DEFAULT_MAX_BODY,
-        session: ClientSession | None = None,
-        read_ahead: int | None = None,
-        on_wait: Callable[[RateWait], object] | None = None,
-    ) -> None:
-        if session is not None:
+    @_settings_of(InvoiceClient.__init__)
+    def __init__(self, **settings: Any) -> None:
+        if settings.get("session") is not None:
             raise ConfigurationError(
                 "SyncInvoiceClient takes no session=: an aiohttp.ClientSession belongs to the "
                 "event loop it was made on, and this client runs its own"
             )
         # Built here, so that a bad setting is reported by the constructor, as by the async
         # client; it binds to no event loop until it is entered on the client's own.
-        # The settings are passed on as they were given: the signature above is the async
-        # client's, which a test holds it to.
-        settings = {k: v for k, v in locals().items() if k != "self"}
         self._start(InvoiceClient(**settings))
 
     def __repr__(self) -> str:

@@ -33,7 +33,6 @@ InvoiceType = Literal["all", "auto", "manual"]
 INVOICE_TYPES: tuple[InvoiceType, ...] = ("all", "auto", "manual")
 
 
-
 def _no_converter(invoice: Invoice, mode: Any) -> dict[str, Any]:
     raise RuntimeError("asyncinvoices._converter was not imported")  # pragma: no cover
 
@@ -42,6 +41,7 @@ def _no_converter(invoice: Invoice, mode: Any) -> dict[str, Any]:
 #: (``import asyncinvoices`` does), so that the models depend on nothing and the converter
 #: on the models, one way.
 _unstructurer: Callable[[Invoice, Any], dict[str, Any]] = _no_converter
+
 
 @attrs.frozen(kw_only=True)
 class Invoice:
