@@ -29,12 +29,12 @@ import inspect
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ._blocking_streams import (
+    ClosedOnExit,
     Relay,
     SyncAccountStream,
     SyncInvoiceStream,
@@ -138,7 +138,7 @@ def _list_twin(
     return call
 
 
-class SyncClientBase:
+class SyncClientBase(ClosedOnExit):
     """The event loop, its thread and the crossings of a :class:`SyncInvoiceClient`."""
 
     _client: InvoiceClient
@@ -157,14 +157,6 @@ class SyncClientBase:
     def __enter__(self) -> Self:
         self._running_portal()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Cancel every call and walk still running, close the connections, stop the thread.

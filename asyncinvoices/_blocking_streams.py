@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ._blocking import SyncClientBase
 
 __all__ = [
+    "ClosedOnExit",
     "Relay",
     "SyncAccountStream",
     "SyncInvoiceStream",
@@ -56,6 +57,21 @@ class _AsyncStream(Protocol):
 
 
 A = TypeVar("A", bound=_AsyncStream)
+
+
+class ClosedOnExit:
+    """Leaving ``with`` calls :meth:`close`."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 @attrs.frozen
@@ -98,7 +114,7 @@ class Relay:
             self._callback(progress.stats)
 
 
-class _SyncIterator(Generic[A, Item]):
+class _SyncIterator(ClosedOnExit, Generic[A, Item]):
     """A blocking iterator over an async stream, driven on the client's loop.
 
     Items cross a page at a time (at most ``_batch`` of them): ``__next__`` hands out what
@@ -218,14 +234,6 @@ class _SyncIterator(Generic[A, Item]):
         self._started = True
         self._client._call(self._stream.__aenter__)
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __del__(self) -> None:
         # Abandoned with `break` outside `with`: stop the walk now rather than when the
