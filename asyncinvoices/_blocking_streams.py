@@ -29,10 +29,9 @@ from ._stream import InvoiceStream, PageStream
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from ._blocking import SyncClientBase
-
 __all__ = [
     "ClosedOnExit",
+    "Loop",
     "Relay",
     "SyncAccountStream",
     "SyncInvoiceStream",
@@ -41,6 +40,16 @@ __all__ = [
 ]
 
 Item = TypeVar("Item")
+
+
+class Loop(Protocol):
+    """What a blocking stream needs of its client: calls carried to the client's loop."""
+
+    _loop_thread: int | None
+
+    def _call(self, function: Callable[[], Any], *, closed: bool = False) -> Any: ...
+
+    def _interruptible(self) -> contextlib.AbstractContextManager[None]: ...
 
 
 class _AsyncStream(Protocol):
@@ -126,7 +135,7 @@ class _SyncIterator(ClosedOnExit, Generic[A, Item]):
 
     _batch = 512
 
-    def __init__(self, client: SyncClientBase, stream: A, relay: Relay) -> None:
+    def __init__(self, client: Loop, stream: A, relay: Relay) -> None:
         self._client = client
         self._stream: A = stream
         self._relay = relay
@@ -256,7 +265,7 @@ W = TypeVar("W", bound=InvoiceStream | PageStream)
 class _SyncWalk(_SyncIterator[W, Item]):
     """What :class:`SyncInvoiceStream` and :class:`SyncPageStream` share: one account's walk."""
 
-    def __init__(self, client: SyncClientBase, stream: W, relay: Relay) -> None:
+    def __init__(self, client: Loop, stream: W, relay: Relay) -> None:
         super().__init__(client, stream, relay)
         self._snapshot = FetchStats()
         self._checkpoint = stream.checkpoint()
