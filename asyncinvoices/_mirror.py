@@ -198,8 +198,10 @@ class InvoiceMirror:
         account_id: str,
         on_progress: Callable[[str, FetchStats], object] | None,
     ) -> tuple[AccountSync, AsyncInvoicesError | None]:
+        # The id as the API knows it (lower case), for the rows as well as the requests.
+        account_id = validate_account_id(account_id)
         progress = None if on_progress is None else _bind(on_progress, account_id)
-        stream = client.invoices(account_id, on_progress=progress)  # validates the id
+        stream = client.invoices(account_id, on_progress=progress)
         async with self._lock:
             started = self._clock()
             counts = _Counts()

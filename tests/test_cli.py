@@ -271,7 +271,7 @@ async def test_account_the_token_cannot_see_exits_3(fake: FakeCloudflare) -> Non
     assert "account id" in result.stderr
 
 
-@pytest.mark.parametrize("command", ["fetch", "summary"])
+@pytest.mark.parametrize("command", ["fetch", "summary", "sync"])
 @pytest.mark.parametrize(
     "account_id",
     ["../x", "not-an-account", "0" * 31, "0" * 33, "g" * 32, "023e105f4ecef8ad9ca31a8372d0c35_"],
@@ -291,14 +291,18 @@ async def test_malformed_account_id_is_refused_before_any_request(
     )
 
 
-async def test_upper_case_account_id_is_accepted(fake: FakeCloudflare) -> None:
-    """Hexadecimal is case-insensitive: the id is sent as typed."""
-    result = await cli(
-        "fetch", fake.account_id.upper(), "--base-url", fake.base_url, env=env_for(fake)
-    )
+@pytest.mark.parametrize("command", ["fetch", "summary", "sync"])
+async def test_upper_case_account_id_walks_the_lower_case_account(
+    fake: FakeCloudflare, command: str, tmp_path: Path
+) -> None:
+    """Hexadecimal is case-insensitive: the lower-case id is asked for, and it succeeds."""
+    db = ["--db", f"sqlite:///{tmp_path}/m.db"] if command == "sync" else []
+    argv = [command, fake.account_id.upper(), "--base-url", fake.base_url, *db]
+    result = await cli(*argv, env=env_for(fake))
 
-    assert result.code == ExitCode.AUTHENTICATION  # the fake knows only the lower-case id
-    assert [r.account_id for r in fake.requests] == [fake.account_id.upper()]
+    assert (result.code, result.stderr) == (ExitCode.OK, "")
+    assert {r.account_id for r in fake.requests} == {fake.account_id}
+    assert f"{fake.account_id.upper()}" not in result.stdout
 
 
 async def test_long_rate_limit_block_says_when_it_lifts() -> None:

@@ -531,11 +531,27 @@ async def test_invalid_account_id_is_refused_before_any_account_is_synced(
 ) -> None:
     """A bad id anywhere in the list: ConfigurationError, and no account synced."""
     async with InvoiceMirror.open(db_url) as mirror:
-        with pytest.raises(ConfigurationError, match=r"account_id '\.\./x' is not valid"):
+        with pytest.raises(ConfigurationError, match=r"^'\.\./x' is not an account id"):
             await mirror.sync(client, [fake.account_id, "../x"])
 
     assert await query(db_url, "SELECT count(*) FROM sync_runs") == [(0,)]
     assert await query(db_url, "SELECT count(*) FROM invoices") == [(0,)]
+    assert fake.received == 0
+
+
+async def test_an_upper_case_account_id_is_mirrored_as_the_lower_case_one(
+    db_url: str, fake: FakeCloudflare, client: InvoiceClient
+) -> None:
+    """sync() and sync_account() store and report the id as the API knows it."""
+    async with InvoiceMirror.open(db_url) as mirror:
+        report = await mirror.sync(client, [fake.account_id.upper()])
+        again = await mirror.sync_account(client, fake.account_id.upper())
+
+    assert [run.account_id for run in report.accounts] == [fake.account_id]
+    assert again.account_id == fake.account_id
+    assert await query(db_url, "SELECT DISTINCT account_id FROM invoices") == [(fake.account_id,)]
+    assert await query(db_url, "SELECT account_id FROM sync_runs") == [(fake.account_id,)] * 2
+    assert {r.account_id for r in fake.requests} == {fake.account_id}
 
 
 async def test_a_file_that_is_not_a_database_is_a_mirror_error(tmp_path: Path) -> None:

@@ -12,13 +12,14 @@ import datetime as dt
 import functools
 import logging
 import os
-import re
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import IO, Any, NoReturn
 
 import anyio
 
+from asyncinvoices._config import validate_account_id
+from asyncinvoices._errors import ConfigurationError
 from asyncinvoices._models import INVOICE_TYPES, RateLimit
 from asyncinvoices._version import __version__
 
@@ -36,10 +37,6 @@ logger = logging.getLogger("asyncinvoices")
 #: already at a 320 ms round trip, and the quota of 1,200 per five minutes is spent in a few
 #: seconds by far fewer, so more only risks the per-IP limit.
 MAX_CONCURRENCY = 64
-
-# Account ids are 32 hexadecimal characters (CLOUDFLARE_API.md, "Authentication"); anything
-# else would only earn a 7003 "Could not route" from Cloudflare after a request.
-_ACCOUNT_ID = re.compile(r"[0-9a-fA-F]{32}")
 
 _DESCRIPTION = """\
 Fetch the complete Cloudflare AI Gateway invoice history of an account:
@@ -191,13 +188,11 @@ def _concurrency(text: str) -> int:
 
 
 def _account_id(text: str) -> str:
-    if not _ACCOUNT_ID.fullmatch(text):
-        shown = text if len(text) <= 40 else text[:40] + "..."
-        raise argparse.ArgumentTypeError(
-            f"{shown!r} is not an account id: expected 32 hexadecimal characters, as in the "
-            "Cloudflare dashboard's URL, e.g. 023e105f4ecef8ad9ca31a8372d0c353"
-        )
-    return text
+    """An ACCOUNT_ID argument, by the library's one rule: lower-cased, or a usage error."""
+    try:
+        return validate_account_id(text)
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _date(text: str) -> dt.datetime:

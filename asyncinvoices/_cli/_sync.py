@@ -50,10 +50,14 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     ``--type`` is left out on purpose: a mirror of one type would mark every invoice of the
     other type removed.
     """
-    from ._app import _positive  # the same validation as fetch's options
+    from ._app import _account_id, _positive  # the same validation as fetch's options
 
     parser.add_argument(
-        "account_ids", metavar="ACCOUNT_ID", nargs="*", help="the Cloudflare account ids"
+        "account_ids",
+        metavar="ACCOUNT_ID",
+        nargs="*",
+        type=_account_id,
+        help="the Cloudflare account ids: 32 hexadecimal characters each",
     )
     parser.add_argument(
         "--all-accounts",
