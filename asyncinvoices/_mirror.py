@@ -107,7 +107,7 @@ class InvoiceMirror:
         """Connect to the database of ``url``, create or migrate its schema, and yield it.
 
         Args:
-            url: ``sqlite:///FILE`` (the file is created if needed) or
+            url: ``sqlite:///FILE`` (the file is created if needed; its directory must exist) or
                 ``postgresql://USER:PASSWORD@HOST:PORT/DBNAME`` (needs the ``postgres``
                 extra).
             lock_timeout: Seconds a sync waits for another sync of the same account (on

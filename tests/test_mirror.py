@@ -562,4 +562,7 @@ async def test_a_file_that_is_not_a_database_is_a_mirror_error(tmp_path: Path) -
         async with InvoiceMirror.open(f"sqlite:///{tmp_path}/notes.db"):
             pass
 
-    assert str(caught.value) == f"cannot open sqlite:///{tmp_path}/notes.db: file is not a database"
+    assert str(caught.value) == (
+        f"cannot open sqlite:///{tmp_path}/notes.db (the file {tmp_path}/notes.db): "
+        "file is not a database"
+    )

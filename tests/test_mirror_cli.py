@@ -58,7 +58,7 @@ async def test_sync_prints_seen_inserted_updated_removed_per_account(
 
     assert first == (
         ExitCode.OK,
-        f"mirrored into {db}\n"
+        f"mirrored into {db} (the file {tmp_path}/m.db)\n"
         + HEADER
         + f"{fake.account_id}   230       230        0        0  ok\n"
         + f"{other}     7         7        0        0  ok\n",
@@ -66,7 +66,7 @@ async def test_sync_prints_seen_inserted_updated_removed_per_account(
     )
     assert second == (
         ExitCode.OK,
-        f"mirrored into {db}\n"
+        f"mirrored into {db} (the file {tmp_path}/m.db)\n"
         + HEADER
         + f"{fake.account_id}   229         0        0        1  ok\n"
         + f"{other}     7         0        0        0  ok\n",
@@ -86,7 +86,7 @@ async def test_sync_all_accounts_mirrors_every_listed_account(
 
     assert result == (
         ExitCode.OK,
-        f"mirrored into {db}\n"
+        f"mirrored into {db} (the file {tmp_path}/m.db)\n"
         + HEADER
         + f"{fake.account_id}   230       230        0        0  ok\n"
         + f"{other}     7         7        0        0  ok\n",
@@ -119,10 +119,57 @@ async def test_sync_defaults_to_invoices_db_or_the_environment(
     code, out, _ = await sync(fake, fake.account_id)
     code_env, out_env, _ = await sync(fake, fake.account_id, env={"ASYNCINVOICES_DB": env_db})
 
-    assert (code, out.splitlines()[0]) == (ExitCode.OK, "mirrored into sqlite:///invoices.db")
+    assert (code, out.splitlines()[0]) == (
+        ExitCode.OK,
+        f"mirrored into sqlite:///invoices.db (the file {tmp_path}/invoices.db)",
+    )
     assert rows(tmp_path / "invoices.db", "SELECT count(*) FROM invoices") == [(230,)]
-    assert (code_env, out_env.splitlines()[0]) == (ExitCode.OK, f"mirrored into {env_db}")
+    assert (code_env, out_env.splitlines()[0]) == (
+        ExitCode.OK,
+        f"mirrored into {env_db} (the file {tmp_path}/from-env.db)",
+    )
     assert rows(tmp_path / "from-env.db", "SELECT count(*) FROM invoices") == [(230,)]
+
+
+async def test_a_relative_sqlite_url_names_its_absolute_file(
+    fake: FakeCloudflare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three slashes are relative to the working directory: the report says which file."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "var" / "lib").mkdir(parents=True)
+
+    code, out, err = await sync(fake, fake.account_id, "--db", "sqlite:///var/lib/invoices.db")
+
+    assert (code, err) == (ExitCode.OK, "")
+    assert out.splitlines()[0] == (
+        f"mirrored into sqlite:///var/lib/invoices.db (the file {tmp_path}/var/lib/invoices.db)"
+    )
+    assert rows(tmp_path / "var/lib/invoices.db", "SELECT count(*) FROM invoices") == [(230,)]
+
+
+@pytest.mark.parametrize("slashes", ["///", "////"])
+async def test_an_sqlite_file_in_a_missing_directory_is_refused(
+    fake: FakeCloudflare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slashes: str
+) -> None:
+    """Like -o into a missing directory: exit 1 naming the absolute file, nothing created.
+
+    Three slashes (relative, the working directory is tmp_path) and four (absolute) name
+    the same file here.
+    """
+    monkeypatch.chdir(tmp_path)
+    path = "var/lib/asyncinvoices/invoices.db"
+    url = f"sqlite:{slashes}{path if slashes == '///' else f'{tmp_path}/{path}'[1:]}"
+
+    code, out, err = await sync(fake, fake.account_id, "--db", url)
+
+    assert (code, out) == (ExitCode.ERROR, "")
+    assert err == (
+        f"asyncinvoices: database error: cannot open {url} (the file {tmp_path}/{path}): the "
+        f"directory {tmp_path}/var/lib/asyncinvoices does not exist (sqlite:///FILE is relative "
+        "to the working directory, sqlite:////FILE absolute)\n"
+    )
+    assert not (tmp_path / "var").exists()
+    assert fake.received == 0
 
 
 async def test_failed_sync_exits_like_fetch_and_records_the_run(

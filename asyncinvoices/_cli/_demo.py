@@ -268,7 +268,7 @@ async def _mirror(ctx: Context, fake: Any, limit: RateLimit) -> None:
     )
     async with client, InvoiceMirror.open(url) as mirror:
         report = await mirror.sync(client, fake.account_ids)
-    out.write(f"\nMirrored into {url.redacted}\n{render_report(report)}")
+    out.write(f"\nMirrored into {url.display}\n{render_report(report)}")
     if url.scheme == "sqlite" and url.path is not None:
         rows = await anyio.to_thread.run_sync(_query, url.path, SPEND_PER_MONTH)
         out.write(f"\n{SPEND_PER_MONTH};\n\n")

@@ -153,7 +153,7 @@ async def sync(ctx: Context) -> None:
                 return await mirror.sync(client, ids, on_progress=update)
 
             report = await with_governor_watch(client, progress, run)
-    ctx.stdout.write(f"mirrored into {url.redacted}\n" + render_report(report))
+    ctx.stdout.write(f"mirrored into {url.display}\n" + render_report(report))
     ctx.stdout.flush()
     if len(report.errors) > 1:  # the exit code and last line are the first failure's
         for account_id, error in report.errors.items():
