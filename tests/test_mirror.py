@@ -21,6 +21,7 @@ import anyio
 import pytest
 
 from asyncinvoices import (
+    AccountSync,
     ConfigurationError,
     InvoiceClient,
     InvoiceMirror,
@@ -345,6 +346,39 @@ async def test_cancelled_run_changes_nothing_and_is_recorded(
     assert await snapshot(db_url) == before
     runs = await runs_of(db_url)
     assert [(r[2], r[8]) for r in runs] == [("ok", None), ("cancelled", "cancelled")]
+
+
+async def test_on_account_tells_each_recorded_run_cancelled_ones_too(
+    db_url: str, fake: FakeCloudflare, client: InvoiceClient
+) -> None:
+    """on_account sees every account's result as it is recorded, even when no report comes."""
+    other = fake.add_account(invoices=7)
+    told: list[tuple[str, str, int]] = []
+
+    def tell(run: AccountSync) -> None:
+        told.append((run.account_id, run.outcome, run.seen))
+
+    def stop_at_other(account_id: str, stats: object) -> None:
+        if account_id == other:
+            scope.cancel()
+
+    async with InvoiceMirror.open(db_url) as mirror:
+        report = await mirror.sync(client, [other, fake.account_id], on_account=tell)
+        with anyio.CancelScope() as scope:
+            await mirror.sync(
+                client, [fake.account_id, other], on_progress=stop_at_other, on_account=tell
+            )
+
+    assert [(r.account_id, r.outcome) for r in report.accounts] == [
+        (other, "ok"),
+        (fake.account_id, "ok"),
+    ]
+    assert told == [
+        (other, "ok", 7),
+        (fake.account_id, "ok", 230),
+        (fake.account_id, "ok", 230),
+        (other, "cancelled", 7),
+    ]
 
 
 async def test_concurrent_syncs_of_one_account_neither_duplicate_nor_corrupt(
