@@ -357,7 +357,7 @@ async def test_summary_totals_are_exact(fake: FakeCloudflare) -> None:
 
     assert (result.code, result.stderr) == (ExitCode.OK, "")
     invoices = fake.invoices()
-    assert result.stdout.startswith("230 invoices;")
+    assert result.stdout.startswith("230 invoices.\n")
     for currency in {i["currency"] for i in invoices}:
         mine = [i for i in invoices if i["currency"] == currency]
         paid = sum((Decimal(str(i["amount_paid"])) for i in mine), Decimal(0))

@@ -26,6 +26,7 @@ from asyncinvoices._version import __version__
 from ._failures import EXIT_CODES_HELP, ExitCode, describe, exit_codes_help
 from ._formats import FORMATS
 from ._logging import logging_to, redact
+from ._summary import SUMMARY_FORMATS
 from ._sync import SYNC_EXAMPLES, add_sync_arguments
 
 __all__ = ["MAX_CONCURRENCY", "build_parser", "main", "run", "run_async"]
@@ -98,11 +99,14 @@ _SUMMARY_EXAMPLES = """\
 examples:
   asyncinvoices summary ACCOUNT_ID
   asyncinvoices summary ACCOUNT_ID --type auto --no-progress > summary.txt
-  asyncinvoices summary --all-accounts --skip-failed     every account together
+  asyncinvoices summary --all-accounts --skip-failed     each account, and all together
+  asyncinvoices summary --all-accounts --format csv > accounts.csv
+  asyncinvoices summary ACCOUNT_ID --format json | jq '.total'
 
 Totals by currency and status (due, paid, remaining), invoices and amounts per month, and a
-bar chart of spend (amount_paid) per month. Amounts are shown as Cloudflare sends them (most
-likely cents) and summed exactly.
+bar chart of spend (amount_paid) per month; with several accounts, a row per account and
+currency too. Amounts are exactly as Cloudflare sends them, summed without rounding; their
+unit (currency units or cents) is not documented.
 
 """
 
@@ -392,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
         command("fetch", "Fetch every invoice to stdout or a file.", _FETCH_EXAMPLES)
     )
     summary = "Totals, months and a spend chart, in the terminal."
-    _add_fetch_options(command("summary", summary, _SUMMARY_EXAMPLES), many=True)
+    _add_summary_options(command("summary", summary, _SUMMARY_EXAMPLES))
     listing = "List the accounts the credentials can read."
     _add_accounts_options(command("accounts", listing, _ACCOUNTS_EXAMPLES))
     add_sync_arguments(
@@ -418,6 +422,17 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="write to FILE atomically instead of stdout: a failed or interrupted run "
         "leaves the previous FILE untouched; FILE.gz is compressed; - is stdout",
+    )
+
+
+def _add_summary_options(summary: argparse.ArgumentParser) -> None:
+    _add_fetch_options(summary, many=True)
+    summary.add_argument(
+        "--format",
+        choices=SUMMARY_FORMATS,
+        default="table",
+        help="table: for reading (default); csv: a row per account and currency, then the "
+        "combined rows (account_id all); json: one object with every total",
     )
 
 
