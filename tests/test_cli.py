@@ -387,8 +387,15 @@ async def test_demo_fetches_everything_and_reports_the_run() -> None:
     ) in out
     assert "4 injected by the server, all survived" in out
     # 15 pages and 4 failed attempts, the reset's silent re-send counted like any other.
-    assert "requests       19 (4 retries)" in out
-    assert "server saw     19 requests (as counted by the client), 0 over its quota (429)" in out
+    assert (
+        "  requests       19 requests; the quota allows 1,200 per 5 minutes (this demo: 150 per "
+        "1 s)\n"
+        "                 counted by the client (its FetchStats), 4 of them retries\n"
+    ) in out
+    assert (
+        "  server         received 19 requests, by its own count at the wire;\n"
+        "                 the client counted as many; 0 answered 429 by its own rate limit\n"
+    ) in out
     assert "fake server measured in this run" in out
     assert "retry" in result.stderr  # the library's warnings about the retried requests
 
@@ -425,11 +432,16 @@ async def test_full_demo_with_faults_stays_inside_the_quota() -> None:
 
     assert result.code == ExitCode.OK
     assert "50,000, each exactly once and in order (verified)" in result.stdout
-    assert "requests       504 (4 retries)" in result.stdout
     assert (
-        "server saw     504 requests (as counted by the client), 0 over its quota (429)"
-        in result.stdout
-    )
+        "  requests       504 requests; the quota allows 1,200 per 5 minutes (this demo: 150 "
+        "per 1 s)\n"
+        "                 counted by the client (its FetchStats), 4 of them retries\n"
+        "  throttled      "
+    ) in result.stdout
+    assert (
+        "  server         received 504 requests, by its own count at the wire;\n"
+        "                 the client counted as many; 0 answered 429 by its own rate limit\n"
+    ) in result.stdout
 
 
 async def test_fake_server_serves_until_cancelled() -> None:
@@ -455,6 +467,34 @@ async def test_fake_server_serves_until_cancelled() -> None:
         task_group.cancel_scope.cancel()
 
     assert len(invoices) == 75
+
+
+async def test_fake_server_logs_each_request_with_v_and_says_how_many_it_served() -> None:
+    """fake-server -v: a log line per request on stderr; on exit, the total on stdout."""
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["fake-server", "-v", "--invoices", "75", "--rate-limit", "off"]
+    async with anyio.create_task_group() as task_group:
+        task_group.start_soon(lambda: run_async(argv, stdout=out, stderr=err, environ={}))
+        with anyio.fail_after(5):
+            while "Ctrl-C" not in out.getvalue():  # noqa: ASYNC110 - another task writes it
+                await anyio.sleep(0.01)
+        base_url = out.getvalue().split("base URL    ")[1].split()[0]
+        token = out.getvalue().split("API token   ")[1].split()[0]
+        account = out.getvalue().split("account id  ")[1].split()[0]
+        async with asyncinvoices.InvoiceClient(api_token=token, base_url=base_url) as client:
+            invoices = await client.list_invoices(account, per_page=50)
+        task_group.cancel_scope.cancel()
+
+    assert len(invoices) == 75
+    assert out.getvalue().splitlines()[0] == "FakeCloudflare serving 75 invoices in 1 account"
+    assert out.getvalue().endswith("FakeCloudflare stopped; it served 2 requests.\n")
+    logged = [line for line in err.getvalue().splitlines() if "fake server:" in line]
+    path = f"/client/v4/accounts/{account}/ai-gateway/billing/invoice-history"
+    assert [line.split("fake server: ")[1] for line in logged] == [
+        f"request 1: GET {path}?type=all&page=1&per_page=50 -> 200",
+        f"request 2: GET {path}?type=all&page=2&per_page=50 -> 200",
+        "stopped after serving 2 requests",
+    ]
 
 
 async def test_fake_server_serves_mixed_shapes_and_many_accounts() -> None:
