@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-cli
 
-.PHONY: help install demo test lint typecheck pytest docs bench bench-quick fuzz clean
+.PHONY: help install demo test lint typecheck pytest docs cli-docs bench bench-quick fuzz clean
 
 help:
 	@echo "make demo         fetch a 50,000-invoice account from the embedded fake Cloudflare"
@@ -48,6 +48,10 @@ pytest: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/sphinx-build -n -W --keep-going -b html docs docs/_build/html
 	$(BIN)/sphinx-build -n -W --keep-going -b doctest docs docs/_build/doctest
+
+# docs/cli.md holds every command's --help, generated: run this after changing an option.
+cli-docs: $(STAMP)
+	$(BIN)/python -m asyncinvoices._cli._docgen
 
 test: lint typecheck pytest docs
 

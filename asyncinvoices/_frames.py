@@ -100,7 +100,7 @@ def _columns(items: Rows) -> dict[str, list[Any]]:
     return {name: [row.get(name) for row in rows] for name in names}
 
 
-def to_pandas(invoices: Rows) -> pandas.DataFrame:
+def to_pandas(invoices: Iterable[Invoice] | Iterable[tuple[str, Invoice]]) -> pandas.DataFrame:
     """Return the invoices as a pandas DataFrame, one row per invoice, in order.
 
     Columns: amounts as ``object`` columns of exact :class:`~decimal.Decimal`; ``created`` as
@@ -158,7 +158,7 @@ def _polars_decimal(pl: Any, values: list[Decimal | None], name: str) -> Any:
     return pl.Series(name, values, dtype=pl.Decimal(_POLARS_DIGITS, scale))
 
 
-def to_polars(invoices: Rows) -> polars.DataFrame:
+def to_polars(invoices: Iterable[Invoice] | Iterable[tuple[str, Invoice]]) -> polars.DataFrame:
     """Return the invoices as a polars DataFrame, one row per invoice, in order.
 
     Columns: amounts as ``Decimal(38, scale)`` with the scale the most precise amount needs;

@@ -86,3 +86,44 @@ def test_pages_name_no_local_paths() -> None:
     text = "\n".join(p.read_text(encoding="utf-8") for p in DOCS.rglob("*.md"))
 
     assert not re.search(r"/(home|Users|work|tmp)/\w", text)
+
+
+def test_cli_page_holds_the_current_help_of_every_command() -> None:
+    """docs/cli.md carries each command's --help as the program prints it today."""
+    from asyncinvoices._cli import _docgen
+
+    page = _page("cli.md")
+    commands = re.findall(r"^<!-- cli-help:([^>\n]*)-->$", page, re.MULTILINE)
+
+    assert sorted(c.strip() for c in commands) == sorted(
+        ["", "fetch", "summary", "accounts", "sync", "demo", "fake-server"]
+    )
+    assert _docgen.update(page) == page, (
+        f"docs/cli.md is out of date with the program's --help: run `make cli-docs` "
+        f"(or `{_docgen.COMMAND}`) and commit docs/cli.md"
+    )
+
+
+def test_cli_help_generator_fills_and_refreshes_blocks(tmp_path: Path) -> None:
+    """A bare marker gets its block; a stale block is replaced; --check says which command
+    to run and changes nothing."""
+    from asyncinvoices._cli import _docgen
+
+    fresh = _docgen.render_help(["demo"])
+    page = tmp_path / "cli.md"
+    page.write_text(
+        "# CLI\n\n<!-- cli-help: demo -->\n\ntext\n\n<!-- cli-help: demo -->\n```text\nold\n```\n"
+        "<!-- /cli-help -->\nafter\n",
+        encoding="utf-8",
+    )
+    block = f"<!-- cli-help: demo -->\n```text\n$ asyncinvoices demo --help\n{fresh}\n```\n"
+    expected = f"# CLI\n\n{block}<!-- /cli-help -->\n\ntext\n\n{block}<!-- /cli-help -->\nafter\n"
+
+    stale = page.read_text(encoding="utf-8")
+    assert _docgen.main(["--check", str(page)]) == 1
+    assert page.read_text(encoding="utf-8") == stale
+    assert _docgen.main([str(page)]) == 0
+    assert page.read_text(encoding="utf-8") == expected
+    assert _docgen.main(["--check", str(page)]) == 0
+    assert fresh.startswith("usage: asyncinvoices demo [-h]")
+    assert max(len(line) for line in fresh.splitlines()) <= _docgen.HELP_COLUMNS

@@ -248,6 +248,15 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     def __init__(self, prog: str) -> None:
         super().__init__(prog, max_help_position=32)
 
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        # Python 3.13 names an option's value once ("-o, --output FILE"), earlier versions
+        # after each spelling: one form on every version keeps the help that docs/cli.md
+        # holds the same wherever it is regenerated.
+        if not action.option_strings or action.nargs == 0:
+            return super()._format_action_invocation(action)
+        value = self._format_args(action, self._get_default_metavar_for_optional(action))
+        return ", ".join(action.option_strings) + " " + value
+
 
 def _common(*, top: bool) -> argparse.ArgumentParser:
     # The same options on the main parser and on each command, so that both
