@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -127,3 +129,54 @@ def test_cli_help_generator_fills_and_refreshes_blocks(tmp_path: Path) -> None:
     assert _docgen.main(["--check", str(page)]) == 0
     assert fresh.startswith("usage: asyncinvoices demo [-h]")
     assert max(len(line) for line in fresh.splitlines()) <= _docgen.HELP_COLUMNS
+
+
+MAKEFILE_DIR = DOCS.parent
+
+
+def _make(*argv: str) -> str:
+    """Run make in the repository with ``argv`` and return its standard output."""
+    done = subprocess.run(
+        ["make", "--no-print-directory", *argv],
+        cwd=MAKEFILE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "MAKEFLAGS": ""},
+    )
+    return done.stdout
+
+
+def test_make_test_ends_with_a_plain_line_of_what_passed(tmp_path: Path) -> None:
+    """The last line says what passed, with the doctest count from the builder's report."""
+    report = tmp_path / "output.txt"
+    report.write_text(
+        "Doctest summary\n===============\n   44 tests\n    0 failures in tests\n"
+        "    0 failures in setup code\n    0 failures in cleanup code\n",
+        encoding="utf-8",
+    )
+
+    assert _make("-s", "test-summary", f"DOCTEST_REPORT={report}") == (
+        "make test passed: ruff check and format, mypy --strict, the tests with branch "
+        "coverage (above), the documentation built with warnings as errors, and its 44 "
+        "doctests\n"
+    )
+
+
+def test_make_test_keeps_configuration_dumps_out() -> None:
+    """pytest without its header, Sphinx quiet (warnings, errors and failed doctests only),
+    the coverage table only below the bar; the summary last."""
+    commands = [line.strip() for line in _make("-n", "test").splitlines()]
+    # The install step shows only when pyproject.toml is newer than the last install.
+    steps = [c for c in commands if c.startswith((".venv/bin/", "make ")) and " -m pip " not in c]
+
+    assert steps == [
+        ".venv/bin/ruff check .",
+        ".venv/bin/ruff format --check .",
+        ".venv/bin/mypy --strict asyncinvoices",
+        ".venv/bin/coverage run -m pytest -W error -q",
+        ".venv/bin/sphinx-build -q -n -W --keep-going -b html docs docs/_build/html",
+        ".venv/bin/sphinx-build -q -n -W --keep-going -b doctest docs docs/_build/doctest",
+        "make --no-print-directory -s test-summary",
+    ]
+    assert "total=$(.venv/bin/coverage report --fail-under=90 --format=total) \\" in commands
