@@ -13,6 +13,7 @@ help:
 	@echo "make demo         fetch a 50,000-invoice account from the embedded fake Cloudflare"
 	@echo "make test         lint, type-check, tests with branch coverage, strict docs build"
 	@echo "make docs         build the documentation (warnings are errors)"
+	@echo "make cli-docs     regenerate the --help texts that docs/cli.md holds"
 	@echo "make bench        the full benchmark suite; make bench-quick: a short run"
 
 $(BIN)/python:
