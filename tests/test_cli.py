@@ -400,6 +400,25 @@ async def test_demo_fetches_everything_and_reports_the_run() -> None:
     assert "retry" in result.stderr  # the library's warnings about the retried requests
 
 
+async def test_demo_of_many_accounts_names_whose_count_is_whose() -> None:
+    """demo --accounts 3: the client's ManyStats count beside the quota, the server's own."""
+    result = await cli(
+        "demo", "--accounts", "3", "--invoices", "3000", "--latency", "1", "--no-progress",
+        env={},
+    )  # fmt: skip
+
+    assert (result.code, result.stderr) == (ExitCode.OK, "")
+    assert (
+        "  accounts       3, fetched side by side on one quota\n"
+        "  requests       30 requests; the quota allows 1,200 per 5 minutes\n"
+        "                 counted by the client (its ManyStats), 0 of them retries\n"
+    ) in result.stdout
+    assert (
+        "  server         received 30 requests, by its own count at the wire;\n"
+        "                 the client counted as many; 0 answered 429 by its own rate limit\n"
+    ) in result.stdout
+
+
 async def test_demo_mirrors_into_sqlite_and_shows_a_query(tmp_path: Path) -> None:
     """demo --db: the accounts mirrored as sync does, then spend per month from the file."""
     db = tmp_path / "demo.db"

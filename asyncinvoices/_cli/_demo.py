@@ -141,11 +141,11 @@ def run_report(
 ) -> str:
     """Return the "measured run" block of the demo's output.
 
-    The requests are the client's count (its :class:`FetchStats`), next to Cloudflare's
-    quota. ``served`` is the fake's log of the requests that reached it, its own count at the
-    wire: the report gives it beside the client's, and says how many of them were answered 429
-    by the server's own rate limit rather than by an injected fault. ``limit`` is the rate
-    limit the demo ran with, named when it is not Cloudflare's.
+    The requests are the client's count (its :class:`FetchStats` or :class:`ManyStats`), next
+    to Cloudflare's quota. ``served`` is the fake's log of the requests that reached it, its
+    own count at the wire: the report gives it beside the client's, and says how many of them
+    were answered 429 by the server's own rate limit rather than by an injected fault.
+    ``limit`` is the rate limit the demo ran with, named when it is not Cloudflare's.
     """
     rate = stats.invoices / wall if wall > 0 else 0.0
     lines = [
@@ -163,8 +163,8 @@ def run_report(
             else []
         ),
         f"  requests       {quota_line(stats.requests, limit)}",
-        f"                 counted by the client (its FetchStats), {stats.retries:,} of them "
-        "retries",
+        f"                 counted by the client (its {type(stats).__name__}), "
+        f"{stats.retries:,} of them retries",
         f"  throttled      {stats.throttled_seconds:.1f} s, summed over requests held by the "
         "governor or Retry-After",
         f"  concurrency    {concurrency} requests in flight at most",
