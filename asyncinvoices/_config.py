@@ -34,9 +34,13 @@ ENV_EMAIL = "CLOUDFLARE_EMAIL"
 ENV_KEY = "CLOUDFLARE_API_KEY"
 ENV_BASE_URL = "CLOUDFLARE_BASE_URL"
 
-# Real ids are 32 hex characters; the check is looser so that other deployments and test
-# servers work, but tight enough that nothing can escape the URL path segment.
-_ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Cloudflare's API schema gives an account id as 32 hexadecimal characters (e.g.
+# 023e105f4ecef8ad9ca31a8372d0c353, the form in the dashboard's URLs). Anything else would
+# only earn a 400 / 7003 "Could not route" after a request, and nothing of this shape can
+# escape the URL path segment. Upper case is the same id: the API knows only lower case.
+_ACCOUNT_ID = re.compile(r"[0-9a-fA-F]{32}")
+#: An example id, for messages.
+_EXAMPLE_ID = "023e105f4ecef8ad9ca31a8372d0c353"
 # Whitespace and control characters (C0, DEL, C1) have no place in a URL (RFC 3986 section 2).
 _URL_UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f]")
 # Header values must not carry control characters: a newline would let a credential inject
@@ -204,21 +208,27 @@ def resolve_base_url(base_url: str | None, *, environ: Mapping[str, str] | None 
 
 
 def validate_account_id(account_id: object) -> str:
-    """Return ``account_id`` if it is safe to put in the URL path.
+    """Return ``account_id`` in the form Cloudflare knows: 32 lower-case hexadecimal characters.
+
+    The one rule for an account id, used by the library and the command line alike.
+    Upper-case hexadecimal is the same id and is returned in lower case.
+
+    Args:
+        account_id: The id as the caller gave it.
 
     Raises:
-        ConfigurationError: Unless it is 1 to 64 letters, digits, ``-`` or ``_``; so
-            ``../x``, ``a/b`` and ``%2e%2e`` never reach the network.
+        ConfigurationError: Unless it is 32 hexadecimal characters; so ``../x``, ``a/b``
+            and a typo never reach the network.
     """
     if not isinstance(account_id, str):
         raise ConfigurationError(f"account_id must be a string, not {type(account_id).__name__}")
     if not _ACCOUNT_ID.fullmatch(account_id):
-        shown = account_id if len(account_id) <= 70 else account_id[:64] + "..."
+        shown = account_id if len(account_id) <= 40 else account_id[:40] + "..."
         raise ConfigurationError(
-            f"account_id {shown!r} is not valid: expected 1 to 64 letters, digits, '-' or '_' "
-            "(a Cloudflare account id is 32 hexadecimal characters)"
+            f"{shown!r} is not an account id: expected 32 hexadecimal characters, as in the "
+            f"Cloudflare dashboard's URL, e.g. {_EXAMPLE_ID}"
         )
-    return account_id
+    return account_id.lower()
 
 
 def validate_type(type: object) -> InvoiceType:

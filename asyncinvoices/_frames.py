@@ -2,8 +2,9 @@
 
 Both builders take the rows from :meth:`Invoice.to_dict` (``python`` mode), so the columns are
 the API's field names in the model's order, then every unknown field any invoice carried, in
-the order first seen. Amounts never pass through a binary float (CLOUDFLARE_API.md, "Response
-envelope": amounts can be fractional):
+the order first seen. Given ``(account_id, invoice)`` pairs, what
+:meth:`InvoiceClient.invoices_many` yields, they put ``account_id`` first. Amounts never pass
+through a binary float (CLOUDFLARE_API.md, "Response envelope": amounts can be fractional):
 
 * pandas: an ``object`` column of :class:`~decimal.Decimal`. Arrow's ``decimal128`` would need
   one scale and at most 38 digits for the whole column, and pyarrow; a Decimal holds every
@@ -35,8 +36,8 @@ __all__ = ["to_pandas", "to_polars"]
 
 _FIELDS = tuple(a.name for a in attrs.fields(Invoice) if a.name != "extra")
 _AMOUNTS = ("amount_due", "amount_paid", "amount_remaining")
-_STRINGS = ("currency", "id", "created_by", "description", "invoice_origin", "invoice_pdf",
-            "status")  # fmt: skip
+_STRINGS = ("account_id", "currency", "id", "created_by", "description", "invoice_origin",
+            "invoice_pdf", "status")  # fmt: skip
 _BOOLEANS = ("attempted", "auto_advance")
 _POLARS_DIGITS = 38  # polars' Decimal is a 128-bit integer and a scale
 
@@ -51,31 +52,73 @@ def _require(module: str, caller: str) -> Any:
         ) from exc
 
 
-def _columns(invoices: Iterable[Invoice]) -> dict[str, list[Any]]:
-    """Every field as a column of Python values, unknown fields after the known ones."""
-    rows = [invoice.to_dict() for invoice in invoices]
-    names = dict.fromkeys(_FIELDS)
+#: The invoices of one account, or the ``(account_id, invoice)`` pairs of many.
+Rows = Iterable[Invoice] | Iterable[tuple[str, Invoice]]
+
+
+def _rows(items: Rows) -> list[dict[str, Any]]:
+    """Each item as a row; a pair's account id as the row's first value.
+
+    Raises:
+        ConfigurationError: For an item that is neither an invoice nor an ``(account_id,
+            invoice)`` pair, or a mix of both: a frame has one set of columns.
+    """
+    rows: list[dict[str, Any]] = []
+    paired: bool | None = None
+    for item in items:
+        if isinstance(item, Invoice):
+            pair = False
+            row = item.to_dict()
+        elif (
+            isinstance(item, tuple)
+            and len(item) == 2
+            and isinstance(item[0], str)
+            and isinstance(item[1], Invoice)
+        ):
+            pair = True
+            row = {"account_id": item[0], **item[1].to_dict()}
+        else:
+            raise ConfigurationError(
+                f"expected invoices or (account_id, invoice) pairs, got {type(item).__name__}"
+            )
+        if paired is not None and pair != paired:
+            raise ConfigurationError(
+                "expected invoices or (account_id, invoice) pairs, not a mix of both"
+            )
+        paired = pair
+        rows.append(row)
+    return rows
+
+
+def _columns(items: Rows) -> dict[str, list[Any]]:
+    """Every field as a column of Python values: ``account_id`` first for pairs, then the
+    known fields, then unknown fields."""
+    rows = _rows(items)
+    names = dict.fromkeys(("account_id", *_FIELDS) if rows and "account_id" in rows[0] else _FIELDS)
     for row in rows:
         names.update(dict.fromkeys(row))
     return {name: [row.get(name) for row in rows] for name in names}
 
 
-def to_pandas(invoices: Iterable[Invoice]) -> pandas.DataFrame:
+def to_pandas(invoices: Iterable[Invoice] | Iterable[tuple[str, Invoice]]) -> pandas.DataFrame:
     """Return the invoices as a pandas DataFrame, one row per invoice, in order.
 
     Columns: amounts as ``object`` columns of exact :class:`~decimal.Decimal`; ``created`` as
     ``datetime64[us, UTC]`` (``NaT`` where absent); ``attempt_count`` as nullable ``Int64``;
     ``attempted`` and ``auto_advance`` as nullable ``boolean``; the other fields as
-    ``string``; unknown fields as ``object`` columns, verbatim.
+    ``string``; unknown fields as ``object`` columns, verbatim. Given ``(account_id,
+    invoice)`` pairs, the first column is ``account_id``, as ``string``.
 
     Args:
-        invoices: Any iterable of invoices, e.g. what ``list_invoices`` returned.
+        invoices: Any iterable of invoices, e.g. what ``list_invoices`` returned; or of
+            ``(account_id, invoice)`` pairs, e.g. what ``invoices_many`` yielded.
 
     Returns:
         A new DataFrame.
 
     Raises:
-        ConfigurationError: If pandas is not installed.
+        ConfigurationError: If pandas is not installed, or the items are neither all
+            invoices nor all pairs.
     """
     pd = _require("pandas", "to_pandas")
     columns = _columns(invoices)
@@ -115,23 +158,26 @@ def _polars_decimal(pl: Any, values: list[Decimal | None], name: str) -> Any:
     return pl.Series(name, values, dtype=pl.Decimal(_POLARS_DIGITS, scale))
 
 
-def to_polars(invoices: Iterable[Invoice]) -> polars.DataFrame:
+def to_polars(invoices: Iterable[Invoice] | Iterable[tuple[str, Invoice]]) -> polars.DataFrame:
     """Return the invoices as a polars DataFrame, one row per invoice, in order.
 
     Columns: amounts as ``Decimal(38, scale)`` with the scale the most precise amount needs;
     ``created`` as ``Datetime("us", "UTC")``; ``attempt_count`` as ``Int64``; ``attempted``
     and ``auto_advance`` as ``Boolean``; the other fields as ``String``; unknown fields as
-    ``Object`` columns, verbatim. Missing values are null.
+    ``Object`` columns, verbatim. Missing values are null. Given ``(account_id, invoice)``
+    pairs, the first column is ``account_id``, as ``String``.
 
     Args:
-        invoices: Any iterable of invoices, e.g. what ``list_invoices`` returned.
+        invoices: Any iterable of invoices, e.g. what ``list_invoices`` returned; or of
+            ``(account_id, invoice)`` pairs, e.g. what ``invoices_many`` yielded.
 
     Returns:
         A new DataFrame.
 
     Raises:
-        ConfigurationError: If polars is not installed, or an amount needs more than 38
-            digits at the column's scale (polars' limit), which would otherwise be rounded.
+        ConfigurationError: If polars is not installed, the items are neither all invoices
+            nor all pairs, or an amount needs more than 38 digits at the column's scale
+            (polars' limit), which would otherwise be rounded.
     """
     pl = _require("polars", "to_polars")
     columns = _columns(invoices)

@@ -107,7 +107,7 @@ class InvoiceMirror:
         """Connect to the database of ``url``, create or migrate its schema, and yield it.
 
         Args:
-            url: ``sqlite:///FILE`` (the file is created if needed) or
+            url: ``sqlite:///FILE`` (the file is created if needed; its directory must exist) or
                 ``postgresql://USER:PASSWORD@HOST:PORT/DBNAME`` (needs the ``postgres``
                 extra).
             lock_timeout: Seconds a sync waits for another sync of the same account (on
@@ -142,6 +142,7 @@ class InvoiceMirror:
         account_ids: Iterable[str],
         *,
         on_progress: Callable[[str, FetchStats], object] | None = None,
+        on_account: Callable[[AccountSync], object] | None = None,
     ) -> SyncReport:
         """Sync each account in turn; a failed account does not stop the others.
 
@@ -149,6 +150,9 @@ class InvoiceMirror:
             client: An open :class:`InvoiceClient`.
             account_ids: The accounts, from anywhere (a list, a config file, a query).
             on_progress: Called with ``(account_id, FetchStats)`` after each page.
+            on_account: Called with each account's :class:`AccountSync` as soon as it is
+                recorded in ``sync_runs``, cancelled ones included: what a caller that is
+                interrupted knows was done (the report is never returned then).
 
         Returns:
             One :class:`AccountSync` per account, and the exception of each failed one.
@@ -162,7 +166,7 @@ class InvoiceMirror:
         results: list[AccountSync] = []
         errors: dict[str, AsyncInvoicesError] = {}
         for account_id in ids:
-            run, error = await self._sync_one(client, account_id, on_progress)
+            run, error = await self._sync_one(client, account_id, on_progress, on_account)
             results.append(run)
             if error is not None:
                 errors[account_id] = error
@@ -197,9 +201,12 @@ class InvoiceMirror:
         client: InvoiceClient,
         account_id: str,
         on_progress: Callable[[str, FetchStats], object] | None,
+        on_account: Callable[[AccountSync], object] | None = None,
     ) -> tuple[AccountSync, AsyncInvoicesError | None]:
+        # The id as the API knows it (lower case), for the rows as well as the requests.
+        account_id = validate_account_id(account_id)
         progress = None if on_progress is None else _bind(on_progress, account_id)
-        stream = client.invoices(account_id, on_progress=progress)  # validates the id
+        stream = client.invoices(account_id, on_progress=progress)
         async with self._lock:
             started = self._clock()
             counts = _Counts()
@@ -207,14 +214,19 @@ class InvoiceMirror:
                 await self._backend.begin(account_id)
                 async with stream:
                     await self._stage_all(stream, counts)
-                return await self._apply(account_id, started, counts), None
+                run = await self._apply(account_id, started, counts)
             except BaseException as exc:
                 with anyio.CancelScope(shield=True):
                     await stream.aclose()  # when begin() failed, before the stream started
                     run = await self._record_failure(account_id, started, counts, exc)
+                if on_account is not None:
+                    on_account(run)
                 if isinstance(exc, AsyncInvoicesError):
                     return run, exc
                 raise
+        if on_account is not None:
+            on_account(run)
+        return run, None
 
     async def _stage_all(self, stream: AsyncIterator[Invoice], counts: _Counts) -> None:
         keys = KeyAssigner()

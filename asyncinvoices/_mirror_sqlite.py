@@ -98,9 +98,16 @@ class SQLiteBackend:
         """
 
         def open_() -> sqlite3.Connection:
-            path = url.path or ""
-            if path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            path = url.file or url.path or ""
+            directory = Path(path).parent
+            if url.file is not None and not directory.is_dir():
+                # Refused, as `-o` into a missing directory is: a directory created here
+                # would hide a mistyped URL (three slashes are relative, four absolute).
+                raise MirrorError(
+                    f"cannot open {url.display}: the directory {directory} does not exist "
+                    "(sqlite:///FILE is relative to the working directory, "
+                    "sqlite:////FILE absolute)"
+                )
             # isolation_level=None: transactions are begun explicitly (BEGIN IMMEDIATE).
             db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             db.execute(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
@@ -111,7 +118,7 @@ class SQLiteBackend:
         try:
             connection = await anyio.to_thread.run_sync(open_)
         except (sqlite3.Error, OSError) as exc:
-            raise MirrorError(f"cannot open {url.redacted}: {exc}") from exc
+            raise MirrorError(f"cannot open {url.display}: {exc}") from exc
         return cls(connection, url)
 
     async def _run(self, function: Callable[[], T]) -> T:
@@ -120,12 +127,12 @@ class SQLiteBackend:
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise MirrorBusyError(
-                    f"{self._url.redacted} is locked by another sync (SQLite allows one "
+                    f"{self._url.display} is locked by another sync (SQLite allows one "
                     "writer at a time): run again when it has finished, or raise lock_timeout"
                 ) from exc
-            raise MirrorError(f"SQLite {self._url.redacted}: {exc}") from exc
+            raise MirrorError(f"SQLite {self._url.display}: {exc}") from exc
         except sqlite3.Error as exc:
-            raise MirrorError(f"SQLite {self._url.redacted}: {exc}") from exc
+            raise MirrorError(f"SQLite {self._url.display}: {exc}") from exc
 
     async def migrate(self) -> int:
         """Create or upgrade the schema; return the version found before.
@@ -149,7 +156,7 @@ class SQLiteBackend:
                     db.execute("INSERT INTO asyncinvoices_schema VALUES (0)")
                 if version > CURRENT_VERSION:
                     raise MirrorError(
-                        f"{self._url.redacted} has schema version {version}, newer than this "
+                        f"{self._url.display} has schema version {version}, newer than this "
                         f"asyncinvoices knows ({CURRENT_VERSION}): upgrade asyncinvoices"
                     )
                 for statement in migrations("sqlite", version):

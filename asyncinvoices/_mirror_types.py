@@ -100,6 +100,23 @@ class DatabaseURL:
         port = f":{self.port}" if self.port is not None else ""
         return f"postgresql://{auth}{host}{port}/{self.database or ''}"
 
+    @property
+    def file(self) -> str | None:
+        """The SQLite file's absolute path; ``None`` for PostgreSQL and ``":memory:"``.
+
+        ``sqlite:///var/lib/x.db`` (three slashes) is relative to the working directory and
+        ``sqlite:////var/lib/x.db`` (four) absolute: this says which file it is either way.
+        """
+        if self.scheme != "sqlite" or self.path in (None, ":memory:"):
+            return None
+        return os.path.abspath(self.path)
+
+    @property
+    def display(self) -> str:
+        """What to print: the redacted URL, and for an SQLite file its absolute path."""
+        file = self.file
+        return self.redacted if file is None else f"{self.redacted} (the file {file})"
+
     def __str__(self) -> str:
         return self.redacted
 

@@ -47,9 +47,10 @@ _unstructurer: Callable[[Invoice, Any], dict[str, Any]] = _no_converter
 class Invoice:
     """One invoice of the account's AI Gateway billing history.
 
-    Amounts are exact :class:`~decimal.Decimal` values taken from the JSON text itself (most
-    likely minor units, i.e. cents, and possibly fractional such as ``640.19``), so sums are
-    exact. Optional fields Cloudflare leaves out or sends as ``null`` are ``None``.
+    Amounts are exact :class:`~decimal.Decimal` values taken from the JSON text itself, so
+    sums are exact; they can be fractional, such as ``640.19``. Cloudflare does not document
+    their unit (currency units or cents), so none is assumed. Optional fields Cloudflare
+    leaves out or sends as ``null`` are ``None``.
 
     Attributes:
         amount_due: What the invoice asks for.

@@ -8,8 +8,6 @@ that appear in signatures are listed precisely in ``nitpick_ignore`` below.
 from __future__ import annotations
 
 import contextlib
-import io
-import os
 import re
 import sys
 from pathlib import Path
@@ -201,44 +199,7 @@ def _property_first_line(
             lines[0] = f"{match['head']} \N{EM DASH} {match['tail']}"
 
 
-# -- The command line's help, generated ----------------------------------------------------
-
-# ``<!-- cli-help: fetch -->`` in a page becomes the output of ``asyncinvoices fetch --help``,
-# so the CLI reference cannot drift from the program.
-_CLI_HELP = re.compile(r"^<!-- cli-help:(?P<argv>[^>]*)-->$", re.MULTILINE)
-
-
-def _cli_help(argv: list[str]) -> str:
-    previous = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = "90"  # argparse wraps to the terminal's width
-    try:
-        from asyncinvoices._cli import run
-
-        out, err = io.StringIO(), io.StringIO()
-        code = run([*argv, "--help"], stdout=out, stderr=err, environ={})
-    except ImportError as exc:  # the command line is optional at build time
-        return f"(the command line is not available in this build: {exc})"
-    finally:
-        if previous is None:
-            del os.environ["COLUMNS"]
-        else:
-            os.environ["COLUMNS"] = previous
-    if code != 0:
-        raise RuntimeError(f"asyncinvoices {' '.join(argv)} --help exited with {code}")
-    return out.getvalue().rstrip()
-
-
-def _source_read(app: Any, docname: str, source: list[str]) -> None:
-    def replace(match: re.Match[str]) -> str:
-        argv = match.group("argv").split()
-        shown = " ".join(["asyncinvoices", *argv, "--help"])
-        return f"```text\n$ {shown}\n{_cli_help(argv)}\n```"
-
-    source[0] = _CLI_HELP.sub(replace, source[0])
-
-
 def setup(app: Any) -> None:
-    app.connect("source-read", _source_read)
     app.connect("include-read", _include_read)
     # Before napoleon (priority 500) rewrites the docstring.
     app.connect("autodoc-process-docstring", _property_first_line, priority=400)

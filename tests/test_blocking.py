@@ -493,6 +493,23 @@ def test_invalid_arguments_raise_the_async_clients_errors(served: Served) -> Non
     assert str(info.value) == served.on_loop(async_error)
 
 
+def test_account_ids_follow_the_one_rule(served: Served) -> None:
+    """Another shape is refused before any request; upper case walks the lower-case account."""
+    fake = served.fake
+    with served.client() as client:
+        with pytest.raises(ConfigurationError, match=r"^'not-an-id' is not an account id"):
+            client.invoices_many(["not-an-id"])
+        with pytest.raises(ConfigurationError, match=r"^'not-an-id' is not an account id"):
+            client.count("not-an-id")
+        assert fake.received == 0
+        ids = [invoice.id for invoice in client.invoices(fake.account_id.upper())]
+        many = [(a, invoice.id) for a, invoice in client.invoices_many([fake.account_id.upper()])]
+
+    assert ids == fake.ids()
+    assert many == [(fake.account_id, i) for i in fake.ids()]
+    assert {r.account_id for r in fake.requests} == {fake.account_id}
+
+
 def test_missing_credentials_raise_at_construction(monkeypatch: pytest.MonkeyPatch) -> None:
     """No credentials: the constructor raises InvoiceClient's error, and starts nothing."""
     for name in ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_API_KEY", "CLOUDFLARE_EMAIL"):

@@ -271,7 +271,7 @@ async def test_account_the_token_cannot_see_exits_3(fake: FakeCloudflare) -> Non
     assert "account id" in result.stderr
 
 
-@pytest.mark.parametrize("command", ["fetch", "summary"])
+@pytest.mark.parametrize("command", ["fetch", "summary", "sync"])
 @pytest.mark.parametrize(
     "account_id",
     ["../x", "not-an-account", "0" * 31, "0" * 33, "g" * 32, "023e105f4ecef8ad9ca31a8372d0c35_"],
@@ -291,14 +291,18 @@ async def test_malformed_account_id_is_refused_before_any_request(
     )
 
 
-async def test_upper_case_account_id_is_accepted(fake: FakeCloudflare) -> None:
-    """Hexadecimal is case-insensitive: the id is sent as typed."""
-    result = await cli(
-        "fetch", fake.account_id.upper(), "--base-url", fake.base_url, env=env_for(fake)
-    )
+@pytest.mark.parametrize("command", ["fetch", "summary", "sync"])
+async def test_upper_case_account_id_walks_the_lower_case_account(
+    fake: FakeCloudflare, command: str, tmp_path: Path
+) -> None:
+    """Hexadecimal is case-insensitive: the lower-case id is asked for, and it succeeds."""
+    db = ["--db", f"sqlite:///{tmp_path}/m.db"] if command == "sync" else []
+    argv = [command, fake.account_id.upper(), "--base-url", fake.base_url, *db]
+    result = await cli(*argv, env=env_for(fake))
 
-    assert result.code == ExitCode.AUTHENTICATION  # the fake knows only the lower-case id
-    assert [r.account_id for r in fake.requests] == [fake.account_id.upper()]
+    assert (result.code, result.stderr) == (ExitCode.OK, "")
+    assert {r.account_id for r in fake.requests} == {fake.account_id}
+    assert f"{fake.account_id.upper()}" not in result.stdout
 
 
 async def test_long_rate_limit_block_says_when_it_lifts() -> None:
@@ -353,7 +357,7 @@ async def test_summary_totals_are_exact(fake: FakeCloudflare) -> None:
 
     assert (result.code, result.stderr) == (ExitCode.OK, "")
     invoices = fake.invoices()
-    assert result.stdout.startswith("230 invoices;")
+    assert result.stdout.startswith("230 invoices.\n")
     for currency in {i["currency"] for i in invoices}:
         mine = [i for i in invoices if i["currency"] == currency]
         paid = sum((Decimal(str(i["amount_paid"])) for i in mine), Decimal(0))
@@ -383,10 +387,36 @@ async def test_demo_fetches_everything_and_reports_the_run() -> None:
     ) in out
     assert "4 injected by the server, all survived" in out
     # 15 pages and 4 failed attempts, the reset's silent re-send counted like any other.
-    assert "requests       19 (4 retries)" in out
-    assert "server saw     19 requests (as counted by the client), 0 over its quota (429)" in out
+    assert (
+        "  requests       19 requests; the quota allows 1,200 per 5 minutes (this demo: 150 per "
+        "1 s)\n"
+        "                 counted by the client (its FetchStats), 4 of them retries\n"
+    ) in out
+    assert (
+        "  server         received 19 requests, by its own count at the wire;\n"
+        "                 the client counted as many; 0 answered 429 by its own rate limit\n"
+    ) in out
     assert "fake server measured in this run" in out
     assert "retry" in result.stderr  # the library's warnings about the retried requests
+
+
+async def test_demo_of_many_accounts_names_whose_count_is_whose() -> None:
+    """demo --accounts 3: the client's ManyStats count beside the quota, the server's own."""
+    result = await cli(
+        "demo", "--accounts", "3", "--invoices", "3000", "--latency", "1", "--no-progress",
+        env={},
+    )  # fmt: skip
+
+    assert (result.code, result.stderr) == (ExitCode.OK, "")
+    assert (
+        "  accounts       3, fetched side by side on one quota\n"
+        "  requests       30 requests; the quota allows 1,200 per 5 minutes\n"
+        "                 counted by the client (its ManyStats), 0 of them retries\n"
+    ) in result.stdout
+    assert (
+        "  server         received 30 requests, by its own count at the wire;\n"
+        "                 the client counted as many; 0 answered 429 by its own rate limit\n"
+    ) in result.stdout
 
 
 async def test_demo_mirrors_into_sqlite_and_shows_a_query(tmp_path: Path) -> None:
@@ -399,7 +429,7 @@ async def test_demo_mirrors_into_sqlite_and_shows_a_query(tmp_path: Path) -> Non
 
     assert result.code == ExitCode.OK
     out = result.stdout
-    assert f"Mirrored into sqlite:///{db}\n" in out
+    assert f"Mirrored into sqlite:///{db} (the file {db})\n" in out
     assert "  1,500     1,500        0        0  ok\n" in out
     assert "GROUP BY month, currency\nORDER BY month DESC, currency\nLIMIT 6;\n" in out
     with contextlib.closing(sqlite3.connect(db)) as connection:
@@ -421,11 +451,16 @@ async def test_full_demo_with_faults_stays_inside_the_quota() -> None:
 
     assert result.code == ExitCode.OK
     assert "50,000, each exactly once and in order (verified)" in result.stdout
-    assert "requests       504 (4 retries)" in result.stdout
     assert (
-        "server saw     504 requests (as counted by the client), 0 over its quota (429)"
-        in result.stdout
-    )
+        "  requests       504 requests; the quota allows 1,200 per 5 minutes (this demo: 150 "
+        "per 1 s)\n"
+        "                 counted by the client (its FetchStats), 4 of them retries\n"
+        "  throttled      "
+    ) in result.stdout
+    assert (
+        "  server         received 504 requests, by its own count at the wire;\n"
+        "                 the client counted as many; 0 answered 429 by its own rate limit\n"
+    ) in result.stdout
 
 
 async def test_fake_server_serves_until_cancelled() -> None:
@@ -451,6 +486,34 @@ async def test_fake_server_serves_until_cancelled() -> None:
         task_group.cancel_scope.cancel()
 
     assert len(invoices) == 75
+
+
+async def test_fake_server_logs_each_request_with_v_and_says_how_many_it_served() -> None:
+    """fake-server -v: a log line per request on stderr; on exit, the total on stdout."""
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["fake-server", "-v", "--invoices", "75", "--rate-limit", "off"]
+    async with anyio.create_task_group() as task_group:
+        task_group.start_soon(lambda: run_async(argv, stdout=out, stderr=err, environ={}))
+        with anyio.fail_after(5):
+            while "Ctrl-C" not in out.getvalue():  # noqa: ASYNC110 - another task writes it
+                await anyio.sleep(0.01)
+        base_url = out.getvalue().split("base URL    ")[1].split()[0]
+        token = out.getvalue().split("API token   ")[1].split()[0]
+        account = out.getvalue().split("account id  ")[1].split()[0]
+        async with asyncinvoices.InvoiceClient(api_token=token, base_url=base_url) as client:
+            invoices = await client.list_invoices(account, per_page=50)
+        task_group.cancel_scope.cancel()
+
+    assert len(invoices) == 75
+    assert out.getvalue().splitlines()[0] == "FakeCloudflare serving 75 invoices in 1 account"
+    assert out.getvalue().endswith("FakeCloudflare stopped; it served 2 requests.\n")
+    logged = [line for line in err.getvalue().splitlines() if "fake server:" in line]
+    path = f"/client/v4/accounts/{account}/ai-gateway/billing/invoice-history"
+    assert [line.split("fake server: ")[1] for line in logged] == [
+        f"request 1: GET {path}?type=all&page=1&per_page=50 -> 200",
+        f"request 2: GET {path}?type=all&page=2&per_page=50 -> 200",
+        "stopped after serving 2 requests",
+    ]
 
 
 async def test_fake_server_serves_mixed_shapes_and_many_accounts() -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import re
 from collections.abc import AsyncIterator
+from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
@@ -129,10 +131,173 @@ async def test_summary_over_many_accounts(fake: FakeCloudflare) -> None:
     assert code == 8
     assert out.splitlines()[:2] == [
         "2 accounts (1 skipped)",
-        "10 invoices; amounts as sent by Cloudflare (likely cents), summed exactly.",
+        "10 invoices.",
     ]
     assert single_a[0] == 0
     assert err.startswith(f"asyncinvoices: account {hidden} skipped: ")
+
+
+def _ts(year: int, month: int, day: int) -> int:
+    return int(dt.datetime(year, month, day, tzinfo=dt.timezone.utc).timestamp())
+
+
+@pytest.fixture
+async def priced() -> AsyncIterator[FakeCloudflare]:
+    """Accounts of 2, 0 and 1 invoices with amounts, currencies and dates set by hand, and
+    one the token may not read."""
+    async with FakeCloudflare([2, 0, 1], accounts=3, seed=4) as server:
+        server.add_account(2, name="Hidden", readable=False)
+        a, _, c = server.account_ids[:3]
+        (one, two), (three,) = server.ids(a), server.ids(c)
+        paid = {"amount_remaining": 0, "status": "paid"}
+        server.update_invoice(
+            one, a, currency="usd", amount_due=D("640.19"), amount_paid=D("640.19"),
+            created=_ts(2025, 1, 15), **paid,
+        )  # fmt: skip
+        server.update_invoice(
+            two, a, currency="eur", amount_due=1000, amount_paid=0, amount_remaining=1000,
+            status="open", created=_ts(2025, 2, 1),
+        )  # fmt: skip
+        server.update_invoice(
+            three, c, currency="usd", amount_due=D("12.5"), amount_paid=D("12.5"),
+            created=_ts(2025, 2, 3), **paid,
+        )  # fmt: skip
+        yield server
+
+
+SUMMARY_HEAD = """\
+3 invoices.
+Amounts are exactly as Cloudflare sends them, summed without rounding. Cloudflare
+documents them only as numbers with a currency code, and its billing is Stripe-backed,
+but their unit (currency units or cents) is not documented: none is assumed here.
+
+Totals by currency
+cur  invoices       due    paid  remaining
+---  --------  --------  ------  ---------
+EUR         1  1,000.00    0.00   1,000.00
+USD         2    652.69  652.69       0.00
+
+"""
+SUMMARY_TAIL = """\
+By status
+cur  status  invoices       due    paid  remaining
+---  ------  --------  --------  ------  ---------
+EUR  open           1  1,000.00    0.00   1,000.00
+USD  paid           2    652.69  652.69       0.00
+
+EUR per month (UTC), bars: spend (amount_paid)
+month    invoices       due  paid
+-------  --------  --------  ----
+2025-02         1  1,000.00  0.00
+
+USD per month (UTC), bars: spend (amount_paid)
+month    invoices     due    paid
+-------  --------  ------  ------
+2025-01         1  640.19  640.19  █████████████████████████████████████████████
+2025-02         1   12.50   12.50  ▉
+"""
+
+
+async def test_summary_table_has_a_row_per_account_and_the_totals(
+    priced: FakeCloudflare,
+) -> None:
+    """Several accounts: one row per account and currency (zeros for an empty account) after
+    the combined totals; the skipped account is counted, named on stderr, exit code 8."""
+    a, b, c, hidden = priced.account_ids
+
+    code, out, err = await cli(priced, "summary", a, b, c, hidden, "--skip-failed")
+
+    assert (code, err.startswith(f"asyncinvoices: account {hidden} skipped: ")) == (8, True)
+    assert out == (
+        "3 accounts (1 skipped)\n"
+        + SUMMARY_HEAD
+        + "By account\n"
+        + "account                           cur  invoices       due    paid  remaining\n"
+        + "--------------------------------  ---  --------  --------  ------  ---------\n"
+        + f"{a}  EUR         1  1,000.00    0.00   1,000.00\n"
+        + f"{a}  USD         1    640.19  640.19       0.00\n"
+        + f"{b}  -           0      0.00    0.00       0.00\n"
+        + f"{c}  USD         1     12.50   12.50       0.00\n"
+        + "\n"
+        + SUMMARY_TAIL
+    )
+
+
+async def test_summary_csv_has_a_row_per_account_then_the_combined_rows(
+    priced: FakeCloudflare,
+) -> None:
+    """--format csv: account_id first, exact decimals, the combined rows as account_id all;
+    with --all-accounts the accounts come in the listing's order."""
+    a, b, c, hidden = priced.account_ids
+
+    code, out, _ = await cli(priced, "summary", c, b, a, hidden, "--skip-failed", "--format", "csv")
+    listed = await cli(priced, "summary", "--all-accounts", "--skip-failed", "--format", "csv")
+
+    header = "account_id,currency,invoices,amount_due,amount_paid,amount_remaining\r\n"
+    combined = "all,EUR,1,1000,0,1000\r\nall,USD,2,652.69,652.69,0\r\n"
+    rows = {
+        a: f"{a},EUR,1,1000,0,1000\r\n{a},USD,1,640.19,640.19,0\r\n",
+        b: f"{b},,0,0,0,0\r\n",
+        c: f"{c},USD,1,12.5,12.5,0\r\n",
+    }
+    assert (code, out) == (8, header + rows[c] + rows[b] + rows[a] + combined)
+    assert listed[:2] == (0, header + rows[a] + rows[b] + rows[c] + combined)  # hidden: unlisted
+
+
+async def test_summary_json_holds_the_accounts_and_every_total(priced: FakeCloudflare) -> None:
+    """--format json: one object on one line, amounts as exact JSON numbers, nulls for a
+    missing currency, status or month."""
+    a, b, c, _ = priced.account_ids
+
+    code, out, err = await cli(priced, "summary", a, b, c, "--format", "json")
+
+    def sums(invoices: int, due: str, paid: str, remaining: str) -> str:
+        return (
+            f'"invoices":{invoices},"amount_due":{due},"amount_paid":{paid},'
+            f'"amount_remaining":{remaining}'
+        )
+
+    assert (code, err) == (0, "")
+    assert out == (
+        '{"invoices":3,"accounts":['
+        f'{{"account_id":"{a}","currency":"EUR",{sums(1, "1000", "0", "1000")}}},'
+        f'{{"account_id":"{a}","currency":"USD",{sums(1, "640.19", "640.19", "0")}}},'
+        f'{{"account_id":"{b}","currency":null,{sums(0, "0", "0", "0")}}},'
+        f'{{"account_id":"{c}","currency":"USD",{sums(1, "12.5", "12.5", "0")}}}],'
+        f'"total":[{{"currency":"EUR",{sums(1, "1000", "0", "1000")}}},'
+        f'{{"currency":"USD",{sums(2, "652.69", "652.69", "0")}}}],'
+        f'"by_status":[{{"currency":"EUR","status":"open",{sums(1, "1000", "0", "1000")}}},'
+        f'{{"currency":"USD","status":"paid",{sums(2, "652.69", "652.69", "0")}}}],'
+        f'"by_month":[{{"currency":"EUR","month":"2025-02",{sums(1, "1000", "0", "1000")}}},'
+        f'{{"currency":"USD","month":"2025-01",{sums(1, "640.19", "640.19", "0")}}},'
+        f'{{"currency":"USD","month":"2025-02",{sums(1, "12.5", "12.5", "0")}}}]}}\n'
+    )
+    assert json.loads(out)["accounts"][2]["currency"] is None
+
+
+@pytest.mark.parametrize("format", ["csv", "json"])
+async def test_summary_of_one_account_has_its_row_and_the_combined_one(
+    priced: FakeCloudflare, format: str
+) -> None:
+    """One ACCOUNT_ID: CSV and JSON still carry the account's rows; the table has none."""
+    a = priced.account_ids[0]
+
+    code, out, _ = await cli(priced, "summary", a, "--format", format)
+    _, table, _ = await cli(priced, "summary", a)
+
+    expected = {
+        "csv": "account_id,currency,invoices,amount_due,amount_paid,amount_remaining\r\n"
+        f"{a},EUR,1,1000,0,1000\r\n{a},USD,1,640.19,640.19,0\r\n"
+        "all,EUR,1,1000,0,1000\r\nall,USD,1,640.19,640.19,0\r\n",
+        "json": [(a, "EUR"), (a, "USD")],
+    }[format]
+    assert code == 0
+    if format == "csv":
+        assert out == expected
+    else:
+        assert [(r["account_id"], r["currency"]) for r in json.loads(out)["accounts"]] == expected
+    assert table.startswith("2 invoices.\n")
+    assert "By account" not in table
 
 
 async def test_rate_limit_is_not_skipped(fake: FakeCloudflare) -> None:

@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import stat
+import types
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from asyncinvoices import (
     BadRequestError,
     CloudflareErrorDetail,
     ConfigurationError,
+    FetchStats,
     Invoice,
     NotFoundError,
     PaginationError,
@@ -37,6 +39,7 @@ from asyncinvoices._cli import ExitCode, build_parser
 from asyncinvoices._cli._atomic import atomic_text_file
 from asyncinvoices._cli._chart import bar, bar_chart
 from asyncinvoices._cli._commands import Context, wait_notices
+from asyncinvoices._cli._demo import quota_line, run_report
 from asyncinvoices._cli._failures import describe, exit_codes_help, network_text
 from asyncinvoices._cli._formats import (
     CSV_COLUMNS,
@@ -592,4 +595,50 @@ def test_describe_mirror_errors_say_what_to_do() -> None:
     assert describe(MirrorError("schema version 9 is newer than this library")) == (
         "database error: schema version 9 is newer than this library",
         ExitCode.ERROR,
+    )
+
+
+# -- the demo's report ------------------------------------------------------------------------
+
+
+def test_quota_line_names_cloudflares_quota_and_the_demos_own() -> None:
+    """The requests beside Cloudflare's 1,200 per 5 minutes; another limit in brackets."""
+    assert quota_line(500) == "500 requests; the quota allows 1,200 per 5 minutes"
+    assert quota_line(500, RateLimit()) == "500 requests; the quota allows 1,200 per 5 minutes"
+    assert quota_line(2_001, RateLimit(requests=4_100, window=300.0)) == (
+        "2,001 requests; the quota allows 1,200 per 5 minutes (this demo: 4,100 per 5 minutes)"
+    )
+    assert quota_line(3, RateLimit(requests=10, window=60.0)) == (
+        "3 requests; the quota allows 1,200 per 5 minutes (this demo: 10 per minute)"
+    )
+
+
+def test_run_report_says_who_counted_what() -> None:
+    """The client's count (FetchStats) and the server's own count at the wire, each named;
+    a difference between them is flagged."""
+    stats = FetchStats(invoices=120, pages=2, requests=3, retries=1)
+    served = [
+        types.SimpleNamespace(status=200, fault=None),
+        types.SimpleNamespace(status=429, fault=None),
+        types.SimpleNamespace(status=502, fault="status"),
+        types.SimpleNamespace(status=200, fault=None),
+    ]
+
+    report = run_report(
+        stats=stats, wall=2.0, concurrency=4, per_page=100, median=None, verified=True,
+        injected=[], served=served,
+    )  # fmt: skip
+
+    assert report == (
+        "The run\n"
+        "  invoices       120, each exactly once and in order (verified)\n"
+        "  pages          2 of up to 100 invoices each\n"
+        "  requests       3 requests; the quota allows 1,200 per 5 minutes\n"
+        "                 counted by the client (its FetchStats), 1 of them retries\n"
+        "  throttled      0.0 s, summed over requests held by the governor or Retry-After\n"
+        "  concurrency    4 requests in flight at most\n"
+        "  wall time      2.00 s (60 invoices/s)\n"
+        "  server         received 4 requests, by its own count at the wire;\n"
+        "                 the client counted 3, NOT as many!; 1 answered 429 by its own rate "
+        "limit\n"
     )

@@ -17,7 +17,6 @@ from asyncinvoices import (
     ConfigurationError,
     FetchStats,
     InvoiceClient,
-    NotFoundError,
     PaginationError,
     RateLimit,
     RateLimitError,
@@ -215,14 +214,30 @@ async def test_wrong_token_is_authentication_error(fake: FakeCloudflare) -> None
 
 
 async def test_unknown_and_malformed_accounts(fake: FakeCloudflare) -> None:
-    """A well-formed unknown account is 403/10000; a malformed one is 400 with 7003 + 7000."""
+    """A well-formed unknown account is 403/10000; a malformed one never leaves the process."""
     async with client_for(fake) as client:
         with pytest.raises(AuthenticationError) as unknown:
             await client.count("0" * 32)
-        with pytest.raises(NotFoundError) as malformed:
+        with pytest.raises(ConfigurationError) as malformed:
             await client.count("not-an-account")
     assert (unknown.value.status, unknown.value.codes) == (403, (10000,))
-    assert (malformed.value.status, malformed.value.codes) == (400, (7003, 7000))
+    assert str(malformed.value) == (
+        "'not-an-account' is not an account id: expected 32 hexadecimal characters, as in the "
+        "Cloudflare dashboard's URL, e.g. 023e105f4ecef8ad9ca31a8372d0c353"
+    )
+    assert len(fake.requests) == 1
+
+
+async def test_an_upper_case_account_id_walks_the_lower_case_account(
+    fake: FakeCloudflare,
+) -> None:
+    """Upper-case hexadecimal is the same id: the walk asks for the lower-case account."""
+    async with client_for(fake) as client:
+        async with client.invoices(fake.account_id.upper()) as stream:
+            ids = [invoice.id async for invoice in stream]
+
+    assert ids == fake.ids()
+    assert {r.account_id for r in fake.requests} == {fake.account_id}
 
 
 async def test_invalid_account_id_sends_nothing(fake: FakeCloudflare) -> None:

@@ -131,12 +131,43 @@ def test_base_url_refused(given: str, message: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "../..", "a/b", "%2e%2e", "a b", "x" * 65, "abc\n", "ä", "a?b", "a#b"]
+    "bad",
+    [
+        "",
+        "../..",
+        "a/b",
+        "%2e%2e",
+        "a b",
+        "x" * 65,
+        "abc\n",
+        "ä",
+        "a?b",
+        "a#b",
+        "not-an-id",
+        "0" * 31,
+        "0" * 33,
+        "g" * 32,
+        "023e105f4ecef8ad9ca31a8372d0c35_",
+        "023e105f4ecef8ad9ca31a8372d0c353\n",
+    ],
 )
 def test_account_id_refused(bad: str) -> None:
-    """Account ids that could escape the URL path are refused before any request."""
-    with pytest.raises(ConfigurationError, match="not valid"):
+    """Anything but 32 hexadecimal characters is refused, with the rule and an example."""
+    with pytest.raises(ConfigurationError) as info:
         validate_account_id(bad)
+
+    shown = bad if len(bad) <= 40 else bad[:40] + "..."
+    assert str(info.value) == (
+        f"{shown!r} is not an account id: expected 32 hexadecimal characters, as in the "
+        "Cloudflare dashboard's URL, e.g. 023e105f4ecef8ad9ca31a8372d0c353"
+    )
+
+
+def test_account_id_in_upper_case_is_the_lower_case_id() -> None:
+    """Hexadecimal is case-insensitive; Cloudflare knows the lower-case form only."""
+    assert validate_account_id("023E105F4ECEF8AD9CA31A8372D0C353") == (
+        "023e105f4ecef8ad9ca31a8372d0c353"
+    )
 
 
 def test_account_id_accepted_and_non_string_refused() -> None:

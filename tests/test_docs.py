@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -86,3 +88,95 @@ def test_pages_name_no_local_paths() -> None:
     text = "\n".join(p.read_text(encoding="utf-8") for p in DOCS.rglob("*.md"))
 
     assert not re.search(r"/(home|Users|work|tmp)/\w", text)
+
+
+def test_cli_page_holds_the_current_help_of_every_command() -> None:
+    """docs/cli.md carries each command's --help as the program prints it today."""
+    from asyncinvoices._cli import _docgen
+
+    page = _page("cli.md")
+    commands = re.findall(r"^<!-- cli-help:([^>\n]*)-->$", page, re.MULTILINE)
+
+    assert sorted(c.strip() for c in commands) == sorted(
+        ["", "fetch", "summary", "accounts", "sync", "demo", "fake-server"]
+    )
+    assert _docgen.update(page) == page, (
+        f"docs/cli.md is out of date with the program's --help: run `make cli-docs` "
+        f"(or `{_docgen.COMMAND}`) and commit docs/cli.md"
+    )
+
+
+def test_cli_help_generator_fills_and_refreshes_blocks(tmp_path: Path) -> None:
+    """A bare marker gets its block; a stale block is replaced; --check says which command
+    to run and changes nothing."""
+    from asyncinvoices._cli import _docgen
+
+    fresh = _docgen.render_help(["demo"])
+    page = tmp_path / "cli.md"
+    page.write_text(
+        "# CLI\n\n<!-- cli-help: demo -->\n\ntext\n\n<!-- cli-help: demo -->\n```text\nold\n```\n"
+        "<!-- /cli-help -->\nafter\n",
+        encoding="utf-8",
+    )
+    block = f"<!-- cli-help: demo -->\n```text\n$ asyncinvoices demo --help\n{fresh}\n```\n"
+    expected = f"# CLI\n\n{block}<!-- /cli-help -->\n\ntext\n\n{block}<!-- /cli-help -->\nafter\n"
+
+    stale = page.read_text(encoding="utf-8")
+    assert _docgen.main(["--check", str(page)]) == 1
+    assert page.read_text(encoding="utf-8") == stale
+    assert _docgen.main([str(page)]) == 0
+    assert page.read_text(encoding="utf-8") == expected
+    assert _docgen.main(["--check", str(page)]) == 0
+    assert fresh.startswith("usage: asyncinvoices demo [-h]")
+    assert max(len(line) for line in fresh.splitlines()) <= _docgen.HELP_COLUMNS
+
+
+MAKEFILE_DIR = DOCS.parent
+
+
+def _make(*argv: str) -> str:
+    """Run make in the repository with ``argv`` and return its standard output."""
+    done = subprocess.run(
+        ["make", "--no-print-directory", *argv],
+        cwd=MAKEFILE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "MAKEFLAGS": ""},
+    )
+    return done.stdout
+
+
+def test_make_test_ends_with_a_plain_line_of_what_passed(tmp_path: Path) -> None:
+    """The last line says what passed, with the doctest count from the builder's report."""
+    report = tmp_path / "output.txt"
+    report.write_text(
+        "Doctest summary\n===============\n   44 tests\n    0 failures in tests\n"
+        "    0 failures in setup code\n    0 failures in cleanup code\n",
+        encoding="utf-8",
+    )
+
+    assert _make("-s", "test-summary", f"DOCTEST_REPORT={report}") == (
+        "make test passed: ruff check and format, mypy --strict, the tests with branch "
+        "coverage (above), the documentation built with warnings as errors, and its 44 "
+        "doctests\n"
+    )
+
+
+def test_make_test_keeps_configuration_dumps_out() -> None:
+    """pytest without its header, Sphinx quiet (warnings, errors and failed doctests only),
+    the coverage table only below the bar; the summary last."""
+    commands = [line.strip() for line in _make("-n", "test").splitlines()]
+    # The install step shows only when pyproject.toml is newer than the last install.
+    steps = [c for c in commands if c.startswith((".venv/bin/", "make ")) and " -m pip " not in c]
+
+    assert steps == [
+        ".venv/bin/ruff check .",
+        ".venv/bin/ruff format --check .",
+        ".venv/bin/mypy --strict asyncinvoices",
+        ".venv/bin/coverage run -m pytest -W error -q",
+        ".venv/bin/sphinx-build -q -n -W --keep-going -b html docs docs/_build/html",
+        ".venv/bin/sphinx-build -q -n -W --keep-going -b doctest docs docs/_build/doctest",
+        "make --no-print-directory -s test-summary",
+    ]
+    assert "total=$(.venv/bin/coverage report --fail-under=90 --format=total) \\" in commands

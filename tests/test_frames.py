@@ -107,6 +107,51 @@ def test_polars_columns_are_exact() -> None:
     assert frame["tax"].to_list() == [Decimal("0.5"), None]
 
 
+PAIRS = [("023e105f4ecef8ad9ca31a8372d0c353", INVOICES[0]), ("0" * 32, INVOICES[1])]
+
+
+def test_pandas_takes_account_invoice_pairs_with_account_id_first() -> None:
+    """What invoices_many yields: account_id is the first column, a string; the rest as for
+    invoices alone."""
+    pytest.importorskip("pandas")
+    frame = to_pandas(PAIRS)
+    alone = to_pandas(INVOICES)
+
+    assert list(frame.columns) == ["account_id", *COLUMNS]
+    assert str(frame["account_id"].dtype) == "string"
+    assert frame["account_id"].tolist() == ["023e105f4ecef8ad9ca31a8372d0c353", "0" * 32]
+    assert [str(frame[c].dtype) for c in COLUMNS] == [str(alone[c].dtype) for c in COLUMNS]
+    assert frame.drop(columns="account_id").equals(alone)
+
+
+def test_polars_takes_account_invoice_pairs_with_account_id_first() -> None:
+    """The same for polars: account_id first as String, the other columns unchanged."""
+    pl = pytest.importorskip("polars")
+    frame = to_polars(iter(PAIRS))
+    alone = to_polars(INVOICES)
+
+    assert frame.columns == ["account_id", *COLUMNS]
+    assert frame.schema["account_id"] == pl.String
+    assert frame["account_id"].to_list() == ["023e105f4ecef8ad9ca31a8372d0c353", "0" * 32]
+    assert [frame.schema[c] for c in COLUMNS] == [alone.schema[c] for c in COLUMNS]
+    assert frame["amount_due"].to_list() == alone["amount_due"].to_list()
+
+
+@pytest.mark.parametrize("build", [to_pandas, to_polars])
+def test_a_mix_of_invoices_and_pairs_is_refused(build: Any) -> None:
+    """One frame has one set of columns: invoices and pairs together, or anything else, is a
+    ConfigurationError."""
+    with pytest.raises(ConfigurationError) as mixed:
+        build([PAIRS[0], INVOICES[1]])
+    with pytest.raises(ConfigurationError) as other:
+        build([("x", "y")])
+
+    assert str(mixed.value) == (
+        "expected invoices or (account_id, invoice) pairs, not a mix of both"
+    )
+    assert str(other.value) == "expected invoices or (account_id, invoice) pairs, got tuple"
+
+
 def test_empty_input_gives_the_known_columns() -> None:
     """No invoices: an empty frame with every known column."""
     pytest.importorskip("pandas")

@@ -117,7 +117,7 @@ async def test_ids_are_validated_and_repeats_walked_once() -> None:
     async with FakeCloudflare([2, 3], accounts=2) as fake:
         a, b = fake.account_ids
         async with client_for(fake) as client:
-            with pytest.raises(ConfigurationError, match="account_id"):
+            with pytest.raises(ConfigurationError, match=r"^'\.\./x' is not an account id"):
                 client.invoices_many([a, "../x"])
             with pytest.raises(ConfigurationError, match="not one string"):
                 client.invoices_many(a)
@@ -126,6 +126,31 @@ async def test_ids_are_validated_and_repeats_walked_once() -> None:
             assert fake.requests == []
             assert await walk(client, [b, a, b, a]) == expected(fake, [b, a])
         assert len(fake.requests) == 2
+
+
+async def test_an_id_of_another_shape_is_refused_before_any_request() -> None:
+    """One rule for an account id: 32 hexadecimal characters, or ConfigurationError at once."""
+    async with FakeCloudflare(2) as fake:
+        async with client_for(fake) as client:
+            with pytest.raises(ConfigurationError) as caught:
+                client.invoices_many(["not-an-id"])
+        assert fake.received == 0
+
+    assert str(caught.value) == (
+        "'not-an-id' is not an account id: expected 32 hexadecimal characters, as in the "
+        "Cloudflare dashboard's URL, e.g. 023e105f4ecef8ad9ca31a8372d0c353"
+    )
+
+
+async def test_an_upper_case_id_walks_the_lower_case_account() -> None:
+    """An id in upper case is the same account: yielded and requested in lower case, once."""
+    async with FakeCloudflare([2, 3], accounts=2) as fake:
+        a, b = fake.account_ids
+        async with client_for(fake) as client:
+            got = await walk(client, [a.upper(), b, a])
+
+        assert got == expected(fake, [a, b])
+        assert [r.account_id for r in fake.requests] == [a, b]
 
 
 async def test_raise_stops_at_the_first_failure_in_output_order() -> None:

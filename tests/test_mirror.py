@@ -21,6 +21,7 @@ import anyio
 import pytest
 
 from asyncinvoices import (
+    AccountSync,
     ConfigurationError,
     InvoiceClient,
     InvoiceMirror,
@@ -347,6 +348,39 @@ async def test_cancelled_run_changes_nothing_and_is_recorded(
     assert [(r[2], r[8]) for r in runs] == [("ok", None), ("cancelled", "cancelled")]
 
 
+async def test_on_account_tells_each_recorded_run_cancelled_ones_too(
+    db_url: str, fake: FakeCloudflare, client: InvoiceClient
+) -> None:
+    """on_account sees every account's result as it is recorded, even when no report comes."""
+    other = fake.add_account(invoices=7)
+    told: list[tuple[str, str, int]] = []
+
+    def tell(run: AccountSync) -> None:
+        told.append((run.account_id, run.outcome, run.seen))
+
+    def stop_at_other(account_id: str, stats: object) -> None:
+        if account_id == other:
+            scope.cancel()
+
+    async with InvoiceMirror.open(db_url) as mirror:
+        report = await mirror.sync(client, [other, fake.account_id], on_account=tell)
+        with anyio.CancelScope() as scope:
+            await mirror.sync(
+                client, [fake.account_id, other], on_progress=stop_at_other, on_account=tell
+            )
+
+    assert [(r.account_id, r.outcome) for r in report.accounts] == [
+        (other, "ok"),
+        (fake.account_id, "ok"),
+    ]
+    assert told == [
+        (other, "ok", 7),
+        (fake.account_id, "ok", 230),
+        (fake.account_id, "ok", 230),
+        (other, "cancelled", 7),
+    ]
+
+
 async def test_concurrent_syncs_of_one_account_neither_duplicate_nor_corrupt(
     db_url: str, fake: FakeCloudflare, client: InvoiceClient
 ) -> None:
@@ -531,11 +565,27 @@ async def test_invalid_account_id_is_refused_before_any_account_is_synced(
 ) -> None:
     """A bad id anywhere in the list: ConfigurationError, and no account synced."""
     async with InvoiceMirror.open(db_url) as mirror:
-        with pytest.raises(ConfigurationError, match=r"account_id '\.\./x' is not valid"):
+        with pytest.raises(ConfigurationError, match=r"^'\.\./x' is not an account id"):
             await mirror.sync(client, [fake.account_id, "../x"])
 
     assert await query(db_url, "SELECT count(*) FROM sync_runs") == [(0,)]
     assert await query(db_url, "SELECT count(*) FROM invoices") == [(0,)]
+    assert fake.received == 0
+
+
+async def test_an_upper_case_account_id_is_mirrored_as_the_lower_case_one(
+    db_url: str, fake: FakeCloudflare, client: InvoiceClient
+) -> None:
+    """sync() and sync_account() store and report the id as the API knows it."""
+    async with InvoiceMirror.open(db_url) as mirror:
+        report = await mirror.sync(client, [fake.account_id.upper()])
+        again = await mirror.sync_account(client, fake.account_id.upper())
+
+    assert [run.account_id for run in report.accounts] == [fake.account_id]
+    assert again.account_id == fake.account_id
+    assert await query(db_url, "SELECT DISTINCT account_id FROM invoices") == [(fake.account_id,)]
+    assert await query(db_url, "SELECT account_id FROM sync_runs") == [(fake.account_id,)] * 2
+    assert {r.account_id for r in fake.requests} == {fake.account_id}
 
 
 async def test_a_file_that_is_not_a_database_is_a_mirror_error(tmp_path: Path) -> None:
@@ -546,4 +596,7 @@ async def test_a_file_that_is_not_a_database_is_a_mirror_error(tmp_path: Path) -
         async with InvoiceMirror.open(f"sqlite:///{tmp_path}/notes.db"):
             pass
 
-    assert str(caught.value) == f"cannot open sqlite:///{tmp_path}/notes.db: file is not a database"
+    assert str(caught.value) == (
+        f"cannot open sqlite:///{tmp_path}/notes.db (the file {tmp_path}/notes.db): "
+        "file is not a database"
+    )

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import signal
 import sqlite3
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from asyncinvoices._cli import ExitCode, run_async
@@ -58,7 +62,7 @@ async def test_sync_prints_seen_inserted_updated_removed_per_account(
 
     assert first == (
         ExitCode.OK,
-        f"mirrored into {db}\n"
+        f"mirrored into {db} (the file {tmp_path}/m.db)\n"
         + HEADER
         + f"{fake.account_id}   230       230        0        0  ok\n"
         + f"{other}     7         7        0        0  ok\n",
@@ -66,7 +70,7 @@ async def test_sync_prints_seen_inserted_updated_removed_per_account(
     )
     assert second == (
         ExitCode.OK,
-        f"mirrored into {db}\n"
+        f"mirrored into {db} (the file {tmp_path}/m.db)\n"
         + HEADER
         + f"{fake.account_id}   229         0        0        1  ok\n"
         + f"{other}     7         0        0        0  ok\n",
@@ -86,7 +90,7 @@ async def test_sync_all_accounts_mirrors_every_listed_account(
 
     assert result == (
         ExitCode.OK,
-        f"mirrored into {db}\n"
+        f"mirrored into {db} (the file {tmp_path}/m.db)\n"
         + HEADER
         + f"{fake.account_id}   230       230        0        0  ok\n"
         + f"{other}     7         7        0        0  ok\n",
@@ -119,10 +123,132 @@ async def test_sync_defaults_to_invoices_db_or_the_environment(
     code, out, _ = await sync(fake, fake.account_id)
     code_env, out_env, _ = await sync(fake, fake.account_id, env={"ASYNCINVOICES_DB": env_db})
 
-    assert (code, out.splitlines()[0]) == (ExitCode.OK, "mirrored into sqlite:///invoices.db")
+    assert (code, out.splitlines()[0]) == (
+        ExitCode.OK,
+        f"mirrored into sqlite:///invoices.db (the file {tmp_path}/invoices.db)",
+    )
     assert rows(tmp_path / "invoices.db", "SELECT count(*) FROM invoices") == [(230,)]
-    assert (code_env, out_env.splitlines()[0]) == (ExitCode.OK, f"mirrored into {env_db}")
+    assert (code_env, out_env.splitlines()[0]) == (
+        ExitCode.OK,
+        f"mirrored into {env_db} (the file {tmp_path}/from-env.db)",
+    )
     assert rows(tmp_path / "from-env.db", "SELECT count(*) FROM invoices") == [(230,)]
+
+
+async def test_a_relative_sqlite_url_names_its_absolute_file(
+    fake: FakeCloudflare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three slashes are relative to the working directory: the report says which file."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "var" / "lib").mkdir(parents=True)
+
+    code, out, err = await sync(fake, fake.account_id, "--db", "sqlite:///var/lib/invoices.db")
+
+    assert (code, err) == (ExitCode.OK, "")
+    assert out.splitlines()[0] == (
+        f"mirrored into sqlite:///var/lib/invoices.db (the file {tmp_path}/var/lib/invoices.db)"
+    )
+    assert rows(tmp_path / "var/lib/invoices.db", "SELECT count(*) FROM invoices") == [(230,)]
+
+
+@pytest.mark.parametrize("slashes", ["///", "////"])
+async def test_an_sqlite_file_in_a_missing_directory_is_refused(
+    fake: FakeCloudflare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slashes: str
+) -> None:
+    """Like -o into a missing directory: exit 1 naming the absolute file, nothing created.
+
+    Three slashes (relative, the working directory is tmp_path) and four (absolute) name
+    the same file here.
+    """
+    monkeypatch.chdir(tmp_path)
+    path = "var/lib/asyncinvoices/invoices.db"
+    url = f"sqlite:{slashes}{path if slashes == '///' else f'{tmp_path}/{path}'[1:]}"
+
+    code, out, err = await sync(fake, fake.account_id, "--db", url)
+
+    assert (code, out) == (ExitCode.ERROR, "")
+    assert err == (
+        f"asyncinvoices: database error: cannot open {url} (the file {tmp_path}/{path}): the "
+        f"directory {tmp_path}/var/lib/asyncinvoices does not exist (sqlite:///FILE is relative "
+        "to the working directory, sqlite:////FILE absolute)\n"
+    )
+    assert not (tmp_path / "var").exists()
+    assert fake.received == 0
+
+
+async def test_ctrl_c_says_which_accounts_were_mirrored_and_how_to_go_on(
+    tmp_path: Path,
+) -> None:
+    """Interrupted at the third of four accounts: the table of what was done on stdout, the
+    accounts not mirrored and the command that mirrors them on stderr."""
+    async with FakeCloudflare([5, 7, 120, 3], accounts=4, seed=7) as fake:
+        a, b, c, d = fake.account_ids
+        for slow in (c, d):
+            fake.add_fault(Fault.slow(60, account_id=slow))
+        db = f"sqlite:///{tmp_path}/m.db"
+        out, err = io.StringIO(), io.StringIO()
+        argv = ["sync", a, b, c, d, "--db", db, "--base-url", fake.base_url]
+        environ = {"CLOUDFLARE_API_TOKEN": fake.api_token}
+
+        async with anyio.create_task_group() as group:
+
+            async def command() -> None:
+                await run_async(argv, stdout=out, stderr=err, environ=environ)
+                raise AssertionError("the sync was not interrupted")  # pragma: no cover
+
+            group.start_soon(command)
+            # Accounts are synced in the order given, each committed before the next starts.
+            await fake.wait_requests(1, matching=lambda r: r.account_id == c, timeout=10)
+            group.cancel_scope.cancel()  # what Ctrl-C does to the command's task
+
+    assert out.getvalue() == (
+        f"mirrored into {db} (the file {tmp_path}/m.db)\n"
+        + HEADER
+        + f"{a}     5         5        0        0  ok\n"
+        + f"{b}     7         7        0        0  ok\n"
+        + f"{c}     0         0        0        0  cancelled\n"
+    )
+    assert err.getvalue() == (
+        "asyncinvoices: interrupted: 2 of 4 accounts mirrored and committed; 2 not, their rows "
+        f"as they were: {c} {d}\n"
+        f"asyncinvoices: to mirror the rest, run: asyncinvoices sync {c} {d} --db {db} "
+        f"--base-url {fake.base_url}\n"
+    )
+    runs = "SELECT account_id, outcome FROM sync_runs ORDER BY run_id"
+    assert rows(tmp_path / "m.db", runs) == [(a, "ok"), (b, "ok"), (c, "cancelled")]
+
+
+async def test_sigint_mid_sync_names_the_rest_and_exits_130(tmp_path: Path) -> None:
+    """The same report from a real Ctrl-C (SIGINT) to `python -m asyncinvoices sync`."""
+    async with FakeCloudflare([5, 120], accounts=2, seed=7) as fake:
+        a, b = fake.account_ids
+        fake.add_fault(Fault.slow(60, account_id=b))
+        db = f"sqlite:///{tmp_path}/m.db"
+        env = {**os.environ, "CLOUDFLARE_API_TOKEN": fake.api_token}
+        argv = [sys.executable, "-m", "asyncinvoices", "sync", a, b, "--db", db]
+        argv += ["--base-url", fake.base_url, "--no-progress"]
+        async with await anyio.open_process(argv, env=env) as process:
+            await fake.wait_requests(1, matching=lambda r: r.account_id == b, timeout=20)
+            process.send_signal(signal.SIGINT)
+            with anyio.fail_after(10):
+                code = await process.wait()
+            assert process.stdout is not None
+            assert process.stderr is not None
+            stdout = b"".join([chunk async for chunk in process.stdout]).decode()
+            stderr = b"".join([chunk async for chunk in process.stderr]).decode()
+
+    assert code == ExitCode.INTERRUPTED
+    assert stdout.splitlines()[-2:] == [
+        f"{a}     5         5        0        0  ok",
+        f"{b}     0         0        0        0  cancelled",
+    ]
+    assert stderr == (
+        "asyncinvoices: interrupted: 1 of 2 accounts mirrored and committed; 1 not, their rows "
+        f"as they were: {b}\n"
+        f"asyncinvoices: to mirror the rest, run: asyncinvoices sync {b} --db {db} "
+        f"--base-url {fake.base_url}\n"
+        "asyncinvoices: interrupted\n"
+    )
 
 
 async def test_failed_sync_exits_like_fetch_and_records_the_run(

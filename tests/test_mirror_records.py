@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -59,6 +60,26 @@ def test_redacted_url_and_repr_hide_the_password() -> None:
     assert "s3cr" not in repr(url)
     assert parse_database_url("postgresql://h/d").redacted == "postgresql://h/d"
     assert parse_database_url("postgresql://bill@h/d").redacted == "postgresql://bill@h/d"
+
+
+def test_an_sqlite_url_names_its_absolute_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three slashes resolve against the working directory, four are absolute; display shows
+    the file beside the URL; PostgreSQL and :memory: have no file."""
+    monkeypatch.chdir(tmp_path)
+    relative = parse_database_url("sqlite:///var/lib/x.db")
+    absolute = parse_database_url("sqlite:////var/lib/x.db")
+
+    assert relative.file == f"{tmp_path}/var/lib/x.db"
+    assert relative.display == f"sqlite:///var/lib/x.db (the file {tmp_path}/var/lib/x.db)"
+    assert absolute.file == "/var/lib/x.db"
+    assert absolute.display == "sqlite:////var/lib/x.db (the file /var/lib/x.db)"
+    assert parse_database_url("sqlite:///a/../b.db").file == f"{tmp_path}/b.db"
+    assert parse_database_url("sqlite:///:memory:").file is None
+    assert parse_database_url("sqlite:///:memory:").display == "sqlite:///:memory:"
+    postgres = parse_database_url("postgresql://bill:pw@h/d")
+    assert (postgres.file, postgres.display) == (None, "postgresql://bill:***@h/d")
 
 
 def test_database_url_comes_from_option_then_environment_then_default() -> None:

@@ -205,11 +205,11 @@ async def test_unsafe_account_id_sends_nothing(account_id: str) -> None:
     """Traversal, separators, encodings, control characters, length: refused, nothing sent."""
     async with FakeCloudflare(invoices=5) as fake:
         async with InvoiceClient(api_token=fake.api_token, base_url=fake.base_url) as client:
-            with pytest.raises(ConfigurationError, match="account_id") as info:
+            with pytest.raises(ConfigurationError, match="is not an account id") as info:
                 client.invoices(account_id)
-            with pytest.raises(ConfigurationError, match="account_id"):
+            with pytest.raises(ConfigurationError, match="is not an account id"):
                 await client.get_page(account_id)
-            with pytest.raises(ConfigurationError, match="account_id"):
+            with pytest.raises(ConfigurationError, match="is not an account id"):
                 await client.count(account_id)
         assert fake.requests == []
     assert len(str(info.value)) < 300

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import io
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -93,14 +94,49 @@ async def test_serve_announces_itself_for_humans() -> None:
         group.cancel_scope.cancel()
     assert info["base_url"].startswith("http://127.0.0.1:")
     assert out.getvalue() == (
-        "FakeCloudflare serving 7 invoices\n"
+        "FakeCloudflare serving 7 invoices in 1 account\n"
         f"  base URL    {info['base_url']}\n"
         f"  account id  {info['account_id']}\n"
         f"  API token   {info['api_token']}\n"
         f"  legacy      X-Auth-Email: {info['api_email']}\n"
         f"              X-Auth-Key: {info['api_key']}\n"
         "Press Ctrl-C to stop.\n"
+        "FakeCloudflare stopped; it served 0 requests.\n"
     )
+
+
+async def test_serve_gives_the_real_totals_and_the_requests_it_served(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """40 accounts of 1,000 are 40,000 invoices; on exit, and in the log of each request, the
+    requests it served, counted at the wire."""
+    out = io.StringIO()
+    caplog.set_level(logging.INFO, logger="asyncinvoices.testing")
+    async with anyio.create_task_group() as group:
+        serving = functools.partial(serve, invoices=1_000, accounts=40, out=out)
+        info = await group.start(serving)
+        headers = {"Authorization": f"Bearer {info['api_token']}"}
+        url = f"{info['base_url']}/accounts/{info['account_id']}/ai-gateway/billing/invoice-history"
+        async with aiohttp.ClientSession(headers=headers) as session:
+            for page in (1, 2):
+                async with session.get(url, params={"page": page, "per_page": 5}) as response:
+                    assert response.status == 200
+            async with session.get(f"{info['base_url']}/nowhere") as response:
+                assert response.status == 404
+        group.cancel_scope.cancel()
+
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "FakeCloudflare serving 40,000 invoices: 40 accounts of 1,000"
+    assert lines[2] == f"  account id  {info['account_id']} (and 39 more: GET /accounts)"
+    assert lines[-1] == "FakeCloudflare stopped; it served 3 requests."
+    path = f"/client/v4/accounts/{info['account_id']}/ai-gateway/billing/invoice-history"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"fake server: request 1: GET {path}?page=1&per_page=5 -> 200",
+        f"fake server: request 2: GET {path}?page=2&per_page=5 -> 200",
+        "fake server: request 3: GET /client/v4/nowhere -> 404",
+        "fake server: stopped after serving 3 requests",
+    ]
+    assert info["api_token"] not in caplog.text
 
 
 @pytest.mark.parametrize(

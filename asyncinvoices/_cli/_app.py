@@ -12,19 +12,21 @@ import datetime as dt
 import functools
 import logging
 import os
-import re
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import IO, Any, NoReturn
 
 import anyio
 
+from asyncinvoices._config import validate_account_id
+from asyncinvoices._errors import ConfigurationError
 from asyncinvoices._models import INVOICE_TYPES, RateLimit
 from asyncinvoices._version import __version__
 
 from ._failures import EXIT_CODES_HELP, ExitCode, describe, exit_codes_help
 from ._formats import FORMATS
 from ._logging import logging_to, redact
+from ._summary import SUMMARY_FORMATS
 from ._sync import SYNC_EXAMPLES, add_sync_arguments
 
 __all__ = ["MAX_CONCURRENCY", "build_parser", "main", "run", "run_async"]
@@ -36,10 +38,6 @@ logger = logging.getLogger("asyncinvoices")
 #: already at a 320 ms round trip, and the quota of 1,200 per five minutes is spent in a few
 #: seconds by far fewer, so more only risks the per-IP limit.
 MAX_CONCURRENCY = 64
-
-# Account ids are 32 hexadecimal characters (CLOUDFLARE_API.md, "Authentication"); anything
-# else would only earn a 7003 "Could not route" from Cloudflare after a request.
-_ACCOUNT_ID = re.compile(r"[0-9a-fA-F]{32}")
 
 _DESCRIPTION = """\
 Fetch the complete Cloudflare AI Gateway invoice history of an account:
@@ -101,11 +99,14 @@ _SUMMARY_EXAMPLES = """\
 examples:
   asyncinvoices summary ACCOUNT_ID
   asyncinvoices summary ACCOUNT_ID --type auto --no-progress > summary.txt
-  asyncinvoices summary --all-accounts --skip-failed     every account together
+  asyncinvoices summary --all-accounts --skip-failed     each account, and all together
+  asyncinvoices summary --all-accounts --format csv > accounts.csv
+  asyncinvoices summary ACCOUNT_ID --format json | jq '.total'
 
 Totals by currency and status (due, paid, remaining), invoices and amounts per month, and a
-bar chart of spend (amount_paid) per month. Amounts are shown as Cloudflare sends them (most
-likely cents) and summed exactly.
+bar chart of spend (amount_paid) per month; with several accounts, a row per account and
+currency too. Amounts are exactly as Cloudflare sends them, summed without rounding; their
+unit (currency units or cents) is not documented.
 
 """
 
@@ -191,13 +192,11 @@ def _concurrency(text: str) -> int:
 
 
 def _account_id(text: str) -> str:
-    if not _ACCOUNT_ID.fullmatch(text):
-        shown = text if len(text) <= 40 else text[:40] + "..."
-        raise argparse.ArgumentTypeError(
-            f"{shown!r} is not an account id: expected 32 hexadecimal characters, as in the "
-            "Cloudflare dashboard's URL, e.g. 023e105f4ecef8ad9ca31a8372d0c353"
-        )
-    return text
+    """An ACCOUNT_ID argument, by the library's one rule: lower-cased, or a usage error."""
+    try:
+        return validate_account_id(text)
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _date(text: str) -> dt.datetime:
@@ -248,6 +247,15 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
     def __init__(self, prog: str) -> None:
         super().__init__(prog, max_help_position=32)
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        # Python 3.13 names an option's value once ("-o, --output FILE"), earlier versions
+        # after each spelling: one form on every version keeps the help that docs/cli.md
+        # holds the same wherever it is regenerated.
+        if not action.option_strings or action.nargs == 0:
+            return super()._format_action_invocation(action)
+        value = self._format_args(action, self._get_default_metavar_for_optional(action))
+        return ", ".join(action.option_strings) + " " + value
 
 
 def _common(*, top: bool) -> argparse.ArgumentParser:
@@ -397,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
         command("fetch", "Fetch every invoice to stdout or a file.", _FETCH_EXAMPLES)
     )
     summary = "Totals, months and a spend chart, in the terminal."
-    _add_fetch_options(command("summary", summary, _SUMMARY_EXAMPLES), many=True)
+    _add_summary_options(command("summary", summary, _SUMMARY_EXAMPLES))
     listing = "List the accounts the credentials can read."
     _add_accounts_options(command("accounts", listing, _ACCOUNTS_EXAMPLES))
     add_sync_arguments(
@@ -423,6 +431,17 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="write to FILE atomically instead of stdout: a failed or interrupted run "
         "leaves the previous FILE untouched; FILE.gz is compressed; - is stdout",
+    )
+
+
+def _add_summary_options(summary: argparse.ArgumentParser) -> None:
+    _add_fetch_options(summary, many=True)
+    summary.add_argument(
+        "--format",
+        choices=SUMMARY_FORMATS,
+        default="table",
+        help="table: for reading (default); csv: a row per account and currency, then the "
+        "combined rows (account_id all); json: one object with every total",
     )
 
 

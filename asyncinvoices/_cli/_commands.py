@@ -36,7 +36,7 @@ from ._logging import RedactingFilter, StreamSwitch
 from ._output import Output, resolve_output
 from ._progress import Progress, progress_display, watch_governor
 from ._resume import ResumableRun
-from ._summary import Aggregator, render
+from ._summary import Aggregator, render_format
 from ._waits import WaitNotices
 
 __all__ = [
@@ -373,7 +373,9 @@ async def summary(ctx: Context) -> int | None:
 
             await with_governor_watch(client, progress, consume)
         _log_done(stream, "summarised")
-    ctx.stdout.write(render(aggregator.result(), width=min(terminal_width(ctx.stdout), 100)))
+    result = aggregator.result()
+    width = min(terminal_width(ctx.stdout), 100)
+    ctx.stdout.write(render_format(args.format, result, {args.account_id: result}, width=width))
     ctx.stdout.flush()
     return None
 

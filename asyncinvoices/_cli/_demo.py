@@ -17,7 +17,7 @@ import sqlite3
 import statistics
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import anyio
 
@@ -29,10 +29,12 @@ from ._progress import progress_display
 from ._summary import Aggregator, render
 
 __all__ = [
+    "CLOUDFLARE_QUOTA",
     "demo",
     "demo_faults",
     "fault_label",
     "median_page_seconds",
+    "quota_line",
     "run_report",
     "split_invoices",
 ]
@@ -97,6 +99,34 @@ def median_page_seconds(requests: Sequence[Any]) -> float | None:
     return statistics.median(durations) if durations else None
 
 
+#: Cloudflare's quota (requests, seconds), which the demo's report measures requests against.
+CLOUDFLARE_QUOTA: Final = RateLimit()
+
+
+def quota_line(requests: int, limit: RateLimit | None = None) -> str:
+    """Return "N requests; the quota allows 1,200 per 5 minutes", Cloudflare's quota, and the
+    limit this run used instead, if another.
+
+    Example:
+        >>> quota_line(500)
+        '500 requests; the quota allows 1,200 per 5 minutes'
+        >>> quota_line(19, RateLimit(requests=150, window=1.0))
+        '19 requests; the quota allows 1,200 per 5 minutes (this demo: 150 per 1 s)'
+    """
+    quota = CLOUDFLARE_QUOTA
+    text = f"{requests:,} requests; the quota allows {quota.requests:,} per {_span(quota.window)}"
+    if limit is not None and limit != quota:
+        text += f" (this demo: {limit.requests:,} per {_span(limit.window)})"
+    return text
+
+
+def _span(seconds: float) -> str:
+    if seconds % 60 == 0:
+        minutes = int(seconds // 60)
+        return "minute" if minutes == 1 else f"{minutes} minutes"
+    return f"{seconds:g} s"
+
+
 def run_report(
     *,
     stats: FetchStats | ManyStats,
@@ -107,12 +137,15 @@ def run_report(
     verified: bool,
     injected: Sequence[Any],
     served: Sequence[Any] = (),
+    limit: RateLimit | None = None,
 ) -> str:
     """Return the "measured run" block of the demo's output.
 
-    ``served`` is the fake's log of the requests that reached it: the report compares their
-    number with the client's count, and says how many of them were answered 429 by the
-    server's own rate limit rather than by an injected fault.
+    The requests are the client's count (its :class:`FetchStats` or :class:`ManyStats`), next
+    to Cloudflare's quota. ``served`` is the fake's log of the requests that reached it, its
+    own count at the wire: the report gives it beside the client's, and says how many of them
+    were answered 429 by the server's own rate limit rather than by an injected fault.
+    ``limit`` is the rate limit the demo ran with, named when it is not Cloudflare's.
     """
     rate = stats.invoices / wall if wall > 0 else 0.0
     lines = [
@@ -129,7 +162,9 @@ def run_report(
             if isinstance(stats, ManyStats)
             else []
         ),
-        f"  requests       {stats.requests:,} ({stats.retries:,} retries)",
+        f"  requests       {quota_line(stats.requests, limit)}",
+        f"                 counted by the client (its {type(stats).__name__}), "
+        f"{stats.retries:,} of them retries",
         f"  throttled      {stats.throttled_seconds:.1f} s, summed over requests held by the "
         "governor or Retry-After",
         f"  concurrency    {concurrency} requests in flight at most",
@@ -153,10 +188,15 @@ def run_report(
 
 def _server_line(stats: FetchStats | ManyStats, served: Sequence[Any]) -> str:
     limited = sum(1 for r in served if r.status == 429 and r.fault is None)
-    same = "as counted by the client" if len(served) == stats.requests else "the client counted"
-    text = f"  server saw     {len(served):,} requests ({same}"
-    text += "" if len(served) == stats.requests else f" {stats.requests:,}!"
-    return text + f"), {limited} over its quota (429)"
+    same = (
+        "the client counted as many"
+        if len(served) == stats.requests
+        else f"the client counted {stats.requests:,}, NOT as many!"
+    )
+    return (
+        f"  server         received {len(served):,} requests, by its own count at the wire;\n"
+        f"                 {same}; {limited:,} answered 429 by its own rate limit"
+    )
 
 
 def _limits(args: Any, pages: int) -> tuple[RateLimit, float, list[Any]]:
@@ -232,6 +272,7 @@ async def demo(ctx: Context) -> bool:
                 verified=verified,
                 injected=fake.injected,
                 served=fake.requests,
+                limit=limit,
             )
         )
         out.flush()
@@ -268,7 +309,7 @@ async def _mirror(ctx: Context, fake: Any, limit: RateLimit) -> None:
     )
     async with client, InvoiceMirror.open(url) as mirror:
         report = await mirror.sync(client, fake.account_ids)
-    out.write(f"\nMirrored into {url.redacted}\n{render_report(report)}")
+    out.write(f"\nMirrored into {url.display}\n{render_report(report)}")
     if url.scheme == "sqlite" and url.path is not None:
         rows = await anyio.to_thread.run_sync(_query, url.path, SPEND_PER_MONTH)
         out.write(f"\n{SPEND_PER_MONTH};\n\n")

@@ -25,7 +25,7 @@ from ._formats import dumps_record, iso_utc, make_writer
 from ._logging import redact
 from ._output import Output, resolve_output
 from ._progress import Progress, progress_display
-from ._summary import Aggregator, render
+from ._summary import Aggregator, render_format
 
 if TYPE_CHECKING:
     from ._commands import Context
@@ -146,12 +146,13 @@ async def _to_output(output: Output, ctx: Context, body: Any) -> int:
 
 
 async def summary_many(ctx: Context) -> int:
-    """``summary`` over several accounts: the totals of all of them together."""
+    """``summary`` over several accounts: each account's totals, and all of them together."""
     from ._commands import _client_for, terminal_width, wait_notices, with_governor_watch
 
     notices = wait_notices(ctx)
     client = _client_for(ctx, notices)
     aggregator = Aggregator()
+    each: dict[str, Aggregator] = {}
     async with client:
         with progress_display(
             ctx.stderr, enabled=ctx.show_progress, description="accounts", log_stream=ctx.log_stream
@@ -162,8 +163,11 @@ async def summary_many(ctx: Context) -> int:
             async def consume() -> None:
                 try:
                     async with stream:
-                        async for _, invoice in stream:
+                        async for account_id, invoice in stream:
                             aggregator.add(invoice)
+                            if account_id not in each:
+                                each[account_id] = Aggregator()
+                            each[account_id].add(invoice)
                         progress.update(stream.stats)
                 except BaseException as exc:
                     _name_failed(ctx, stream, exc)
@@ -171,12 +175,17 @@ async def summary_many(ctx: Context) -> int:
 
             await with_governor_watch(client, progress, consume)
     stats = stream.stats
-    ctx.stdout.write(
-        f"{stats.accounts_done - stats.failed:,} accounts"
-        + (f" ({stats.failed:,} skipped)" if stats.failed else "")
-        + "\n"
-    )
-    ctx.stdout.write(render(aggregator.result(), width=min(terminal_width(ctx.stdout), 100)))
+    # Every account walked to its end, in output order, those without invoices included.
+    done: list[str] = stream.checkpoint()["done"]
+    accounts = {a: (each[a] if a in each else Aggregator()).result() for a in done}
+    if ctx.args.format == "table":
+        ctx.stdout.write(
+            f"{stats.accounts_done - stats.failed:,} accounts"
+            + (f" ({stats.failed:,} skipped)" if stats.failed else "")
+            + "\n"
+        )
+    width = min(terminal_width(ctx.stdout), 100)
+    ctx.stdout.write(render_format(ctx.args.format, aggregator.result(), accounts, width=width))
     ctx.stdout.flush()
     return _report(ctx, stream)
 

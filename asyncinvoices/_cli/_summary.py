@@ -5,26 +5,67 @@ account of any size in constant memory; :func:`render` turns the result into the
 person reads. Nothing here does I/O.
 
 "Spend" is ``amount_paid``: what was actually charged. Amounts are shown as Cloudflare sends
-them (most likely minor units, i.e. cents), never rounded.
+them, never rounded; their unit is not documented (see :data:`AMOUNTS_NOTE`).
+
+:func:`render` is the table a person reads; :func:`render_csv` and :func:`render_json` are the
+same summary for scripts. Over several accounts each takes the summary of every account too,
+and shows one row per account and currency beside the combined totals.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import csv
+import io
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import attrs
 
 from asyncinvoices._models import Invoice
 
 from ._chart import bar_chart
+from ._formats import dumps_record
 
-__all__ = ["Aggregator", "Summary", "Totals", "render", "summarize"]
+__all__ = [
+    "AMOUNTS_NOTE",
+    "SUMMARY_CSV_COLUMNS",
+    "SUMMARY_FORMATS",
+    "Aggregator",
+    "Summary",
+    "Totals",
+    "render",
+    "render_csv",
+    "render_format",
+    "render_json",
+    "summarize",
+]
 
 _ZERO: Final = Decimal(0)
 #: The month key of invoices without a ``created`` time.
 UNDATED: Final = "undated"
+#: The values ``summary --format`` accepts.
+SUMMARY_FORMATS: Final = ("table", "csv", "json")
+#: The header of ``summary --format csv``.
+SUMMARY_CSV_COLUMNS: Final = (
+    "account_id",
+    "currency",
+    "invoices",
+    "amount_due",
+    "amount_paid",
+    "amount_remaining",
+)
+#: The ``account_id`` of the combined rows of ``summary --format csv``: no account id (32
+#: hexadecimal characters) can be mistaken for it.
+ALL_ACCOUNTS: Final = "all"
+#: What is and is not known of the unit of amounts, said once wherever amounts are summed.
+#: Cloudflare's schema types them as plain numbers beside a currency code; its billing is
+#: Stripe-backed; the unit is documented nowhere, and the amounts seen can have fractions.
+AMOUNTS_NOTE: Final = (
+    "Amounts are exactly as Cloudflare sends them, summed without rounding. Cloudflare\n"
+    "documents them only as numbers with a currency code, and its billing is Stripe-backed,\n"
+    "but their unit (currency units or cents) is not documented: none is assumed here."
+)
 
 
 @attrs.define
@@ -143,13 +184,36 @@ def _table(
     return [title, line(header), rule, *(line(r) for r in rows), ""]
 
 
-def render(summary: Summary, *, width: int = 80, chart: bool = True) -> str:
+def _sums(totals: Totals) -> tuple[Decimal, Decimal, Decimal]:
+    return totals.due, totals.paid, totals.remaining
+
+
+def _account_rows(accounts: Mapping[str, Summary]) -> list[tuple[str, str | None, Totals]]:
+    """One row per account and currency, in the accounts' order; an account without invoices
+    has one row of zeros and no currency."""
+    rows: list[tuple[str, str | None, Totals]] = []
+    for account_id, summary in accounts.items():
+        if not summary.by_currency:
+            rows.append((account_id, None, Totals()))
+        rows += [(account_id, cur, t) for cur, t in summary.by_currency.items()]
+    return rows
+
+
+def render(
+    summary: Summary,
+    *,
+    width: int = 80,
+    chart: bool = True,
+    accounts: Mapping[str, Summary] | None = None,
+) -> str:
     """Return the summary view as text: totals, statuses, months and a spend chart per currency.
 
     Args:
         summary: What to show.
         width: The terminal width to fit the bar chart into.
         chart: Whether to draw the bar chart of spend per month.
+        accounts: The summary of each account, in order, when there are several: a table
+            with one row per account and currency follows the totals.
     """
     if not summary.total.count:
         return "No invoices.\n"
@@ -160,11 +224,7 @@ def render(summary: Summary, *, width: int = 80, chart: bool = True) -> str:
         # the summary, so nothing is rounded.
         return f"{value:,.{places}f}"
 
-    out: list[str] = [
-        f"{summary.total.count:,} invoices; amounts as sent by Cloudflare (likely cents), "
-        "summed exactly.",
-        "",
-    ]
+    out: list[str] = [f"{summary.total.count:,} invoices.", AMOUNTS_NOTE, ""]
     out += _table(
         "Totals by currency",
         ("cur", "invoices", "due", "paid", "remaining"),
@@ -173,6 +233,16 @@ def render(summary: Summary, *, width: int = 80, chart: bool = True) -> str:
             for cur, t in summary.by_currency.items()
         ],
     )
+    if accounts is not None:
+        out += _table(
+            "By account",
+            ("account", "cur", "invoices", "due", "paid", "remaining"),
+            [
+                (account_id, cur or "-", f"{t.count:,}", *(_amount(v) for v in _sums(t)))
+                for account_id, cur, t in _account_rows(accounts)
+            ],
+            left=2,
+        )
     out += _table(
         "By status",
         ("cur", "status", "invoices", "due", "paid", "remaining"),
@@ -217,3 +287,81 @@ def _months(
     else:
         out += [line(r).rstrip() for r in rows]
     return [*out, ""]
+
+
+def render_csv(summary: Summary, accounts: Mapping[str, Summary]) -> str:
+    """Return ``summary --format csv``: one row per account and currency, then the combined
+    row of each currency (``account_id`` ``all``); amounts as exact decimals.
+
+    Args:
+        summary: Every invoice together.
+        accounts: The summary of each account, in order (one entry for one account).
+    """
+    out = io.StringIO(newline="")
+    rows = csv.writer(out, lineterminator="\r\n")
+    rows.writerow(SUMMARY_CSV_COLUMNS)
+
+    def cells(account_id: str, currency: str | None, totals: Totals) -> list[str]:
+        sums = (format(v, "f") for v in _sums(totals))
+        return [account_id, currency or "", str(totals.count), *sums]
+
+    rows.writerows(cells(*row) for row in _account_rows(accounts))
+    rows.writerows(cells(ALL_ACCOUNTS, cur, t) for cur, t in summary.by_currency.items())
+    return out.getvalue()
+
+
+def render_json(summary: Summary, accounts: Mapping[str, Summary]) -> str:
+    """Return ``summary --format json``: one object with the invoice count, ``accounts`` (one
+    entry per account and currency), ``total``, ``by_status`` and ``by_month`` (per currency);
+    amounts are exact JSON numbers.
+
+    Args:
+        summary: Every invoice together.
+        accounts: The summary of each account, in order (one entry for one account).
+    """
+
+    def sums(totals: Totals) -> dict[str, Any]:
+        due, paid, remaining = _sums(totals)
+        return {
+            "invoices": totals.count,
+            "amount_due": due,
+            "amount_paid": paid,
+            "amount_remaining": remaining,
+        }
+
+    document = {
+        "invoices": summary.total.count,
+        "accounts": [
+            {"account_id": account_id, "currency": cur, **sums(t)}
+            for account_id, cur, t in _account_rows(accounts)
+        ],
+        "total": [{"currency": cur, **sums(t)} for cur, t in summary.by_currency.items()],
+        "by_status": [
+            {"currency": cur, "status": None if status == "-" else status, **sums(t)}
+            for (cur, status), t in summary.by_status.items()
+        ],
+        "by_month": [
+            {"currency": cur, "month": None if month == UNDATED else month, **sums(t)}
+            for (cur, month), t in summary.by_month.items()
+        ],
+    }
+    return dumps_record(document) + "\n"
+
+
+def render_format(
+    format: str, summary: Summary, accounts: Mapping[str, Summary], *, width: int = 80
+) -> str:
+    """Return ``summary --format FORMAT``: the table, CSV or JSON.
+
+    Args:
+        format: One of :data:`SUMMARY_FORMATS`.
+        summary: Every invoice together.
+        accounts: The summary of each account, in order; the table shows them only when
+            there are several.
+        width: The terminal width to fit the table's bar chart into.
+    """
+    if format == "csv":
+        return render_csv(summary, accounts)
+    if format == "json":
+        return render_json(summary, accounts)
+    return render(summary, width=width, accounts=accounts if len(accounts) > 1 else None)

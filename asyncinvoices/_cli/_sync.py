@@ -8,8 +8,12 @@ the log redactor before anything can fail, and only the redacted URL is ever pri
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shlex
 import urllib.parse
 from typing import Final
+
+import anyio
 
 from asyncinvoices._errors import ConfigurationError
 from asyncinvoices._mirror import InvoiceMirror
@@ -28,7 +32,14 @@ from ._commands import Context, make_client, with_governor_watch
 from ._logging import redact
 from ._progress import progress_display
 
-__all__ = ["SYNC_EXAMPLES", "add_sync_arguments", "database_url", "render_report", "sync"]
+__all__ = [
+    "SYNC_EXAMPLES",
+    "add_sync_arguments",
+    "database_url",
+    "render_report",
+    "rerun_command",
+    "sync",
+]
 
 SYNC_EXAMPLES: Final = f"""\
 examples:
@@ -50,10 +61,14 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     ``--type`` is left out on purpose: a mirror of one type would mark every invoice of the
     other type removed.
     """
-    from ._app import _positive  # the same validation as fetch's options
+    from ._app import _account_id, _positive  # the same validation as fetch's options
 
     parser.add_argument(
-        "account_ids", metavar="ACCOUNT_ID", nargs="*", help="the Cloudflare account ids"
+        "account_ids",
+        metavar="ACCOUNT_ID",
+        nargs="*",
+        type=_account_id,
+        help="the Cloudflare account ids: 32 hexadecimal characters each",
     )
     parser.add_argument(
         "--all-accounts",
@@ -100,6 +115,58 @@ def database_url(ctx: Context, text: str) -> DatabaseURL:
     return url
 
 
+def rerun_command(args: argparse.Namespace, url: DatabaseURL, account_ids: list[str]) -> str:
+    """Return the ``sync`` command line that mirrors ``account_ids`` with this run's options.
+
+    The database is named by its redacted URL: a password shows as ``***``, to fill in (or
+    to leave in ``$ASYNCINVOICES_DB``, which the command then reads).
+    """
+    words = ["asyncinvoices", "sync", *account_ids]
+    if args.db is not None:
+        words += ["--db", url.redacted]
+    if args.base_url:
+        words += ["--base-url", args.base_url]
+    if args.per_page != 50:
+        words += ["--per-page", str(args.per_page)]
+    if args.concurrency != 8:
+        words += ["--concurrency", str(args.concurrency)]
+    return shlex.join(words)
+
+
+def _report_interrupted(
+    ctx: Context, url: DatabaseURL, ids: list[str], done: list[AccountSync]
+) -> None:
+    """Say which accounts an interrupted run mirrored, which it did not, and how to go on.
+
+    Driven by the result of each account as it was recorded in ``sync_runs``, whatever the
+    order the accounts were synced in: the table on stdout as after a whole run, the rest on
+    stderr.
+    """
+    mirrored = {run.account_id for run in done if run.outcome == "ok"}
+    rest = [account_id for account_id in ids if account_id not in mirrored]
+    with contextlib.suppress(OSError, ValueError):
+        ctx.stdout.write(
+            f"mirrored into {url.display}\n"
+            + render_report(SyncReport(accounts=tuple(done), errors={}))
+        )
+        ctx.stdout.flush()
+        if rest:
+            ctx.stderr.write(
+                f"asyncinvoices: interrupted: {len(mirrored):,} of {len(ids):,} accounts "
+                f"mirrored and committed; {len(rest):,} not, their rows as they were: "
+                + " ".join(rest)
+                + "\nasyncinvoices: to mirror the rest, run: "
+                + rerun_command(ctx.args, url, rest)
+                + "\n"
+            )
+        else:
+            ctx.stderr.write(
+                f"asyncinvoices: interrupted: all {len(ids):,} accounts were mirrored and "
+                "committed\n"
+            )
+        ctx.stderr.flush()
+
+
 def render_report(report: SyncReport) -> str:
     """Return the per-account table ``sync`` prints: seen, inserted, updated, removed.
 
@@ -136,6 +203,9 @@ async def sync(ctx: Context) -> None:
         raise ConfigurationError("give one or more ACCOUNT_IDs, or --all-accounts (not both)")
     url = database_url(ctx, database_url_from(ctx.environ, args.db))
     client = make_client(ctx, max_concurrency=args.concurrency, per_page=args.per_page)
+    # What is known while the run goes on, for the report of an interrupted run.
+    ids: list[str] = []
+    done: list[AccountSync] = []
     async with client, InvoiceMirror.open(url) as mirror:
         with progress_display(
             ctx.stderr, enabled=ctx.show_progress, description="syncing", log_stream=ctx.log_stream
@@ -145,11 +215,16 @@ async def sync(ctx: Context) -> None:
                 progress.update(stats)
 
             async def run() -> SyncReport:
-                ids = args.account_ids or [a.id async for a in client.accounts()]
-                return await mirror.sync(client, ids, on_progress=update)
+                ids.extend(args.account_ids or [a.id async for a in client.accounts()])
+                return await mirror.sync(client, ids, on_progress=update, on_account=done.append)
 
-            report = await with_governor_watch(client, progress, run)
-    ctx.stdout.write(f"mirrored into {url.redacted}\n" + render_report(report))
+            try:
+                report = await with_governor_watch(client, progress, run)
+            except (anyio.get_cancelled_exc_class(), KeyboardInterrupt):
+                if ids:  # Ctrl-C after the accounts were known
+                    _report_interrupted(ctx, url, ids, done)
+                raise
+    ctx.stdout.write(f"mirrored into {url.display}\n" + render_report(report))
     ctx.stdout.flush()
     if len(report.errors) > 1:  # the exit code and last line are the first failure's
         for account_id, error in report.errors.items():

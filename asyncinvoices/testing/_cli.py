@@ -11,14 +11,16 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, TextIO
 
 import anyio
 import anyio.abc
+from aiohttp import web
 
 from ._server import FakeCloudflare
 from ._shapes import SHAPES, Shapes
@@ -26,6 +28,8 @@ from ._shapes import SHAPES, Shapes
 __all__ = ["main", "parse_rate_limit", "serve"]
 
 _FORGET_SECONDS = 60.0
+
+logger = logging.getLogger("asyncinvoices.testing")
 
 
 def parse_rate_limit(text: str) -> tuple[int, float] | None:
@@ -97,15 +101,59 @@ async def serve(
         host=host,
         port=port,
     )
+    tally = _Tally()
+    fake.app.middlewares.append(tally.middleware)
     stop = asyncio.Event()
-    with _stop_on_signals(stop.set):
-        async with fake:
-            info = _announce(fake, invoices, json_output, out)
-            task_status.started(info)
-            async with anyio.create_task_group() as group:
-                group.start_soon(_forget_records, fake)
-                await stop.wait()
-                group.cancel_scope.cancel()
+    try:
+        with _stop_on_signals(stop.set):
+            async with fake:
+                tally.listening = True
+                info = _announce(fake, invoices, json_output, out)
+                task_status.started(info)
+                async with anyio.create_task_group() as group:
+                    group.start_soon(_forget_records, fake)
+                    await stop.wait()
+                    group.cancel_scope.cancel()
+    finally:
+        if tally.listening:
+            _report_served(tally.served, json_output, out)
+
+
+class _Tally:
+    """Counts every request that reaches the server, at the wire, for as long as it serves
+    (the fake's own records are cleared now and then), and logs each one at INFO."""
+
+    def __init__(self) -> None:
+        self.served = 0
+        self.listening = False
+
+    @web.middleware
+    async def middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        self.served += 1
+        number = self.served
+        status = "dropped"  # a reset or a disconnect answers nothing
+        try:
+            response = await handler(request)
+            status = str(response.status)
+            return response
+        finally:
+            # The path and query only: the credentials are in the headers, never logged.
+            logger.info(
+                "fake server: request %d: %s %s -> %s", number, request.method, request.path_qs,
+                status,
+            )  # fmt: skip
+
+
+def _report_served(served: int, json_output: bool, out: TextIO) -> None:
+    """Say how many requests the server answered in all, so that a client's count can be
+    checked against it: in the log, and on ``out`` unless it carries the one JSON line."""
+    noun = "request" if served == 1 else "requests"
+    logger.info("fake server: stopped after serving %d %s", served, noun)
+    if not json_output:
+        with contextlib.suppress(OSError, ValueError):
+            print(f"FakeCloudflare stopped; it served {served:,} {noun}.", file=out, flush=True)
 
 
 @contextlib.contextmanager
@@ -141,11 +189,15 @@ def _announce(
     }
     others = len(fake.account_ids) - 1
     more = f" (and {others} more: GET /accounts)" if others else ""
+    accounts = len(fake.account_ids)
+    # The invoices of every account, not of one: 40 accounts of 1,000 serve 40,000.
+    served = f"{invoices * accounts:,} invoices"
+    served += " in 1 account" if accounts == 1 else f": {accounts:,} accounts of {invoices:,}"
     if json_output:
         print(json.dumps(info), file=out, flush=True)
     else:
         print(
-            f"FakeCloudflare serving {invoices:,} invoices\n"
+            f"FakeCloudflare serving {served}\n"
             f"  base URL    {info['base_url']}\n"
             f"  account id  {info['account_id']}{more}\n"
             f"  API token   {info['api_token']}\n"

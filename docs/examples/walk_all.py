@@ -5,7 +5,6 @@ Run: python walk_all.py ACCOUNT_ID  (with CLOUDFLARE_API_TOKEN set)
 
 import collections
 import sys
-from decimal import Decimal
 
 import anyio
 
@@ -31,8 +30,9 @@ async def main(account_id: str) -> None:
     print(f"{stats.invoices:,} invoices in {stats.pages} pages, {stats.requests} requests")
     print(f"{stats.elapsed:.2f} s, {stats.retries} retries")
     for (currency, status), amount in sorted(due.items()):
-        # Amounts are most likely minor units (cents): divide by 100 for the major unit.
-        print(f"  {currency} {status:<13} {amount / Decimal(100):>14,.2f}")
+        # Exactly as Cloudflare sends them: their unit (currency units or cents) is not
+        # documented, so nothing is divided or rounded.
+        print(f"  {currency} {status:<13} {amount:>16,}")
 
 
 if __name__ == "__main__":
