@@ -16,7 +16,9 @@ asks the governor once per attempt, a re-send by the HTTP library included.
 
 On top of its own count the governor obeys the server: a ``Ratelimit`` header with nothing
 remaining, or a 429 with ``Retry-After``, pauses every request of the client until the time
-given. A ``Ratelimit-Policy`` is a quota *and* its window: it is enforced as a second limit
+given. A header with some remaining is a budget: the governor never has more requests in
+flight than it says remain (other clients of the same user may be spending the rest). A
+``Ratelimit-Policy`` is a quota *and* its window: it is enforced as a second limit
 beside the configured one, never instead of it, so an adopted policy can only make the client
 stricter.
 
@@ -201,6 +203,11 @@ class RateGovernor:
         self._lock = anyio.Lock()  # FIFO, so no waiting request is starved by later ones
         self._changed = anyio.Event()
         self._waits = 0  # how many times any request had to wait: see _admit
+        self._sending = 0  # requests on the wire now
+        # What the last `Ratelimit` header left to start, less what was on the wire then;
+        # None when no header said so, or once its `t` seconds have passed.
+        self._budget: int | None = None
+        self._budget_until = 0.0
 
     @property
     def window(self) -> SlidingWindow | None:
@@ -236,10 +243,17 @@ class RateGovernor:
                 # longest window the client may wait, and let the server's 429 decide the rest.
                 window = longest
             self._window.adopt(header.quota, window)
-        if header.remaining <= 0 and header.reset > 0:
+        now = self._clock()
+        if header.remaining > 0 and header.reset > 0:
+            # The requests still on the wire may not be in the server's count yet: they spend
+            # the budget first. A later response brings a fresh budget.
+            self._budget = header.remaining - self._sending
+            self._budget_until = now + header.reset
+            self._notify()
+        elif header.remaining <= 0 and header.reset > 0:
             # Nothing left in the server's own count: someone else shares the quota, or the
             # server counts differently; either way its word is final.
-            now = self._clock()
+            self._budget = None
             if self._window is None or self._window.wait_time(now) == 0.0:
                 self.pause_until(now + header.reset, reason="server")
 
@@ -287,12 +301,23 @@ class RateGovernor:
                     self._waits += 1
                     await self._hold_for_pause(now, page)
                     continue
+                if self._over_budget(now):
+                    # The server's header said fewer remain than are on the wire: wait for a
+                    # response (with a fresh header) or for the header's `t` to pass.
+                    self._waits += 1
+                    self._announce(None, "server", page)
+                    changed = self._changed
+                    with anyio.move_on_after(self._budget_until - now):
+                        await changed.wait()
+                    continue
                 window = self._window
-                if window is None:
-                    break
-                delay = window.wait_time(now)
+                delay = 0.0 if window is None else window.wait_time(now)
                 if delay == 0.0:
-                    window.start()
+                    if window is not None:
+                        window.start()
+                    self._sending += 1
+                    if self._budget is not None:
+                        self._budget -= 1
                     break
                 self._waits += 1
                 self._announce(delay, "quota", page)
@@ -301,7 +326,18 @@ class RateGovernor:
                     await changed.wait()
         return self._clock() - entered if self._waits != waits_before else 0.0
 
+    def _over_budget(self, now: float) -> bool:
+        if self._budget is None:
+            return False
+        if now >= self._budget_until or self._sending == 0:
+            # Past its `t`, or every request it was set against has ended (and answered with
+            # a fresh header, or none): the budget no longer says anything.
+            self._budget = None
+            return False
+        return self._budget <= 0
+
     def _release(self) -> None:
+        self._sending -= 1
         if self._window is not None:
             self._window.end(self._clock())
         self._notify()
