@@ -152,6 +152,9 @@ class SyncInvoiceClient:
         on_wait: Called with a :class:`RateWait` whenever a request starts waiting for the
             rate limit. It runs on the client's own thread: keep it quick, and do not call
             the client from it.
+        shared_quota: Where the quota's window is kept, shared with other processes: a
+            ``redis://`` or ``file:///`` URL, or ``local``; as for :class:`InvoiceClient`.
+        quota_key: Names the budget in the shared store; as for :class:`InvoiceClient`.
 
     Raises:
         ConfigurationError: If a setting is invalid, no credentials can be found, or a
@@ -176,6 +179,8 @@ class SyncInvoiceClient:
         session: ClientSession | None = None,
         read_ahead: int | None = None,
         on_wait: Callable[[RateWait], object] | None = None,
+        shared_quota: str | None = None,
+        quota_key: str | None = None,
     ) -> None:
         if session is not None:
             raise ConfigurationError(
@@ -199,6 +204,8 @@ class SyncInvoiceClient:
             max_body=max_body,
             read_ahead=read_ahead,
             on_wait=on_wait,
+            shared_quota=shared_quota,
+            quota_key=quota_key,
         )
         # Reentrant: a stream collected by the garbage collector while this thread holds the
         # lock closes itself through the same lock.

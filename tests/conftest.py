@@ -11,6 +11,7 @@ import pytest
 from asyncinvoices import set_testing
 
 from .postgres import PostgresServer, running_server
+from .redis_server import RedisServer, running_redis
 
 
 @pytest.fixture
@@ -41,5 +42,23 @@ def postgres_server() -> Iterator[PostgresServer]:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"no PostgreSQL server: {exc}")
         pytest.skip(f"no PostgreSQL server: {exc}")
+    with stack:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A throwaway Redis server for the whole test run; skipped locally without one.
+
+    In CI (``CI=true``) a server that cannot start fails the tests instead: CI installs
+    ``redis-server`` (.ci/run), so a skip there would hide a broken store.
+    """
+    stack = contextlib.ExitStack()
+    try:
+        server = stack.enter_context(running_redis())
+    except RuntimeError as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"no Redis server: {exc}")
+        pytest.skip(f"no Redis server: {exc}")
     with stack:
         yield server
