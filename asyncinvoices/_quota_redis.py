@@ -14,6 +14,7 @@ tokens (random), times and the server's policy is written: no credential.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -142,6 +143,14 @@ class RedisQuotaStore:
 
     def _failed(self, exc: RedisError) -> QuotaStoreError:
         text = str(exc).strip() or type(exc).__name__
+        # redis-py says "Error 111 connecting to h:p. Connect call failed (...)", raised while
+        # handling the OSError: the store's name already says where, the system's reason why.
+        cause: BaseException | None = exc
+        for _ in range(4):
+            cause = cause.__cause__ or cause.__context__ if cause is not None else None
+            if isinstance(cause, OSError) and isinstance(cause.errno, int) and cause.errno > 0:
+                text = os.strerror(cause.errno)
+                break
         return QuotaStoreError(
             f"the shared quota in {self.name} cannot be reached: {redact_url(text)}",
             store=self.name,

@@ -20,6 +20,18 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(autouse=True)
+def own_cache_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Each test has a home of its own: the command line keeps its shared quota in the user's
+    cache directory, and a test must not share a window with another, nor with the user's."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.delenv("ASYNCINVOICES_SHARED_QUOTA", raising=False)
+
+
 @pytest.fixture
 def instant_backoff() -> Iterator[None]:
     """Backoff waits are zero while the test runs (a server's Retry-After is still honoured)."""

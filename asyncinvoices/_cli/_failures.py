@@ -21,6 +21,7 @@ from asyncinvoices._errors import (
     ConfigurationError,
     NotFoundError,
     PaginationError,
+    QuotaStoreError,
     RateLimitError,
     ResponseFormatError,
     ServerError,
@@ -138,6 +139,13 @@ def describe(exc: BaseException, *, now: dt.datetime | None = None) -> tuple[str
         return (
             f"network error: {network_text(exc)}: check the connection (and --base-url), "
             "then try again",
+            ExitCode.SERVER,
+        )
+    if isinstance(exc, QuotaStoreError):
+        return (
+            f"shared quota unavailable: {exc}; nothing was sent, since without it the quota "
+            "cannot be known to have room. Check the store (--shared-quota, "
+            "$ASYNCINVOICES_SHARED_QUOTA), or count this run alone with --shared-quota local",
             ExitCode.SERVER,
         )
     if isinstance(exc, ResponseFormatError):

@@ -50,7 +50,7 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     ``--type`` is left out on purpose: a mirror of one type would mark every invoice of the
     other type removed.
     """
-    from ._app import _positive  # the same validation as fetch's options
+    from ._app import _positive, add_shared_quota_options  # the same as fetch's options
 
     parser.add_argument(
         "account_ids", metavar="ACCOUNT_ID", nargs="*", help="the Cloudflare account ids"
@@ -86,6 +86,7 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
         help="API root (default: $CLOUDFLARE_BASE_URL or https://api.cloudflare.com/client/v4); "
         "https, or http to loopback only",
     )
+    add_shared_quota_options(parser)
 
 
 def database_url(ctx: Context, text: str) -> DatabaseURL:
