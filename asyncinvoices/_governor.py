@@ -219,7 +219,8 @@ class RateGovernor:
         # Tokens name this process's places in the store: random, so that no two processes
         # (nor a restarted one) share one, and they say nothing about the credentials.
         self._tokens = (f"{secrets.token_hex(8)}-{n}" for n in itertools.count())
-        self._share_pause: tuple[float, WaitReason] | None = None  # (until, why), to share
+        # A pause to share: (until, why, when the server said it).
+        self._share_pause: tuple[float, WaitReason, float] | None = None
         self._shared_policy: tuple[int, float] | None = None
         self._window = (
             SlidingWindow(limit.requests, limit.window, history=max_pause) if limit else None
@@ -262,9 +263,12 @@ class RateGovernor:
             when: The clock time the pause ends.
             reason: Why, as reported to ``on_wait``: ``"retry-after"`` or ``"server"``.
         """
-        if self._store is not None and (self._share_pause is None or when > self._share_pause[0]):
-            self._share_pause = (when, reason)
+        self._offer_pause(when, reason)
         self._hold_until(when, reason)
+
+    def _offer_pause(self, when: float, reason: WaitReason) -> None:
+        if self._store is not None and (self._share_pause is None or when > self._share_pause[0]):
+            self._share_pause = (when, reason, self._clock())
 
     def _hold_until(self, when: float, reason: WaitReason) -> None:
         if when > self._paused_until:
@@ -295,7 +299,11 @@ class RateGovernor:
             # Nothing left in the server's own count: someone else shares the quota, or the
             # server counts differently; either way its word is final.
             self._budget = None
-            if self._window is None or self._window.wait_time(now) == 0.0:
+            if self._store is not None:
+                # Only the shared window knows whether the processes sharing it explain the
+                # empty count; the store decides, with the next admission.
+                self._offer_pause(now + header.reset, "server")
+            elif self._window is None or self._window.wait_time(now) == 0.0:
                 self.pause_until(now + header.reset, reason="server")
 
     def _notify(self) -> None:
@@ -335,10 +343,11 @@ class RateGovernor:
         assert self._store is not None
         assert self._window is not None
         window = self._window
-        pause: float = 0.0
+        pause, age = 0.0, 0.0
         reason: WaitReason = "server"
         if self._share_pause is not None:
             pause, reason = max(0.0, self._share_pause[0] - now), self._share_pause[1]
+            age = max(0.0, now - self._share_pause[2])
         policy = window.policy if window.policy != self._shared_policy else None
         token = next(self._tokens)
         verdict = await self._store.admit(
@@ -349,6 +358,7 @@ class RateGovernor:
                 lease=self._timeout + max(w for _, w in window.limits),
                 pause=pause,
                 pause_reason=reason,
+                pause_age=age,
                 policy=policy,
             )
         )

@@ -72,7 +72,11 @@ class Admission:
         window: Its window, in seconds.
         lease: Seconds after which an unreleased place is freed (its process died).
         pause: Seconds of a pause the server ordered this process, to share; 0.0 for none.
-        pause_reason: Why: ``"retry-after"`` or ``"server"``.
+        pause_reason: Why: ``"retry-after"`` (a 429) always applies; ``"server"`` (a
+            ``Ratelimit`` header with nothing remaining) only if the shared window had room
+            when the header was read: when it was full, the processes sharing it explain the
+            server's empty count.
+        pause_age: Seconds since the server said it.
         policy: A stricter ``(quota, window)`` the server's policy header gave, to share.
     """
 
@@ -82,6 +86,7 @@ class Admission:
     lease: float
     pause: float = 0.0
     pause_reason: WaitReason = "server"
+    pause_age: float = 0.0
     policy: tuple[int, float] | None = None
 
 
@@ -165,22 +170,21 @@ class QuotaState:
     pause_reason: str = "server"
     policy: tuple[int, int, int] | None = None
 
+    def _full_at(self, moment: int, limits: list[tuple[int, int]]) -> bool:
+        """Whether some limit was surely full at ``moment``: the requests in flight that had
+        started by then, and those that had ended within its window before it."""
+        flying = sum(1 for start in self.flying.values() if start <= moment)
+        last = bisect.bisect_right(self.ended, moment)
+        return any(
+            flying + last - bisect.bisect_right(self.ended, moment - span) >= quota
+            for quota, span in limits
+        )
+
     def admit(self, now: int, ask: Admission) -> Verdict:
         """Decide on ``ask`` at ``now``; take the place when admitted."""
-        if ask.pause > 0:
-            until = now + _micros(ask.pause)
-            if until > self.paused_until:
-                self.paused_until, self.pause_reason = until, ask.pause_reason
         if ask.policy is not None:
             self.policy = (ask.policy[0], _micros(ask.policy[1]), now + _micros(POLICY_TTL))
-        if now < self.paused_until:
-            return Verdict(
-                admitted=False,
-                wait=(self.paused_until - now) / MICROS,
-                reason=_reason(self.pause_reason),
-            )
-        window = _micros(ask.window)
-        limits = [(ask.quota, window)]
+        limits = [(ask.quota, _micros(ask.window))]
         if self.policy is not None:
             if self.policy[2] <= now:
                 self.policy = None
@@ -190,6 +194,22 @@ class QuotaState:
         lease = _micros(ask.lease)
         self.flying = {t: start for t, start in self.flying.items() if start > now - lease}
         del self.ended[: bisect.bisect_right(self.ended, now - longest)]
+        if ask.pause > 0 and (
+            ask.pause_reason == "retry-after"
+            or not self._full_at(now - _micros(ask.pause_age), limits)
+        ):
+            # A 429 is always shared. A header with nothing remaining, when the window had
+            # room as the header was read, says someone outside it spends the quota too;
+            # when the window was full, the processes sharing it explain the server's count.
+            until = now + _micros(ask.pause)
+            if until > self.paused_until:
+                self.paused_until, self.pause_reason = until, ask.pause_reason
+        if now < self.paused_until:
+            return Verdict(
+                admitted=False,
+                wait=(self.paused_until - now) / MICROS,
+                reason=_reason(self.pause_reason),
+            )
         wait = 0
         for quota, span in limits:
             first = bisect.bisect_right(self.ended, now - span)

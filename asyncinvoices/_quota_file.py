@@ -1,10 +1,11 @@
 """The shared quota in a file: every process of one user on one machine spends one window.
 
-The window is a small JSON file, ``<directory>/<quota key>.json``, read and written under an
-exclusive ``flock`` on ``<quota key>.lock`` beside it, and replaced atomically, so that a
-process killed mid-write leaves the previous window whole. Times are the machine's wall clock
+The window is a small JSON file, ``<directory>/<quota key>.json``, read and rewritten in
+place under an exclusive ``flock`` on it, in one ``write()``, so that a process killed
+mid-step leaves a whole window behind. Times are the machine's wall clock
 (``time.time``): the only clock every process on the machine shares across runs; a clock set
-back makes places look younger, which holds requests back longer, never less.
+back makes places look younger, which holds requests back longer; one set forward frees
+places early, so keep the clock synchronised, as NTP does.
 
 The command line keeps it in the user's cache directory (:func:`cache_directory`), so that a
 run remembers the requests of the run before it. It needs POSIX ``fcntl``; elsewhere the
@@ -13,11 +14,10 @@ store refuses to open, with a :class:`~asyncinvoices.ConfigurationError`.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
-import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -79,6 +79,10 @@ class FileQuotaStore:
             ) from None
         self._directory = Path(directory)
         self._path = self._directory / f"{key}.json"
+        # The file stays open between steps. flock() excludes other open files, not other
+        # threads of this process, so those take turns on a thread lock first.
+        self._fd: int | None = None
+        self._threads = threading.Lock()
         self.name = self._path.as_uri() if self._path.is_absolute() else str(self._path)
 
     @property
@@ -89,43 +93,44 @@ class FileQuotaStore:
     def _locked(self, change: Callable[[QuotaState, int], T]) -> T:
         import fcntl
 
-        self._directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        lock_path = self._path.with_suffix(".lock")
-        with open(lock_path, "a") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        with self._threads:
+            if self._fd is None:
+                self._directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = self._fd
+            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                state = self._read()
+                state = self._read(fd)
                 result = change(state, _now())
-                self._write(state)
+                # One write() of the whole window, then the length: a process killed between
+                # the two leaves the new window followed by the old one's tail, which
+                # _read ignores. (Writing a new file and renaming it over the old one would
+                # cost a millisecond a step on ext4; this, tens of microseconds.)
+                data = json.dumps(state.to_json(), separators=(",", ":")).encode() + b"\n"
+                os.pwrite(fd, data, 0)
+                os.ftruncate(fd, len(data))
                 return result
             finally:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
-    def _read(self) -> QuotaState:
-        try:
-            text = self._path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+    def _read(self, fd: int) -> QuotaState:
+        chunks = []
+        offset = 0
+        while chunk := os.pread(fd, 1 << 16, offset):
+            chunks.append(chunk)
+            offset += len(chunk)
+        text = b"".join(chunks).decode("utf-8", "replace")
+        if not text.strip():
             return QuotaState()
         try:
-            return QuotaState.from_json(json.loads(text))
+            data, _ = json.JSONDecoder().raw_decode(text)
+            return QuotaState.from_json(data)
         except ValueError as exc:
-            # Written only by replace(), so never half-written; a file that is not a window
-            # was put there by something else, and guessing could overspend the quota.
+            # Not a window this store wrote: guessing could overspend the quota.
             raise QuotaStoreError(
                 f"{self.name} is not a quota window ({exc}); remove it to start afresh",
                 store=self.name,
             ) from None
-
-    def _write(self, state: QuotaState) -> None:
-        handle, temporary = tempfile.mkstemp(dir=self._directory, prefix=".quota-")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                json.dump(state.to_json(), file, separators=(",", ":"))
-            os.replace(temporary, self._path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
 
     async def _run(self, change: Callable[[QuotaState, int], T]) -> T:
         try:
@@ -145,4 +150,8 @@ class FileQuotaStore:
         await self._run(lambda state, now: state.release(now, token))
 
     async def aclose(self) -> None:
-        """Nothing stays open between two steps."""
+        """Close the file."""
+        with self._threads:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None

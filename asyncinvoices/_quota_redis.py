@@ -32,9 +32,9 @@ __all__ = ["ADMIT_SCRIPT", "RELEASE_SCRIPT", "RedisQuotaStore"]
 _SOCKET_TIMEOUT = 5.0
 
 # KEYS: flying, ended, pause, policy.
-# ARGV: token, quota, window, lease, pause, pause reason, policy quota, policy window;
-# times in whole microseconds, 0 for "none".
-# Returns {1, 0, ""} when admitted, else {0, wait, reason} with wait -1 when a request in
+# ARGV: token, quota, window, lease, pause, pause reason, pause age, policy quota, policy
+# window, policy TTL (seconds); times in whole microseconds, 0 for "none".
+# Returns {1, "0", ""} when admitted, else {0, wait, reason} with wait "-1" when a request in
 # flight must end first. Numbers are formatted with %.0f: Lua's own tostring would print
 # 1.7e+15 and lose the microseconds.
 ADMIT_SCRIPT = """
@@ -42,25 +42,10 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local function n(x) return string.format('%.0f', x) end
 local quota, window, lease = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local pause = tonumber(ARGV[5])
-if pause > 0 then
-  local current = redis.call('GET', KEYS[3])
-  local current_until = 0
-  if current then current_until = tonumber(string.match(current, '^(%d+):')) end
-  if now + pause > current_until then
-    local expiry = n(math.ceil(pause / 1000) + 1)
-    redis.call('SET', KEYS[3], n(now + pause) .. ':' .. ARGV[6], 'PX', expiry)
-  end
-end
-local policy_quota = tonumber(ARGV[7])
+local pause, reason, age = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
+local policy_quota = tonumber(ARGV[8])
 if policy_quota > 0 then
-  redis.call('SET', KEYS[4], n(policy_quota) .. ':' .. ARGV[8], 'EX', ARGV[9])
-end
-local paused = redis.call('GET', KEYS[3])
-if paused then
-  local paused_until, reason = string.match(paused, '^(%d+):(.*)$')
-  paused_until = tonumber(paused_until)
-  if now < paused_until then return {0, n(paused_until - now), reason} end
+  redis.call('SET', KEYS[4], n(policy_quota) .. ':' .. ARGV[9], 'EX', ARGV[10])
 end
 local limits = {{quota, window}}
 local longest = window
@@ -73,6 +58,36 @@ if policy then
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', n(now - lease))
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', n(now - longest))
+if pause > 0 then
+  -- A 429 is always shared. A header with nothing remaining, when the window had room as the
+  -- header was read, says someone outside it spends the quota too; when the window was full,
+  -- the processes sharing it explain the server's count.
+  local share = reason == 'retry-after'
+  if not share then
+    local moment = now - age
+    local flying = redis.call('ZCOUNT', KEYS[1], '-inf', n(moment))
+    share = true
+    for _, limit in ipairs(limits) do
+      local ended = redis.call('ZCOUNT', KEYS[2], '(' .. n(moment - limit[2]), n(moment))
+      if flying + ended >= limit[1] then share = false end
+    end
+  end
+  if share then
+    local current = redis.call('GET', KEYS[3])
+    local current_until = 0
+    if current then current_until = tonumber(string.match(current, '^(%d+):')) end
+    if now + pause > current_until then
+      local expiry = n(math.ceil(pause / 1000) + 1)
+      redis.call('SET', KEYS[3], n(now + pause) .. ':' .. reason, 'PX', expiry)
+    end
+  end
+end
+local paused = redis.call('GET', KEYS[3])
+if paused then
+  local paused_until, why = string.match(paused, '^(%d+):(.*)$')
+  paused_until = tonumber(paused_until)
+  if now < paused_until then return {0, n(paused_until - now), why} end
+end
 local flying = redis.call('ZCARD', KEYS[1])
 local wait = 0
 for _, limit in ipairs(limits) do
@@ -166,6 +181,7 @@ class RedisQuotaStore:
             _micros(ask.lease),
             _micros(ask.pause),
             ask.pause_reason,
+            _micros(ask.pause_age),
             policy[0],
             _micros(policy[1]),
             int(POLICY_TTL),

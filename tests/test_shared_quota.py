@@ -80,6 +80,28 @@ def test_state_shares_a_pause_and_keeps_the_later_one() -> None:
     assert state.admit(105 * S, ask("c")).admitted
 
 
+def test_state_drops_a_server_pause_its_own_full_window_explains() -> None:
+    """A header with nothing remaining, read while the window was full: nothing to share."""
+    state = QuotaState()
+    for token in "abc":
+        state.admit(100 * S, ask(token))
+    state.release(100 * S + 100_000, "a")
+    # Read at 100.1 s, offered at 100.5 s: three places were taken then.
+    offer = ask("d", pause=1.0, pause_age=0.4)
+    assert state.admit(100 * S + 500_000, offer) == Verdict(admitted=False, wait=0.6)
+    assert state.paused_until == 0
+
+
+def test_state_shares_a_server_pause_when_its_window_had_room() -> None:
+    """Two of three places taken as the header said nothing remains: another tool spends."""
+    state = QuotaState()
+    for token in "ab":
+        state.admit(100 * S, ask(token))
+    offer = ask("c", pause=2.0, pause_age=0.5)
+    assert state.admit(101 * S, offer) == Verdict(admitted=False, wait=2.0, reason="server")
+    assert state.admit(102 * S, ask("c")) == Verdict(admitted=False, wait=1.0, reason="server")
+
+
 def test_state_enforces_a_shared_policy_beside_each_quota() -> None:
     state = QuotaState()
     assert state.admit(100 * S, ask("a", policy=(1, 4.0))).admitted
@@ -143,6 +165,19 @@ async def test_store_shares_a_pause(store: QuotaStore) -> None:
     assert (second.admitted, second.reason) == (False, "retry-after")
     assert second.wait is not None
     assert 2.5 < second.wait <= 3.0
+
+
+async def test_store_shares_a_server_pause_only_when_the_window_had_room(
+    store: QuotaStore,
+) -> None:
+    assert (await store.admit(ask("a", quota=1))).admitted
+    # The window (one place) was full as the header was read: the pause is not shared.
+    assert await store.admit(ask("b", quota=1, pause=30.0)) == Verdict(admitted=False, wait=None)
+    await store.release("a")
+    verdict = await store.admit(ask("b", quota=2, pause=30.0))
+    assert (verdict.admitted, verdict.reason) == (False, "server")
+    assert verdict.wait is not None
+    assert 29.0 < verdict.wait <= 30.0
 
 
 async def test_store_shares_a_stricter_policy(store: QuotaStore) -> None:
@@ -227,8 +262,7 @@ async def test_file_store_shared_by_two_clients_keeps_one_window(tmp_path: Path)
         assert first_end is not None
         assert fourth_start - first_end >= 2.0
     assert [p.name for p in sorted(tmp_path.iterdir())] == [  # noqa: ASYNC240 - after the run
-        f"{default_quota_key(Credentials(token=fake.api_token))}.json",
-        f"{default_quota_key(Credentials(token=fake.api_token))}.lock",
+        f"{default_quota_key(Credentials(token=fake.api_token))}.json"
     ]
 
 
@@ -311,3 +345,25 @@ def test_without_the_option_redis_is_never_imported() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert out.stdout == "[]\n"
+
+
+async def test_file_store_ignores_a_stale_tail_and_refuses_what_it_did_not_write(
+    tmp_path: Path,
+) -> None:
+    """A process killed between writing the window and cutting the file leaves a tail."""
+    store = FileQuotaStore(tmp_path, "k")
+    assert (await store.admit(ask("a"))).admitted
+    await store.aclose()
+    path = tmp_path / "k.json"
+    path.write_bytes(path.read_bytes() + b'9],"paused_until":0}\n')
+    assert (await store.admit(ask("b"))).admitted
+    await store.aclose()
+    path.write_text("not json")
+    with pytest.raises(QuotaStoreError) as info:
+        await store.admit(ask("c"))
+    await store.aclose()
+    assert str(info.value) == (
+        f"{path.as_uri()} is not a quota window (Expecting value: line 1 column 1 (char 0)); "
+        "remove it to start afresh"
+    )
+    assert info.value.store == path.as_uri()

@@ -65,10 +65,7 @@ async def test_xdg_cache_home_holds_the_window(tmp_path: Path) -> None:
             env={"XDG_CACHE_HOME": str(tmp_path)},
         )  # fmt: skip
     assert code == ExitCode.OK
-    assert sorted(p.name for p in (tmp_path / "asyncinvoices" / "quota").iterdir()) == [
-        "team.json",
-        "team.lock",
-    ]
+    assert sorted(p.name for p in (tmp_path / "asyncinvoices" / "quota").iterdir()) == ["team.json"]
 
 
 @pytest.mark.parametrize("command", ["fetch", "summary", "accounts", "sync"])
