@@ -46,6 +46,7 @@ _Change = tuple[str, str, str, "str | None", "str | None"]
 class _Backend(Protocol):
     async def migrate(self) -> int: ...
     async def begin(self, account_id: str) -> None: ...
+    async def claim(self, account_id: str, since: dt.datetime) -> bool: ...
     async def stage(self, batch: Sequence[tuple[str, Invoice]]) -> None: ...
     async def changed(self, account_id: str) -> list[tuple[str, Any, list[Any], list[Any]]]: ...
     async def apply(
@@ -142,6 +143,7 @@ class InvoiceMirror:
         account_ids: Iterable[str],
         *,
         on_progress: Callable[[str, FetchStats], object] | None = None,
+        divide: bool = False,
     ) -> SyncReport:
         """Sync each account in turn; a failed account does not stop the others.
 
@@ -149,6 +151,11 @@ class InvoiceMirror:
             client: An open :class:`InvoiceClient`.
             account_ids: The accounts, from anywhere (a list, a config file, a query).
             on_progress: Called with ``(account_id, FetchStats)`` after each page.
+            divide: Share the accounts with other workers syncing the same database: skip
+                (outcome ``"skipped"``) an account another worker is syncing, or has synced
+                since this call began, instead of waiting for it. On PostgreSQL a try-lock
+                per account, released with its transaction (so a worker that dies releases
+                its account); SQLite has one writer at a time, and its workers take turns.
 
         Returns:
             One :class:`AccountSync` per account, and the exception of each failed one.
@@ -161,8 +168,9 @@ class InvoiceMirror:
         ids = [validate_account_id(account_id) for account_id in account_ids]
         results: list[AccountSync] = []
         errors: dict[str, AsyncInvoicesError] = {}
+        since = self._clock() if divide else None
         for account_id in ids:
-            run, error = await self._sync_one(client, account_id, on_progress)
+            run, error = await self._sync_one(client, account_id, on_progress, since)
             results.append(run)
             if error is not None:
                 errors[account_id] = error
@@ -197,6 +205,7 @@ class InvoiceMirror:
         client: InvoiceClient,
         account_id: str,
         on_progress: Callable[[str, FetchStats], object] | None,
+        since: dt.datetime | None = None,
     ) -> tuple[AccountSync, AsyncInvoicesError | None]:
         progress = None if on_progress is None else _bind(on_progress, account_id)
         stream = client.invoices(account_id, on_progress=progress)  # validates the id
@@ -204,7 +213,17 @@ class InvoiceMirror:
             started = self._clock()
             counts = _Counts()
             try:
-                await self._backend.begin(account_id)
+                if since is None:
+                    await self._backend.begin(account_id)
+                elif not await self._backend.claim(account_id, since):
+                    await stream.aclose()
+                    skipped = AccountSync(
+                        account_id=account_id,
+                        started_at=started,
+                        finished_at=started,
+                        outcome="skipped",
+                    )
+                    return skipped, None
                 async with stream:
                     await self._stage_all(stream, counts)
                 return await self._apply(account_id, started, counts), None

@@ -39,7 +39,9 @@ examples:
 Each account is synced in one transaction: a failed or interrupted run changes nothing and
 is recorded in the sync_runs table. Invoices no longer listed are marked removed_at, never
 deleted; every changed field is recorded in invoice_changes. PostgreSQL needs
-pip install 'asyncinvoices[postgres]'.
+pip install 'asyncinvoices[postgres]'. Several sync processes on one PostgreSQL database
+divide the accounts: each skips an account another is syncing or has synced since it
+started ("skipped"); on SQLite they take turns.
 
 """
 
@@ -147,7 +149,9 @@ async def sync(ctx: Context) -> None:
 
             async def run() -> SyncReport:
                 ids = args.account_ids or [a.id async for a in client.accounts()]
-                return await mirror.sync(client, ids, on_progress=update)
+                # Other `sync` processes on the same database divide the accounts with this
+                # one: an account another is syncing, or has synced since, is skipped.
+                return await mirror.sync(client, ids, on_progress=update, divide=True)
 
             report = await with_governor_watch(client, progress, run)
     ctx.stdout.write(f"mirrored into {url.redacted}\n" + render_report(report))
