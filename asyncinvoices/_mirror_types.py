@@ -186,7 +186,7 @@ class AccountSync:
     account_id: str
     started_at: dt.datetime
     finished_at: dt.datetime
-    outcome: SyncOutcome = "ok"
+    outcome: Literal["ok", "failed", "cancelled", "skipped"] = "ok"
     seen: int = 0
     inserted: int = 0
     updated: int = 0
