@@ -324,9 +324,13 @@ class RateGovernor:
             # A `Ratelimit` header with nothing remaining asked for a longer pause than the
             # client may wait: sending anyway would trip Cloudflare's block, so the request
             # fails as a Retry-After that long would.
+            why = (
+                "a 429 told a process sharing this quota to wait"
+                if self._pause_reason == "retry-after"
+                else "an earlier response's Ratelimit header said the quota is used up"
+            )
             raise RateLimitError(
-                "not sent: an earlier response's Ratelimit header said the quota "
-                f"is used up; waiting {wait:.0f} s",
+                f"not sent: {why}; waiting {wait:.0f} s",
                 status=429,
                 page=page,
                 retry_after=wait,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from asyncinvoices import (
     InvoiceClient,
     QuotaStoreError,
     RateLimit,
+    RateLimitError,
     SyncInvoiceClient,
 )
 from asyncinvoices._config import Credentials
@@ -367,3 +369,38 @@ async def test_file_store_ignores_a_stale_tail_and_refuses_what_it_did_not_write
         "remove it to start afresh"
     )
     assert info.value.store == path.as_uri()
+
+
+@pytest.mark.parametrize("kind", ["file", "redis"])
+async def test_a_pause_another_process_was_told_holds_this_one_too(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Another process met a 429 with Retry-After 100 s: this one sends nothing either.
+
+    With max_retry_wait 10 s it fails at once, as a Retry-After of 100 s would.
+    """
+    url = tmp_path.as_uri() if kind == "file" else request.getfixturevalue("redis_server").url(4)
+    other = open_store(url, f"paused-{kind}")
+    assert other is not None
+    told = await other.admit(
+        ask("x", quota=1200, window=300.0, pause=100.0, pause_reason="retry-after")
+    )
+    await other.aclose()
+    assert (told.admitted, told.reason) == (False, "retry-after")
+    async with FakeCloudflare(60) as fake:
+        async with InvoiceClient(
+            api_token=fake.api_token,
+            base_url=fake.base_url,
+            shared_quota=url,
+            quota_key=f"paused-{kind}",
+            max_retry_wait=10,
+        ) as client:
+            with pytest.raises(RateLimitError) as info:
+                await client.list_invoices(fake.account_id)
+        assert fake.requests == []
+    assert re.fullmatch(
+        r"not sent: a 429 told a process sharing this quota to wait; waiting (99|100) s "
+        r"exceeds max_retry_wait=10 s; Cloudflare blocks the token until then",
+        str(info.value),
+    )
+    assert info.value.status == 429
