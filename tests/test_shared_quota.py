@@ -404,3 +404,39 @@ async def test_a_pause_another_process_was_told_holds_this_one_too(
         str(info.value),
     )
     assert info.value.status == 429
+
+
+async def test_a_store_lost_mid_walk_leaves_a_checkpoint_to_resume_from(tmp_path: Path) -> None:
+    """The file store turns unusable after two pages: the walk fails closed with
+    QuotaStoreError, and its checkpoint resumes with every other invoice exactly once."""
+    async with FakeCloudflare(200) as fake:
+        delivered: list[str] = []
+        async with InvoiceClient(
+            api_token=fake.api_token,
+            base_url=fake.base_url,
+            per_page=20,
+            max_concurrency=1,
+            read_ahead=0,
+            shared_quota=tmp_path.as_uri(),
+            quota_key="lost",
+        ) as client:
+            stream = client.invoices(fake.account_id)
+
+            async def copy() -> None:
+                async with stream:
+                    async for invoice in stream:
+                        delivered.append(invoice.id)
+                        if len(delivered) == 40:
+                            (tmp_path / "lost.json").write_text("not json")
+
+            with pytest.raises(QuotaStoreError):
+                await copy()
+            saved = stream.checkpoint()
+        sent = len(fake.requests)
+        async with InvoiceClient(
+            api_token=fake.api_token, base_url=fake.base_url, per_page=20, shared_quota="local"
+        ) as client:
+            rest = [i.id async for i in client.invoices(fake.account_id, resume=saved)]
+    assert delivered + rest == fake.ids()
+    # No page is read ahead: the third page's admission met the broken store, and was not sent.
+    assert (len(delivered), sent) == (40, 2)
