@@ -122,3 +122,19 @@ async def test_environment_variable_names_the_store() -> None:
         assert fake.requests == []
     assert code == ExitCode.SERVER
     assert f"redis://127.0.0.1:{port} cannot be reached" in err
+
+
+async def test_unwritable_cache_directory_counts_the_run_alone_and_says_so(tmp_path: Path) -> None:
+    """The cache directory cannot be made (a file is in the way): a warning, then a local run."""
+    blocker = tmp_path / "cache"
+    blocker.write_text("")
+    async with FakeCloudflare(30) as fake:
+        code, out, err = await cli(
+            fake, "fetch", fake.account_id, "-q", "--format", "jsonl",
+            env={"XDG_CACHE_HOME": str(blocker)},
+        )  # fmt: skip
+    assert (code, ids(out)) == (ExitCode.OK, fake.ids())
+    assert err == (
+        f"WARNING: cannot keep the shared quota in {blocker}/asyncinvoices/quota (Not a "
+        "directory): counting this run's requests only\n"
+    )
