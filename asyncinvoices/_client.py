@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import os
 from collections.abc import AsyncGenerator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,13 @@ from ._models import (
     RateWait,
 )
 from ._paginator import check_bounds
+from ._quota import (
+    ENV_SHARED_QUOTA,
+    QuotaStore,
+    check_quota_key,
+    default_quota_key,
+    open_store,
+)
 from ._retry import Backoff, RetryPolicy
 from ._stream import InvoiceStream, PageStream, WalkSetup
 from ._transport import DEFAULT_MAX_BODY, ClientSession, Transport
@@ -80,6 +88,23 @@ def _default_read_ahead(max_concurrency: int, per_page: int) -> int:
 def _check_callback(on_progress: object) -> None:
     if on_progress is not None and not callable(on_progress):
         raise ConfigurationError("on_progress must be callable")
+
+
+def _shared_store(
+    shared_quota: str | None,
+    quota_key: str | None,
+    credentials: Credentials,
+    rate_limit: RateLimit | None,
+) -> QuotaStore | None:
+    """The store ``shared_quota`` (or ``ASYNCINVOICES_SHARED_QUOTA``) names, or ``None``."""
+    spec = shared_quota if shared_quota is not None else os.environ.get(ENV_SHARED_QUOTA)
+    key = default_quota_key(credentials) if quota_key is None else check_quota_key(quota_key)
+    if not spec:
+        return None
+    store = open_store(spec, key)
+    if store is not None and rate_limit is None:
+        raise ConfigurationError("shared_quota needs a rate_limit: the quota to share")
+    return store
 
 
 class _State(enum.Enum):
@@ -126,6 +151,16 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             server that overstates ``total_count`` costs at most ``read_ahead`` requests.
         on_wait: Called with a :class:`RateWait` whenever a request starts waiting for the
             rate limit (the wait is also logged on the ``asyncinvoices`` logger).
+        shared_quota: Where the quota's window is kept, so that several processes spend one
+            budget: ``redis://host:6379/0`` (``rediss://``, ``unix://``; needs
+            ``asyncinvoices[redis]``) for processes on any machine, ``file:///directory``
+            for those of one machine, ``local`` for this client alone. Default:
+            ``ASYNCINVOICES_SHARED_QUOTA``, else ``local``. A store that cannot be reached
+            fails a request with :class:`QuotaStoreError` before it is sent.
+        quota_key: Names the budget in the shared store: clients with the same store and key
+            share one window. Default: derived from a hash of the credentials (never the
+            credentials themselves); give one key to several tokens of one Cloudflare user,
+            whose quota they share.
 
     Raises:
         ConfigurationError: If a setting is invalid or no credentials can be found.
@@ -149,6 +184,8 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
         session: ClientSession | None = None,
         read_ahead: int | None = None,
         on_wait: Callable[[RateWait], object] | None = None,
+        shared_quota: str | None = None,
+        quota_key: str | None = None,
     ) -> None:
         self._credentials: Credentials = resolve_credentials(
             api_token=api_token, api_email=api_email, api_key=api_key
@@ -167,7 +204,10 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             raise ConfigurationError("rate_limit must be a RateLimit or None")
         if on_wait is not None and not callable(on_wait):
             raise ConfigurationError("on_wait must be callable")
-        self._governor = RateGovernor(rate_limit, max_pause=max_retry_wait, on_wait=on_wait)
+        store = _shared_store(shared_quota, quota_key, self._credentials, rate_limit)
+        self._governor = RateGovernor(
+            rate_limit, max_pause=max_retry_wait, on_wait=on_wait, store=store, timeout=timeout
+        )
         self._fetcher = PageFetcher(
             base_url=self._base_url,
             credentials=self._credentials,
@@ -242,6 +282,7 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
         for scope in list(self._walks):
             scope.cancel()
         await self._fetcher.aclose()
+        await self._governor.aclose()
 
     def _spawn(self, function: Callable[[], Any]) -> None:
         if self._state is _State.CLOSED:

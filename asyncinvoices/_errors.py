@@ -7,6 +7,7 @@
     ├── TransportError            the connection failed, timed out or was cut off
     ├── ResponseFormatError       the response is not the JSON envelope Cloudflare documents
     ├── PaginationError           the server's paging cannot be trusted (ignored page, loops)
+    ├── QuotaStoreError           the shared quota's store (a file, Redis) cannot be used
     └── APIError                  Cloudflare answered with an error envelope or status
         ├── BadRequestError       400 (and any other 4xx not named below)
         ├── AuthenticationError   401, 403, and 400 with codes 9106 / 6003 / 6111 / 6102 / 6103
@@ -31,6 +32,7 @@ __all__ = [
     "ConfigurationError",
     "NotFoundError",
     "PaginationError",
+    "QuotaStoreError",
     "RateLimitError",
     "ResponseFormatError",
     "ServerError",
@@ -127,6 +129,22 @@ class PaginationError(AsyncInvoicesError):
     def __init__(self, message: str, *, page: int | None = None) -> None:
         super().__init__(message)
         self.page = page
+
+
+class QuotaStoreError(AsyncInvoicesError):
+    """The store of the shared quota (a file, Redis) could not be read or written.
+
+    The request it was to admit was not sent: without the shared count no process can know
+    the quota is not spent, and one request too many blocks every tool of the user for five
+    minutes, so the client fails closed. A stream's checkpoint is still valid for resuming.
+
+    Attributes:
+        store: The store, as ``redis://host:6379/0`` or ``file:///path``, without a password.
+    """
+
+    def __init__(self, message: str, *, store: str) -> None:
+        super().__init__(message)
+        self.store = store
 
 
 class APIError(AsyncInvoicesError):

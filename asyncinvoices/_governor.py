@@ -16,27 +16,40 @@ asks the governor once per attempt, a re-send by the HTTP library included.
 
 On top of its own count the governor obeys the server: a ``Ratelimit`` header with nothing
 remaining, or a 429 with ``Retry-After``, pauses every request of the client until the time
-given. A ``Ratelimit-Policy`` is a quota *and* its window: it is enforced as a second limit
+given. A header with some remaining is a budget: the governor never has more requests in
+flight than it says remain (other clients of the same user may be spending the rest). A
+``Ratelimit-Policy`` is a quota *and* its window: it is enforced as a second limit
 beside the configured one, never instead of it, so an adopted policy can only make the client
 stricter.
 
 :class:`SlidingWindow` is the pure bookkeeping (times are passed in); :class:`RateGovernor`
 adds the waiting and tells the application about it (:class:`~asyncinvoices.RateWait`).
+
+The window above is this process's own. With a shared store (``_quota.py``: a file, Redis)
+the governor also asks the store before each request, after its own window let it through,
+and tells it when the request ended: the store's window counts the requests of every process
+that shares it. The server's pauses and a stricter policy go to the store with the next
+admission, so that every process waits, and pauses the store reports are kept here as if
+the server had ordered them. A store that cannot be reached fails the request before it is
+sent.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import logging
 import math
+import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio
 
-from ._errors import RateLimitError
+from ._errors import AsyncInvoicesError, RateLimitError
 from ._models import RateLimit, RateWait, WaitReason
 from ._protocol import RateLimitHeader
+from ._quota import Admission, QuotaStore
 
 __all__ = ["RateGovernor", "SlidingWindow"]
 
@@ -45,6 +58,10 @@ logger = logging.getLogger("asyncinvoices")
 # A wait at least this long is logged at INFO; shorter ones, which a throttled walk has
 # between every two requests, at DEBUG so that INFO stays readable.
 _NOTABLE_WAIT = 1.0
+
+# How often a request held back by places in flight in the shared store (perhaps in another
+# process, which cannot signal here) asks the store again.
+_STORE_POLL = 0.02
 
 # Ended requests older than every window are forgotten, and never more than this many are
 # kept: a window's decision needs only its `quota` most recent ends.
@@ -180,6 +197,10 @@ class RateGovernor:
             longer of the two instead: the client may not wait longer for a place.
         on_wait: Called with a :class:`~asyncinvoices.RateWait` each time a request starts
             waiting for the rate limit.
+        store: The shared window every process with the same store and key counts in, or
+            ``None`` for this process alone. Needs ``limit``.
+        timeout: The request timeout, in seconds: a place in the shared store whose process
+            died is freed this long plus the window after it was taken.
     """
 
     def __init__(
@@ -189,8 +210,18 @@ class RateGovernor:
         clock: Callable[[], float] = anyio.current_time,
         max_pause: float = math.inf,
         on_wait: Callable[[RateWait], object] | None = None,
+        store: QuotaStore | None = None,
+        timeout: float = 30.0,
     ) -> None:
         self._max_pause = max_pause
+        self._store = store if limit is not None else None
+        self._timeout = timeout
+        # Tokens name this process's places in the store: random, so that no two processes
+        # (nor a restarted one) share one, and they say nothing about the credentials.
+        self._tokens = (f"{secrets.token_hex(8)}-{n}" for n in itertools.count())
+        # A pause to share: (until, why, when the server said it).
+        self._share_pause: tuple[float, WaitReason, float] | None = None
+        self._shared_policy: tuple[int, float] | None = None
         self._window = (
             SlidingWindow(limit.requests, limit.window, history=max_pause) if limit else None
         )
@@ -201,6 +232,11 @@ class RateGovernor:
         self._lock = anyio.Lock()  # FIFO, so no waiting request is starved by later ones
         self._changed = anyio.Event()
         self._waits = 0  # how many times any request had to wait: see _admit
+        self._sending = 0  # requests on the wire now
+        # What the last `Ratelimit` header left to start, less what was on the wire then;
+        # None when no header said so, or once its `t` seconds have passed.
+        self._budget: int | None = None
+        self._budget_until = 0.0
 
     @property
     def window(self) -> SlidingWindow | None:
@@ -212,13 +248,29 @@ class RateGovernor:
         """The clock time before which no request is admitted (0.0 when not paused)."""
         return self._paused_until
 
+    @property
+    def store(self) -> QuotaStore | None:
+        """The shared store of the window, or ``None`` when this process counts alone."""
+        return self._store
+
     def pause_until(self, when: float, *, reason: WaitReason = "retry-after") -> None:
         """Admit nothing before clock time ``when`` (a later pause wins over an earlier one).
+
+        With a shared store, the pause goes to the store with the next admission, so that
+        every process sharing it waits too.
 
         Args:
             when: The clock time the pause ends.
             reason: Why, as reported to ``on_wait``: ``"retry-after"`` or ``"server"``.
         """
+        self._offer_pause(when, reason)
+        self._hold_until(when, reason)
+
+    def _offer_pause(self, when: float, reason: WaitReason) -> None:
+        if self._store is not None and (self._share_pause is None or when > self._share_pause[0]):
+            self._share_pause = (when, reason, self._clock())
+
+    def _hold_until(self, when: float, reason: WaitReason) -> None:
         if when > self._paused_until:
             self._paused_until = when
             self._pause_reason = reason
@@ -236,11 +288,22 @@ class RateGovernor:
                 # longest window the client may wait, and let the server's 429 decide the rest.
                 window = longest
             self._window.adopt(header.quota, window)
-        if header.remaining <= 0 and header.reset > 0:
+        now = self._clock()
+        if header.remaining > 0 and header.reset > 0:
+            # The requests still on the wire may not be in the server's count yet: they spend
+            # the budget first. A later response brings a fresh budget.
+            self._budget = header.remaining - self._sending
+            self._budget_until = now + header.reset
+            self._notify()
+        elif header.remaining <= 0 and header.reset > 0:
             # Nothing left in the server's own count: someone else shares the quota, or the
             # server counts differently; either way its word is final.
-            now = self._clock()
-            if self._window is None or self._window.wait_time(now) == 0.0:
+            self._budget = None
+            if self._store is not None:
+                # Only the shared window knows whether the processes sharing it explain the
+                # empty count; the store decides, with the next admission.
+                self._offer_pause(now + header.reset, "server")
+            elif self._window is None or self._window.wait_time(now) == 0.0:
                 self.pause_until(now + header.reset, reason="server")
 
     def _notify(self) -> None:
@@ -261,9 +324,13 @@ class RateGovernor:
             # A `Ratelimit` header with nothing remaining asked for a longer pause than the
             # client may wait: sending anyway would trip Cloudflare's block, so the request
             # fails as a Retry-After that long would.
+            why = (
+                "a 429 told a process sharing this quota to wait"
+                if self._pause_reason == "retry-after"
+                else "an earlier response's Ratelimit header said the quota is used up"
+            )
             raise RateLimitError(
-                "not sent: an earlier response's Ratelimit header said the quota "
-                f"is used up; waiting {wait:.0f} s",
+                f"not sent: {why}; waiting {wait:.0f} s",
                 status=429,
                 page=page,
                 retry_after=wait,
@@ -271,7 +338,52 @@ class RateGovernor:
         self._announce(wait, self._pause_reason, page)
         await anyio.sleep(wait)
 
-    async def _admit(self, page: int | None) -> float:
+    async def _admit_shared(self, page: int | None, now: float) -> str | None:
+        """Ask the store for a place; return its token, or ``None`` after waiting (ask again).
+
+        Raises:
+            QuotaStoreError: If the store cannot be reached; no place was taken.
+        """
+        assert self._store is not None
+        assert self._window is not None
+        window = self._window
+        pause, age = 0.0, 0.0
+        reason: WaitReason = "server"
+        if self._share_pause is not None:
+            pause, reason = max(0.0, self._share_pause[0] - now), self._share_pause[1]
+            age = max(0.0, now - self._share_pause[2])
+        policy = window.policy if window.policy != self._shared_policy else None
+        token = next(self._tokens)
+        verdict = await self._store.admit(
+            Admission(
+                token=token,
+                quota=window.quota,
+                window=window.window,
+                lease=self._timeout + max(w for _, w in window.limits),
+                pause=pause,
+                pause_reason=reason,
+                pause_age=age,
+                policy=policy,
+            )
+        )
+        # Shared now (or there was nothing new to share).
+        self._share_pause = None
+        self._shared_policy = window.policy
+        if verdict.admitted:
+            return token
+        self._waits += 1
+        if verdict.reason != "quota" and verdict.wait is not None:
+            # A pause the server ordered some process: held here as one ordered to this one.
+            self._hold_until(self._clock() + verdict.wait, verdict.reason)
+            return None
+        if verdict.wait is not None:
+            self._announce(verdict.wait, "quota", page)
+        changed = self._changed
+        with anyio.move_on_after(_STORE_POLL if verdict.wait is None else verdict.wait):
+            await changed.wait()
+        return None
+
+    async def _admit(self, page: int | None) -> tuple[float, str | None]:
         """Wait until a request may start and take its place; return the seconds throttled.
 
         Time counts as throttled when the quota or a pause held this request back, or held
@@ -280,6 +392,7 @@ class RateGovernor:
         """
         entered = self._clock()
         waits_before = self._waits
+        token: str | None = None
         async with self._lock:
             while True:
                 now = self._clock()
@@ -287,21 +400,47 @@ class RateGovernor:
                     self._waits += 1
                     await self._hold_for_pause(now, page)
                     continue
+                if self._over_budget(now):
+                    # The server's header said fewer remain than are on the wire: wait for a
+                    # response (with a fresh header) or for the header's `t` to pass.
+                    self._waits += 1
+                    self._announce(None, "server", page)
+                    changed = self._changed
+                    with anyio.move_on_after(self._budget_until - now):
+                        await changed.wait()
+                    continue
                 window = self._window
-                if window is None:
-                    break
-                delay = window.wait_time(now)
+                delay = 0.0 if window is None else window.wait_time(now)
                 if delay == 0.0:
-                    window.start()
+                    if self._store is not None:
+                        token = await self._admit_shared(page, now)
+                        if token is None:
+                            continue
+                    if window is not None:
+                        window.start()
+                    self._sending += 1
+                    if self._budget is not None:
+                        self._budget -= 1
                     break
                 self._waits += 1
                 self._announce(delay, "quota", page)
                 changed = self._changed
                 with anyio.move_on_after(delay if delay is not None else math.inf):
                     await changed.wait()
-        return self._clock() - entered if self._waits != waits_before else 0.0
+        return (self._clock() - entered if self._waits != waits_before else 0.0), token
+
+    def _over_budget(self, now: float) -> bool:
+        if self._budget is None:
+            return False
+        if now >= self._budget_until or self._sending == 0:
+            # Past its `t`, or every request it was set against has ended (and answered with
+            # a fresh header, or none): the budget no longer says anything.
+            self._budget = None
+            return False
+        return self._budget <= 0
 
     def _release(self) -> None:
+        self._sending -= 1
         if self._window is not None:
             self._window.end(self._clock())
         self._notify()
@@ -316,8 +455,26 @@ class RateGovernor:
         Args:
             page: The page the request is for, named in logs and in ``on_wait``.
         """
-        waited = await self._admit(page)
+        waited, token = await self._admit(page)
         try:
             yield waited
         finally:
             self._release()
+            if token is not None:
+                await self._release_shared(token)
+
+    async def _release_shared(self, token: str) -> None:
+        assert self._store is not None
+        # Shielded: a cancelled request still ended. A release that fails is not the
+        # request's failure (its response is in): the lease frees the place in time.
+        with anyio.CancelScope(shield=True), anyio.move_on_after(self._timeout):
+            try:
+                await self._store.release(token)
+            except AsyncInvoicesError as exc:
+                logger.warning("%s; the place is freed when its lease ends", exc)
+
+    async def aclose(self) -> None:
+        """Close the shared store's connection, if any."""
+        if self._store is not None:
+            with anyio.CancelScope(shield=True):
+                await self._store.aclose()

@@ -46,6 +46,7 @@ _Change = tuple[str, str, str, "str | None", "str | None"]
 class _Backend(Protocol):
     async def migrate(self) -> int: ...
     async def begin(self, account_id: str) -> None: ...
+    async def claim(self, account_id: str, since: dt.datetime) -> bool: ...
     async def stage(self, batch: Sequence[tuple[str, Invoice]]) -> None: ...
     async def changed(self, account_id: str) -> list[tuple[str, Any, list[Any], list[Any]]]: ...
     async def apply(
@@ -143,6 +144,7 @@ class InvoiceMirror:
         *,
         on_progress: Callable[[str, FetchStats], object] | None = None,
         on_account: Callable[[AccountSync], object] | None = None,
+        divide: bool = False,
     ) -> SyncReport:
         """Sync each account in turn; a failed account does not stop the others.
 
@@ -153,6 +155,11 @@ class InvoiceMirror:
             on_account: Called with each account's :class:`AccountSync` as soon as it is
                 recorded in ``sync_runs``, cancelled ones included: what a caller that is
                 interrupted knows was done (the report is never returned then).
+            divide: Share the accounts with other workers syncing the same database: skip
+                (outcome ``"skipped"``) an account another worker is syncing, or has synced
+                since this call began, instead of waiting for it. On PostgreSQL a try-lock
+                per account, released with its transaction (so a worker that dies releases
+                its account); SQLite has one writer at a time, and its workers take turns.
 
         Returns:
             One :class:`AccountSync` per account, and the exception of each failed one.
@@ -165,8 +172,9 @@ class InvoiceMirror:
         ids = [validate_account_id(account_id) for account_id in account_ids]
         results: list[AccountSync] = []
         errors: dict[str, AsyncInvoicesError] = {}
+        since = self._clock() if divide else None
         for account_id in ids:
-            run, error = await self._sync_one(client, account_id, on_progress, on_account)
+            run, error = await self._sync_one(client, account_id, on_progress, on_account, since)
             results.append(run)
             if error is not None:
                 errors[account_id] = error
@@ -202,6 +210,7 @@ class InvoiceMirror:
         account_id: str,
         on_progress: Callable[[str, FetchStats], object] | None,
         on_account: Callable[[AccountSync], object] | None = None,
+        since: dt.datetime | None = None,
     ) -> tuple[AccountSync, AsyncInvoicesError | None]:
         # The id as the API knows it (lower case), for the rows as well as the requests.
         account_id = validate_account_id(account_id)
@@ -211,7 +220,17 @@ class InvoiceMirror:
             started = self._clock()
             counts = _Counts()
             try:
-                await self._backend.begin(account_id)
+                if since is None:
+                    await self._backend.begin(account_id)
+                elif not await self._backend.claim(account_id, since):
+                    await stream.aclose()
+                    skipped = AccountSync(
+                        account_id=account_id,
+                        started_at=started,
+                        finished_at=started,
+                        outcome="skipped",
+                    )
+                    return skipped, None
                 async with stream:
                     await self._stage_all(stream, counts)
                 run = await self._apply(account_id, started, counts)

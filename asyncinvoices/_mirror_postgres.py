@@ -178,6 +178,38 @@ class PostgresBackend:
 
         await self._run(work)
 
+    async def claim(self, account_id: str, since: dt.datetime) -> bool:
+        """Start the account's transaction unless another worker holds the account or has
+        synced it since ``since``: a try-lock, never a wait. Return whether it started.
+
+        The lock is the same advisory lock as :meth:`begin`'s, released with the transaction,
+        so a worker that dies frees its account.
+        """
+
+        async def work() -> bool:
+            await self._start()
+            held = await self._db.fetchval(
+                "SELECT pg_try_advisory_xact_lock($1, hashtext($2))", _LOCK_SPACE, account_id
+            )
+            # Read after the lock: a sync that held it committed its run before releasing it.
+            done = held and await self._db.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM sync_runs WHERE account_id = $1 "
+                "AND outcome = 'ok' AND finished_at >= $2)",
+                account_id,
+                since,
+            )
+            if not held or done:
+                await self.rollback()
+                return False
+            await self._db.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS mirror_staging "
+                f"(id TEXT PRIMARY KEY, {field_columns('postgresql')}) ON COMMIT DELETE ROWS"
+            )
+            await self._db.execute("TRUNCATE mirror_staging")
+            return True
+
+        return await self._run(work)
+
     async def stage(self, batch: Sequence[tuple[str, Invoice]]) -> None:
         """Copy fetched invoices, with their keys, into the staging table."""
         rows = [_row(key, invoice) for key, invoice in batch]

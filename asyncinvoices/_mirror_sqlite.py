@@ -183,6 +183,11 @@ class SQLiteBackend:
 
         await self._run(work)
 
+    async def claim(self, account_id: str, since: dt.datetime) -> bool:
+        """As :meth:`begin`: SQLite has one writer at a time, so workers take turns instead."""
+        await self.begin(account_id)
+        return True
+
     async def stage(self, batch: Sequence[tuple[str, Invoice]]) -> None:
         """Add fetched invoices, with their keys, to the staging table."""
         rows = [_row(key, invoice) for key, invoice in batch]

@@ -41,8 +41,9 @@ DEFAULT_DB_URL: Final = "sqlite:///invoices.db"
 #: The environment variable naming the database, e.g. ``postgresql://user:pw@host/db``.
 ENV_DB: Final = "ASYNCINVOICES_DB"
 
-SyncOutcome = Literal["ok", "failed", "cancelled"]
-"""How the sync of one account ended, as ``sync_runs.outcome`` records it."""
+SyncOutcome = Literal["ok", "failed", "cancelled", "skipped"]
+"""How the sync of one account ended, as ``sync_runs.outcome`` records it; ``"skipped"`` (another
+worker was syncing the account, or had synced it) is reported, never recorded."""
 
 
 class MirrorError(AsyncInvoicesError):
@@ -189,7 +190,8 @@ class AccountSync:
         started_at: When the sync started (UTC); also ``first_seen_at`` / ``seen_at`` of what
             it wrote.
         finished_at: When it committed, or gave up (UTC).
-        outcome: ``"ok"``, ``"failed"`` or ``"cancelled"``.
+        outcome: ``"ok"``, ``"failed"``, ``"cancelled"``, or ``"skipped"`` when another worker
+            was syncing the account or had synced it (``sync(divide=True)``; never recorded).
         seen: Invoices the API listed.
         inserted: Invoices new to the mirror.
         updated: Known invoices with at least one changed field, or back after a removal.
@@ -201,7 +203,7 @@ class AccountSync:
     account_id: str
     started_at: dt.datetime
     finished_at: dt.datetime
-    outcome: Literal["ok", "failed", "cancelled"] = "ok"
+    outcome: Literal["ok", "failed", "cancelled", "skipped"] = "ok"
     seen: int = 0
     inserted: int = 0
     updated: int = 0

@@ -9,18 +9,26 @@ per-request aiohttp middleware. aiohttp sends an idempotent request again by its
 reused keep-alive connection turns out to be closed (RFC 9112, section 9.3.1.1); the server
 may well have counted the first attempt, so the second one needs a place in the quota too.
 The middleware runs once per attempt, so each is admitted and counted, and none is silent.
+
+The timeout starts when an attempt is admitted, not when :meth:`Transport.get` is called: a
+request held by the governor (a full quota, a server-ordered pause of minutes) has not been
+sent, and waiting is not failing. aiohttp's own ``total`` timeout would start before the
+middleware runs, so the transport keeps its own deadline, set by the middleware once the gate
+lets the attempt through.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import aiohttp
+import anyio
 import attrs
 
 from ._errors import ConfigurationError, ResponseFormatError, TransportError
@@ -42,6 +50,9 @@ DEFAULT_MAX_BODY = 32 * 1024 * 1024
 USER_AGENT = f"asyncinvoices/{__version__} aiohttp/{aiohttp.__version__}"
 
 _CHUNK = 256 * 1024
+
+# The transport's own deadline (see the module's docstring) replaces aiohttp's.
+_NO_AIOHTTP_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=None, sock_read=None)
 
 
 @attrs.frozen(kw_only=True)
@@ -94,7 +105,7 @@ class Transport:
             raise ConfigurationError("session must be an aiohttp.ClientSession")
         self._borrowed = session
         self._session: aiohttp.ClientSession | None = session
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = timeout
         self._max_body = max_body
         self._connections = connections
         self._closed = False
@@ -155,30 +166,39 @@ class Transport:
         """
         session = self._ensure_session()
         tally = WireTally() if tally is None else tally
-        middlewares = (*_session_middlewares(session), _gated(gate, tally, page))
+        # No deadline while the gate holds the attempt back; the middleware sets it on sending.
+        deadline = anyio.CancelScope()
+        middlewares = (
+            *_session_middlewares(session),
+            _gated(gate, tally, page, deadline, self._timeout),
+        )
         try:
-            async with session.get(
-                url,
-                params=params,
-                headers=headers,
-                allow_redirects=False,
-                timeout=self._timeout,
-                middlewares=middlewares,
-            ) as response:
-                body = await self._read_body(response, page)
-                return RawResponse(status=response.status, headers=response.headers, body=body)
+            with deadline:
+                async with session.get(
+                    url,
+                    params=params,
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=_NO_AIOHTTP_TIMEOUT,
+                    middlewares=middlewares,
+                ) as response:
+                    body = await self._read_body(response, page)
+                    return RawResponse(status=response.status, headers=response.headers, body=body)
+            timed_out: BaseException | None = None
         except (asyncio.TimeoutError, TimeoutError) as exc:
-            raise TransportError(
-                f"no complete response within {self._timeout.total:g} s"
-                + (f" (page {page})" if page is not None else ""),
-                page=page,
-            ) from exc
+            timed_out = exc
         except aiohttp.ClientError as exc:
             raise TransportError(
                 f"{type(exc).__name__}: {_describe(exc)}"
                 + (f" (page {page})" if page is not None else ""),
                 page=page,
             ) from exc
+        # Reached only when the deadline's scope cancelled the attempt, or aiohttp timed out.
+        raise TransportError(
+            f"no complete response within {self._timeout:g} s"
+            + (f" (page {page})" if page is not None else ""),
+            page=page,
+        ) from timed_out
 
     async def _read_body(self, response: aiohttp.ClientResponse, page: int | None) -> bytes:
         length = response.content_length
@@ -207,7 +227,13 @@ def _session_middlewares(session: aiohttp.ClientSession) -> tuple[Any, ...]:
     return tuple(getattr(session, "_middlewares", ()) or ())
 
 
-def _gated(gate: Gate | None, tally: WireTally, page: int | None) -> Any:
+def _gated(
+    gate: Gate | None,
+    tally: WireTally,
+    page: int | None,
+    deadline: anyio.CancelScope,
+    timeout: float,
+) -> Any:
     async def middleware(
         request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
     ) -> aiohttp.ClientResponse:
@@ -216,12 +242,16 @@ def _gated(gate: Gate | None, tally: WireTally, page: int | None) -> Any:
                 "%sthe connection closed before the response; the request is sent again",
                 f"page {page}: " if page is not None else "",
             )
+        # A re-send waits for the gate again, and that wait is not the attempt's time either.
+        deadline.deadline = math.inf
         if gate is None:
             tally.attempts += 1
+            deadline.deadline = anyio.current_time() + timeout
             return await handler(request)
         async with gate() as waited:
             tally.attempts += 1
             tally.throttled += waited
+            deadline.deadline = anyio.current_time() + timeout
             return await handler(request)
 
     return middleware

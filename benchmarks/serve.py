@@ -68,6 +68,7 @@ def _stats(fake: FakeCloudflare) -> dict[str, object]:
     if done:
         # Requests in flight on average, from the first arrival to the last response.
         span = max(r.finished or 0.0 for r in done) - min(r.started for r in done)
+        result["span_s"] = round(span, 3)
         busy = sum((r.finished or 0.0) - r.started for r in done)
         result["mean_in_flight"] = round(busy / span, 2) if span > 0 else None
     if fake.peak_in_flight == 1 and len(done) > 1:

@@ -124,6 +124,7 @@ nitpick_ignore = [
     ("py:class", "asyncinvoices._governor.RateGovernor"),
     ("py:class", "asyncinvoices._governor.SlidingWindow"),
     ("py:class", "asyncinvoices._protocol.RateLimitHeader"),
+    ("py:class", "asyncinvoices._quota.QuotaStore"),
 ]
 nitpick_ignore_regex = [
     # Standard-library and typing names rendered in signatures (no Python inventory offline).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -524,11 +525,18 @@ async def test_retry_after_beyond_max_wait_raises_at_once() -> None:
 async def test_server_block_lifts_then_run_completes() -> None:
     """Over the server's quota the client waits out the block, then finishes exactly."""
     async with FakeCloudflare(invoices=100, rate_limit=(5, 1.0), block_seconds=1.0) as fake:
+        # Another tool of the same user trips the block: each request from a client of its own,
+        # as separate processes would, so that no header holds the sixth back.
+        for _ in range(6):
+            async with client_for(fake, rate_limit=None, max_retries=0) as other:
+                with contextlib.suppress(RateLimitError):
+                    await other.get_page(fake.account_id, page=1)
+        assert [r.status for r in fake.requests] == [200] * 5 + [429]
         async with client_for(fake, per_page=10, rate_limit=None, max_concurrency=2) as client:
             with anyio.fail_after(20):
                 ids = await all_ids(client, fake.account_id)
     assert ids == fake.ids()
-    assert 429 in [r.status for r in fake.requests]
+    assert fake.requests[6].status == 429  # the walk's first request met the block
 
 
 # -- cancellation and lifecycle ------------------------------------------------------------------

@@ -345,6 +345,26 @@ def _add_client_options(parser: argparse.ArgumentParser) -> None:
         help="API root (default: $CLOUDFLARE_BASE_URL or https://api.cloudflare.com/client/v4); "
         "https, or http to loopback only",
     )
+    add_shared_quota_options(parser)
+
+
+def add_shared_quota_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--shared-quota`` and ``--quota-key``, for every command that calls the API."""
+    parser.add_argument(
+        "--shared-quota",
+        metavar="URL",
+        help="where the quota's window is kept, shared by every process using it: "
+        "redis://host:6379/0 for processes on any machine (pip install "
+        "'asyncinvoices[redis]'), file:///directory for one machine, or local for this run "
+        "alone (default: $ASYNCINVOICES_SHARED_QUOTA, else a file in the user's cache "
+        "directory)",
+    )
+    parser.add_argument(
+        "--quota-key",
+        metavar="KEY",
+        help="names the budget in the shared store (default: a hash of the credentials); "
+        "give several tokens of one Cloudflare user the same key",
+    )
 
 
 def _add_walk_options(parser: argparse.ArgumentParser) -> None:

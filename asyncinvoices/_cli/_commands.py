@@ -8,8 +8,11 @@ and errors go to ``ctx.stderr``.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
 import shutil
+import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import IO, TextIO, TypeVar, cast
@@ -28,6 +31,8 @@ from asyncinvoices._config import (
 )
 from asyncinvoices._errors import ConfigurationError
 from asyncinvoices._models import RateLimit, RateWait
+from asyncinvoices._quota import ENV_SHARED_QUOTA
+from asyncinvoices._quota_file import cache_directory
 from asyncinvoices._stream import InvoiceStream
 
 from ._atomic import atomic_text_file
@@ -117,6 +122,7 @@ def make_client(
             f'Read" permission (or both {ENV_EMAIL} and {ENV_KEY} for a global API key)'
         )
     base_url = _base_url(ctx)
+    shared_quota, quota_key = _shared_quota(ctx)
     client = InvoiceClient(
         api_token=token,
         api_email=None if token else email,
@@ -126,9 +132,41 @@ def make_client(
         per_page=per_page,
         rate_limit=RateLimit() if rate_limit is None else rate_limit,
         on_wait=on_wait,
+        shared_quota=shared_quota,
+        quota_key=quota_key,
     )
     ctx.redactor.secrets += client._credentials.secrets()
     return client
+
+
+def _shared_quota(ctx: Context) -> tuple[str, str | None]:
+    """The shared quota's store and key: ``--shared-quota``, the environment, or a file.
+
+    By default every ``asyncinvoices`` process of the user on this machine shares one window,
+    kept in a file in the user's cache directory, so that a run also remembers the requests
+    of the run before it. Where that directory cannot be written (a read-only home in a
+    container), the run counts its own requests only, and says so.
+    """
+    key = getattr(ctx.args, "quota_key", None)
+    spec = getattr(ctx.args, "shared_quota", None) or ctx.environ.get(ENV_SHARED_QUOTA)
+    if spec:
+        password = urllib.parse.urlsplit(spec).password if "://" in spec else None
+        if password:
+            ctx.redactor.secrets += (password, urllib.parse.quote(password, safe=""))
+        return spec, key
+    directory = cache_directory(ctx.environ)
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not os.access(directory, os.W_OK):
+            raise PermissionError(errno.EACCES, "permission denied")
+    except OSError as exc:
+        logger.warning(
+            "cannot keep the shared quota in %s (%s): counting this run's requests only",
+            directory,
+            exc.strerror or exc,
+        )
+        return "local", key
+    return directory.as_uri(), key
 
 
 def _base_url(ctx: Context) -> str:

@@ -21,6 +21,7 @@ from asyncinvoices._errors import (
     ConfigurationError,
     NotFoundError,
     PaginationError,
+    QuotaStoreError,
     RateLimitError,
     ResponseFormatError,
     ServerError,
@@ -140,6 +141,13 @@ def describe(exc: BaseException, *, now: dt.datetime | None = None) -> tuple[str
             "then try again",
             ExitCode.SERVER,
         )
+    if isinstance(exc, QuotaStoreError):
+        return (
+            f"shared quota unavailable: {exc}; nothing was sent, since without it the quota "
+            "cannot be known to have room. Check the store (--shared-quota, "
+            "$ASYNCINVOICES_SHARED_QUOTA), or count this run alone with --shared-quota local",
+            ExitCode.SERVER,
+        )
     if isinstance(exc, ResponseFormatError):
         return (
             f"unexpected response from Cloudflare: {exc}{_ray(exc)}; "
@@ -191,9 +199,13 @@ def _describe_api(exc: APIError, now: dt.datetime) -> tuple[str, ExitCode]:
             )
         else:
             lifts = "Cloudflare's blocks last five minutes"
+        # Cloudflare's quota is the user's, across every token, process and machine: the run
+        # that meets a block is often not the one that caused it.
         return (
-            f"rate limited by Cloudflare ({_codes(exc)}){_ray(exc)}: {lifts}; run again then, "
-            "with a lower --rate-limit if other tools share the token",
+            f"rate limited by Cloudflare ({_codes(exc)}){_ray(exc)}: {lifts}; another process "
+            "or tool using the same Cloudflare user may have spent the quota. Run again then; "
+            "--shared-quota lets processes share one quota, and a lower --rate-limit leaves "
+            "room for other tools",
             ExitCode.RATE_LIMITED,
         )
     if isinstance(exc, BadRequestError):

@@ -50,7 +50,9 @@ examples:
 Each account is synced in one transaction: a failed or interrupted run changes nothing and
 is recorded in the sync_runs table. Invoices no longer listed are marked removed_at, never
 deleted; every changed field is recorded in invoice_changes. PostgreSQL needs
-pip install 'asyncinvoices[postgres]'.
+pip install 'asyncinvoices[postgres]'. Several sync processes on one PostgreSQL database
+divide the accounts: each skips an account another is syncing or has synced since it
+started ("skipped"); on SQLite they take turns.
 
 """
 
@@ -61,7 +63,7 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     ``--type`` is left out on purpose: a mirror of one type would mark every invoice of the
     other type removed.
     """
-    from ._app import _account_id, _positive  # the same validation as fetch's options
+    from ._app import _account_id, _positive, add_shared_quota_options  # as fetch's options
 
     parser.add_argument(
         "account_ids",
@@ -101,6 +103,7 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
         help="API root (default: $CLOUDFLARE_BASE_URL or https://api.cloudflare.com/client/v4); "
         "https, or http to loopback only",
     )
+    add_shared_quota_options(parser)
 
 
 def database_url(ctx: Context, text: str) -> DatabaseURL:
@@ -216,7 +219,11 @@ async def sync(ctx: Context) -> None:
 
             async def run() -> SyncReport:
                 ids.extend(args.account_ids or [a.id async for a in client.accounts()])
-                return await mirror.sync(client, ids, on_progress=update, on_account=done.append)
+                # Other `sync` processes on the same database divide the accounts with this
+                # one: an account another is syncing, or has synced since, is skipped.
+                return await mirror.sync(
+                    client, ids, on_progress=update, on_account=done.append, divide=True
+                )
 
             try:
                 report = await with_governor_watch(client, progress, run)
