@@ -224,6 +224,14 @@ def cloudflare_invoices(
         )
 
     client()  # a bad setting or missing credentials fail here, before any request
+    listed: list[Account] = []
+
+    def listing(sync_client: SyncInvoiceClient) -> list[Account]:
+        # Both resources need the listing when no accounts are given: it is fetched once a run.
+        if not listed:
+            with sync_client.accounts() as stream:
+                listed.extend(stream)
+        return listed
 
     @dlt.resource(
         name="accounts",
@@ -232,9 +240,8 @@ def cloudflare_invoices(
         columns={name: hints.copy() for name, hints in _ACCOUNT_COLUMNS.items()},
     )
     def accounts() -> Iterator[list[dict[str, Any]]]:
-        with client() as sync_client, sync_client.accounts() as stream:
-            rows = [_account_row(account) for account in stream]
-        yield rows
+        with client() as sync_client:
+            yield [_account_row(account) for account in listing(sync_client)]
 
     @dlt.resource(
         name="invoices",
@@ -245,10 +252,7 @@ def cloudflare_invoices(
     def invoices() -> Iterator[list[dict[str, Any]]]:
         state: dict[str, Any] = dlt.current.resource_state().setdefault("accounts", {})
         with client() as sync_client:
-            walked = ids
-            if walked is None:
-                with sync_client.accounts() as stream:
-                    walked = [account.id for account in stream]
+            walked = ids if ids is not None else [a.id for a in listing(sync_client)]
             for account_id in walked:
                 now = clock()
                 previous = AccountWalkState.from_state(state.get(account_id))
