@@ -23,7 +23,13 @@ import duckdb
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from asyncinvoices import AuthenticationError, ConfigurationError, Invoice, InvoiceClient
+from asyncinvoices import (
+    AuthenticationError,
+    ConfigurationError,
+    Invoice,
+    InvoiceClient,
+    ResponseFormatError,
+)
 from asyncinvoices._mirror_records import KeyAssigner
 from asyncinvoices.dlt import cloudflare_invoices, invoice_rows
 from asyncinvoices.testing import FakeCloudflare, Fault
@@ -80,9 +86,11 @@ class Warehouse:
             **options,
         }
         account_ids = options.pop("account_ids", [self.fake.account_id])
+        file_format = options.pop("file_format", None)
 
         def load() -> None:
-            self.pipeline().run(cloudflare_invoices(account_ids, **options))
+            source = cloudflare_invoices(account_ids, **options)
+            self.pipeline().run(source, loader_file_format=file_format)
 
         served = len(self.fake.requests)
         try:
@@ -169,12 +177,16 @@ def settle_history(fake: FakeCloudflare, *, recent: int = 30) -> int:
     return old_open
 
 
-async def test_the_first_run_loads_every_invoice_exactly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("file_format", [None, "jsonl"])
+async def test_the_first_run_loads_every_invoice_exactly(
+    tmp_path: Path, file_format: str | None
+) -> None:
     """Every invoice, in every shape the schema allows, is one row with its exact values; the
-    amounts are DECIMAL columns and a fractional amount reads back as the same Decimal."""
+    amounts are DECIMAL columns and a fractional amount reads back as the same Decimal; with
+    dlt's default load files for DuckDB and with JSON Lines."""
     async with FakeCloudflare(300, seed=3, shapes="mixed") as fake:
         warehouse = Warehouse(fake, tmp_path)
-        await warehouse.run(newest_created(fake), api_token=fake.api_token)
+        await warehouse.run(newest_created(fake), api_token=fake.api_token, file_format=file_format)
 
         expected = await expected_rows(fake)
         got = warehouse.rows()
@@ -411,3 +423,32 @@ async def test_a_server_not_newest_first_is_walked_to_the_end(
         "and filtered for since/until",
         f"{fake.account_id}: the server's invoices are not newest first: the walk read every page",
     ]
+
+
+def amounts(due: str) -> Invoice:
+    """An invoice of that amount due, unpaid."""
+    return Invoice(
+        id="in_1",
+        amount_due=Decimal(due),
+        amount_paid=Decimal(0),
+        amount_remaining=Decimal(due),
+        currency="usd",
+    )
+
+
+def test_an_amount_the_column_would_round_is_refused() -> None:
+    """Ten digits after the point do not fit decimal(38, 9): a typed error, not a rounding."""
+    with pytest.raises(ResponseFormatError) as refused:
+        invoice_rows("a" * 32, [amounts("640.1900000001")], KeyAssigner())
+    assert refused.value.field == "amount_due"
+    assert str(refused.value) == (
+        "invoice in_1: amount_due 640.1900000001 has more than 9 digits after the point, "
+        "more than the warehouse column keeps"
+    )
+
+
+def test_trailing_zeros_beyond_the_scale_lose_nothing() -> None:
+    """640.190000000000 is 640.19: accepted, as sent."""
+    [row] = invoice_rows("a" * 32, [amounts("640.190000000000")], KeyAssigner())
+    assert row["amount_due"] == Decimal("640.19")
+    assert str(row["amount_due"]) == "640.190000000000"
