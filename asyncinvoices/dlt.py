@@ -181,7 +181,7 @@ def cloudflare_invoices(
     max_concurrency: int = 8,
     read_ahead: int | None = None,
     rate_limit: RateLimit | None = _DEFAULT_RATE_LIMIT,
-    clock: Callable[[], dt.datetime] = _utcnow,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> Sequence[DltResource]:
     """The Cloudflare AI Gateway invoice history, as a dlt source of two resources.
 
@@ -204,12 +204,14 @@ def cloudflare_invoices(
             requests beyond the pages it needs.
         rate_limit: The client-side quota (Cloudflare's 1,200 per five minutes by default),
             shared by every walk of the run; ``None`` to send without counting.
-        clock: Returns the current time, timezone-aware (tests pass their own).
+        clock: Returns the current time, timezone-aware; default: the system's, in UTC
+            (tests pass their own).
 
     Raises:
         ConfigurationError: For an invalid account id or setting, or no credentials.
     """
     ids = None if account_ids is None else [validate_account_id(a) for a in account_ids]
+    now = _utcnow if clock is None else clock
     lookback = dt.timedelta(days=lookback_days)
     full_every = dt.timedelta(days=full_every_days)
 
@@ -254,18 +256,18 @@ def cloudflare_invoices(
         with client() as sync_client:
             walked = ids if ids is not None else [a.id for a in listing(sync_client)]
             for account_id in walked:
-                now = clock()
+                started = now()
                 previous = AccountWalkState.from_state(state.get(account_id))
                 plan = plan_walk(
                     previous,
-                    now=now,
+                    now=started,
                     lookback=lookback,
                     full_every=full_every,
                     full_requested=full,
                 )
                 tracker = OpenInvoices()
-                yield from _walk(sync_client, account_id, plan, tracker, now)
-                state[account_id] = tracker.state_after(plan, previous, now).to_state()
+                yield from _walk(sync_client, account_id, plan, tracker, started)
+                state[account_id] = tracker.state_after(plan, previous, started).to_state()
 
     return accounts, invoices
 
