@@ -21,7 +21,9 @@ Final means ``paid`` or ``void``; every other status, unknown ones and a missing
 is not final, so that a status this version does not know is re-read rather than frozen.
 
 The state kept between walks is :class:`AccountWalkState`, a few plain values per account
-(it fits dlt's resource state, or a row of a table). Nothing here does I/O or reads a clock.
+(it fits dlt's resource state, or a row of a table). Nothing here does I/O or reads a clock,
+so that every store kept current by partial walks (the dlt source, a database mirror) can
+follow one rule, written once, and test it with plain values.
 """
 
 from __future__ import annotations
