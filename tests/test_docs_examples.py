@@ -325,6 +325,37 @@ async def test_fake_without_pytest(tmp_path: Path) -> None:
     _check_output("fake_without_pytest.txt", result.stdout.decode())
 
 
+async def test_warehouse(
+    tutorial_fake: FakeCloudflare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """warehouse.py loads the account into DuckDB through dlt and sums it by status; run
+    again after seven new invoices and a payment, it merges them."""
+    import duckdb
+
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt-data"))  # not the home directory
+    monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
+    fake, account = tutorial_fake, tutorial_fake.account_id
+    outputs = [await _run(fake, tmp_path, "warehouse.py", account)]
+    new = fake.create_invoices(7)
+    paid = next(
+        i
+        for i, v in zip(fake.ids(), fake.expected_invoices(), strict=True)
+        if v["status"] == "open"
+    )
+    due = next(v["amount_due"] for v in fake.invoices() if v["id"] == paid)
+    fake.update_invoice(paid, status="paid", amount_paid=due, amount_remaining=0)
+    outputs.append(await _run(fake, tmp_path, "warehouse.py", account))
+
+    _check_output("warehouse.txt", "$ python warehouse.py $ACCOUNT\n".join(["", *outputs]))
+    with duckdb.connect(str(tmp_path / "cloudflare.duckdb"), read_only=True) as db:
+        ids = {row[0] for row in db.sql("SELECT id FROM billing.invoices").fetchall()}
+        status = db.sql(f"SELECT status FROM billing.invoices WHERE id = '{paid}'").fetchall()
+    assert ids == set(fake.ids())
+    assert len(ids) == TUTORIAL_INVOICES + 7
+    assert set(new) <= ids
+    assert status == [("paid",)]
+
+
 def test_web_fastapi_compiles() -> None:
     """The FastAPI example is valid Python (FastAPI is not installed to run it)."""
     source = (EXAMPLES / "web_fastapi.py").read_text(encoding="utf-8")
