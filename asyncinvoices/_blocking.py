@@ -138,7 +138,8 @@ class SyncInvoiceClient:
         base_url: The API root. Default: ``CLOUDFLARE_BASE_URL``, else
             ``https://api.cloudflare.com/client/v4``. Must be https unless on loopback.
         max_concurrency: The most requests in flight at once, across all streams.
-        per_page: The page size to ask for; the server may answer with a smaller one.
+        per_page: The page size to ask for. Default ``None``: the largest the server
+            accepts, learnt as :class:`InvoiceClient` learns it.
         timeout: Seconds one request attempt may take, first byte to last.
         max_retries: How many times a failed request is retried before its error is raised.
         rate_limit: The client-side quota, or ``None`` to send without counting.
@@ -166,7 +167,7 @@ class SyncInvoiceClient:
         api_key: str | None = None,
         base_url: str | None = None,
         max_concurrency: int = 8,
-        per_page: int = 50,
+        per_page: int | None = None,
         timeout: float = 30.0,
         max_retries: int = 5,
         rate_limit: RateLimit | None = _DEFAULT_RATE_LIMIT,
