@@ -593,6 +593,7 @@ class WalkProgress:
         page_size: The page size the server serves this walk, once page 1 showed it.
         reached: With ``since``, how many invoices from the head of the list the walk had
             to read: up to the first one older than the bound, once one was seen.
+        resumed: How many invoices a checkpoint said were delivered before this walk.
     """
 
     planned_pages: int | None = None
@@ -602,19 +603,23 @@ class WalkProgress:
     unordered: bool = False
     page_size: int | None = None
     reached: int | None = None
+    resumed: int = 0
 
     def fewest_requests(self) -> int | None:
         """The fewest requests the walk could have cost at the server's page size.
 
         The pages of :attr:`page_size` that hold what had to be read: the whole list by
-        ``total_count``, or with ``since`` the invoices up to the first one older than the
-        bound. ``None`` while the page size or the extent is not known.
+        ``total_count`` (after what a checkpoint delivered, when resumed), or with ``since``
+        the invoices up to the first one older than the bound. ``None`` while the page size
+        or the extent is not known.
         """
         size = self.page_size
-        extent = self.total_count if self.reached is None or self.unordered else self.reached
+        extent = self.reached
+        if extent is None or self.unordered:
+            extent = None if self.total_count is None else self.total_count - self.resumed
         if size is None or extent is None:
             return None
-        return page_count(extent, size)
+        return page_count(max(0, extent), size)
 
 
 class Walk:
@@ -671,6 +676,7 @@ class Walk:
         """The first machine: page 1, or a search after a checkpoint's anchor."""
         if resume is not None and resume.position >= 0:
             self.ledger.remember(resume.invoice_id, resume.created)
+            self.progress.resumed = resume.position + 1
             return AnchoredSearch(self, Seek(resume.position, self.first_size(), None))
         return FirstPage(self)
 
@@ -687,6 +693,8 @@ class Walk:
     def enter(self, action: AlignAt | Seek | Restart) -> Machine:
         """The machine that carries out a machine's terminal ``action``."""
         if isinstance(action, AlignAt):
+            if self.progress.page_size is None:
+                self.page_size(action.per_page)  # a resumed search settled on it
             return AlignedWindow(self, action)
         if isinstance(action, Seek):
             return AnchoredSearch(self, action)

@@ -27,7 +27,7 @@ from asyncinvoices._config import (
     resolve_base_url,
 )
 from asyncinvoices._errors import ConfigurationError
-from asyncinvoices._models import RateLimit, RateWait
+from asyncinvoices._models import FetchStats, ManyStats, RateLimit, RateWait
 from asyncinvoices._stream import InvoiceStream
 
 from ._atomic import atomic_text_file
@@ -90,7 +90,7 @@ def make_client(
     ctx: Context,
     *,
     max_concurrency: int,
-    per_page: int,
+    per_page: int | None,
     rate_limit: RateLimit | None = None,
     on_wait: Callable[[RateWait], object] | None = None,
 ) -> InvoiceClient:
@@ -99,7 +99,7 @@ def make_client(
     Args:
         ctx: The command's context.
         max_concurrency: ``--concurrency``.
-        per_page: ``--per-page``.
+        per_page: ``--per-page``; ``None``: the largest the server accepts.
         rate_limit: ``--rate-limit``; Cloudflare's 1,200 requests per 300 s by default.
         on_wait: Told when a request starts waiting for the rate limit.
 
@@ -196,6 +196,29 @@ async def with_governor_watch(
     return results[0]
 
 
+def requests_line(stats: FetchStats | ManyStats) -> str:
+    """The line on stderr that says what a run cost: its requests, and the fewest possible.
+
+    Every request counts against the token's quota (CLOUDFLARE_API.md, "Rate limits"); the
+    fewest are those the server's page size allows, once ``total_count`` tells them.
+    """
+    noun = "request" if stats.requests == 1 else "requests"
+    line = f"{stats.requests:,} {noun}"
+    fewest = stats.fewest_requests
+    if fewest is not None:
+        line += f"; the fewest possible: {fewest:,}"
+        if isinstance(stats, FetchStats) and stats.page_size is not None:
+            line += f", at {stats.page_size:,} invoices a page"
+    return line
+
+
+def report_requests(ctx: Context, stats: FetchStats | ManyStats) -> None:
+    """Write :func:`requests_line` to stderr, unless ``-q``."""
+    if not ctx.quiet:
+        ctx.stderr.write(requests_line(stats) + "\n")
+        ctx.stderr.flush()
+
+
 def _log_done(stream: InvoiceStream, what: str) -> None:
     stats = stream.stats
     logger.info(
@@ -258,6 +281,7 @@ async def fetch(ctx: Context) -> int | None:
         earlier = f", {written[1]:,} of them in this run" if written[0] != written[1] else ""
         ctx.stderr.write(f"wrote {written[0]:,} {noun} to {output.path}{earlier}\n")
         ctx.stderr.flush()
+    report_requests(ctx, stream.stats)
     return None
 
 
@@ -375,6 +399,7 @@ async def summary(ctx: Context) -> int | None:
         _log_done(stream, "summarised")
     ctx.stdout.write(render(aggregator.result(), width=min(terminal_width(ctx.stdout), 100)))
     ctx.stdout.flush()
+    report_requests(ctx, stream.stats)
     return None
 
 
