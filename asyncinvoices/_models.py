@@ -325,7 +325,7 @@ class ManyStats:
         duplicates_skipped: Invoices received again and skipped, summed over the accounts.
         refetched_pages: Pages fetched again to re-align, summed over the accounts.
         fewest_requests: The fewest requests the run could have cost at the page sizes the
-            server serves: :attr:`FetchStats.fewest_requests` summed over the accounts
+            server serves: ``FetchStats.fewest_requests`` summed over the accounts
             that know it, and the account listing's. ``None`` while none is known.
     """
 
