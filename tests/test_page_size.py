@@ -7,23 +7,34 @@ request is counted where the server counts it.
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 import anyio
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from asyncinvoices import (
     BadRequestError,
     CloudflareErrorDetail,
     FetchStats,
+    Invoice,
     InvoiceClient,
+    InvoicePage,
+    Pagination,
     SyncInvoiceClient,
 )
 from asyncinvoices._page_size import KNOWN_SIZES, PageSizes, per_page_limit
+from asyncinvoices._paginator import Paginator
+from asyncinvoices._planner import Ledger
 from asyncinvoices.testing import FakeCloudflare
 
 pytestmark = pytest.mark.anyio
+
+EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def refusal(
@@ -434,3 +445,94 @@ async def test_the_listing_keeps_a_callers_size() -> None:
             async with client.accounts() as stream:
                 assert len([a async for a in stream]) == 25
     assert [(r.page, r.per_page) for r in fake.requests] == [(1, 10), (2, 10), (3, 10), (1, 30)]
+
+
+# -- the promise, as a property: never worse than per_page=50 ------------------------------
+
+
+class Server:
+    """``n`` invoices behind a page-size limit of ``most``, refused (naming it or not) or
+    clamped (echoing its own size or the one asked), as ``FakeCloudflare`` does."""
+
+    def __init__(self, n: int, most: int, limit: str) -> None:
+        self.n, self.most, self.limit = n, most, limit
+        self.asked: list[int] = []
+
+    async def fetch(self, page: int, per_page: int) -> InvoicePage:
+        self.asked.append(per_page)
+        if per_page > self.most and self.limit == "named":
+            raise refusal(chain=f"per_page variable must be a number between 1 and {self.most}")
+        if per_page > self.most and self.limit == "unnamed":
+            raise UNNAMED
+        size = min(per_page, self.most)
+        offset = (page - 1) * size
+        ids = range(offset, min(offset + size, self.n))
+        return InvoicePage(
+            number=page,
+            invoices=tuple(
+                Invoice(
+                    id=f"in_{k}",
+                    amount_due=Decimal(1),
+                    amount_paid=Decimal(0),
+                    amount_remaining=Decimal(1),
+                    currency="usd",
+                    created=EPOCH - dt.timedelta(minutes=k),
+                )
+                for k in ids
+            ),
+            pagination=Pagination(
+                page=page,
+                per_page=per_page if self.limit == "clamp-asked" else size,
+                total_count=self.n,
+                has_more=offset + len(ids) < self.n,
+            ),
+        )
+
+
+def run_walk(server: Server, per_page: int | None) -> tuple[list[str | None] | None, int]:
+    """The ids a walk delivers (``None`` when it raised) and the requests it made."""
+    ids: list[str | None] = []
+
+    async def emit(page: InvoicePage) -> None:
+        ids.extend(i.id for i in page.invoices)
+
+    async def main() -> bool:
+        paginator = Paginator(server.fetch, per_page=per_page, read_ahead=2, ledger=Ledger())
+        try:
+            await paginator.run(emit)
+        except BadRequestError:
+            return False
+        return True
+
+    ok = anyio.run(main)
+    return (ids if ok else None), len(server.asked)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(
+    st.integers(0, 2500),
+    st.integers(1, 1500),
+    st.sampled_from(["named", "unnamed", "clamp", "clamp-asked"]),
+    st.none() | st.integers(1, 1500),
+)
+def test_the_default_never_fails_where_50_works_and_a_callers_size_is_never_raised(
+    n: int, most: int, limit: str, wanted: int | None
+) -> None:
+    """Wherever per_page=50 delivers every invoice, the default does too, with at most three
+    refusals beyond the pages of the size it settles on, and so does a size of the caller's
+    own, which is never exceeded."""
+    expected = [f"in_{k}" for k in range(n)]
+    reference, _ = run_walk(Server(n, most, limit), 50)
+    default, requests = run_walk(Server(n, most, limit), None)
+    own = Server(n, most, limit)
+    mine, _ = run_walk(own, wanted)
+    if wanted is not None:
+        assert max(own.asked) <= wanted
+    if reference is None:  # 50, and 20 after it, refused: the server takes less than 20
+        assert (limit, most < 20) == ("unnamed", True)
+        return
+    assert reference == default == mine == expected
+    # Refused without a number, the walk settles on the largest known size the server takes.
+    known = [s for s in KNOWN_SIZES if s <= most]
+    settled = known[0] if limit == "unnamed" else min(most, 1000)
+    assert requests <= -(-max(n, 1) // settled) + 3
