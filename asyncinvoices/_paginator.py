@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import anyio
-import attrs
 
 from ._channel import InOrder, in_order
 from ._errors import BadRequestError, ConfigurationError
@@ -66,19 +65,41 @@ Emit = Callable[[InvoicePage], Awaitable[None]]
 """Hands one page, holding only its newly delivered invoices, to the consumer."""
 
 
-@attrs.frozen(eq=False)
 class PageSizeProbe:
     """What a client's walks learn of one endpoint's page sizes, and whose turn it is to learn.
 
-    Attributes:
+    One walk at a time asks for a size the server has not accepted yet; walks that start
+    together (``invoices_many``) would otherwise each pay for the same refusal. The others
+    wait for its answer, all woken at once, and ask again with what it learnt.
+
+    Args:
         sizes: What is known, shared by every walk of the client.
-        turn: Held by the one walk whose request may still be refused for its page size.
-            Walks that start together (``invoices_many``) would otherwise each pay for the
-            same refusal; the others wait for its answer and then ask for the size it proved.
     """
 
-    sizes: PageSizes = attrs.field(factory=PageSizes)
-    turn: anyio.Lock = attrs.field(factory=anyio.Lock)
+    def __init__(self, sizes: PageSizes | None = None) -> None:
+        self.sizes = PageSizes() if sizes is None else sizes
+        self._asking = False
+        self._answered: anyio.Event | None = None
+
+    def claim(self) -> bool:
+        """Take the turn to ask for an unproven size; False while another walk holds it."""
+        if self._asking:
+            return False
+        self._asking = True
+        return True
+
+    async def answered(self) -> None:
+        """Wait until the walk holding the turn gives it back."""
+        if self._answered is None:
+            self._answered = anyio.Event()
+        await self._answered.wait()
+
+    def release(self) -> None:
+        """Give the turn back and wake every walk waiting for the answer."""
+        self._asking = False
+        answered, self._answered = self._answered, None
+        if answered is not None:
+            answered.set()
 
 
 class Paginator:
@@ -173,23 +194,21 @@ class Paginator:
         A request for a size the server has not yet accepted waits for the probe's turn, so
         that of walks starting together one pays for a refusal and the others ask for what
         it learnt. The turn is given back once a page was fed, before it is emitted: the
-        consumer of this walk must not hold up the others.
+        consumer of this walk must not hold up the others, and they are woken together, so
+        that their first pages queue together, before the pages this walk reads ahead.
         """
-        sizes, turn = self._probe.sizes, self._probe.turn
+        probe = self._probe
         holding = False
         try:
             while True:
                 action = machine.next_request()
                 if not isinstance(action, Request):
                     return action
-                probing = not sizes.proven(action.per_page)
-                if probing and not holding:
-                    await turn.acquire()
+                if not holding and not probe.sizes.proven(action.per_page):
+                    if not probe.claim():
+                        await probe.answered()
+                        continue  # ask again, with what the walk that asked has learnt
                     holding = True
-                    continue  # ask again: the walk that held the turn may have learnt it
-                if holding and not probing:
-                    turn.release()
-                    holding = False
                 try:
                     page = decoded(await self._fetch(action.page, action.per_page))
                 except BadRequestError as exc:
@@ -197,13 +216,13 @@ class Paginator:
                     continue
                 delivery = machine.feed(page)
                 if holding:
-                    turn.release()
+                    probe.release()
                     holding = False
                 if delivery is not None:
                     await emit(delivery.page)
         finally:
             if holding:
-                turn.release()
+                probe.release()
 
     async def _window(self, machine: AlignedWindow, emit: Emit) -> Done | Seek:
         """Carry out the aligned phase: requests run concurrently, pages come out in order."""
@@ -273,14 +292,11 @@ async def fetch_first(
     try:
         while True:
             size = sizes.ask(wanted)
-            probing = not sizes.proven(size)
-            if probing and not holding:
-                await probe.turn.acquire()
+            if not holding and not sizes.proven(size):
+                if not probe.claim():
+                    await probe.answered()
+                    continue  # ask again, with what the walk that asked has learnt
                 holding = True
-                continue  # ask again: the walk that held the turn may have learnt it
-            if holding and not probing:
-                probe.turn.release()
-                holding = False
             try:
                 result = await fetch(size)
             except BadRequestError as exc:
@@ -290,4 +306,4 @@ async def fetch_first(
             return result, size
     finally:
         if holding:
-            probe.turn.release()
+            probe.release()
