@@ -233,3 +233,22 @@ async def test_the_progress_bar_counts_accounts_and_invoices(
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", err.getvalue())
     assert code == 0
     assert "2/2 accounts  10 invoices" in plain
+
+
+async def test_accounts_adapts_to_a_listing_of_fewer_than_50_a_page() -> None:
+    """A listing that refuses 50 a page without naming its maximum: the command steps down
+    to 20 and lists every account once, in order, in one refusal and two pages."""
+    async with FakeCloudflare(
+        1, accounts=30, listing_max_per_page=20, per_page_limit="unnamed"
+    ) as fake:
+        code, out, _ = await cli(fake, "accounts", "--format", "jsonl")
+        by_name = sorted(range(30), key=lambda k: f"Account {k}")
+        assert code == 0
+        assert [json.loads(line)["id"] for line in out.splitlines()] == [
+            fake.account_ids[k] for k in by_name
+        ]
+        assert [(r.page, r.per_page, r.status) for r in fake.requests] == [
+            (1, 50, 400),
+            (1, 20, 200),
+            (2, 20, 200),
+        ]

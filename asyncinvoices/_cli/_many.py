@@ -255,7 +255,7 @@ async def accounts(ctx: Context) -> None:
     client = make_client(
         ctx,
         max_concurrency=args.concurrency,
-        per_page=50,
+        per_page=None,  # the listing's largest accepted, from its documented 50 down
         rate_limit=args.rate_limit,
         on_wait=wait_notices(ctx),
     )
