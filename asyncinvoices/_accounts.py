@@ -29,12 +29,15 @@ from ._channel import Channel, InOrder, Spawn, StreamContext, in_order
 from ._errors import ConfigurationError, ResponseFormatError
 from ._fetcher import RequestCounts
 from ._models import Account, AccountStats
+from ._page_size import PageSizes
+from ._paginator import PageSizeProbe, fetch_first
 from ._protocol import DECODE_ERRORS, decode_json, get_header, raise_for_error, snippet
 
 __all__ = [
     "LISTING_MAX_PER_PAGE",
     "LISTING_MIN_PER_PAGE",
     "LISTING_PATH",
+    "LISTING_SIZES",
     "AccountDecoder",
     "AccountPage",
     "AccountStream",
@@ -43,6 +46,7 @@ __all__ = [
     "check_listing_options",
     "last_page",
     "listing_params",
+    "listing_served",
     "make_account_converter",
 ]
 
@@ -51,6 +55,9 @@ LISTING_PATH: Final = "/accounts"
 # schema accept no fewer than 5 [I].
 LISTING_MAX_PER_PAGE: Final = 50
 LISTING_MIN_PER_PAGE: Final = 5
+# Where a listing that was given no per_page starts, and the step down after a refusal that
+# names no maximum (a size Cloudflare endpoints are known to use; `_page_size.py`).
+LISTING_SIZES: Final = (LISTING_MAX_PER_PAGE, 20)
 
 Direction = Literal["asc", "desc"]
 
@@ -105,21 +112,44 @@ def listing_params(
     return params
 
 
-def last_page(info: ListingInfo | None, per_page: int) -> int | None:
+def last_page(info: ListingInfo | None, per_page: int, served: int | None = None) -> int | None:
     """Return the listing's last page from the first page's ``result_info``, or ``None``.
 
     ``total_pages`` decides; without it ``total_count`` over the page size the server used
     does. ``None`` means neither was sent: the walk then goes page by page until a short or
-    empty one (CLOUDFLARE_API.md, "Listing accounts": there is no ``has_more``).
+    empty one (CLOUDFLARE_API.md, "Listing accounts": there is no ``has_more``). When the
+    first page showed the server serving fewer than asked (``served``), ``total_count`` over
+    that size decides: a server that echoes the size asked may count its pages by it.
     """
     if info is None:
         return None
+    if served is not None and served < per_page and info.total_count is not None:
+        return max(1, -(-info.total_count // served))
     if info.total_pages is not None:
         return max(1, info.total_pages)
     if info.total_count is not None:
         size = info.per_page or per_page
         return max(1, -(-info.total_count // size))
     return None
+
+
+def listing_served(page: AccountPage, asked: int) -> int:
+    """The page size a listing page shows the server serves, which may be less than asked.
+
+    Its ``result_info.per_page`` below ``asked``, or fewer accounts than asked while the
+    listing says it has more (``total_count`` or ``total_pages``): a silent clamp.
+    """
+    info, count = page.info, len(page.accounts)
+    if info is None:
+        return asked  # nothing tells a clamp from the end of the listing
+    if info.per_page is not None and count <= info.per_page < asked:
+        return info.per_page
+    more = (info.total_count is not None and info.total_count > count) or (
+        info.total_pages is not None and info.total_pages > 1
+    )
+    if 0 < count < asked and more:
+        return count
+    return asked
 
 
 # -- decoding ------------------------------------------------------------------------------
@@ -286,25 +316,26 @@ class AccountDecoder:
 
 # -- the walk ------------------------------------------------------------------------------
 
-ListingFetch = Callable[[int], Awaitable[AccountPage]]
-"""Fetches one listing page, retries included: ``await fetch(page)``."""
+ListingFetch = Callable[[int, int], Awaitable[AccountPage]]
+"""Fetches one listing page, retries included: ``await fetch(page, per_page)``."""
 
 
 async def _in_order(
     fetch: ListingFetch,
+    per_page: int,
     last: int,
     ahead: int,
     emit: Callable[[AccountPage], Awaitable[bool]],
 ) -> None:
-    """Fetch pages 2 to ``last`` concurrently, at most ``ahead`` beyond the one delivered,
-    and ``emit`` them in order until one returns False."""
+    """Fetch pages 2 to ``last`` of ``per_page`` concurrently, at most ``ahead`` beyond the
+    one delivered, and ``emit`` them in order until one returns False."""
 
     async def walk(fetches: InOrder[AccountPage]) -> None:
         started = 1
         for number in range(2, last + 1):
             while started < last and started < number + ahead:
                 started += 1
-                fetches.start(started, functools.partial(fetch, started))
+                fetches.start(started, functools.partial(fetch, started, per_page))
             if not await emit(await fetches.take(number)):
                 break
 
@@ -330,14 +361,17 @@ class AccountStream(StreamContext):
         spawn: Spawn,
         fetch: ListingFetch,
         counts: RequestCounts,
-        per_page: int,
+        per_page: int | None,
         read_ahead: int,
         on_progress: Callable[[AccountStats], object] | None,
         clock: Callable[[], float],
+        probe: PageSizeProbe | None = None,
     ) -> None:
         self._fetch = fetch
         self._counts = counts
-        self._per_page = per_page
+        self._wanted = per_page
+        self._probe = PageSizeProbe(PageSizes(LISTING_SIZES)) if probe is None else probe
+        self._size: int | None = None  # the page size the server serves, once page 1 showed it
         self._read_ahead = read_ahead
         self._on_progress = on_progress
         self._clock = clock
@@ -368,18 +402,27 @@ class AccountStream(StreamContext):
             retries=c.retries,
             throttled_seconds=c.throttled_seconds,
             elapsed=0.0 if self._began is None else self._clock() - self._began,
+            page_size=self._size,
+            fewest_requests=(
+                None
+                if self._size is None or self._total is None
+                else max(1, -(-self._total // self._size))
+            ),
         )
 
     async def _produce(self, send: Callable[[AccountPage], Awaitable[None]]) -> None:
-        first = await self._fetch(1)
-        last = last_page(first.info, self._per_page)
+        first, asked = await fetch_first(
+            self._probe, self._wanted, functools.partial(self._fetch, 1), listing_served
+        )
+        size = self._size = listing_served(first, asked)
+        last = last_page(first.info, asked, size)
         self._planned = last
         await send(first)
         if last is None:
             page = first
             # No result_info: a full page may have a successor, a short or empty one ends it.
-            while len(page.accounts) >= self._per_page:
-                page = await self._fetch(page.number + 1)
+            while len(page.accounts) >= size:
+                page = await self._fetch(page.number + 1, size)
                 await send(page)
             return
 
@@ -388,7 +431,7 @@ class AccountStream(StreamContext):
             return bool(page.accounts)  # an empty page: the listing shrank, nothing follows
 
         if first.accounts:
-            await _in_order(self._fetch, last, max(1, self._read_ahead), emit)
+            await _in_order(self._fetch, size, last, max(1, self._read_ahead), emit)
 
     def _start(self) -> None:
         if not self._channel.started and not self._channel.closed:
@@ -427,9 +470,12 @@ class AccountStream(StreamContext):
 
 
 def check_listing_options(
-    name: object, direction: object, per_page: int | None, default: int
-) -> int:
+    name: object, direction: object, per_page: int | None, default: int | None
+) -> int | None:
     """Validate ``accounts()``'s options and return the page size to ask for.
+
+    ``None`` (neither ``per_page`` nor a client's ``default``): the largest the server
+    accepts, from :data:`LISTING_SIZES`.
 
     Raises:
         ConfigurationError: For a name that is not a non-empty string, a direction other
@@ -440,6 +486,8 @@ def check_listing_options(
     if direction not in (None, "asc", "desc"):
         raise ConfigurationError(f"direction must be 'asc', 'desc' or None, got {direction!r}")
     if per_page is None:
+        if default is None:
+            return None
         # The client's page size is for invoices; the listing allows 5 to 50.
         return min(LISTING_MAX_PER_PAGE, max(LISTING_MIN_PER_PAGE, default))
     if isinstance(per_page, bool) or not isinstance(per_page, int):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import os
 from collections.abc import AsyncGenerator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ import attrs
 
 from ._accounts import (
     LISTING_PATH,
+    LISTING_SIZES,
     AccountDecoder,
     AccountPage,
     AccountStream,
@@ -51,7 +53,9 @@ from ._models import (
     RateLimit,
     RateWait,
 )
-from ._paginator import check_bounds
+from ._page_size import PageSizes
+from ._paginator import PageSizeProbe, check_bounds, fetch_first
+from ._planner import served_less
 from ._quota import (
     ENV_SHARED_QUOTA,
     QuotaStore,
@@ -75,7 +79,10 @@ _DEFAULT_RATE_LIMIT = RateLimit()
 # its round trip): with 5% of requests failing, 60 ms each, C = 16, the walk took 1.38x the
 # clean run with two and 1.17x with four (`docs/benchmarks.md`, "Faults"). A page ahead is
 # held as its body, about 300 bytes an invoice, so large pages are held back to about
-# `_AHEAD_INVOICES` invoices (10 MB), but never to fewer than two per slot.
+# `_AHEAD_INVOICES` invoices (10 MB), but never to fewer than two per slot. With the default
+# page size (the largest the server accepts, up to 1,000) that is 32 pages at C = 8: about
+# 10 MB ahead, 20 MB with the pages of the next accounts in `invoices_many`. A walk that was
+# given no read-ahead derives it again from the page size the server really serves.
 _READ_AHEAD_PER_SLOT = 4
 _AHEAD_INVOICES = 32_000
 
@@ -133,7 +140,13 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
         base_url: The API root. Default: ``CLOUDFLARE_BASE_URL``, else
             ``https://api.cloudflare.com/client/v4``. Must be https unless on loopback.
         max_concurrency: The most requests in flight at once, across all streams.
-        per_page: The page size to ask for; the server may answer with a smaller one.
+        per_page: The page size to ask for. Default ``None``: the largest the server
+            accepts. A walk then asks for 1,000 invoices, the most any Cloudflare list
+            endpoint is known to take, and adapts: to the maximum a refusal (400 / 6008)
+            names, down 1,000, 100, 50, 20 after a refusal that names none, and to the size
+            of pages the server silently serves smaller. What one walk learns, every later
+            walk of this client uses, for any account. A size given here is never raised,
+            only lowered to what the server accepts.
         timeout: Seconds one request attempt may take, first byte to last.
         max_retries: How many times a failed request is retried before its error is raised.
         rate_limit: The client-side quota, or ``None`` to send without counting.
@@ -174,7 +187,7 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
         api_key: str | None = None,
         base_url: str | None = None,
         max_concurrency: int = 8,
-        per_page: int = 50,
+        per_page: int | None = None,
         timeout: float = 30.0,
         max_retries: int = 5,
         rate_limit: RateLimit | None = _DEFAULT_RATE_LIMIT,
@@ -192,7 +205,11 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
         )
         self._base_url = resolve_base_url(base_url)
         self._max_concurrency = positive_int(max_concurrency, "max_concurrency")
-        self._per_page = positive_int(per_page, "per_page")
+        self._per_page = None if per_page is None else positive_int(per_page, "per_page")
+        # What the walks learn of the page sizes each endpoint accepts, kept for every later
+        # walk of this client (`_page_size.py`).
+        self._invoice_sizes = PageSizeProbe()
+        self._listing_sizes = PageSizeProbe(PageSizes(LISTING_SIZES))
         max_retries = positive_int(max_retries, "max_retries", minimum=0)
         max_retry_wait = positive_float(max_retry_wait, "max_retry_wait", allow_zero=True)
         self._read_ahead = (
@@ -314,6 +331,16 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             return self._read_ahead
         return _default_read_ahead(self._max_concurrency, per_page)
 
+    def _default_ahead(self, read_ahead: int | None) -> Callable[[int], int] | None:
+        """How a walk's read-ahead follows the page size served, when it is the default."""
+        if read_ahead is not None or self._read_ahead is not None:
+            return None
+        return functools.partial(_default_read_ahead, self._max_concurrency)
+
+    def _page_size(self, per_page: int | None) -> int | None:
+        """A walk's page size: its own, validated, the client's, or ``None`` (the largest)."""
+        return self._per_page if per_page is None else positive_int(per_page, "per_page")
+
     def _setup(
         self,
         account_id: str,
@@ -327,13 +354,13 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
     ) -> WalkSetup:
         account_id = validate_account_id(account_id)
         kind = validate_type(type)
-        size = self._per_page if per_page is None else positive_int(per_page, "per_page")
+        size = self._page_size(per_page)
         concurrency = (
             self._max_concurrency
             if max_concurrency is None
             else positive_int(max_concurrency, "max_concurrency")
         )
-        ahead = self._read_ahead_for(read_ahead, size)
+        ahead = self._read_ahead_for(read_ahead, self._invoice_sizes.sizes.ask(size))
         _check_callback(on_progress)
         return WalkSetup(
             spawn=self._spawn,
@@ -347,6 +374,8 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             clock=anyio.current_time,
             since=bounds[0],
             until=bounds[1],
+            probe=self._invoice_sizes,
+            read_ahead_for=self._default_ahead(read_ahead),
         )
 
     def invoices(
@@ -498,7 +527,9 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             account_id: The Cloudflare account id.
             page: The 1-based page number.
             type: ``"all"``, ``"auto"`` or ``"manual"``.
-            per_page: Overrides the client's page size for this request.
+            per_page: Asked for exactly; a size the server refuses raises
+                :class:`BadRequestError`. Default: the client's page size, within what the
+                client has learnt the server accepts (learning it, as a walk does).
 
         Returns:
             The page exactly as the server sent it, with its pagination block.
@@ -509,8 +540,16 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
         account_id = validate_account_id(account_id)
         kind = validate_type(type)
         number = positive_int(page, "page")
-        size = self._per_page if per_page is None else positive_int(per_page, "per_page")
-        return await self._fetcher.walk(account_id, kind)(number, size)
+        fetch = self._fetcher.walk(account_id, kind)
+        if per_page is not None:
+            return await fetch(number, positive_int(per_page, "per_page"))
+        first, _ = await fetch_first(
+            self._invoice_sizes,
+            self._per_page,
+            functools.partial(fetch, number),
+            lambda got, asked: served_less(got, asked) or asked,
+        )
+        return first
 
     async def count(self, account_id: str, *, type: InvoiceType = "all") -> int:
         """Return how many invoices match, from one request for a one-invoice page.
@@ -555,8 +594,11 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             name: Only the accounts with exactly this name.
             direction: ``"asc"`` or ``"desc"``: the order by name; the server's default when
                 ``None``.
-            per_page: Accounts per request, 5 to 50; default: the client's ``per_page``
-                brought into that range.
+            per_page: Accounts per request, 5 to 50. Default: the client's ``per_page``
+                brought into that range, or when the client has none the largest the server
+                accepts: 50, the documented maximum, lowered as for invoices (to a maximum a
+                refusal names, to 20 after one that names none, to the size of pages the
+                server silently serves smaller), and kept for the client's later listings.
             read_ahead: Overrides the client's read-ahead for this listing.
             on_progress: Called with :class:`AccountStats` after each page.
 
@@ -564,13 +606,13 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             ConfigurationError: At once, for an invalid argument.
         """
         size = check_listing_options(name, direction, per_page, self._per_page)
-        ahead = self._read_ahead_for(read_ahead, size)
+        ahead = self._read_ahead_for(read_ahead, self._listing_sizes.sizes.ask(size))
         _check_callback(on_progress)
         counts = RequestCounts()
         decoder = AccountDecoder()
         fetcher = self._fetcher
 
-        async def fetch(page: int) -> AccountPage:
+        async def fetch(page: int, size: int) -> AccountPage:
             params = listing_params(page=page, per_page=size, name=name, direction=direction)
             return await fetcher.request(LISTING_PATH, params, decoder, page=page, counts=counts)
 
@@ -579,6 +621,7 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             fetch=fetch,
             counts=counts,
             per_page=size,
+            probe=self._listing_sizes,
             read_ahead=ahead,
             on_progress=on_progress,
             clock=anyio.current_time,

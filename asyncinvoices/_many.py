@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
@@ -82,6 +83,8 @@ class _AccountWalk:
             resume=anchor,
             since=setup.since,
             until=setup.until,
+            probe=setup.probe,
+            read_ahead_for=setup.read_ahead_for,
         )
         self.pages: collections.deque[InvoicePage] = collections.deque()
         self.tickets = 0
@@ -227,6 +230,7 @@ class _Totals:
         self.requests = self.retries = self.pages = 0
         self.drift = self.duplicates = self.refetched = 0
         self.throttled = 0.0
+        self.fewest: int | None = None
 
     def add(self, walk: _AccountWalk) -> None:
         counts, progress = walk.setup.fetch.counts, walk.paginator.progress
@@ -236,6 +240,12 @@ class _Totals:
         self.drift += progress.drift
         self.duplicates += walk.ledger.duplicates
         self.refetched += progress.refetched_pages
+        self.fewest = _plus(self.fewest, progress.fewest_requests())
+
+
+def _plus(a: int | None, b: int | None) -> int | None:
+    """The sum of the counts that are known; ``None`` when neither is."""
+    return a if b is None else b if a is None else a + b
 
 
 class ManyStream(StreamContext):
@@ -477,6 +487,11 @@ class ManyStream(StreamContext):
             drift=t.drift + sum(w.paginator.progress.drift for w in live),
             duplicates_skipped=t.duplicates + sum(w.ledger.duplicates for w in live),
             refetched_pages=t.refetched + sum(w.paginator.progress.refetched_pages for w in live),
+            fewest_requests=functools.reduce(
+                _plus,
+                [w.paginator.progress.fewest_requests() for w in live],
+                _plus(t.fewest, listing.fewest_requests if listing else None),
+            ),
         )
 
     def _accounts_total(self) -> int | None:

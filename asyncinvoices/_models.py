@@ -210,6 +210,12 @@ class FetchStats:
         refetched_pages: Pages fetched again to re-align after drift.
         unordered: With ``since``, whether the server's order turned out not to be newest
             first by ``created``, so that every page was fetched and filtered.
+        page_size: The invoices per page the server serves this run, once the first page
+            showed it: the size asked for, or less when the server lowered it.
+        fewest_requests: The fewest requests this run could have cost at that page size:
+            the pages holding ``total_count`` invoices (with ``since``, the invoices down to
+            the first one older than it). ``None`` until both are known. ``requests`` minus
+            this is what retries, page-size probes and data moving under the run cost.
     """
 
     pages: int = 0
@@ -224,6 +230,8 @@ class FetchStats:
     duplicates_skipped: int = 0
     refetched_pages: int = 0
     unordered: bool = False
+    page_size: int | None = None
+    fewest_requests: int | None = None
 
 
 WaitReason = Literal["quota", "server", "retry-after"]
@@ -289,6 +297,9 @@ class AccountStats:
         retries: Requests that were retries of a failed attempt.
         throttled_seconds: Seconds spent waiting on the rate governor or a ``Retry-After``.
         elapsed: Seconds since the run started.
+        page_size: The accounts per page the server serves, once the first page showed it.
+        fewest_requests: The fewest requests the listing could have cost at that page size,
+            once ``total_count`` is known.
     """
 
     pages: int = 0
@@ -299,6 +310,8 @@ class AccountStats:
     retries: int = 0
     throttled_seconds: float = 0.0
     elapsed: float = 0.0
+    page_size: int | None = None
+    fewest_requests: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -319,6 +332,9 @@ class ManyStats:
         drift: Times the data was seen to move, summed over the accounts.
         duplicates_skipped: Invoices received again and skipped, summed over the accounts.
         refetched_pages: Pages fetched again to re-align, summed over the accounts.
+        fewest_requests: The fewest requests the run could have cost at the page sizes the
+            server serves: ``FetchStats.fewest_requests`` summed over the accounts
+            that know it, and the account listing's. ``None`` while none is known.
     """
 
     accounts_done: int = 0
@@ -333,3 +349,4 @@ class ManyStats:
     drift: int = 0
     duplicates_skipped: int = 0
     refetched_pages: int = 0
+    fewest_requests: int | None = None

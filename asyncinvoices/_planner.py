@@ -33,14 +33,14 @@ import collections
 import datetime as dt
 import enum
 import operator
-import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
 import attrs
 
 from ._errors import BadRequestError, PaginationError
 from ._models import Invoice, InvoicePage
+from ._page_size import PageSizes
 
 __all__ = [
     "ABSOLUTE_PAGE_CAP",
@@ -71,7 +71,7 @@ __all__ = [
     "hard_page_cap",
     "judge_aligned",
     "page_count",
-    "per_page_limit",
+    "served_less",
     "server_page_size",
 ]
 
@@ -108,10 +108,6 @@ _SEARCH_STEPS_ALLOWANCE = 50
 # Different requests answered with the same invoices this many times in a row: a server
 # that ignores `page` while echoing it back (CLOUDFLARE_API.md, "The endpoint").
 _REPEATS_TO_FAIL = 2
-
-# CLOUDFLARE_API.md, "The endpoint": an out-of-range per_page is rejected with 6008 and a
-# chain entry such as 11000 "per_page variable must be a number between 1 and 1000".
-_PER_PAGE_LIMIT = re.compile(r"per_page\b.*?between\s+1\s+and\s+(\d+)", re.IGNORECASE)
 
 
 def page_count(total_count: int, per_page: int) -> int:
@@ -417,33 +413,42 @@ class Ledger:
 # -- pure readings of one page --------------------------------------------------------------
 
 
-def per_page_limit(exc: BadRequestError) -> int | None:
-    """The largest ``per_page`` a 6008 rejection names, or ``None`` if it names none.
-
-    CLOUDFLARE_API.md, "The endpoint": an out-of-range ``per_page`` is rejected with code 6008
-    and a chain entry such as 11000 "per_page variable must be a number between 1 and 1000".
-    """
-    if 6008 not in exc.codes:
-        return None
-    for error in exc.errors:
-        for text in [error.message, *(c.message for c in error.chain)]:
-            match = _PER_PAGE_LIMIT.search(text)
-            if match:
-                return int(match.group(1))
-    return None
-
-
 def server_page_size(page: InvoicePage, asked: int) -> int:
-    """The page size the server actually pages by, which may be less than ``asked``."""
+    """The page size the server actually pages by, which may be less than ``asked``.
+
+    A server may clamp ``per_page`` silently: it then echoes its own size, or echoes the
+    size asked for while serving fewer invoices although it says more follow.
+    """
     reported = page.pagination.per_page
     count = len(page.invoices)
     if reported is not None and reported >= max(count, 1):
+        if 0 < count < min(reported, asked) and page.pagination.has_more is True:
+            return count  # it echoes a size it did not serve, yet more follow: a clamp
         return reported
     total = page.pagination.total_count
     if 0 < count < asked and (page.pagination.has_more or (total is not None and total > count)):
         # Fewer invoices than asked although more exist: the server clamps silently.
         return count
     return max(asked, count)
+
+
+def served_less(page: InvoicePage, asked: int) -> int | None:
+    """The size a page shows the server to clamp to, when it served fewer than ``asked``.
+
+    Unlike :func:`server_page_size`, for any page: only what the page itself says counts,
+    its echoed ``per_page`` below ``asked``, or fewer invoices than asked while it says more
+    follow (``total_count`` is no evidence here: a later page is short at the end).
+
+    Returns:
+        The size served, or ``None`` when the page shows no clamp.
+    """
+    reported = page.pagination.per_page
+    count = len(page.invoices)
+    if reported is not None and count <= reported < asked:
+        return reported
+    if 0 < count < asked and page.pagination.has_more is True:
+        return count
+    return None
 
 
 def finished(page: InvoicePage, number: int, per_page: int, total: int | None) -> bool:
@@ -585,6 +590,10 @@ class WalkProgress:
         unordered: Whether an invoice came without a creation time, or newer than one
             delivered before it: the server's order is not by ``created``, so a ``since``
             bound cannot end the walk early and every page is fetched and filtered.
+        page_size: The page size the server serves this walk, once page 1 showed it.
+        reached: With ``since``, how many invoices from the head of the list the walk had
+            to read: up to the first one older than the bound, once one was seen.
+        resumed: How many invoices a checkpoint said were delivered before this walk.
     """
 
     planned_pages: int | None = None
@@ -592,6 +601,25 @@ class WalkProgress:
     drift: int = 0
     refetched_pages: int = 0
     unordered: bool = False
+    page_size: int | None = None
+    reached: int | None = None
+    resumed: int = 0
+
+    def fewest_requests(self) -> int | None:
+        """The fewest requests the walk could have cost at the server's page size.
+
+        The pages of :attr:`page_size` that hold what had to be read: the whole list by
+        ``total_count`` (after what a checkpoint delivered, when resumed), or with ``since``
+        the invoices up to the first one older than the bound. ``None`` while the page size
+        or the extent is not known.
+        """
+        size = self.page_size
+        extent = self.reached
+        if extent is None or self.unordered:
+            extent = None if self.total_count is None else self.total_count - self.resumed
+        if size is None or extent is None:
+            return None
+        return page_count(max(0, extent), size)
 
 
 class Walk:
@@ -599,11 +627,16 @@ class Walk:
 
     Args:
         ledger: The exactly-once bookkeeping.
-        per_page: The page size to ask for.
+        per_page: The page size the caller asked for, or ``None`` for the largest the
+            server accepts; ``sizes`` may only lower it.
         read_ahead: How many pages may be started or held beyond the one awaited.
         progress: Where to record what the walk learns.
         since: Deliver only invoices created at or after this instant (inclusive).
         until: Deliver only invoices created before this instant (exclusive).
+        sizes: What the client knows of the server's page sizes, shared with its other
+            walks; a walk of its own when ``None``.
+        read_ahead_for: When given, ``read_ahead`` is derived again from the page size the
+            server serves, once page 1 showed it (the client's default depends on it).
 
     With either bound, an invoice without a creation time is not delivered. Invoices come
     newest first (CLOUDFLARE_API.md, "The endpoint"), so once a delivered invoice is older
@@ -616,15 +649,19 @@ class Walk:
         self,
         *,
         ledger: Ledger,
-        per_page: int,
+        per_page: int | None,
         read_ahead: int,
         progress: WalkProgress,
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
+        sizes: PageSizes | None = None,
+        read_ahead_for: Callable[[int], int] | None = None,
     ) -> None:
         self.ledger = ledger
-        self.per_page = per_page
+        self.wanted = per_page
+        self.sizes = PageSizes() if sizes is None else sizes
         self.read_ahead = read_ahead
+        self._read_ahead_for = read_ahead_for
         self.progress = progress
         self.since = since
         self.until = until
@@ -633,17 +670,31 @@ class Walk:
         self._first_total: int | None = None
         self._last_total: int | None = None
         self._idle = 0  # requests in a row that delivered no new invoice
+        self._read = 0  # with since: invoices read before the first one older than it
 
     def start(self, resume: Anchor | None) -> Machine:
         """The first machine: page 1, or a search after a checkpoint's anchor."""
         if resume is not None and resume.position >= 0:
             self.ledger.remember(resume.invoice_id, resume.created)
-            return AnchoredSearch(self, Seek(resume.position, self.per_page, None))
+            self.progress.resumed = resume.position + 1
+            return AnchoredSearch(self, Seek(resume.position, self.first_size(), None))
         return FirstPage(self)
+
+    def first_size(self) -> int:
+        """The page size a first request asks for: the caller's, within what was learnt."""
+        return self.sizes.ask(self.wanted)
+
+    def page_size(self, size: int) -> None:
+        """Record the page size the server serves this walk (page 1 or a search showed it)."""
+        self.progress.page_size = size
+        if self._read_ahead_for is not None:
+            self.read_ahead = self._read_ahead_for(size)
 
     def enter(self, action: AlignAt | Seek | Restart) -> Machine:
         """The machine that carries out a machine's terminal ``action``."""
         if isinstance(action, AlignAt):
+            if self.progress.page_size is None:
+                self.page_size(action.per_page)  # a resumed search settled on it
             return AlignedWindow(self, action)
         if isinstance(action, Seek):
             return AnchoredSearch(self, action)
@@ -703,7 +754,24 @@ class Walk:
                 previous = created
         self._previous = previous
         since = self.since
-        if since is not None and previous is not None and not self.progress.unordered:
+        if since is None:
+            return
+        if self.progress.reached is None:
+            # How far down the list the walk had to read: to the first invoice older than
+            # the bound, which proves that nothing after it is within it.
+            older = next(
+                (
+                    k
+                    for k, inv in enumerate(invoices)
+                    if inv.created is not None and inv.created < since
+                ),
+                None,
+            )
+            if older is None:
+                self._read += len(invoices)
+            else:
+                self.progress.reached = self._read + older + 1
+        if previous is not None and not self.progress.unordered:
             self.past_since = previous < since
 
     def no_progress(self, page: int, per_page: int) -> None:
@@ -732,8 +800,10 @@ class Walk:
 class FirstPage:
     """Page 1 alone: learns ``total_count`` and the page size the server really uses.
 
-    A server may clamp ``per_page`` silently, or reject it with code 6008 and name its
-    maximum (CLOUDFLARE_API.md, "The endpoint"): then page 1 is asked for again within it.
+    It asks for the walk's size within what the client has learnt (:class:`PageSizes`). A
+    server may reject it with code 6008, naming its maximum or not, or clamp it silently
+    (CLOUDFLARE_API.md, "The endpoint"): a rejection is learnt and page 1 asked for again
+    at the size advised next; a clamp is learnt and the walk pages by the size served.
 
     Args:
         walk: The walk's shared state.
@@ -741,23 +811,24 @@ class FirstPage:
 
     def __init__(self, walk: Walk) -> None:
         self._walk = walk
-        self._asked = walk.per_page
+        self._asked = walk.first_size()
         self._outcome: Done | AlignAt | None = None
 
     def next_request(self) -> Request | Done | AlignAt:
         """What to do next: fetch page 1, or the walk's next phase once it was fed."""
-        return self._outcome if self._outcome is not None else Request(1, self._asked)
+        if self._outcome is not None:
+            return self._outcome
+        # Asked again each time: another walk of the client may have learnt meanwhile.
+        self._asked = self._walk.first_size()
+        return Request(1, self._asked)
 
     def refused(self, exc: BadRequestError) -> None:
-        """Learn from a rejected request: the next one asks within the server's maximum.
+        """Learn from a rejected request: the next one asks for a size the server may accept.
 
         Raises:
-            BadRequestError: ``exc`` itself, when it names no smaller page size.
+            BadRequestError: ``exc`` itself, when it teaches nothing about the page size.
         """
-        limit = per_page_limit(exc)
-        if limit is None or limit >= self._asked or limit < 1:
-            raise exc
-        self._asked = limit
+        self._walk.sizes.refused(self._asked, exc)
 
     def feed(self, page: InvoicePage) -> Deliver | None:
         """Take page 1 and plan the rest of the walk from it.
@@ -768,6 +839,8 @@ class FirstPage:
         check_page_number(page)
         walk = self._walk
         size = server_page_size(page, self._asked)
+        walk.sizes.succeeded(self._asked, size)
+        walk.page_size(size)
         total = page.pagination.total_count
         walk.track_total(total)
         walk.plan(size, total)
@@ -917,11 +990,11 @@ class AnchoredSearch:
         self._previous: tuple[tuple[int, int], tuple[str | None, int]] | None = None
         self._repeats = 0
         ledger = walk.ledger
-        self._outcome: Done | AlignAt | Restart | PaginationError | None = None
+        self._outcome: Done | AlignAt | Seek | Restart | PaginationError | None = None
         if ledger.last_id is None and ledger.last_created is None:
             self._outcome = Restart()  # nothing delivered yet, so nothing to anchor to
 
-    def next_request(self) -> Request | Done | AlignAt | Restart:
+    def next_request(self) -> Request | Done | AlignAt | Seek | Restart:
         """What to do next: the page holding the anchor, or the walk's next phase.
 
         Raises:
@@ -936,6 +1009,26 @@ class AnchoredSearch:
         self._asked = anchored_request(self._position, self._size)
         return Request(*self._asked)
 
+    def refused(self, exc: BadRequestError) -> None:
+        """Learn from a rejected request and search again at a size the server may accept.
+
+        A search resumed from a checkpoint asks for the walk's page size before any page 1
+        could show it, so the first request may be refused as page 1's may.
+
+        Raises:
+            BadRequestError: ``exc`` itself, when it teaches nothing about the page size, or
+                the search had asked for more than the walk's size (no smaller one helps).
+        """
+        asked = self._asked[1]
+        if asked > self._per_page:
+            raise exc
+        self._walk.sizes.refused(asked, exc)
+        self._restart()
+
+    def _restart(self) -> None:
+        # Search again, from the same anchor, at the size now advised.
+        self._outcome = Seek(self._position, self._walk.first_size(), None)
+
     def feed(self, page: InvoicePage) -> Deliver | None:
         """Take the page last requested and say what to deliver from it.
 
@@ -945,6 +1038,17 @@ class AnchoredSearch:
         walk, ledger = self._walk, self._walk.ledger
         number, asked = self._asked
         walk.progress.refetched_pages += 1
+        # A size above the walk's (the rare fallback of anchored_request) proves nothing.
+        clamp = served_less(page, asked) if asked <= self._per_page else None
+        walk.sizes.succeeded(asked, asked if clamp is None else clamp)
+        if clamp is not None:
+            # The server pages by a smaller size than asked, so this page is not at the
+            # offset the search placed it: search again by the size it serves.
+            walk.no_progress(number, asked)
+            self._restart()
+            return None
+        if walk.progress.page_size is None and asked == self._per_page:
+            walk.page_size(asked)
         check_page_number(page)
         offset = (number - 1) * asked
         if asked <= self._per_page or page.pagination.per_page == asked:

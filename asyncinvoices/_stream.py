@@ -26,7 +26,7 @@ from ._channel import Channel, StreamContext
 from ._errors import ConfigurationError
 from ._fetcher import WalkFetch
 from ._models import FetchStats, Invoice, InvoicePage, InvoiceType
-from ._paginator import Paginator
+from ._paginator import PageSizeProbe, Paginator
 from ._planner import Anchor, Ledger
 
 if TYPE_CHECKING:
@@ -48,26 +48,31 @@ class WalkSetup:
         fetch: Fetches one page for this walk, with retries, and counts its requests.
         account_id: The account walked.
         type: The invoice type filter.
-        per_page: The page size asked for.
+        per_page: The page size asked for, or ``None`` for the largest the server accepts.
         read_ahead: Pages the walk may fetch beyond the one it delivers.
         on_progress: Called with :class:`FetchStats` after each page.
         resume: A checkpoint to continue after, or ``None``.
         clock: The monotonic clock for ``elapsed``.
         since: Deliver only invoices created at or after this instant.
         until: Deliver only invoices created before this instant.
+        probe: What the client's walks learn of the server's page sizes.
+        read_ahead_for: When given, the read-ahead follows the page size the server serves
+            (the client's default, when the walk was given none).
     """
 
     spawn: Callable[[Callable[[], Any]], None]
     fetch: WalkFetch
     account_id: str
     type: InvoiceType
-    per_page: int
+    per_page: int | None
     read_ahead: int
     on_progress: Callable[[FetchStats], object] | None
     resume: object | None
     clock: Callable[[], float]
     since: dt.datetime | None = None
     until: dt.datetime | None = None
+    probe: PageSizeProbe = attrs.field(factory=PageSizeProbe)
+    read_ahead_for: Callable[[int], int] | None = None
 
 
 def _bounds(setup: WalkSetup) -> dict[str, str]:
@@ -158,6 +163,8 @@ class _Stream(StreamContext):
             resume=anchor,
             since=setup.since,
             until=setup.until,
+            probe=setup.probe,
+            read_ahead_for=setup.read_ahead_for,
         )
         self._channel: Channel[InvoicePage] = Channel(setup.spawn, self._paginator.run)
         self._delivered = 0
@@ -189,6 +196,8 @@ class _Stream(StreamContext):
             duplicates_skipped=self._ledger.duplicates,
             refetched_pages=p.refetched_pages,
             unordered=p.unordered,
+            page_size=p.page_size,
+            fewest_requests=p.fewest_requests(),
         )
 
     def checkpoint(self) -> dict[str, Any]:

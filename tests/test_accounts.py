@@ -304,11 +304,11 @@ def account(n: int) -> Account:
 
 
 def listing_of(pages: dict[int, Any]) -> tuple[Any, list[int]]:
-    """A fetch function serving ``pages`` (number -> AccountPage or exception); and the
-    numbers it was asked for, in order."""
+    """A fetch function serving ``pages`` (number -> AccountPage or exception) whatever the
+    page size; and the numbers it was asked for, in order."""
     asked: list[int] = []
 
-    async def fetch(number: int) -> AccountPage:
+    async def fetch(number: int, per_page: int) -> AccountPage:
         asked.append(number)
         served = pages[number]
         if isinstance(served, Exception):

@@ -203,7 +203,7 @@ def test_repr_names_the_credentials_kind_never_the_secret() -> None:
 
     assert repr(client) == (
         "<SyncInvoiceClient base_url='https://api.cloudflare.com/client/v4' "
-        "credentials=token max_concurrency=8 per_page=50>"
+        "credentials=token max_concurrency=8 per_page=None>"
     )
     assert client.base_url == "https://api.cloudflare.com/client/v4"
 

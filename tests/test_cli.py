@@ -42,6 +42,11 @@ async def fake() -> AsyncIterator[FakeCloudflare]:
         yield server
 
 
+# What a run over the fake account costs: page 1 of 1,000 refused (the fake names its
+# maximum, 100), then its three pages of 100.
+REQUESTS = "4 requests; the fewest possible: 3, at 100 invoices a page\n"
+
+
 class Captured:
     """The outcome of one command: exit code, stdout, stderr."""
 
@@ -93,7 +98,7 @@ async def test_jsonl_round_trips_to_the_servers_invoices(fake: FakeCloudflare) -
     """Each JSONL line is the API's invoice object, amounts and created exactly as sent."""
     result = await fetch(fake, "--format", "jsonl")
 
-    assert (result.code, result.stderr) == (ExitCode.OK, "")
+    assert (result.code, result.stderr) == (ExitCode.OK, REQUESTS)
     lines = result.stdout.splitlines()
     records = [json.loads(line, parse_float=Decimal) for line in lines]
     assert fake.invoices() == records
@@ -117,7 +122,7 @@ async def test_csv_file_has_header_every_field_exact_amounts_and_iso_times(
     result = await fetch(fake, "-o", str(target))
 
     assert (result.code, result.stdout) == (ExitCode.OK, "")
-    assert result.stderr == f"wrote 230 invoices to {target}\n"
+    assert result.stderr == f"wrote 230 invoices to {target}\n" + REQUESTS
     with target.open(newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
     assert list(CSV_COLUMNS) == list(rows[0].keys())
@@ -168,7 +173,7 @@ async def test_no_progress_bar_over_invoices_streaming_to_the_terminal(
         environ=env_for(fake),
     )
 
-    assert (code, err.getvalue()) == (ExitCode.OK, "")
+    assert (code, err.getvalue()) == (ExitCode.OK, REQUESTS)
     assert len(out.getvalue().splitlines()) == 231
 
 
@@ -180,8 +185,9 @@ async def test_progress_is_drawn_only_on_a_terminal(fake: FakeCloudflare) -> Non
     piped = await fetch(fake, "--format", "jsonl")
 
     assert "fetching" in shown.stderr
-    assert "5/5" in shown.stderr
-    assert (hidden.stderr, piped.stderr) == ("", "")
+    assert "3/3" in shown.stderr
+    assert shown.stderr.endswith(REQUESTS)
+    assert (hidden.stderr, piped.stderr) == (REQUESTS, REQUESTS)
     assert shown.stdout == hidden.stdout == piped.stdout
 
 
@@ -237,7 +243,7 @@ async def test_verbose_success_never_shows_the_token(fake: FakeCloudflare) -> No
     result = await fetch(fake, "-vv", "--format", "jsonl")
 
     assert result.code == ExitCode.OK
-    assert result.stderr.count("GET ") == 5
+    assert result.stderr.count("GET ") == 4  # the refused page 1 of 1,000, then 3 of 100
     assert fake.api_token not in result.stdout + result.stderr
 
 
@@ -355,7 +361,7 @@ async def test_summary_totals_are_exact(fake: FakeCloudflare) -> None:
     """The summary's totals per currency equal the sums of the server's invoices."""
     result = await cli("summary", fake.account_id, "--base-url", fake.base_url, env=env_for(fake))
 
-    assert (result.code, result.stderr) == (ExitCode.OK, "")
+    assert (result.code, result.stderr) == (ExitCode.OK, REQUESTS)
     invoices = fake.invoices()
     assert result.stdout.startswith("230 invoices.\n")
     for currency in {i["currency"] for i in invoices}:
@@ -655,7 +661,9 @@ async def test_an_empty_account_still_gets_its_header(format: str, expected: str
     async with FakeCloudflare(0) as fake:
         result = await fetch(fake, "--format", format)
 
-    assert (result.code, result.stdout, result.stderr) == (ExitCode.OK, expected, "")
+    # The refused page of 1,000, then the one empty page that shows the account empty.
+    requests = "2 requests; the fewest possible: 1, at 100 invoices a page\n"
+    assert (result.code, result.stdout, result.stderr) == (ExitCode.OK, expected, requests)
 
 
 @pytest.mark.parametrize(
@@ -677,7 +685,7 @@ async def test_gz_suffix_compresses_the_format_it_follows(
     result = await fetch(fake, "-o", str(target), *argv)
 
     assert (result.code, result.stdout) == (ExitCode.OK, "")
-    assert result.stderr == f"wrote 230 invoices to {target}\n"
+    assert result.stderr == f"wrote 230 invoices to {target}\n" + REQUESTS
     assert gzip.decompress(target.read_bytes()).decode() == plain.stdout
     assert names(tmp_path) == [name]
 
@@ -716,12 +724,13 @@ async def test_txt_suffix_writes_the_table(fake: FakeCloudflare, tmp_path: Path)
 async def test_dash_output_is_stdout(
     fake: FakeCloudflare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str]
 ) -> None:
-    """-o - writes to stdout, creates no file named '-', and says nothing on stderr."""
+    """-o - writes to stdout, creates no file named '-', and says on stderr only what the
+    run cost."""
     monkeypatch.chdir(tmp_path)
 
     result = await fetch(fake, *argv)
 
-    assert (result.code, result.stderr) == (ExitCode.OK, "")
+    assert (result.code, result.stderr) == (ExitCode.OK, REQUESTS)
     assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == fake.ids()
     assert names(tmp_path) == []
 
@@ -751,8 +760,14 @@ async def test_one_invoice_is_singular(tmp_path: Path) -> None:
     async with FakeCloudflare(2000) as fake:
         many = await fetch(fake, "-o", str(tmp_path / "many.csv"), "--per-page", "100")
 
-    assert one.stderr == f"wrote 1 invoice to {tmp_path / 'one.csv'}\n"
-    assert many.stderr == f"wrote 2,000 invoices to {tmp_path / 'many.csv'}\n"
+    assert one.stderr == (
+        f"wrote 1 invoice to {tmp_path / 'one.csv'}\n"
+        "2 requests; the fewest possible: 1, at 100 invoices a page\n"
+    )
+    assert many.stderr == (
+        f"wrote 2,000 invoices to {tmp_path / 'many.csv'}\n"
+        "20 requests; the fewest possible: 20, at 100 invoices a page\n"
+    )
 
 
 @pytest.mark.parametrize("command", [["fetch", "0" * 32], ["summary", "0" * 32], ["demo"]])
@@ -829,7 +844,7 @@ async def test_a_long_wait_for_the_rate_limit_is_said_once_or_shown_in_the_bar()
         # would get a 429, not this result.
         async with FakeCloudflare(60, rate_limit=(1, 4.0), block_seconds=60) as fake:
             results[name] = await fetch(
-                fake, "--format", "jsonl", "--rate-limit", "1/4", stderr=stderr
+                fake, "--format", "jsonl", "--rate-limit", "1/4", "--per-page", "50", stderr=stderr
             )
             assert [r.status for r in fake.requests] == [200, 200]
 
@@ -841,6 +856,7 @@ async def test_a_long_wait_for_the_rate_limit_is_said_once_or_shown_in_the_bar()
     assert (plain.code, bar.code) == (ExitCode.OK, ExitCode.OK)
     assert plain.stderr == (
         "waiting 4 s for the rate limit (the quota of requests per window is used up)\n"
+        "2 requests; the fewest possible: 2, at 50 invoices a page\n"
     )
     assert "waiting 4 s for the rate limit" not in bar.stderr
     assert "rate limit 1/4 s, next in" in bar.stderr

@@ -47,7 +47,8 @@ async def test_csv_has_account_id_first(fake: FakeCloudflare) -> None:
     a, _b, c = fake.account_ids[:3]
     code, out, err = await cli(fake, "fetch", c, a, "--format", "csv")
     rows = list(csv.reader(io.StringIO(out)))
-    assert (code, err) == (0, "")
+    # One page each, and the refusal of 1,000 a page that taught the fake's maximum.
+    assert (code, err) == (0, "3 requests; the fewest possible: 2\n")
     assert rows[0] == ["account_id", *CSV_COLUMNS]
     assert [(row[0], row[1]) for row in rows[1:]] == pairs(fake, [c, a])
 
@@ -91,7 +92,10 @@ async def test_all_accounts_walks_the_listing(fake: FakeCloudflare, tmp_path: Pa
     records = [json.loads(line) for line in target.read_text().splitlines()]
     assert (code, out) == (0, "")
     assert [(r["account_id"], r["id"]) for r in records] == pairs(fake, fake.account_ids[:3])
-    assert err == f"wrote 10 invoices of 3 accounts to {target}\n"
+    assert err == (
+        f"wrote 10 invoices of 3 accounts to {target}\n"
+        "5 requests; the fewest possible: 4\n"  # the listing, a refusal, one page each
+    )
 
 
 async def test_a_failed_account_ends_the_run_without_skip(fake: FakeCloudflare) -> None:
@@ -120,7 +124,8 @@ async def test_skip_failed_writes_the_rest_and_exits_8(
     lines = err.splitlines()
     assert lines[0] == f"wrote 10 invoices of 2 accounts to {target}"
     assert lines[1].startswith(f"asyncinvoices: account {hidden} skipped: authentication failed")
-    assert len(lines) == 2
+    # The refusal of 1,000 a page, a page of each account; the hidden one has no fewest.
+    assert lines[2:] == ["4 requests; the fewest possible: 2"]
 
 
 async def test_summary_over_many_accounts(fake: FakeCloudflare) -> None:
@@ -135,6 +140,7 @@ async def test_summary_over_many_accounts(fake: FakeCloudflare) -> None:
     ]
     assert single_a[0] == 0
     assert err.startswith(f"asyncinvoices: account {hidden} skipped: ")
+    assert err.endswith("\n4 requests; the fewest possible: 2\n")
 
 
 def _ts(year: int, month: int, day: int) -> int:
@@ -392,3 +398,22 @@ async def test_the_progress_bar_counts_accounts_and_invoices(
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", err.getvalue())
     assert code == 0
     assert "2/2 accounts  10 invoices" in plain
+
+
+async def test_accounts_adapts_to_a_listing_of_fewer_than_50_a_page() -> None:
+    """A listing that refuses 50 a page without naming its maximum: the command steps down
+    to 20 and lists every account once, in order, in one refusal and two pages."""
+    async with FakeCloudflare(
+        1, accounts=30, listing_max_per_page=20, per_page_limit="unnamed"
+    ) as fake:
+        code, out, _ = await cli(fake, "accounts", "--format", "jsonl")
+        by_name = sorted(range(30), key=lambda k: f"Account {k}")
+        assert code == 0
+        assert [json.loads(line)["id"] for line in out.splitlines()] == [
+            fake.account_ids[k] for k in by_name
+        ]
+        assert [(r.page, r.per_page, r.status) for r in fake.requests] == [
+            (1, 50, 400),
+            (1, 20, 200),
+            (2, 20, 200),
+        ]

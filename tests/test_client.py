@@ -175,7 +175,12 @@ async def test_empty_account() -> None:
     async with FakeCloudflare(invoices=0) as fake, client_for(fake) as client:
         assert await all_ids(client, fake.account_id) == []
         assert await client.count(fake.account_id) == 0
-        assert len(fake.requests) == 2
+        # The walk asks for 1,000 first; the fake names its maximum, 100. count() asks for 1.
+        assert [(r.per_page, r.status) for r in fake.requests] == [
+            (1000, 400),
+            (100, 200),
+            (1, 200),
+        ]
 
 
 async def test_legacy_credentials(fake: FakeCloudflare) -> None:
@@ -252,10 +257,11 @@ async def test_invalid_account_id_sends_nothing(fake: FakeCloudflare) -> None:
 
 
 async def test_per_page_over_server_maximum(fake: FakeCloudflare) -> None:
-    """get_page surfaces 400/6008; a walk lowers per_page to the maximum the server names."""
+    """get_page with a per_page surfaces 400/6008; a walk lowers per_page to the maximum the
+    server names."""
     async with client_for(fake, per_page=500) as client:
         with pytest.raises(BadRequestError) as info:
-            await client.get_page(fake.account_id)
+            await client.get_page(fake.account_id, per_page=500)
         assert info.value.codes == (6008, 11000)
         fake.reset_counters()
         assert await all_ids(client, fake.account_id) == fake.ids()
@@ -303,7 +309,7 @@ async def test_connection_faults_are_retried(fake: FakeCloudflare, fault: Fault)
 async def test_persistent_reset_is_transport_error(fake: FakeCloudflare) -> None:
     """A page whose connection always resets ends in TransportError."""
     fake.add_fault(Fault.reset(page=1))
-    async with client_for(fake, max_retries=1) as client:
+    async with client_for(fake, max_retries=1, per_page=50) as client:
         async with client.invoices(fake.account_id) as stream:
             with pytest.raises(TransportError) as info:
                 await stream.__anext__()
@@ -512,7 +518,7 @@ async def test_429_pauses_every_request() -> None:
 async def test_retry_after_beyond_max_wait_raises_at_once() -> None:
     """A Retry-After longer than max_retry_wait raises RateLimitError without waiting."""
     async with FakeCloudflare(invoices=10, faults=[Fault.status(429, retry_after=300)]) as fake:
-        async with client_for(fake, max_retry_wait=10) as client:
+        async with client_for(fake, max_retry_wait=10, per_page=50) as client:
             with anyio.fail_after(2):
                 with pytest.raises(RateLimitError) as info:
                     await all_ids(client, fake.account_id)

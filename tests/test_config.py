@@ -211,7 +211,7 @@ def test_client_repr_hides_token() -> None:
     client = InvoiceClient(api_token=TOKEN, base_url="https://api.example.com/v4")
     assert repr(client) == (
         "<InvoiceClient base_url='https://api.example.com/v4' credentials=token "
-        "max_concurrency=8 per_page=50>"
+        "max_concurrency=8 per_page=None>"
     )
     assert TOKEN not in repr(client)
     assert TOKEN not in str(vars(client))

@@ -95,6 +95,7 @@ async def test_every_account_from_the_listing() -> None:
             retries=0,
             throttled_seconds=stats.throttled_seconds,
             elapsed=stats.elapsed,
+            fewest_requests=1 + 1 + 1 + 3,  # and no request more than needed
         )
 
 
@@ -125,7 +126,13 @@ async def test_ids_are_validated_and_repeats_walked_once() -> None:
                 client.invoices_many([a], on_error="ignore")  # type: ignore[arg-type]
             assert fake.requests == []
             assert await walk(client, [b, a, b, a]) == expected(fake, [b, a])
-        assert len(fake.requests) == 2
+        # The first walk pays for the fake's refusal of 1,000 a page; the second waited for
+        # it, and asks for the maximum the refusal named.
+        assert [(r.account_id, r.per_page, r.status) for r in fake.requests] == [
+            (b, 1000, 400),
+            (b, 100, 200),
+            (a, 100, 200),
+        ]
 
 
 async def test_an_id_of_another_shape_is_refused_before_any_request() -> None:
@@ -353,7 +360,9 @@ async def test_after_a_rate_limit_no_further_account_is_started() -> None:
         a, b, c, d, e = fake.account_ids
         fake.add_fault(Fault.status(429, retry_after=1000, account_id=c))
         got: list[tuple[str, str | None]] = []
-        async with client_for(fake, max_concurrency=1, read_ahead=1, max_retry_wait=1) as cl:
+        async with client_for(
+            fake, max_concurrency=1, read_ahead=1, max_retry_wait=1, per_page=50
+        ) as cl:
             stream = cl.invoices_many([a, b, c, d, e])
             with pytest.raises(RateLimitError):
                 await collect(stream, got)

@@ -83,7 +83,7 @@ async def fake() -> AsyncIterator[FakeCloudflare]:
 @pytest.fixture
 async def client(fake: FakeCloudflare) -> AsyncIterator[InvoiceClient]:
     """A client of the fake, 50 invoices per page."""
-    async with InvoiceClient(api_token=fake.api_token, base_url=fake.base_url) as c:
+    async with InvoiceClient(api_token=fake.api_token, base_url=fake.base_url, per_page=50) as c:
         yield c
 
 

@@ -261,7 +261,8 @@ async def test_failed_sync_exits_like_fetch_and_records_the_run(
     code, out, err = await sync(fake, fake.account_id, "--db", db)
 
     assert code == ExitCode.SERVER
-    assert out.splitlines()[2].split() == [fake.account_id, "100", "0", "0", "0", "failed"]
+    # Pages 1 and 2 of 100 (the fake's maximum, learnt from its refusal of 1,000) came first.
+    assert out.splitlines()[2].split() == [fake.account_id, "200", "0", "0", "0", "failed"]
     assert err.splitlines()[-1].startswith("asyncinvoices: Cloudflare failed (HTTP 503")
     assert rows(tmp_path / "m.db", "SELECT count(*) FROM invoices") == [(0,)]
     assert rows(tmp_path / "m.db", "SELECT outcome FROM sync_runs") == [("failed",)]

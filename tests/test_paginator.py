@@ -210,20 +210,45 @@ def test_bad_bounds_are_configuration_errors(
         )
 
 
-async def test_a_refused_search_request_is_raised() -> None:
-    """Only page 1 may be asked again within a named maximum; a search's 400 is raised."""
-    endpoint = Endpoint(100, concurrency=1)
+async def test_a_resumed_search_refused_for_its_size_asks_within_the_named_maximum() -> None:
+    """Resumed at invoice 12 with per_page 10 on a server of at most 5: the refused request
+    teaches the maximum, and the search starts again by pages of 5 from the same anchor."""
+    endpoint = Endpoint(30, concurrency=1)
     detail = CloudflareErrorDetail(
         code=6008, message="per_page variable must be a number between 1 and 5"
     )
-    endpoint.fail[2] = BadRequestError("between 1 and 5", status=400, errors=(detail,))
+    asked: list[tuple[int, int]] = []
+
+    async def fetch(page: int, per_page: int) -> InvoicePage:
+        asked.append((page, per_page))
+        if per_page > 5:
+            raise BadRequestError("between 1 and 5", status=400, errors=(detail,))
+        return await endpoint.fetch(page, per_page)
+
+    ids: list[str | None] = []
+
+    async def emit(page: InvoicePage) -> None:
+        ids.extend(i.id for i in page.invoices)
+
+    anchor = Anchor(position=12, invoice_id="in_12", created=EPOCH - dt.timedelta(minutes=12))
+    paginator = Paginator(fetch, per_page=10, read_ahead=0, ledger=Ledger(), resume=anchor)
+    await paginator.run(emit)
+    assert ids == [f"in_{k}" for k in range(13, 30)]
+    assert asked == [(2, 10), (3, 5), (4, 5), (5, 5), (6, 5)]
+
+
+async def test_a_refused_search_request_that_teaches_nothing_is_raised() -> None:
+    """A 6008 naming no maximum, for a size no known size is below: raised, not retried."""
+    endpoint = Endpoint(100, concurrency=1)
+    detail = CloudflareErrorDetail(code=6008, message="Invalid request parameters")
+    endpoint.fail[2] = BadRequestError("Invalid request parameters", status=400, errors=(detail,))
 
     async def emit(page: InvoicePage) -> None:
         raise AssertionError("nothing is delivered")
 
     anchor = Anchor(position=12, invoice_id="in_12", created=EPOCH - dt.timedelta(minutes=12))
     paginator = Paginator(endpoint.fetch, per_page=10, read_ahead=0, ledger=Ledger(), resume=anchor)
-    with pytest.raises(BadRequestError, match="between 1 and 5"):
+    with pytest.raises(BadRequestError, match="Invalid request parameters"):
         await paginator.run(emit)
     assert endpoint.started == [2]
 

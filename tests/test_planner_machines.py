@@ -630,11 +630,12 @@ def test_search_error_comes_after_its_page_is_delivered() -> None:
     )
 
 
-@pytest.mark.parametrize(("has_more", "expected"), [(True, AlignAt(2, 10, 100)), (False, Done())])
+@pytest.mark.parametrize(("has_more", "expected"), [(True, AlignAt(2, 5, 100)), (False, Done())])
 def test_short_first_page_ends_the_walk_unless_it_says_more(
     has_more: bool, expected: AlignAt | Done
 ) -> None:
-    """5 of 10 under a total of 100: the end, unless has_more says otherwise."""
+    """5 of 10 under a total of 100: the end, unless has_more says otherwise; then the
+    server serves 5 a page whatever per_page it echoes, and the walk pages by 5."""
     walk = Walk(ledger=Ledger(), per_page=10, read_ahead=0, progress=WalkProgress())
     first = FirstPage(walk)
     assert first.next_request() == Request(1, 10)

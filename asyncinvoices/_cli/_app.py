@@ -377,9 +377,12 @@ def _add_walk_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--per-page",
         type=_positive,
-        default=50,
+        default=None,
         metavar="N",
-        help="invoices per request (default: 50; a smaller maximum is detected)",
+        help="invoices per request (default: the largest the server accepts: 1,000 first, "
+        "then the maximum a refusal names, or 100, 50, 20, or the size of the pages it "
+        "serves; learnt once per run). N is never raised, only lowered to the server's "
+        "maximum",
     )
     parser.add_argument(
         "--since",

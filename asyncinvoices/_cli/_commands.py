@@ -30,7 +30,7 @@ from asyncinvoices._config import (
     resolve_base_url,
 )
 from asyncinvoices._errors import ConfigurationError
-from asyncinvoices._models import RateLimit, RateWait
+from asyncinvoices._models import FetchStats, ManyStats, RateLimit, RateWait
 from asyncinvoices._quota import ENV_SHARED_QUOTA
 from asyncinvoices._quota_file import cache_directory
 from asyncinvoices._stream import InvoiceStream
@@ -95,7 +95,7 @@ def make_client(
     ctx: Context,
     *,
     max_concurrency: int,
-    per_page: int,
+    per_page: int | None,
     rate_limit: RateLimit | None = None,
     on_wait: Callable[[RateWait], object] | None = None,
 ) -> InvoiceClient:
@@ -104,7 +104,7 @@ def make_client(
     Args:
         ctx: The command's context.
         max_concurrency: ``--concurrency``.
-        per_page: ``--per-page``.
+        per_page: ``--per-page``; ``None``: the largest the server accepts.
         rate_limit: ``--rate-limit``; Cloudflare's 1,200 requests per 300 s by default.
         on_wait: Told when a request starts waiting for the rate limit.
 
@@ -234,6 +234,29 @@ async def with_governor_watch(
     return results[0]
 
 
+def requests_line(stats: FetchStats | ManyStats) -> str:
+    """The line on stderr that says what a run cost: its requests, and the fewest possible.
+
+    Every request counts against the token's quota (CLOUDFLARE_API.md, "Rate limits"); the
+    fewest are those the server's page size allows, once ``total_count`` tells them.
+    """
+    noun = "request" if stats.requests == 1 else "requests"
+    line = f"{stats.requests:,} {noun}"
+    fewest = stats.fewest_requests
+    if fewest is not None:
+        line += f"; the fewest possible: {fewest:,}"
+        if isinstance(stats, FetchStats) and stats.page_size is not None:
+            line += f", at {stats.page_size:,} invoices a page"
+    return line
+
+
+def report_requests(ctx: Context, stats: FetchStats | ManyStats) -> None:
+    """Write :func:`requests_line` to stderr, unless ``-q``."""
+    if not ctx.quiet:
+        ctx.stderr.write(requests_line(stats) + "\n")
+        ctx.stderr.flush()
+
+
 def _log_done(stream: InvoiceStream, what: str) -> None:
     stats = stream.stats
     logger.info(
@@ -296,6 +319,7 @@ async def fetch(ctx: Context) -> int | None:
         earlier = f", {written[1]:,} of them in this run" if written[0] != written[1] else ""
         ctx.stderr.write(f"wrote {written[0]:,} {noun} to {output.path}{earlier}\n")
         ctx.stderr.flush()
+    report_requests(ctx, stream.stats)
     return None
 
 
@@ -415,6 +439,7 @@ async def summary(ctx: Context) -> int | None:
     width = min(terminal_width(ctx.stdout), 100)
     ctx.stdout.write(render_format(args.format, result, {args.account_id: result}, width=width))
     ctx.stdout.flush()
+    report_requests(ctx, stream.stats)
     return None
 
 

@@ -103,7 +103,13 @@ def _name_failed(ctx: Context, stream: ManyStream, exc: BaseException) -> None:
 
 async def fetch_many(ctx: Context) -> int:
     """``fetch`` over several accounts: every row carries ``account_id``."""
-    from ._commands import _client_for, output_progress, wait_notices, with_governor_watch
+    from ._commands import (
+        _client_for,
+        output_progress,
+        report_requests,
+        wait_notices,
+        with_governor_watch,
+    )
 
     args = ctx.args
     output = resolve_output(args.output, args.format)
@@ -133,7 +139,9 @@ async def fetch_many(ctx: Context) -> int:
     if output.path is not None and not ctx.quiet:
         accounts = stream.stats.accounts_done - stream.stats.failed
         ctx.stderr.write(f"wrote {written:,} invoices of {accounts:,} accounts to {output.path}\n")
-    return _report(ctx, stream)
+    code = _report(ctx, stream)
+    report_requests(ctx, stream.stats)
+    return code
 
 
 async def _to_output(output: Output, ctx: Context, body: Any) -> int:
@@ -147,7 +155,13 @@ async def _to_output(output: Output, ctx: Context, body: Any) -> int:
 
 async def summary_many(ctx: Context) -> int:
     """``summary`` over several accounts: each account's totals, and all of them together."""
-    from ._commands import _client_for, terminal_width, wait_notices, with_governor_watch
+    from ._commands import (
+        _client_for,
+        report_requests,
+        terminal_width,
+        wait_notices,
+        with_governor_watch,
+    )
 
     notices = wait_notices(ctx)
     client = _client_for(ctx, notices)
@@ -187,7 +201,9 @@ async def summary_many(ctx: Context) -> int:
     width = min(terminal_width(ctx.stdout), 100)
     ctx.stdout.write(render_format(ctx.args.format, aggregator.result(), accounts, width=width))
     ctx.stdout.flush()
-    return _report(ctx, stream)
+    code = _report(ctx, stream)
+    report_requests(ctx, stream.stats)
+    return code
 
 
 # -- the accounts command --------------------------------------------------------------------
@@ -248,7 +264,7 @@ async def accounts(ctx: Context) -> None:
     client = make_client(
         ctx,
         max_concurrency=args.concurrency,
-        per_page=50,
+        per_page=None,  # the listing's largest accepted, from its documented 50 down
         rate_limit=args.rate_limit,
         on_wait=wait_notices(ctx),
     )

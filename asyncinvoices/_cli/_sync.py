@@ -86,9 +86,10 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--per-page",
         type=_positive,
-        default=50,
+        default=None,
         metavar="N",
-        help="invoices per request (default: 50; a smaller maximum is detected)",
+        help="invoices per request (default: the largest the server accepts, learnt once "
+        "per run; N is never raised, only lowered to the server's maximum)",
     )
     parser.add_argument(
         "--concurrency",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import attrs
 
@@ -18,10 +18,14 @@ from ._data import TYPES
 from ._reply import Reply, error_reply
 
 __all__ = [
+    "PER_PAGE_LIMITS",
+    "UNNAMED_PER_PAGE",
     "Credentials",
+    "PerPageLimit",
     "authenticate",
     "bad_query",
     "parse_int",
+    "per_page_refusal",
     "rate_limited",
     "validate_invoice_query",
 ]
@@ -80,14 +84,40 @@ def authenticate(headers: Mapping[str, str], credentials: Credentials) -> Reply 
     return None
 
 
-def validate_invoice_query(query: Mapping[str, str], max_per_page: int) -> Reply | None:
+PerPageLimit = Literal["named", "unnamed", "clamp", "clamp-asked"]
+"""What a server does with a ``per_page`` above its maximum (see `FakeCloudflare`)."""
+
+PER_PAGE_LIMITS: Final = ("named", "unnamed", "clamp", "clamp-asked")
+
+#: The refusal of a server that does not say what it accepts: no number in it.
+UNNAMED_PER_PAGE: Final = "per_page variable is out of range"
+
+
+def per_page_refusal(least: int, most: int, limit: PerPageLimit) -> str:
+    """The message of the 6008 refusal of a ``per_page`` outside ``least``..``most``.
+
+    ``"named"`` names the range, as Cloudflare does (CLOUDFLARE_API.md, "The endpoint");
+    ``"unnamed"`` names no number, so a client cannot read the maximum from it. The clamping
+    behaviours refuse only what is below ``least``, and name the range for it.
+    """
+    if limit == "unnamed":
+        return UNNAMED_PER_PAGE
+    return f"per_page variable must be a number between {least} and {most}"
+
+
+def validate_invoice_query(
+    query: Mapping[str, str], max_per_page: int, limit: PerPageLimit = "named"
+) -> Reply | None:
     """Check ``type``, ``page`` and ``per_page`` of an invoice-history request.
 
-    Out of range is rejected, not clamped (CLOUDFLARE_API.md, "The endpoint" [O]).
+    Out of range is rejected, not clamped (CLOUDFLARE_API.md, "The endpoint" [O]), unless
+    ``limit`` is one of the clamping behaviours: a larger ``per_page`` is then accepted and
+    served as ``max_per_page``.
 
     Args:
         query: The query parameters.
-        max_per_page: The largest ``per_page`` accepted.
+        max_per_page: The largest ``per_page`` accepted (served, when clamping).
+        limit: What a ``per_page`` above ``max_per_page`` gets.
     """
     if query.get("type", "all") not in TYPES:
         return bad_query("type must be one of: auto, manual, all")
@@ -97,8 +127,9 @@ def validate_invoice_query(query: Mapping[str, str], max_per_page: int) -> Reply
             return bad_query("page variable must be a number greater than or equal to 1")
     if "per_page" in query:
         per_page = parse_int(query["per_page"])
-        if per_page is None or not 1 <= per_page <= max_per_page:
-            return bad_query(f"per_page variable must be a number between 1 and {max_per_page}")
+        clamps = limit in ("clamp", "clamp-asked")
+        if per_page is None or per_page < 1 or (per_page > max_per_page and not clamps):
+            return bad_query(per_page_refusal(1, max_per_page, limit))
     return None
 
 

@@ -17,6 +17,8 @@ from typing import Any, Final, Literal
 
 import attrs
 
+from ._checks import PerPageLimit, per_page_refusal
+
 __all__ = [
     "LISTING_DEFAULT_PER_PAGE",
     "LISTING_MAX_PER_PAGE",
@@ -75,22 +77,31 @@ class ListingQuery:
 
     Attributes:
         page: The page asked for (1 when absent).
-        per_page: The page size (20 when absent).
+        per_page: The page size served (20 when absent).
+        claimed_per_page: The page size ``result_info`` reports when not ``per_page``: the
+            size asked for, by a server that clamps while echoing it.
         name: The name filter, or None.
         direction: ``"asc"`` or ``"desc"`` by name.
     """
 
     page: int = 1
     per_page: int = LISTING_DEFAULT_PER_PAGE
+    claimed_per_page: int | None = None
     name: str | None = None
     direction: Literal["asc", "desc"] = "asc"
 
 
-def parse_listing_query(query: Mapping[str, str]) -> ListingQuery | str:
+def parse_listing_query(
+    query: Mapping[str, str],
+    max_per_page: int = LISTING_MAX_PER_PAGE,
+    limit: PerPageLimit = "named",
+) -> ListingQuery | str:
     """Return the parsed query, or the message of the 6008 / 11000 error it deserves.
 
     Args:
         query: The request's query parameters.
+        max_per_page: The largest ``per_page`` accepted (served, when ``limit`` clamps).
+        limit: What a ``per_page`` above ``max_per_page`` gets (see `FakeCloudflare`).
     """
     direction = query.get("direction", "asc")
     if direction not in ("asc", "desc"):
@@ -98,15 +109,18 @@ def parse_listing_query(query: Mapping[str, str]) -> ListingQuery | str:
     page = _integer(query.get("page", "1"))
     if page is None or page < 1:
         return "page variable must be a number greater than or equal to 1"
-    per_page = _integer(query.get("per_page", str(LISTING_DEFAULT_PER_PAGE)))
-    if per_page is None or not LISTING_MIN_PER_PAGE <= per_page <= LISTING_MAX_PER_PAGE:
-        return (
-            f"per_page variable must be a number between {LISTING_MIN_PER_PAGE} "
-            f"and {LISTING_MAX_PER_PAGE}"
-        )
+    per_page = _integer(query.get("per_page", str(min(LISTING_DEFAULT_PER_PAGE, max_per_page))))
+    if per_page is None or per_page < LISTING_MIN_PER_PAGE:
+        return per_page_refusal(LISTING_MIN_PER_PAGE, max_per_page, limit)
+    asked = per_page
+    if per_page > max_per_page:
+        if limit not in ("clamp", "clamp-asked"):
+            return per_page_refusal(LISTING_MIN_PER_PAGE, max_per_page, limit)
+        per_page = max_per_page
     return ListingQuery(
         page=page,
         per_page=per_page,
+        claimed_per_page=asked if limit == "clamp-asked" else None,
         name=query.get("name"),
         direction="asc" if direction == "asc" else "desc",
     )
@@ -133,7 +147,9 @@ def listing_body(accounts: Sequence[AccountInfo], query: ListingQuery) -> bytes:
         "result": result,
         "result_info": {
             "page": query.page,
-            "per_page": query.per_page,
+            "per_page": query.per_page
+            if query.claimed_per_page is None
+            else query.claimed_per_page,
             "count": len(result),
             "total_count": len(shown),
             "total_pages": -(-len(shown) // query.per_page),

@@ -26,7 +26,9 @@ import attrs
 from aiohttp import web
 
 from ._checks import (
+    PER_PAGE_LIMITS,
     Credentials,
+    PerPageLimit,
     authenticate,
     bad_query,
     parse_int,
@@ -35,7 +37,14 @@ from ._checks import (
 )
 from ._data import SHAPES, TYPES, AccountData, InvoiceType, Shapes, derive_seed, hex_digest
 from ._faults import Fault, InjectedFault
-from ._listing import AccountInfo, ListingQuery, listing_body, parse_listing_query
+from ._listing import (
+    LISTING_MAX_PER_PAGE,
+    LISTING_MIN_PER_PAGE,
+    AccountInfo,
+    ListingQuery,
+    listing_body,
+    parse_listing_query,
+)
 from ._ratelimit import RateDecision, SlidingWindowLimiter
 from ._reply import HTML, JSON, Exchange, Reply, error_reply
 from ._responses import Pagination, error_body, html_error_page, no_route, success_body
@@ -137,9 +146,10 @@ class FakeCloudflare:
        10000. A Bearer token takes precedence over legacy headers sent with it.
     4. Account: a well-formed id that is not on this server: 403 / 10000.
     5. Parameters: ``type`` not auto/manual/all, ``page`` not an integer >= 1, or
-       ``per_page`` not an integer in 1..max_per_page: 400 / 6008 with chain 11000.
-       Defaults: ``type=all``, ``page=1``, ``per_page=20`` (Cloudflare's usual default,
-       capped at ``max_per_page``).
+       ``per_page`` not an integer in 1..max_per_page: 400 / 6008 with chain 11000 (a
+       ``per_page`` above the maximum as ``per_page_limit`` says). Defaults: ``type=all``,
+       ``page=1``, ``per_page=20`` (Cloudflare's usual default, capped at
+       ``max_per_page``).
     6. Faults (see `Fault`), then the page: newest first, ``total_count`` counting the
        type-filtered set, ``has_more = page * per_page < total_count``; past the end an
        empty page.
@@ -158,6 +168,14 @@ class FakeCloudflare:
         seed: Every id, amount, token and random choice derives from it.
         auto_fraction: Share of invoices that are auto top-ups (``type=auto``).
         max_per_page: Largest ``per_page`` accepted; larger values get 400 / 6008.
+        per_page_limit: What a ``per_page`` above the maximum gets, on the invoice history
+            and on the account listing: ``"named"``, 400 / 6008 naming the range ("per_page
+            variable must be a number between 1 and 100", as Cloudflare does);
+            ``"unnamed"``, 400 / 6008 whose message names no number; ``"clamp"``, served
+            silently as a page of the maximum, whose ``per_page`` reports the maximum and
+            by which the pages are counted; ``"clamp-asked"``, the same pages, but
+            ``per_page`` echoes the size asked for.
+        listing_max_per_page: Largest ``per_page`` of the account listing (documented: 50).
         rate_limit: ``(requests, window_seconds)`` of the sliding window, or None for no
             limit (and no ``Ratelimit`` headers).
         block_seconds: How long a block lasts once the limit is exceeded.
@@ -186,6 +204,8 @@ class FakeCloudflare:
         seed: int = 0,
         auto_fraction: float = 0.3,
         max_per_page: int = 100,
+        per_page_limit: PerPageLimit = "named",
+        listing_max_per_page: int = LISTING_MAX_PER_PAGE,
         rate_limit: tuple[int, float] | None = (1200, 300.0),
         block_seconds: float = 300.0,
         latency: float = 0.0,
@@ -199,6 +219,13 @@ class FakeCloudflare:
     ) -> None:
         if max_per_page < 1:
             raise ValueError(f"max_per_page must be >= 1, got {max_per_page}")
+        if per_page_limit not in PER_PAGE_LIMITS:
+            raise ValueError(
+                f"per_page_limit must be one of {PER_PAGE_LIMITS}, got {per_page_limit!r}"
+            )
+        if listing_max_per_page < LISTING_MIN_PER_PAGE:
+            least, got = LISTING_MIN_PER_PAGE, listing_max_per_page
+            raise ValueError(f"listing_max_per_page must be >= {least}, got {got}")
         if latency < 0 or jitter < 0:
             raise ValueError("latency and jitter must be >= 0")
         if shapes not in SHAPES:
@@ -206,6 +233,8 @@ class FakeCloudflare:
         self.seed: Final = seed
         self.auto_fraction: Final = auto_fraction
         self.max_per_page: Final = max_per_page
+        self.per_page_limit: Final = per_page_limit
+        self.listing_max_per_page: Final = listing_max_per_page
         self.default_per_page: Final = min(DEFAULT_PER_PAGE, max_per_page)
         self.shapes: Final = shapes
         self.latency = latency
@@ -790,13 +819,15 @@ class FakeCloudflare:
         decision = None if self._limiter is None else self._limiter.admit(now)
         reply = self._check(request, account_id, decision)
         if reply is None:
+            asked = self.default_per_page if per_page is None else per_page
             reply = self._serve(
                 request,
                 number,
                 self._accounts[account_id],
                 cast(InvoiceType, raw_type),
                 1 if page is None else page,
-                self.default_per_page if per_page is None else per_page,
+                min(asked, self.max_per_page),  # above it only when per_page_limit clamps
+                asked if self.per_page_limit == "clamp-asked" else None,
             )
         return self._finish(reply, record, decision)
 
@@ -837,7 +868,7 @@ class FakeCloudflare:
         else:
             reply = authenticate(request.headers, self._credentials)
         if reply is None:
-            parsed = parse_listing_query(query)
+            parsed = parse_listing_query(query, self.listing_max_per_page, self.per_page_limit)
             if isinstance(parsed, str):
                 reply = bad_query(parsed)
             else:
@@ -891,7 +922,7 @@ class FakeCloudflare:
             # Cloudflare does not reveal whether an account exists to a token without
             # access to it: an unknown account is an authentication error.
             return error_reply(403, [{"code": 10000, "message": "Authentication error"}])
-        return validate_invoice_query(request.query, self.max_per_page)
+        return validate_invoice_query(request.query, self.max_per_page, self.per_page_limit)
 
     def _serve(
         self,
@@ -901,8 +932,13 @@ class FakeCloudflare:
         type: InvoiceType,
         page: int,
         per_page: int,
+        claimed_per_page: int | None = None,
     ) -> Reply:
-        """Apply the matching faults and build the reply for a valid request."""
+        """Apply the matching faults and build the reply for a valid request.
+
+        ``claimed_per_page``, when given, is the ``per_page`` the page reports instead of
+        the size it is served by (``per_page_limit="clamp-asked"``).
+        """
         key = (account.account_id, type, page, per_page)
         attempt = self._attempts.get(key, 0) + 1
         self._attempts[key] = attempt
@@ -920,7 +956,7 @@ class FakeCloudflare:
             type=type,
             page=page,
             per_page=per_page,
-            render=functools.partial(self._page, account, type),
+            render=functools.partial(self._page, account, type, claimed=claimed_per_page),
         )
         shaping = applied[-1] if applied and not applied[-1].changes_data else None
         reply = exchange.normal() if shaping is None else shaping.reply(exchange)
@@ -953,16 +989,28 @@ class FakeCloudflare:
         return state + shaping
 
     def _page(
-        self, account: AccountData, type: InvoiceType, page: int, per_page: int
+        self,
+        account: AccountData,
+        type: InvoiceType,
+        page: int,
+        per_page: int,
+        *,
+        claimed: int | None = None,
     ) -> tuple[bytes, int, int]:
-        """Return the normal body of a page (cached) and where its invoice array sits."""
-        key = (account.account_id, account.version, type, page, per_page)
+        """Return the normal body of a page (cached) and where its invoice array sits.
+
+        ``claimed``: the ``per_page`` to report, when not the size served.
+        """
+        key = (account.account_id, account.version, type, page, per_page, claimed)
         entry = self._cache.get(key)
         if entry is None:
             total = account.count(type)
             serials = account.page_serials(type, (page - 1) * per_page, per_page)
             pagination = Pagination(
-                has_more=page * per_page < total, page=page, per_page=per_page, total_count=total
+                has_more=page * per_page < total,
+                page=page,
+                per_page=per_page if claimed is None else claimed,
+                total_count=total,
             )
             entry = success_body(account.render_array(serials), pagination)
             self._cache.put(key, entry)
