@@ -19,7 +19,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[cli,test,docs,bench,postgres]"
+	$(BIN)/python -m pip install --quiet -e ".[cli,test,docs,bench,postgres,otel]"
 	@touch $(STAMP)
 
 # The demo needs only the library and its `cli` extra: a much shorter install than `make test`.

@@ -58,6 +58,7 @@ from ._models import (
 )
 from ._retry import Backoff, set_testing
 from ._stream import InvoiceStream, PageStream
+from ._telemetry import RequestEvent
 from ._version import __version__
 
 __all__ = [
@@ -92,6 +93,7 @@ __all__ = [
     "RateLimit",
     "RateLimitError",
     "RateWait",
+    "RequestEvent",
     "ResponseFormatError",
     "ServerError",
     "SyncAccountStream",

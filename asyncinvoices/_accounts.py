@@ -30,6 +30,7 @@ from ._errors import ConfigurationError, ResponseFormatError
 from ._fetcher import RequestCounts
 from ._models import Account, AccountStats
 from ._protocol import DECODE_ERRORS, decode_json, get_header, raise_for_error, snippet
+from ._telemetry import NO_SCOPE, Scope
 
 __all__ = [
     "LISTING_MAX_PER_PAGE",
@@ -334,6 +335,7 @@ class AccountStream(StreamContext):
         read_ahead: int,
         on_progress: Callable[[AccountStats], object] | None,
         clock: Callable[[], float],
+        scope: Scope = NO_SCOPE,
     ) -> None:
         self._fetch = fetch
         self._counts = counts
@@ -341,7 +343,9 @@ class AccountStream(StreamContext):
         self._read_ahead = read_ahead
         self._on_progress = on_progress
         self._clock = clock
-        self._channel: Channel[AccountPage] = Channel(spawn, self._produce)
+        self._channel: Channel[AccountPage] = Channel(
+            spawn, scope.wrap(self._produce, per_page=per_page)
+        )
         self._pending: list[Account] = []
         self._seen: set[str] = set()
         self._pages = 0

@@ -53,6 +53,7 @@ from ._models import (
 )
 from ._retry import Backoff
 from ._stream import InvoiceStream, PageStream
+from ._telemetry import RequestEvent
 from ._transport import DEFAULT_MAX_BODY, ClientSession
 
 if TYPE_CHECKING:
@@ -152,6 +153,10 @@ class SyncInvoiceClient:
         on_wait: Called with a :class:`RateWait` whenever a request starts waiting for the
             rate limit. It runs on the client's own thread: keep it quick, and do not call
             the client from it.
+        on_request: Called with a :class:`RequestEvent` after each request that went on the
+            wire; on the client's own thread, like ``on_wait``.
+        tracer_provider: The OpenTelemetry tracer provider; default: the global one.
+        meter_provider: The OpenTelemetry meter provider; default: the global one.
 
     Raises:
         ConfigurationError: If a setting is invalid, no credentials can be found, or a
@@ -176,6 +181,9 @@ class SyncInvoiceClient:
         session: ClientSession | None = None,
         read_ahead: int | None = None,
         on_wait: Callable[[RateWait], object] | None = None,
+        on_request: Callable[[RequestEvent], object] | None = None,
+        tracer_provider: object | None = None,
+        meter_provider: object | None = None,
     ) -> None:
         if session is not None:
             raise ConfigurationError(
@@ -199,6 +207,9 @@ class SyncInvoiceClient:
             max_body=max_body,
             read_ahead=read_ahead,
             on_wait=on_wait,
+            on_request=on_request,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
         )
         # Reentrant: a stream collected by the garbage collector while this thread holds the
         # lock closes itself through the same lock.

@@ -8,7 +8,8 @@ Every attempt that goes on the wire passes a gate (the rate governor's slot), th
 per-request aiohttp middleware. aiohttp sends an idempotent request again by itself when a
 reused keep-alive connection turns out to be closed (RFC 9112, section 9.3.1.1); the server
 may well have counted the first attempt, so the second one needs a place in the quota too.
-The middleware runs once per attempt, so each is admitted and counted, and none is silent.
+The middleware runs once per attempt, so each is admitted and counted, and none is silent;
+it is also where a telemetry probe (``_telemetry.Probe``) sees each attempt start and end.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import aiohttp
 import attrs
 
 from ._errors import ConfigurationError, ResponseFormatError, TransportError
+from ._telemetry import Probe
 from ._version import __version__
 
 __all__ = ["DEFAULT_MAX_BODY", "ClientSession", "Gate", "RawResponse", "Transport", "WireTally"]
@@ -135,6 +137,7 @@ class Transport:
         page: int | None = None,
         gate: Gate | None = None,
         tally: WireTally | None = None,
+        probe: Probe | None = None,
     ) -> RawResponse:
         """Send one GET and read the whole response.
 
@@ -148,6 +151,7 @@ class Transport:
             page: The page asked for, named in errors and logs.
             gate: Admits each attempt onto the wire (the rate governor's slot).
             tally: Where to count the attempts and the time the gate held them.
+            probe: Told when each attempt starts, responds and ends (telemetry), or None.
 
         Raises:
             TransportError: On connection failure, timeout, or a body cut off mid-way.
@@ -155,7 +159,7 @@ class Transport:
         """
         session = self._ensure_session()
         tally = WireTally() if tally is None else tally
-        middlewares = (*_session_middlewares(session), _gated(gate, tally, page))
+        middlewares = (*_session_middlewares(session), _gated(gate, tally, page, probe))
         try:
             async with session.get(
                 url,
@@ -166,19 +170,26 @@ class Transport:
                 middlewares=middlewares,
             ) as response:
                 body = await self._read_body(response, page)
+                if probe is not None:
+                    probe.finished()
                 return RawResponse(status=response.status, headers=response.headers, body=body)
         except (asyncio.TimeoutError, TimeoutError) as exc:
+            _failed(probe, exc)
             raise TransportError(
                 f"no complete response within {self._timeout.total:g} s"
                 + (f" (page {page})" if page is not None else ""),
                 page=page,
             ) from exc
         except aiohttp.ClientError as exc:
+            _failed(probe, exc)
             raise TransportError(
                 f"{type(exc).__name__}: {_describe(exc)}"
                 + (f" (page {page})" if page is not None else ""),
                 page=page,
             ) from exc
+        except BaseException as exc:  # a body over the cap, a cancellation
+            _failed(probe, exc)
+            raise
 
     async def _read_body(self, response: aiohttp.ClientResponse, page: int | None) -> bytes:
         length = response.content_length
@@ -207,7 +218,7 @@ def _session_middlewares(session: aiohttp.ClientSession) -> tuple[Any, ...]:
     return tuple(getattr(session, "_middlewares", ()) or ())
 
 
-def _gated(gate: Gate | None, tally: WireTally, page: int | None) -> Any:
+def _gated(gate: Gate | None, tally: WireTally, page: int | None, probe: Probe | None) -> Any:
     async def middleware(
         request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
     ) -> aiohttp.ClientResponse:
@@ -215,16 +226,43 @@ def _gated(gate: Gate | None, tally: WireTally, page: int | None) -> Any:
             logger.warning(
                 "%sthe connection closed before the response; the request is sent again",
                 f"page {page}: " if page is not None else "",
+                extra={"page": page},
             )
         if gate is None:
             tally.attempts += 1
-            return await handler(request)
+            return await _observed(request, handler, probe, 0.0)
         async with gate() as waited:
             tally.attempts += 1
             tally.throttled += waited
-            return await handler(request)
+            return await _observed(request, handler, probe, waited)
 
     return middleware
+
+
+def _failed(probe: Probe | None, exc: BaseException) -> None:
+    # An attempt that failed inside the middleware has ended there already; this ends one
+    # whose body failed, and does nothing more for the other.
+    if probe is not None:
+        probe.failed(exc)
+
+
+async def _observed(
+    request: aiohttp.ClientRequest,
+    handler: aiohttp.ClientHandlerType,
+    probe: Probe | None,
+    waited: float,
+) -> aiohttp.ClientResponse:
+    """Send one attempt, telling ``probe`` when it starts, and when it responds or fails."""
+    if probe is None:
+        return await handler(request)
+    probe.sent(request.url, waited)
+    try:
+        response = await handler(request)
+    except BaseException as exc:
+        probe.failed(exc)
+        raise
+    probe.responded(response.status, response.headers)
+    return response
 
 
 def _describe(exc: aiohttp.ClientError) -> str:
