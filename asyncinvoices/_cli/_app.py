@@ -25,6 +25,7 @@ from asyncinvoices._version import __version__
 from ._failures import EXIT_CODES_HELP, ExitCode, describe, exit_codes_help
 from ._formats import FORMATS
 from ._logging import logging_to, redact
+from ._metrics import RunMetrics, add_metrics_file_argument
 from ._sync import SYNC_EXAMPLES, add_sync_arguments
 
 __all__ = ["MAX_CONCURRENCY", "build_parser", "main", "run", "run_async"]
@@ -441,6 +442,7 @@ def _add_accounts_options(accounts: argparse.ArgumentParser) -> None:
 def _add_fetch_command(fetch: argparse.ArgumentParser) -> None:
     _add_fetch_options(fetch, many=True)
     _add_output_options(fetch)
+    add_metrics_file_argument(fetch)
     fetch.add_argument(
         "--resume",
         metavar="STATE",
@@ -599,16 +601,43 @@ async def run_async(
             environ=env,
             redactor=redactor,
             log_stream=log_stream,
+            metrics=_run_metrics(parsed),
         )
         try:
             result = await _commands()[parsed.command](ctx)
         except Exception as exc:
-            return _failed(exc, ctx, verbosity)
+            return _metrics_written(ctx, _failed(exc, ctx, verbosity))
+        except BaseException:
+            _metrics_written(ctx, ExitCode.INTERRUPTED)
+            raise
     if result is False:  # the demo's check against the server's list failed
         return ExitCode.BAD_RESPONSE
     if isinstance(result, ExitCode):  # e.g. PARTIAL: some accounts were skipped
-        return result
-    return ExitCode.OK
+        return _metrics_written(ctx, result)
+    return _metrics_written(ctx, ExitCode.OK)
+
+
+def _run_metrics(parsed: argparse.Namespace) -> RunMetrics | None:
+    path = getattr(parsed, "metrics_file", None)
+    return None if path is None else RunMetrics(parsed.command, path)
+
+
+def _metrics_written(ctx: Any, code: int) -> int:
+    """Write ``--metrics-file`` with the outcome ``code`` says; return ``code``."""
+    metrics: RunMetrics | None = ctx.metrics
+    if metrics is not None:
+        outcomes = {
+            ExitCode.OK: "ok",
+            ExitCode.PARTIAL: "partial",
+            ExitCode.INTERRUPTED: "interrupted",
+        }
+        outcome = outcomes.get(ExitCode(code), "failed")
+        try:
+            metrics.write(outcome)
+        except OSError as exc:
+            ctx.stderr.write(f"asyncinvoices: cannot write the metrics file: {exc}\n")
+            return code or ExitCode.ERROR
+    return code
 
 
 def run(

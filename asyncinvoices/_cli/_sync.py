@@ -26,6 +26,7 @@ from asyncinvoices._models import FetchStats
 
 from ._commands import Context, make_client, with_governor_watch
 from ._logging import redact
+from ._metrics import add_metrics_file_argument, record_sync
 from ._progress import progress_display
 
 __all__ = ["SYNC_EXAMPLES", "add_sync_arguments", "database_url", "render_report", "sync"]
@@ -80,6 +81,7 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="C",
         help="requests in flight at most (default: 8)",
     )
+    add_metrics_file_argument(parser)
     parser.add_argument(
         "--base-url",
         metavar="URL",
@@ -149,6 +151,8 @@ async def sync(ctx: Context) -> None:
                 return await mirror.sync(client, ids, on_progress=update)
 
             report = await with_governor_watch(client, progress, run)
+        if ctx.metrics is not None:
+            await record_sync(ctx.metrics, mirror, report)
     ctx.stdout.write(f"mirrored into {url.redacted}\n" + render_report(report))
     ctx.stdout.flush()
     if len(report.errors) > 1:  # the exit code and last line are the first failure's
