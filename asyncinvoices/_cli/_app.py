@@ -266,6 +266,14 @@ def _common(*, top: bool) -> argparse.ArgumentParser:
         "credentials are always redacted",
     )
     group.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text" if top else argparse.SUPPRESS,
+        help="how log lines on stderr look: text (the default), or json, one object per line "
+        "(time, level, message, page, status, wait, ray_id) for log pipelines; then every "
+        "line on stderr is JSON: the progress bar and notes are left out, as with -q",
+    )
+    group.add_argument(
         "--no-progress",
         action="store_true",
         default=False if top else argparse.SUPPRESS,
@@ -593,7 +601,11 @@ async def run_async(
     if isinstance(parsed, int):
         return parsed
     verbosity = int(parsed.verbose)
-    with logging_to(err, verbosity=verbosity) as (redactor, log_stream):
+    json_lines = parsed.log_format == "json"
+    if json_lines:
+        # Every line on stderr is then a JSON object: no bar, no notes in plain text.
+        parsed.quiet = True
+    with logging_to(err, verbosity=verbosity, json_lines=json_lines) as (redactor, log_stream):
         ctx = Context(
             args=parsed,
             stdout=out,
@@ -686,6 +698,10 @@ def _failed(exc: Exception, ctx: Any, verbosity: int) -> int:
     message, code = describe(exc, now=dt.datetime.now(dt.timezone.utc))
     if verbosity and code != ExitCode.INTERRUPTED:
         logger.error("traceback of the failure:", exc_info=exc)
+    if ctx.args.log_format == "json":
+        fields = {"status": getattr(exc, "status", None), "ray_id": getattr(exc, "ray_id", None)}
+        logger.error("%s", message, extra=fields)
+        return code
     with contextlib.suppress(OSError, ValueError):
         ctx.stderr.write(f"asyncinvoices: {redact(message, ctx.redactor.secrets)}\n")
         ctx.stderr.flush()
