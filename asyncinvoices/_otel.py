@@ -233,7 +233,7 @@ class _RequestSink:
         self._name = f"GET {template}"
 
     def start(
-        self, url: URL, page: int | None, waited: float, resend_count: int
+        self, url: URL, full: str, page: int | None, waited: float, resend_count: int
     ) -> tuple[trace.Span, dict[str, Any]]:
         """Start the attempt's span; return it and the attributes its metric points share."""
         common: dict[str, Any] = {
@@ -243,7 +243,7 @@ class _RequestSink:
         }
         attributes: dict[str, Any] = {
             **common,
-            "url.full": str(url),
+            "url.full": full,
             "url.template": self._template,
             "asyncinvoices.quota.wait": waited,
         }

@@ -77,8 +77,8 @@ class RequestEvent:
 class RequestSink(Protocol):
     """Where a probe starts and ends the OpenTelemetry side of an attempt (``_otel.py``)."""
 
-    def start(self, url: URL, page: int | None, waited: float, resend_count: int) -> Any:
-        """Start an attempt; return what :meth:`end` needs (its span)."""
+    def start(self, url: URL, full: str, page: int | None, waited: float, resend_count: int) -> Any:
+        """Start an attempt (``full`` is ``str(url)``); return what :meth:`end` needs."""
 
     def end(self, state: Any, event: RequestEvent) -> None:
         """End the attempt started as ``state``."""
@@ -106,6 +106,7 @@ class Probe:
         "_state",
         "_status",
         "_url",
+        "_url_text",
         "_waited",
         "attempts",
     )
@@ -121,6 +122,7 @@ class Probe:
         self._on_request = on_request
         self._start: float | None = None
         self._url: URL | None = None
+        self._url_text = ""
         self._state: Any = None
         self._status: int | None = None
         self._ray_id: str | None = None
@@ -131,10 +133,11 @@ class Probe:
     def sent(self, url: URL, waited: float) -> None:
         """An attempt was admitted onto the wire after ``waited`` seconds for the quota."""
         self._url = url
+        self._url_text = str(url)
         self._waited = waited
         self._status = self._ray_id = None
         if self._sink is not None:
-            self._state = self._sink.start(url, self._page, waited, self.attempts)
+            self._state = self._sink.start(url, self._url_text, self._page, waited, self.attempts)
         self._start = time.perf_counter()
 
     def responded(self, status: int, headers: Mapping[str, str]) -> None:
@@ -162,7 +165,7 @@ class Probe:
         else:
             error_type = str(status) if status is not None and status >= 400 else None
         event = RequestEvent(
-            url=str(self._url),
+            url=self._url_text,
             page=self._page,
             status=status,
             error_type=error_type,

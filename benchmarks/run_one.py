@@ -57,13 +57,51 @@ def _invoice_key(invoice: Any) -> tuple[object, ...]:
     return (invoice.id, invoice.amount_due, invoice.amount_paid, invoice.currency, created)
 
 
+class _RefuseOpenTelemetry:
+    """A meta path finder for which OpenTelemetry is not installed."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "opentelemetry" or name.startswith("opentelemetry."):
+            raise ImportError(f"{name} is made unimportable for this run")
+
+
+def _otel_setup(mode: str | None) -> dict[str, Any]:
+    """Prepare OpenTelemetry as ``mode`` says; return the client's provider arguments.
+
+    Must run before asyncinvoices is imported, so that ``"absent"`` is what it finds.
+    """
+    if mode == "absent":
+        sys.meta_path.insert(0, _RefuseOpenTelemetry())
+        return {}
+    if mode is None:
+        return {}
+    # Imported now, as an application would at start-up: imports are not timed (above).
+    import asyncinvoices._otel  # noqa: F401
+
+    if mode != "sdk":
+        return {}
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    # As an application would: spans batched to an exporter in the background.
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(InMemorySpanExporter()))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    return {"tracer_provider": tracer_provider, "meter_provider": meter_provider}
+
+
 async def _asyncinvoices(spec: dict[str, Any], *, as_list: bool) -> dict[str, Any]:
+    providers = _otel_setup(spec.get("otel"))
     from asyncinvoices import InvoiceClient, RateLimit
 
     digest = _Digest(spec.get("digest", False))
     rate = spec.get("rate_limit")
     started, cpu = time.perf_counter(), time.process_time()
     async with InvoiceClient(
+        **providers,
         api_token=spec["api_token"],
         base_url=spec["base_url"],
         max_concurrency=spec["concurrency"],
@@ -98,6 +136,7 @@ async def _asyncinvoices(spec: dict[str, Any], *, as_list: bool) -> dict[str, An
         "cpu": cpu,
         "invoices": count,
         "digest": digest.hexdigest(),
+        "otel_loaded": any(m.startswith("opentelemetry") for m in sys.modules),
     }
     if stats is not None:
         result.update(
