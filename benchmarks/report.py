@@ -45,7 +45,8 @@ CPU_CEILING_SHARE = 0.9  # on the shape mix, invoices per second against the in-
 CPU_TARGET_SHAPE = "mixed"
 FAULTS_SLOWDOWN = 1.4  # the 5% faults run against the clean one
 #: With the OpenTelemetry API installed and no SDK, the CPU-bound walk costs at most this much
-#: more wall time than without OpenTelemetry.
+#: more than without OpenTelemetry. Judged on the client's CPU time: the walk's cost is its
+#: CPU, and on a shared machine the wall time also measures the neighbours.
 TELEMETRY_OVERHEAD = 1.02
 
 
@@ -569,15 +570,15 @@ def _faults_targets(results: dict[str, Any]) -> list[Target]:
 
 
 def _telemetry_targets(results: dict[str, Any]) -> list[Target]:
-    without = _median(_wall(results, "telemetry", TELEMETRY_CASES[0][0]))
-    api = _median(_wall(results, "telemetry", TELEMETRY_CASES[1][0]))
+    without = _median(_cpu(results, "telemetry", TELEMETRY_CASES[0][0]))
+    api = _median(_cpu(results, "telemetry", TELEMETRY_CASES[1][0]))
     ratio = _ratio(api, without)
     return [
         Target(
             "telemetry",
             "with the OpenTelemetry API installed and no SDK, the CPU-bound walk within "
-            f"{TELEMETRY_OVERHEAD - 1:.0%} of its wall time without OpenTelemetry",
-            f"{_s(api)} s against {_s(without)} s: {_x(ratio)}",
+            f"{TELEMETRY_OVERHEAD - 1:.0%} of its client CPU time without OpenTelemetry",
+            f"{_s(api)} s against {_s(without)} s of CPU: {_x(ratio)}",
             _at_most(ratio, TELEMETRY_OVERHEAD),
         )
     ]
