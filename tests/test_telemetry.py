@@ -7,6 +7,7 @@ the requests are those a FakeCloudflare served, counted at its end of the wire.
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import subprocess
 import sys
@@ -396,3 +397,41 @@ def test_the_global_providers_are_used_even_when_set_after_the_client_was_made()
     assert done.stderr == ""
     span = f"GET {TEMPLATE}"
     assert done.stdout == f"25 3 {sorted(['asyncinvoices.walk', span, span, span])} 3\n"
+
+
+def test_a_blocking_walks_span_is_a_child_of_the_callers_span(otel: Telemetry) -> None:
+    """SyncInvoiceClient: the walk runs on the client's own thread, under the caller's span.
+
+    anyio's portal runs each call in a copy of the calling thread's context, so the span
+    current in the caller is the one the walk's scope finds.
+    """
+    from anyio.from_thread import start_blocking_portal
+
+    from asyncinvoices import SyncInvoiceClient
+
+    app = otel.tracer_provider.get_tracer("app")
+    with (
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(
+            portal.call(functools.partial(FakeCloudflare, invoices=25))
+        ) as fake,
+    ):
+        with SyncInvoiceClient(
+            api_token=fake.api_token,
+            base_url=fake.base_url,
+            per_page=10,
+            tracer_provider=otel.tracer_provider,
+            meter_provider=otel.meter_provider,
+        ) as client:
+            with app.start_as_current_span("nightly report") as app_span:
+                with client.invoices(fake.account_id) as stream:
+                    ids = [invoice.id for invoice in stream]
+        assert ids == fake.ids()
+    spans = otel.spans()
+    [walk] = [s for s in spans if s.name == "asyncinvoices.walk"]
+    assert walk.parent is not None
+    assert walk.parent.span_id == app_span.get_span_context().span_id
+    requests = [s for s in spans if s.kind is SpanKind.CLIENT]
+    assert len(requests) == 3
+    assert walk.context is not None
+    assert {s.parent.span_id for s in requests if s.parent} == {walk.context.span_id}
