@@ -15,7 +15,7 @@ import os
 import re
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import IO, Any, NoReturn
+from typing import IO, Any, NoReturn, cast
 
 import anyio
 
@@ -24,7 +24,7 @@ from asyncinvoices._version import __version__
 
 from ._failures import EXIT_CODES_HELP, ExitCode, describe, exit_codes_help
 from ._formats import FORMATS
-from ._logging import logging_to, redact
+from ._logging import JsonLines, logging_to, redact
 from ._metrics import RunMetrics, add_metrics_file_argument
 from ._sync import SYNC_EXAMPLES, add_sync_arguments
 
@@ -271,7 +271,7 @@ def _common(*, top: bool) -> argparse.ArgumentParser:
         default="text" if top else argparse.SUPPRESS,
         help="how log lines on stderr look: text (the default), or json, one object per line "
         "(time, level, message, page, status, wait, ray_id) for log pipelines; then every "
-        "line on stderr is JSON: the progress bar and notes are left out, as with -q",
+        "line on stderr is JSON, the command's own notes included, and no progress bar",
     )
     group.add_argument(
         "--no-progress",
@@ -602,14 +602,13 @@ async def run_async(
         return parsed
     verbosity = int(parsed.verbose)
     json_lines = parsed.log_format == "json"
-    if json_lines:
-        # Every line on stderr is then a JSON object: no bar, no notes in plain text.
-        parsed.quiet = True
     with logging_to(err, verbosity=verbosity, json_lines=json_lines) as (redactor, log_stream):
         ctx = Context(
             args=parsed,
             stdout=out,
-            stderr=err,
+            # Every line on stderr is then JSON: the commands' notes become records too (and
+            # the stream, not a terminal, draws no progress bar).
+            stderr=cast(IO[str], JsonLines(err, redactor)) if json_lines else err,
             environ=env,
             redactor=redactor,
             log_stream=log_stream,

@@ -13,12 +13,21 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import json
 import logging
 from collections.abc import Iterable, Iterator
 from typing import IO, Protocol
 
-__all__ = ["REDACTED", "JsonFormatter", "RedactingFilter", "StreamSwitch", "logging_to", "redact"]
+__all__ = [
+    "REDACTED",
+    "JsonFormatter",
+    "JsonLines",
+    "RedactingFilter",
+    "StreamSwitch",
+    "logging_to",
+    "redact",
+]
 
 REDACTED = "***"
 _LOGGER = "asyncinvoices"
@@ -96,6 +105,48 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = record.exc_text
         line = json.dumps(entry, ensure_ascii=False, default=str)
         return redact(line, self._redactor.secrets)
+
+
+class JsonLines(io.TextIOBase):
+    """A text stream that writes each line it is given as a JSON log record.
+
+    Under ``--log-format json`` the commands' own lines on stderr (``wrote N invoices to
+    FILE``, a note about a long wait, an account skipped) go through it, so that every line
+    on stderr is JSON. A line starting with ``asyncinvoices:`` reports a failure (level
+    ERROR); the others are INFO.
+
+    Args:
+        target: Where the JSON lines go.
+        redactor: Its secrets never reach ``target``.
+    """
+
+    def __init__(self, target: IO[str], redactor: RedactingFilter) -> None:
+        super().__init__()
+        self._target = target
+        self._formatter = JsonFormatter(redactor)
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        """Write every complete line of ``text`` as a record; keep the rest for later."""
+        *lines, self._pending = (self._pending + text).split("\n")
+        for line in lines:
+            if line:
+                failure = line.startswith("asyncinvoices: ")
+                record = logging.LogRecord(
+                    name=f"{_LOGGER}.cli",
+                    level=logging.ERROR if failure else logging.INFO,
+                    pathname=__file__,
+                    lineno=0,
+                    msg=line.removeprefix("asyncinvoices: "),
+                    args=None,
+                    exc_info=None,
+                )
+                self._target.write(self._formatter.format(record) + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush the target (a partial line waits for its end)."""
+        self._target.flush()
 
 
 # Commands can run at the same time in one process (run_async in an application, or in
