@@ -25,6 +25,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from yarl import URL
 
 from asyncinvoices import Backoff, ConfigurationError, InvoiceClient, RequestEvent, ServerError
+from asyncinvoices._fetcher import RequestCounts
 from asyncinvoices.testing import FakeCloudflare, Fault
 
 pytestmark = pytest.mark.anyio
@@ -226,11 +227,23 @@ async def test_no_credential_in_any_span_attribute_event_or_metric(otel: Telemet
                 listed = [a.id async for a in accounts]
             with pytest.raises(ServerError, match="HTTP 500") as raised:
                 await client.list_invoices(fake.account_id)
+        # The legacy global key too: its key and email travel in headers only.
+        async with InvoiceClient(
+            api_email=fake.api_email,
+            api_key=fake.api_key,
+            base_url=fake.base_url,
+            per_page=10,
+            tracer_provider=otel.tracer_provider,
+            meter_provider=otel.meter_provider,
+        ) as legacy:
+            first = await legacy.get_page(fake.account_id, page=1)
+    assert [i.id for i in first.invoices] == fake.ids()[:10]
     assert len(listed) == 2
     assert fake.api_token not in str(raised.value)
     dump = otel.dump()
-    assert fake.api_token not in dump
-    assert fake.api_token[:12] not in dump
+    for secret in (fake.api_token, fake.api_key, fake.api_email):
+        assert secret not in dump
+        assert secret[:12] not in dump
     walk = next(s for s in otel.spans() if s.name == "asyncinvoices.walk")
     assert walk.status.status_code is StatusCode.ERROR
     assert [e.name for e in walk.events] == ["exception"]
@@ -435,3 +448,52 @@ def test_a_blocking_walks_span_is_a_child_of_the_callers_span(otel: Telemetry) -
     assert len(requests) == 3
     assert walk.context is not None
     assert {s.parent.span_id for s in requests if s.parent} == {walk.context.span_id}
+
+
+async def test_on_request_without_opentelemetry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With OpenTelemetry absent, on_request alone still sees every attempt on the wire."""
+    from asyncinvoices import _telemetry
+
+    monkeypatch.setattr(_telemetry, "_OTEL", [None])
+    events: list[RequestEvent] = []
+    faults = [Fault.status(502, page=2, attempt=1)]
+    async with FakeCloudflare(invoices=25, faults=faults) as fake:
+        async with InvoiceClient(
+            api_token=fake.api_token,
+            base_url=fake.base_url,
+            per_page=10,
+            rate_limit=None,
+            backoff=Backoff(first=0.01),
+            on_request=events.append,
+        ) as client:
+            assert client._fetcher.observer.walk("0" * 32, "all", RequestCounts()).probe(1, "")
+            ids = await client.list_invoices(fake.account_id)
+    assert [i.id for i in ids] == fake.ids()
+    got = sorted((e.page, e.resend_count, e.status, e.error_type, e.ray_id) for e in events)
+    assert got == sorted(
+        (
+            r.page,
+            int(r.fault is None and r.page == 2),
+            r.status,
+            None if r.status == 200 else "502",
+            fake._ray(r.number),
+        )
+        for r in fake.requests
+    )
+    assert all(e.url.startswith(f"{fake.base_url}/accounts/{fake.account_id}/") for e in events)
+    assert all(e.seconds > 0 and e.waited == 0.0 for e in events)
+
+
+async def test_an_attempt_cancelled_on_the_wire_ends_its_span(otel: Telemetry) -> None:
+    """A stream closed while a request waits for its response: the span still ends, typed."""
+    async with FakeCloudflare(invoices=25, latency=5.0) as fake:
+        async with _client(fake, otel, per_page=10) as client:
+            stream = client.invoices(fake.account_id)
+            async with stream:
+                await fake.wait_requests(1)
+    [request] = [s for s in otel.spans() if s.kind is SpanKind.CLIENT]
+    assert dict(request.attributes or {})["error.type"] == "CancelledError"
+    assert "http.response.status_code" not in dict(request.attributes or {})
+    [walk] = [s for s in otel.spans() if s.name == "asyncinvoices.walk"]
+    assert dict(walk.attributes or {})["asyncinvoices.requests"] == 1
+    assert walk.status.status_code is StatusCode.UNSET
