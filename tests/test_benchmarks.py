@@ -190,12 +190,21 @@ def _results() -> dict[str, Any]:
         )
     )
     # Telemetry: the API without an SDK costs 1%; a recording SDK 10%.
-    for case, wall in (
-        ("without OpenTelemetry", 4.0),
-        ("OpenTelemetry API, no SDK", 4.04),
-        ("OpenTelemetry SDK, recording", 4.4),
+    for case, wall, hooks in (
+        ("without OpenTelemetry", 4.0, 0.0),
+        ("OpenTelemetry API, no SDK", 4.04, 20e-6),
+        ("OpenTelemetry SDK, recording", 4.4, 90e-6),
     ):
-        runs.append(_run("telemetry", case, wall, invoices=200_000))
+        runs.append(
+            _run(
+                "telemetry",
+                case,
+                wall,
+                invoices=200_000,
+                requests=200,
+                hooks_cpu_per_request=hooks,
+            )
+        )
     return {
         "mode": "full",
         "started": "2026-01-01T00:00:00+00:00",
@@ -237,6 +246,8 @@ def test_targets_say_plainly_which_are_met_and_which_missed() -> None:
         "faults: output identical to the clean run": True,
         "telemetry: with the OpenTelemetry API installed and no SDK, the CPU-bound walk within "
         "2% of its client CPU time without OpenTelemetry": True,
+        "telemetry: with the OpenTelemetry API installed and no SDK, the telemetry hooks of a "
+        "walk's requests at most 2% of the walk's CPU time": True,
     }
 
 
@@ -252,6 +263,7 @@ def test_a_429_a_different_digest_or_missing_runs_fail_their_targets() -> None:
             run["peak_rss_mib"] = 140.0
         if run["case"] == "OpenTelemetry API, no SDK":
             run["cpu"] = 2.05  # 2.5% over the run without OpenTelemetry
+            run["hooks_cpu_per_request"] = 250e-6  # 200 requests: 2.4% of the walk's CPU
     results["runs"] = [r for r in results["runs"] if not r["case"].startswith("official SDK")]
     verdicts = _verdicts(results)
     assert verdicts["governor: zero 429 responses"] is False
@@ -264,7 +276,10 @@ def test_a_429_a_different_digest_or_missing_runs_fail_their_targets() -> None:
     assert (
         verdicts["cpu: on the shape mix, invoices per second at least 7x the official SDK"] is None
     )
-    assert [met for name, met in verdicts.items() if name.startswith("telemetry")] == [False]
+    assert [met for name, met in verdicts.items() if name.startswith("telemetry")] == [
+        False,
+        False,
+    ]
 
 
 def test_tables_show_ratios_failures_and_verdicts() -> None:
@@ -288,8 +303,8 @@ def test_tables_show_ratios_failures_and_verdicts() -> None:
     )
     assert 'data plain and mixed (FakeCloudflare(shapes="mixed")' in text
     assert (
-        "| OpenTelemetry API, no SDK | 4.040 | 4.040 | 4.040 | 49,505/s | 1.01x | 2.020 | 1.01x |"
-        in text
+        "| OpenTelemetry API, no SDK | 4.040 | 4.040 | 4.040 | 49,505/s | 1.01x | 2.020 | 1.01x "
+        "| 20.0 µs, 0.20% |" in text
     )
     assert text.count("**MISSED**") == 3
 
