@@ -178,12 +178,12 @@ class _OtelScope(Scope):
 
             async def counted(item: T) -> None:
                 nonlocal pages, items
+                await emit(item)  # counted once handed over: a closed consumer took nothing
                 size = len(item.invoices if walk else item.accounts)  # type: ignore[attr-defined]
                 pages += 1
                 items += size
                 if walk and size:
                     invoices.add(size)
-                await emit(item)
 
             try:
                 await produce(counted)
