@@ -21,7 +21,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[cli,dlt,test,docs,bench,postgres,redis]"
+	$(BIN)/python -m pip install --quiet -e ".[cli,dlt,otel,test,docs,bench,postgres,redis]"
 	@touch $(STAMP)
 
 # The demo needs only the library and its `cli` extra: a much shorter install than `make test`.

@@ -59,6 +59,7 @@ from ._models import (
 )
 from ._retry import Backoff, set_testing
 from ._stream import InvoiceStream, PageStream
+from ._telemetry import RequestEvent
 from ._version import __version__
 
 __all__ = [
@@ -94,6 +95,7 @@ __all__ = [
     "RateLimit",
     "RateLimitError",
     "RateWait",
+    "RequestEvent",
     "ResponseFormatError",
     "ServerError",
     "SyncAccountStream",

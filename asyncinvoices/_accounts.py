@@ -32,6 +32,7 @@ from ._models import Account, AccountStats
 from ._page_size import PageSizes
 from ._paginator import PageSizeProbe, fetch_first
 from ._protocol import DECODE_ERRORS, decode_json, get_header, raise_for_error, snippet
+from ._telemetry import NO_SCOPE, Scope
 
 __all__ = [
     "LISTING_MAX_PER_PAGE",
@@ -366,6 +367,7 @@ class AccountStream(StreamContext):
         on_progress: Callable[[AccountStats], object] | None,
         clock: Callable[[], float],
         probe: PageSizeProbe | None = None,
+        scope: Scope = NO_SCOPE,
     ) -> None:
         self._fetch = fetch
         self._counts = counts
@@ -375,7 +377,9 @@ class AccountStream(StreamContext):
         self._read_ahead = read_ahead
         self._on_progress = on_progress
         self._clock = clock
-        self._channel: Channel[AccountPage] = Channel(spawn, self._produce)
+        self._channel: Channel[AccountPage] = Channel(
+            spawn, scope.wrap(self._produce, per_page=per_page)
+        )
         self._pending: list[Account] = []
         self._seen: set[str] = set()
         self._pages = 0

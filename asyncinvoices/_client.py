@@ -65,6 +65,7 @@ from ._quota import (
 )
 from ._retry import Backoff, RetryPolicy
 from ._stream import InvoiceStream, PageStream, WalkSetup
+from ._telemetry import RequestEvent, observer_for
 from ._transport import DEFAULT_MAX_BODY, ClientSession, Transport
 
 if TYPE_CHECKING:
@@ -174,6 +175,14 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             share one window. Default: derived from a hash of the credentials (never the
             credentials themselves); give one key to several tokens of one Cloudflare user,
             whose quota they share.
+        on_request: Called with a :class:`RequestEvent` after each request that went on the
+            wire, retries and silent re-sends included: its status, ray id and timing.
+        tracer_provider: The OpenTelemetry tracer provider for the client's spans; default:
+            the global one. Needs ``opentelemetry-api`` (the ``otel`` extra); with it
+            installed, walks, listings and requests are traced and measured (see
+            "Observe it in production").
+        meter_provider: The OpenTelemetry meter provider for the client's metrics; default:
+            the global one.
 
     Raises:
         ConfigurationError: If a setting is invalid or no credentials can be found.
@@ -199,6 +208,9 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
         on_wait: Callable[[RateWait], object] | None = None,
         shared_quota: str | None = None,
         quota_key: str | None = None,
+        on_request: Callable[[RequestEvent], object] | None = None,
+        tracer_provider: object | None = None,
+        meter_provider: object | None = None,
     ) -> None:
         self._credentials: Credentials = resolve_credentials(
             api_token=api_token, api_email=api_email, api_key=api_key
@@ -233,6 +245,11 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             ),
             governor=self._governor,
             max_concurrency=self._max_concurrency,
+            observer=observer_for(
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
+                on_request=on_request,
+            ),
             policy=RetryPolicy(
                 max_retries=max_retries,
                 max_retry_wait=max_retry_wait,
@@ -611,10 +628,13 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
         counts = RequestCounts()
         decoder = AccountDecoder()
         fetcher = self._fetcher
+        scope = fetcher.observer.listing(counts)
 
         async def fetch(page: int, size: int) -> AccountPage:
             params = listing_params(page=page, per_page=size, name=name, direction=direction)
-            return await fetcher.request(LISTING_PATH, params, decoder, page=page, counts=counts)
+            return await fetcher.request(
+                LISTING_PATH, params, decoder, page=page, counts=counts, scope=scope
+            )
 
         return AccountStream(
             spawn=self._spawn,
@@ -625,6 +645,7 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             read_ahead=ahead,
             on_progress=on_progress,
             clock=anyio.current_time,
+            scope=scope,
         )
 
     def _many_setup(

@@ -44,9 +44,13 @@ from ._protocol import (
     query_params,
 )
 from ._retry import Pause, RetryPolicy
+from ._telemetry import NO_OBSERVER, NO_SCOPE, Observer, Probe, Scope
 from ._transport import Transport, WireTally
 
-__all__ = ["Decode", "PageFetcher", "RequestCounts", "WalkFetch"]
+__all__ = ["INVOICE_HISTORY_TEMPLATE", "Decode", "PageFetcher", "RequestCounts", "WalkFetch"]
+
+INVOICE_HISTORY_TEMPLATE = invoice_history_path("{account_id}")
+"""The invoice history's path with its placeholder, as telemetry names its requests."""
 
 T = TypeVar("T")
 
@@ -95,6 +99,7 @@ class PageFetcher:
         governor: The client's rate governor.
         max_concurrency: The most requests in flight at once, across every walk.
         policy: What is retried and how long to wait.
+        observer: What reports the requests (OpenTelemetry, ``on_request``), if anything.
     """
 
     def __init__(
@@ -106,8 +111,10 @@ class PageFetcher:
         governor: RateGovernor,
         max_concurrency: int,
         policy: RetryPolicy,
+        observer: Observer = NO_OBSERVER,
     ) -> None:
         self._base_url = base_url
+        self.observer = observer
         self._credentials = credentials
         self._transport = transport
         self._governor = governor
@@ -160,7 +167,12 @@ class PageFetcher:
             await self._transport.aclose()
 
     async def fetch(
-        self, target: _Target, page: int, per_page: int, counts: RequestCounts
+        self,
+        target: _Target,
+        page: int,
+        per_page: int,
+        counts: RequestCounts,
+        scope: Scope = NO_SCOPE,
     ) -> InvoicePage | Received:
         """Fetch one page of invoices, retrying as the policy says.
 
@@ -177,6 +189,8 @@ class PageFetcher:
             page=page,
             counts=counts,
             limiter=target.limiter,
+            scope=scope,
+            template=INVOICE_HISTORY_TEMPLATE,
         )
 
     def _receive_invoices(
@@ -193,6 +207,8 @@ class PageFetcher:
         page: int,
         counts: RequestCounts,
         limiter: anyio.CapacityLimiter | None = None,
+        scope: Scope = NO_SCOPE,
+        template: str | None = None,
     ) -> T:
         """GET ``path`` (below the API root) with ``params``, retrying as the policy says.
 
@@ -206,16 +222,20 @@ class PageFetcher:
             page: The page number asked for, for logs and errors.
             counts: Where the requests are tallied (besides the client's totals).
             limiter: A further, lower concurrency limit, or None.
+            scope: The walk or listing the request belongs to, for telemetry.
+            template: ``path`` with placeholders for its variable parts, for telemetry.
 
         Raises:
             AsyncInvoicesError: The last failure, once the policy gives up.
         """
+        # One probe for all the attempts, so that each knows how many went before it.
+        probe = scope.probe(page, path if template is None else template)
         retry = 0
         while True:
             error: AsyncInvoicesError
             try:
                 return await self._send_once(
-                    path, params, decode, page, counts, limiter, retry=retry > 0
+                    path, params, decode, page, counts, limiter, retry=retry > 0, probe=probe
                 )
             except AsyncInvoicesError as exc:
                 error = exc
@@ -232,6 +252,7 @@ class PageFetcher:
                     decision.seconds,
                     retry,
                     self._policy.max_retries,
+                    extra=_log_fields(page, error, decision.seconds),
                 )
                 self._governor.pause_until(anyio.current_time() + decision.seconds)
                 continue
@@ -242,6 +263,7 @@ class PageFetcher:
                 retry,
                 self._policy.max_retries,
                 decision.delay,
+                extra=_log_fields(page, error, decision.delay),
             )
             await anyio.sleep(decision.delay)
 
@@ -255,6 +277,7 @@ class PageFetcher:
         limiter: anyio.CapacityLimiter | None,
         *,
         retry: bool,
+        probe: Probe | None = None,
     ) -> T:
         if self._closed:
             raise ConfigurationError("this InvoiceClient is closed")
@@ -271,13 +294,38 @@ class PageFetcher:
                 if logger.isEnabledFor(logging.DEBUG):  # the query text only when it is logged
                     logger.debug("GET %s %s", url, " ".join(f"{k}={v}" for k, v in params.items()))
                 raw = await self._transport.get(
-                    url, params=params, headers=headers, page=page, gate=gate, tally=tally
+                    url,
+                    params=params,
+                    headers=headers,
+                    page=page,
+                    gate=gate,
+                    tally=tally,
+                    probe=probe,
                 )
         finally:
             counts.add(tally, retry=retry)
             self.totals.add(tally, retry=retry)
+        if logger.isEnabledFor(logging.DEBUG):
+            ray_id = raw.headers.get("cf-ray")
+            logger.debug(
+                "page %d: HTTP %d, ray %s",
+                page,
+                raw.status,
+                ray_id,
+                extra={"page": page, "status": raw.status, "ray_id": ray_id},
+            )
         self._governor.observe(parse_ratelimit(raw.headers))
         return decode(raw.status, raw.headers, raw.body, page, dt.datetime.now(dt.timezone.utc))
+
+
+def _log_fields(page: int, error: AsyncInvoicesError, wait: float) -> dict[str, object]:
+    """The fields of a retry's log record, for structured (JSON) logs."""
+    return {
+        "page": page,
+        "status": getattr(error, "status", None),
+        "ray_id": getattr(error, "ray_id", None),
+        "wait": wait,
+    }
 
 
 class WalkFetch:
@@ -287,6 +335,8 @@ class WalkFetch:
         self._fetcher = fetcher
         self._target = target
         self.counts = RequestCounts()
+        self.scope = fetcher.observer.walk(target.account_id, target.type, self.counts)
+        """Where the walk's requests are reported; its stream runs the walk in it."""
 
     async def __call__(self, page: int, per_page: int) -> InvoicePage:
         """Fetch ``page`` of ``per_page`` invoices, with retries."""
@@ -294,4 +344,4 @@ class WalkFetch:
 
     async def received(self, page: int, per_page: int) -> InvoicePage | Received:
         """Fetch ``page`` of ``per_page`` invoices, with retries; a 2xx is left to decode."""
-        return await self._fetcher.fetch(self._target, page, per_page, self.counts)
+        return await self._fetcher.fetch(self._target, page, per_page, self.counts, self.scope)

@@ -314,7 +314,14 @@ class RateGovernor:
         where = f"page {page}: " if page is not None else ""
         how_long = "until a request ends" if seconds is None else f"{seconds:.1f} s"
         level = logging.INFO if seconds is not None and seconds >= _NOTABLE_WAIT else logging.DEBUG
-        logger.log(level, "%swaiting %s for the rate limit (%s)", where, how_long, reason)
+        logger.log(
+            level,
+            "%swaiting %s for the rate limit (%s)",
+            where,
+            how_long,
+            reason,
+            extra={"page": page, "wait": seconds},
+        )
         if self._on_wait is not None and seconds is not None:
             self._on_wait(RateWait(seconds=seconds, reason=reason, page=page))
 

@@ -364,7 +364,8 @@ class ManyStream(StreamContext):
 
     async def _walk(self, walk: _AccountWalk) -> None:
         try:
-            await walk.paginator.run(walk.emit)
+            fetch = walk.setup.fetch
+            await fetch.scope.wrap(walk.paginator.run, per_page=walk.setup.per_page)(walk.emit)
             walk.finished = True
         except Exception as exc:  # delivered in output order by the consumer
             walk.error = as_library_error(exc)

@@ -53,6 +53,7 @@ class _Backend(Protocol):
         self, account_id: str, now: dt.datetime, previous: dt.datetime | None, *, update: bool
     ) -> tuple[int, int, list[str]]: ...
     async def previous_run(self, account_id: str) -> dt.datetime | None: ...
+    async def last_success(self, account_id: str) -> dt.datetime | None: ...
     async def add_changes(self, changes: Sequence[_Change], seen_at: dt.datetime) -> None: ...
     async def record_run(self, run: AccountSync) -> None: ...
     async def begin_plain(self) -> None: ...
@@ -322,6 +323,18 @@ class InvoiceMirror:
             with contextlib.suppress(AsyncInvoicesError):
                 await self._backend.rollback()
         return run
+
+    async def last_success(self, account_id: str) -> dt.datetime | None:
+        """Return when the last successful sync of ``account_id`` finished (UTC), if any.
+
+        Read from ``sync_runs``, so it spans runs: what a "did the nightly sync run" alert
+        watches (``sync --metrics-file``).
+
+        Raises:
+            MirrorError: If the database fails.
+        """
+        async with self._lock:
+            return await self._backend.last_success(account_id)
 
     async def invoices(self, account_id: str, *, include_removed: bool = False) -> list[Invoice]:
         """Return the mirrored invoices of an account, newest first, as :class:`Invoice`.

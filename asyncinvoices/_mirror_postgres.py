@@ -271,6 +271,12 @@ class PostgresBackend:
         value: dt.datetime | None = await self._run(lambda: self._db.fetchval(sql, account_id))
         return value
 
+    async def last_success(self, account_id: str) -> dt.datetime | None:
+        """Return when the last successful sync of the account finished, if any."""
+        sql = "SELECT max(finished_at) FROM sync_runs WHERE account_id = $1 AND outcome = 'ok'"
+        value: dt.datetime | None = await self._run(lambda: self._db.fetchval(sql, account_id))
+        return value
+
     async def add_changes(
         self, changes: Sequence[tuple[str, str, str, str | None, str | None]], seen_at: dt.datetime
     ) -> None:

@@ -256,6 +256,12 @@ class SQLiteBackend:
         row = await self._run(lambda: self._db.execute(sql, (account_id,)).fetchone())
         return None if row[0] is None else parse_timestamp(row[0])
 
+    async def last_success(self, account_id: str) -> dt.datetime | None:
+        """Return when the last successful sync of the account finished, if any."""
+        sql = "SELECT max(finished_at) FROM sync_runs WHERE account_id = ? AND outcome = 'ok'"
+        row = await self._run(lambda: self._db.execute(sql, (account_id,)).fetchone())
+        return None if row[0] is None else parse_timestamp(row[0])
+
     async def add_changes(
         self, changes: Sequence[tuple[str, str, str, str | None, str | None]], seen_at: dt.datetime
     ) -> None:

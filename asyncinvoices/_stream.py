@@ -166,7 +166,9 @@ class _Stream(StreamContext):
             probe=setup.probe,
             read_ahead_for=setup.read_ahead_for,
         )
-        self._channel: Channel[InvoicePage] = Channel(setup.spawn, self._paginator.run)
+        # The walk runs in its scope: a span around it, when OpenTelemetry is on.
+        walk = setup.fetch.scope.wrap(self._paginator.run, per_page=setup.per_page)
+        self._channel: Channel[InvoicePage] = Channel(setup.spawn, walk)
         self._delivered = 0
         self._pages_received = 0
         self._said_unordered = False

@@ -14,7 +14,8 @@ The timeout starts when an attempt is admitted, not when :meth:`Transport.get` i
 request held by the governor (a full quota, a server-ordered pause of minutes) has not been
 sent, and waiting is not failing. aiohttp's own ``total`` timeout would start before the
 middleware runs, so the transport keeps its own deadline, set by the middleware once the gate
-lets the attempt through.
+lets the attempt through. The middleware is also where a telemetry probe
+(``_telemetry.Probe``) sees each attempt start and end.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import anyio
 import attrs
 
 from ._errors import ConfigurationError, ResponseFormatError, TransportError
+from ._telemetry import Probe
 from ._version import __version__
 
 __all__ = ["DEFAULT_MAX_BODY", "ClientSession", "Gate", "RawResponse", "Transport", "WireTally"]
@@ -146,6 +148,7 @@ class Transport:
         page: int | None = None,
         gate: Gate | None = None,
         tally: WireTally | None = None,
+        probe: Probe | None = None,
     ) -> RawResponse:
         """Send one GET and read the whole response.
 
@@ -159,6 +162,7 @@ class Transport:
             page: The page asked for, named in errors and logs.
             gate: Admits each attempt onto the wire (the rate governor's slot).
             tally: Where to count the attempts and the time the gate held them.
+            probe: Told when each attempt starts, responds and ends (telemetry), or None.
 
         Raises:
             TransportError: On connection failure, timeout, or a body cut off mid-way.
@@ -170,7 +174,7 @@ class Transport:
         deadline = anyio.CancelScope()
         middlewares = (
             *_session_middlewares(session),
-            _gated(gate, tally, page, deadline, self._timeout),
+            _gated(gate, tally, page, probe, deadline, self._timeout),
         )
         try:
             with deadline:
@@ -183,22 +187,30 @@ class Transport:
                     middlewares=middlewares,
                 ) as response:
                     body = await self._read_body(response, page)
+                    if probe is not None:
+                        probe.finished()
                     return RawResponse(status=response.status, headers=response.headers, body=body)
             timed_out: BaseException | None = None
         except (asyncio.TimeoutError, TimeoutError) as exc:
             timed_out = exc
         except aiohttp.ClientError as exc:
+            _failed(probe, exc)
             raise TransportError(
                 f"{type(exc).__name__}: {_describe(exc)}"
                 + (f" (page {page})" if page is not None else ""),
                 page=page,
             ) from exc
+        except BaseException as exc:  # a body over the cap, a cancellation
+            _failed(probe, exc)
+            raise
         # Reached only when the deadline's scope cancelled the attempt, or aiohttp timed out.
-        raise TransportError(
+        error = TransportError(
             f"no complete response within {self._timeout:g} s"
             + (f" (page {page})" if page is not None else ""),
             page=page,
-        ) from timed_out
+        )
+        _failed(probe, timed_out or TimeoutError(str(error)))
+        raise error from timed_out
 
     async def _read_body(self, response: aiohttp.ClientResponse, page: int | None) -> bytes:
         length = response.content_length
@@ -231,6 +243,7 @@ def _gated(
     gate: Gate | None,
     tally: WireTally,
     page: int | None,
+    probe: Probe | None,
     deadline: anyio.CancelScope,
     timeout: float,
 ) -> Any:
@@ -241,20 +254,51 @@ def _gated(
             logger.warning(
                 "%sthe connection closed before the response; the request is sent again",
                 f"page {page}: " if page is not None else "",
+                extra={"page": page},
             )
         # A re-send waits for the gate again, and that wait is not the attempt's time either.
         deadline.deadline = math.inf
         if gate is None:
             tally.attempts += 1
             deadline.deadline = anyio.current_time() + timeout
-            return await handler(request)
+            return await _observed(request, handler, probe, 0.0, deadline)
         async with gate() as waited:
             tally.attempts += 1
             tally.throttled += waited
             deadline.deadline = anyio.current_time() + timeout
-            return await handler(request)
+            return await _observed(request, handler, probe, waited, deadline)
 
     return middleware
+
+
+def _failed(probe: Probe | None, exc: BaseException) -> None:
+    # An attempt that failed inside the middleware has ended there already; this ends one
+    # whose body failed, and does nothing more for the other.
+    if probe is not None:
+        probe.failed(exc)
+
+
+async def _observed(
+    request: aiohttp.ClientRequest,
+    handler: aiohttp.ClientHandlerType,
+    probe: Probe | None,
+    waited: float,
+    deadline: anyio.CancelScope,
+) -> aiohttp.ClientResponse:
+    """Send one attempt, telling ``probe`` when it starts, and when it responds or fails."""
+    if probe is None:
+        return await handler(request)
+    probe.sent(request.url, waited)
+    try:
+        response = await handler(request)
+    except BaseException as exc:
+        # The transport's deadline ends an attempt by cancelling it: that is a timeout.
+        probe.failed(
+            TimeoutError("no complete response in time") if deadline.cancel_called else exc
+        )
+        raise
+    probe.responded(response.status, response.headers)
+    return response
 
 
 def _describe(exc: aiohttp.ClientError) -> str:

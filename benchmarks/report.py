@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from .scenarios import cpu_case
+from .scenarios import TELEMETRY_CASES, cpu_case
 
 __all__ = [
     "Summary",
@@ -44,6 +44,10 @@ CPU_SDK_SPEEDUP = 7  # on the shape mix, invoices per second against the officia
 CPU_CEILING_SHARE = 0.9  # on the shape mix, invoices per second against the in-process ceiling
 CPU_TARGET_SHAPE = "mixed"
 FAULTS_SLOWDOWN = 1.4  # the 5% faults run against the clean one
+#: With the OpenTelemetry API installed and no SDK, the CPU-bound walk costs at most this much
+#: more than without OpenTelemetry. Judged on the client's CPU time: the walk's cost is its
+#: CPU, and on a shared machine the wall time also measures the neighbours.
+TELEMETRY_OVERHEAD = 1.02
 
 
 def lower_bound(latency: float, pages: int, concurrency: int) -> float:
@@ -390,12 +394,40 @@ def _faults_table(results: dict[str, Any]) -> str:
     return _table(header, rows)
 
 
+def _telemetry_table(results: dict[str, Any]) -> str:
+    n = _params(results, "telemetry")["invoices"]
+    base = TELEMETRY_CASES[0][0]
+    base_wall = _median(_wall(results, "telemetry", base))
+    base_cpu = _median(_cpu(results, "telemetry", base))
+    rows = []
+    for case in _cases(results, "telemetry"):
+        wall, cpu = _wall(results, "telemetry", case), _cpu(results, "telemetry", case)
+        rate = _ratio(n, _median(wall))
+        hooks = _hooks_share(results, case)
+        rows.append(
+            [
+                case + _failed(results, "telemetry", case),
+                *_spread(wall),
+                _per_s(rate),
+                _x(_ratio(_median(wall), base_wall)),
+                _s(_median(cpu)),
+                _x(_ratio(_median(cpu), base_cpu)),
+                "n/a" if hooks is None else f"{hooks[0] * 1e6:.1f} µs, {hooks[1]:.2%}",
+            ]
+        )
+    header = ["OpenTelemetry", "median s", "min s", "max s", "invoices/s", "wall vs without",
+              "client CPU s", "CPU vs without",
+              "hooks' CPU per request, share of the walk's CPU"]  # fmt: skip
+    return _table(header, rows)
+
+
 _TABLES = {
     "latency": _latency_table,
     "cpu": _cpu_table,
     "memory": _memory_table,
     "governor": _governor_table,
     "faults": _faults_table,
+    "telemetry": _telemetry_table,
 }
 
 
@@ -540,12 +572,51 @@ def _faults_targets(results: dict[str, Any]) -> list[Target]:
     ]
 
 
+def _hooks_share(results: dict[str, Any], case: str) -> tuple[float, float] | None:
+    """The telemetry hooks' CPU per request, and that times the requests over the walk's CPU."""
+    runs = _ok(_runs(results, "telemetry", case))
+    per_request = summarize(
+        r["hooks_cpu_per_request"] for r in runs if "hooks_cpu_per_request" in r
+    )
+    requests = summarize(r["requests"] for r in runs if "requests" in r)
+    cpu = _median(_cpu(results, "telemetry", case))
+    if per_request is None or requests is None or not cpu:
+        return None
+    return per_request.median, per_request.median * requests.median / cpu
+
+
+def _telemetry_targets(results: dict[str, Any]) -> list[Target]:
+    without = _median(_cpu(results, "telemetry", TELEMETRY_CASES[0][0]))
+    api = _median(_cpu(results, "telemetry", TELEMETRY_CASES[1][0]))
+    ratio = _ratio(api, without)
+    hooks = _hooks_share(results, TELEMETRY_CASES[1][0])
+    return [
+        Target(
+            "telemetry",
+            "with the OpenTelemetry API installed and no SDK, the CPU-bound walk within "
+            f"{TELEMETRY_OVERHEAD - 1:.0%} of its client CPU time without OpenTelemetry",
+            f"{_s(api)} s against {_s(without)} s of CPU: {_x(ratio)}",
+            _at_most(ratio, TELEMETRY_OVERHEAD),
+        ),
+        Target(
+            "telemetry",
+            "with the OpenTelemetry API installed and no SDK, the telemetry hooks of a walk's "
+            f"requests at most {TELEMETRY_OVERHEAD - 1:.0%} of the walk's CPU time",
+            "n/a"
+            if hooks is None
+            else f"{hooks[0] * 1e6:.1f} µs per request: {hooks[1]:.2%} of the walk's CPU",
+            None if hooks is None else hooks[1] <= TELEMETRY_OVERHEAD - 1,
+        ),
+    ]
+
+
 _TARGETS = {
     "latency": _latency_targets,
     "cpu": _cpu_targets,
     "memory": _memory_targets,
     "governor": _governor_targets,
     "faults": _faults_targets,
+    "telemetry": _telemetry_targets,
 }
 
 
@@ -598,10 +669,21 @@ def _scenario_line(results: dict[str, Any], name: str) -> str:
                 f"{p['pages']} pages, {p['latency'] * 1000:g} ms per request, "
                 f"max_concurrency {p['concurrency']}; quota minimum {_s(minimum)} s "
                 f"({_s(with_c)} s with the concurrency limit)")  # fmt: skip
+    elif name == "telemetry":
+        text = (f"the CPU-bound walk: no added latency, {p['invoices']:,} invoices at per_page "
+                f"{p['per_page']}, max_concurrency {p['concurrency']}; OpenTelemetry made "
+                "unimportable, installed with no SDK configured (the library's spans and "
+                "instruments are the API's no-op ones), and an SDK recording every span "
+                "(batched to an in-memory exporter) and metric point")  # fmt: skip
     else:
         text = (f"{p['fault_rate']:.0%} of requests answered 502, 503 or reset (seeded), "
                 f"{p['latency'] * 1000:g} ms per request, {p['invoices']:,} invoices at "
                 f"per_page {p['per_page']}, max_concurrency {p['concurrency']}")  # fmt: skip
+    measured = results["scenarios"][name].get("measured")
+    if measured:
+        load = measured.get("load_average") or []
+        text += (f"; measured on its own, started {measured['started']}, load average "
+                 f"{', '.join(f'{x:.2f}' for x in load) or 'n/a'} at the start")  # fmt: skip
     return f"{text}; {reps} repetitions."
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["Case", "Scenario", "ServerSpec", "cpu_case", "scenarios"]
+__all__ = ["TELEMETRY_CASES", "Case", "Scenario", "ServerSpec", "cpu_case", "scenarios"]
 
 
 @attrs.frozen(kw_only=True)
@@ -77,6 +77,9 @@ class Case:
         rate_limit: asyncinvoices' client-side ``RateLimit`` as ``(requests, window)``, or
             None for ``rate_limit=None``.
         digest: Hash every invoice, to compare what different runs read.
+        otel: OpenTelemetry in the client's process: ``"absent"`` (made unimportable),
+            ``"api"`` (installed, no SDK configured) or ``"sdk"`` (an SDK recording every
+            span and metric point); ``None``: as installed, not configured.
     """
 
     label: str
@@ -86,16 +89,20 @@ class Case:
     concurrency: int = 16
     rate_limit: tuple[int, float] | None = None
     digest: bool = False
+    otel: str | None = None
 
     def spec(self) -> dict[str, Any]:
         """The part of :mod:`benchmarks.run_one`'s spec this case decides."""
-        return {
+        spec: dict[str, Any] = {
             "contender": self.contender,
             "per_page": self.per_page,
             "concurrency": self.concurrency,
             "rate_limit": None if self.rate_limit is None else list(self.rate_limit),
             "digest": self.digest,
         }
+        if self.otel is not None:
+            spec["otel"] = self.otel
+        return spec
 
 
 @attrs.frozen(kw_only=True)
@@ -294,6 +301,42 @@ def _faults(quick: bool) -> Scenario:
     )
 
 
+TELEMETRY_CASES = (
+    ("without OpenTelemetry", "absent"),
+    ("OpenTelemetry API, no SDK", "api"),
+    ("OpenTelemetry SDK, recording", "sdk"),
+)
+"""The telemetry scenario's cases: its label and ``Case.otel``."""
+
+
+def _telemetry(quick: bool) -> Scenario:
+    # The CPU-bound walk, where any cost per request or per page would show most.
+    per_page, concurrency = 1000, 8
+    invoices = 20_000 if quick else 200_000
+    server = ServerSpec(invoices=invoices, max_per_page=per_page, warm=True)
+    cases = tuple(
+        Case(label=label, contender="asyncinvoices", server="plain", per_page=per_page,
+             concurrency=concurrency, otel=otel)
+        for label, otel in TELEMETRY_CASES
+    )  # fmt: skip
+    return Scenario(
+        name="telemetry",
+        title="Telemetry overhead",
+        servers={"plain": server},
+        cases=cases,
+        # More repetitions than elsewhere: the target is a difference of 2%.
+        repetitions=3 if quick else 9,
+        params={"invoices": invoices, "per_page": per_page, "concurrency": concurrency},
+    )
+
+
 def scenarios(*, quick: bool) -> list[Scenario]:
     """Every scenario, in the order they run, at the full or the quick size."""
-    return [_latency(quick), _cpu(quick), _memory(quick), _governor(quick), _faults(quick)]
+    return [
+        _latency(quick),
+        _cpu(quick),
+        _memory(quick),
+        _governor(quick),
+        _faults(quick),
+        _telemetry(quick),
+    ]

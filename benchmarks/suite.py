@@ -21,7 +21,7 @@ from typing import IO, Any
 from . import report
 from .scenarios import Case, Scenario, ServerSpec, scenarios
 
-__all__ = ["Server", "machine", "main", "run_case", "run_scenario"]
+__all__ = ["Server", "machine", "main", "merged", "run_case", "run_scenario"]
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -200,6 +200,27 @@ def machine() -> dict[str, Any]:
     }
 
 
+def merged(latest: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``latest`` with the scenarios of ``new`` (and their runs) in place of its own.
+
+    Each replaced scenario records when, and under what load, it was measured, since the
+    run's header describes the rest.
+    """
+    names = set(new["scenarios"])
+    measured = {
+        "started": new["started"],
+        "seconds": new.get("seconds"),
+        "load_average": new["machine"].get("load_average"),
+        "load_average_after": new["machine"].get("load_average_after"),
+    }
+    # In the order of `latest`, each replaced in place; a scenario it lacks comes last.
+    chosen = {name: dict(latest["scenarios"][name]) for name in latest["scenarios"]}
+    for name in names:
+        chosen[name] = {**new["scenarios"][name], "measured": measured}
+    runs = [r for r in latest["runs"] if r["scenario"] not in names] + new["runs"]
+    return {**latest, "scenarios": chosen, "runs": runs}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the suite (or re-render a saved run), print the tables, save and render.
 
@@ -213,6 +234,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--docs", action="store_true", help="render the docs after --quick too")
     parser.add_argument("--no-docs", action="store_true", help="do not render the docs")
     parser.add_argument("--report", type=Path, metavar="FILE", help="render a saved run")
+    parser.add_argument(
+        "--update-latest",
+        action="store_true",
+        help="with --only (full size): put these scenarios' new runs into "
+        "benchmarks/results/latest.json in place of their old ones, and render the docs",
+    )
     args = parser.parse_args(argv)
 
     if args.report is not None:
@@ -242,6 +269,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _progress(sys.stderr, f"raw results: {raw.relative_to(ROOT)}")
         if not args.quick and not args.only:
             (RESULTS / "latest.json").write_text(raw.read_text(encoding="utf-8"))
+        elif args.update_latest and not args.quick:
+            latest = RESULTS / "latest.json"
+            results = merged(json.loads(latest.read_text(encoding="utf-8")), results)
+            latest.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
 
     print(report.render_tables(results))
     full = results.get("mode") == "full" and set(results["scenarios"]) == {

@@ -12,6 +12,7 @@ from benchmarks import report
 from benchmarks.run_one import _Digest
 from benchmarks.scenarios import scenarios
 from benchmarks.serve import fault_set
+from benchmarks.suite import merged
 
 
 def test_lower_bound_is_one_round_for_page_one_then_rounds_of_c() -> None:
@@ -60,7 +61,14 @@ def test_fault_set_fires_at_the_combined_rate() -> None:
 def test_quick_scenarios_are_the_full_ones_made_smaller() -> None:
     """Same scenarios and contenders; smaller accounts and fewer repetitions when quick."""
     full, quick = scenarios(quick=False), scenarios(quick=True)
-    assert [s.name for s in full] == ["latency", "cpu", "memory", "governor", "faults"]
+    assert [s.name for s in full] == [
+        "latency",
+        "cpu",
+        "memory",
+        "governor",
+        "faults",
+        "telemetry",
+    ]
     assert [s.name for s in quick] == [s.name for s in full]
     for big, small in zip(full, quick, strict=True):
         assert [c.contender for c in big.cases] == [c.contender for c in small.cases]
@@ -181,6 +189,22 @@ def _results() -> dict[str, Any]:
             server={"requests": 23, "statuses": {"200": 20, "503": 3}, "faults": {"status": 3}},
         )
     )
+    # Telemetry: the API without an SDK costs 1%; a recording SDK 10%.
+    for case, wall, hooks in (
+        ("without OpenTelemetry", 4.0, 0.0),
+        ("OpenTelemetry API, no SDK", 4.04, 20e-6),
+        ("OpenTelemetry SDK, recording", 4.4, 90e-6),
+    ):
+        runs.append(
+            _run(
+                "telemetry",
+                case,
+                wall,
+                invoices=200_000,
+                requests=200,
+                hooks_cpu_per_request=hooks,
+            )
+        )
     return {
         "mode": "full",
         "started": "2026-01-01T00:00:00+00:00",
@@ -220,6 +244,10 @@ def test_targets_say_plainly_which_are_met_and_which_missed() -> None:
         "governor: wall time within 10% of the minimum the quota allows": True,
         "faults: at most 1.4x the clean run's wall time": False,
         "faults: output identical to the clean run": True,
+        "telemetry: with the OpenTelemetry API installed and no SDK, the CPU-bound walk within "
+        "2% of its client CPU time without OpenTelemetry": True,
+        "telemetry: with the OpenTelemetry API installed and no SDK, the telemetry hooks of a "
+        "walk's requests at most 2% of the walk's CPU time": True,
     }
 
 
@@ -233,6 +261,9 @@ def test_a_429_a_different_digest_or_missing_runs_fail_their_targets() -> None:
             run["digest"] = "different"
         if run["scenario"] == "memory" and run["case"] == "1,000,000":
             run["peak_rss_mib"] = 140.0
+        if run["case"] == "OpenTelemetry API, no SDK":
+            run["cpu"] = 2.05  # 2.5% over the run without OpenTelemetry
+            run["hooks_cpu_per_request"] = 250e-6  # 200 requests: 2.4% of the walk's CPU
     results["runs"] = [r for r in results["runs"] if not r["case"].startswith("official SDK")]
     verdicts = _verdicts(results)
     assert verdicts["governor: zero 429 responses"] is False
@@ -245,6 +276,10 @@ def test_a_429_a_different_digest_or_missing_runs_fail_their_targets() -> None:
     assert (
         verdicts["cpu: on the shape mix, invoices per second at least 7x the official SDK"] is None
     )
+    assert [met for name, met in verdicts.items() if name.startswith("telemetry")] == [
+        False,
+        False,
+    ]
 
 
 def test_tables_show_ratios_failures_and_verdicts() -> None:
@@ -267,6 +302,10 @@ def test_tables_show_ratios_failures_and_verdicts() -> None:
         in text
     )
     assert 'data plain and mixed (FakeCloudflare(shapes="mixed")' in text
+    assert (
+        "| OpenTelemetry API, no SDK | 4.040 | 4.040 | 4.040 | 49,505/s | 1.01x | 2.020 | 1.01x "
+        "| 20.0 µs, 0.20% |" in text
+    )
     assert text.count("**MISSED**") == 3
 
 
@@ -302,3 +341,25 @@ def test_numbers_are_formatted_for_reading() -> None:
     assert report._s(None) == "n/a"
     assert report._x(math.nan) == "n/a"
     assert report._x(1.234) == "1.23x"
+
+
+def test_merged_replaces_only_the_scenarios_run_again() -> None:
+    """--update-latest: the new scenario's runs replace its old ones; the rest stay."""
+    latest = _results()
+    new = {
+        "started": "2026-02-02T00:00:00+00:00",
+        "seconds": 30.0,
+        "machine": {"load_average": [0.5, 0.4, 0.3], "load_average_after": [0.6, 0.5, 0.4]},
+        "scenarios": {"telemetry": latest["scenarios"]["telemetry"]},
+        "runs": [_run("telemetry", "without OpenTelemetry", 3.0, invoices=200_000)],
+    }
+    result = merged(latest, new)
+    assert list(result["scenarios"]) == list(latest["scenarios"])
+    assert result["scenarios"]["telemetry"]["measured"]["started"] == new["started"]
+    assert [r["wall"] for r in result["runs"] if r["scenario"] == "telemetry"] == [3.0]
+    others = [r for r in latest["runs"] if r["scenario"] != "telemetry"]
+    assert [r for r in result["runs"] if r["scenario"] != "telemetry"] == others
+    assert (
+        "measured on its own, started 2026-02-02T00:00:00+00:00, load average 0.50, 0.40, "
+        "0.30 at the start" in report.render_tables(result)
+    )

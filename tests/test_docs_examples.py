@@ -363,6 +363,25 @@ def test_web_fastapi_compiles() -> None:
     compile(source, "web_fastapi.py", "exec")
 
 
+def test_otel_fastapi_compiles() -> None:
+    """The traced FastAPI example is valid Python (FastAPI and exporters are not installed)."""
+    source = (EXAMPLES / "otel_fastapi.py").read_text(encoding="utf-8")
+
+    compile(source, "otel_fastapi.py", "exec")
+
+
+async def test_otel_trace(tmp_path: Path) -> None:
+    """otel_trace.py prints the walk's span tree: a retried page shows as two CLIENT spans."""
+    async with FakeCloudflare(55, seed=0, faults=[Fault.status(503, page=2, attempt=1)]) as fake:
+        out = await _run(fake, tmp_path, "otel_trace.py", fake.account_id)
+        served = sorted(fake.requests, key=lambda r: (r.page or 0, r.number))
+        rays = [fake._ray(r.number) for r in served]
+
+    printed = [line.split("ray=")[1].split()[0] for line in out.splitlines() if "ray=" in line]
+    assert printed == rays
+    _check_output("otel_trace.txt", out)
+
+
 async def test_reader_tests_pass(tmp_path: Path) -> None:
     """test_my_app.py, the testing how-to's example, passes under pytest."""
     result = await anyio.run_process(

@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import IO, Any, NoReturn
+from typing import IO, Any, NoReturn, cast
 
 import anyio
 
@@ -25,7 +25,8 @@ from asyncinvoices._version import __version__
 
 from ._failures import EXIT_CODES_HELP, ExitCode, describe, exit_codes_help
 from ._formats import FORMATS
-from ._logging import logging_to, redact
+from ._logging import JsonLines, logging_to, redact
+from ._metrics import RunMetrics, add_metrics_file_argument
 from ._summary import SUMMARY_FORMATS
 from ._sync import SYNC_EXAMPLES, add_sync_arguments
 
@@ -273,6 +274,14 @@ def _common(*, top: bool) -> argparse.ArgumentParser:
         "credentials are always redacted",
     )
     group.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text" if top else argparse.SUPPRESS,
+        help="how log lines on stderr look: text (the default), or json, one object per line "
+        "(time, level, message, page, status, wait, ray_id) for log pipelines; then every "
+        "line on stderr is JSON, the command's own notes included, and no progress bar",
+    )
+    group.add_argument(
         "--no-progress",
         action="store_true",
         default=False if top else argparse.SUPPRESS,
@@ -483,6 +492,7 @@ def _add_accounts_options(accounts: argparse.ArgumentParser) -> None:
 def _add_fetch_command(fetch: argparse.ArgumentParser) -> None:
     _add_fetch_options(fetch, many=True)
     _add_output_options(fetch)
+    add_metrics_file_argument(fetch)
     fetch.add_argument(
         "--resume",
         metavar="STATE",
@@ -633,24 +643,54 @@ async def run_async(
     if isinstance(parsed, int):
         return parsed
     verbosity = int(parsed.verbose)
-    with logging_to(err, verbosity=verbosity) as (redactor, log_stream):
+    json_lines = parsed.log_format == "json"
+    with logging_to(err, verbosity=verbosity, json_lines=json_lines) as (redactor, log_stream):
         ctx = Context(
             args=parsed,
             stdout=out,
-            stderr=err,
+            # Every line on stderr is then JSON: the commands' notes become records too (and
+            # the stream, not a terminal, draws no progress bar).
+            stderr=cast(IO[str], JsonLines(err, redactor)) if json_lines else err,
             environ=env,
             redactor=redactor,
             log_stream=log_stream,
+            metrics=_run_metrics(parsed),
         )
         try:
             result = await _commands()[parsed.command](ctx)
         except Exception as exc:
-            return _failed(exc, ctx, verbosity)
+            return _metrics_written(ctx, _failed(exc, ctx, verbosity))
+        except BaseException:
+            _metrics_written(ctx, ExitCode.INTERRUPTED)
+            raise
     if result is False:  # the demo's check against the server's list failed
         return ExitCode.BAD_RESPONSE
     if isinstance(result, ExitCode):  # e.g. PARTIAL: some accounts were skipped
-        return result
-    return ExitCode.OK
+        return _metrics_written(ctx, result)
+    return _metrics_written(ctx, ExitCode.OK)
+
+
+def _run_metrics(parsed: argparse.Namespace) -> RunMetrics | None:
+    path = getattr(parsed, "metrics_file", None)
+    return None if path is None else RunMetrics(parsed.command, path)
+
+
+def _metrics_written(ctx: Any, code: int) -> int:
+    """Write ``--metrics-file`` with the outcome ``code`` says; return ``code``."""
+    metrics: RunMetrics | None = ctx.metrics
+    if metrics is not None:
+        outcomes = {
+            ExitCode.OK: "ok",
+            ExitCode.PARTIAL: "partial",
+            ExitCode.INTERRUPTED: "interrupted",
+        }
+        outcome = outcomes.get(ExitCode(code), "failed")
+        try:
+            metrics.write(outcome)
+        except OSError as exc:
+            ctx.stderr.write(f"asyncinvoices: cannot write the metrics file: {exc}\n")
+            return code or ExitCode.ERROR
+    return code
 
 
 def run(
@@ -699,6 +739,10 @@ def _failed(exc: Exception, ctx: Any, verbosity: int) -> int:
     message, code = describe(exc, now=dt.datetime.now(dt.timezone.utc))
     if verbosity and code != ExitCode.INTERRUPTED:
         logger.error("traceback of the failure:", exc_info=exc)
+    if ctx.args.log_format == "json":
+        fields = {"status": getattr(exc, "status", None), "ray_id": getattr(exc, "ray_id", None)}
+        logger.error("%s", message, extra=fields)
+        return code
     with contextlib.suppress(OSError, ValueError):
         ctx.stderr.write(f"asyncinvoices: {redact(message, ctx.redactor.secrets)}\n")
         ctx.stderr.flush()

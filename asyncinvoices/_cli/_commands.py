@@ -38,6 +38,7 @@ from asyncinvoices._stream import InvoiceStream
 from ._atomic import atomic_text_file
 from ._formats import Writer, make_writer
 from ._logging import RedactingFilter, StreamSwitch
+from ._metrics import RunMetrics
 from ._output import Output, resolve_output
 from ._progress import Progress, progress_display, watch_governor
 from ._resume import ResumableRun
@@ -71,6 +72,7 @@ class Context:
         environ: The environment to read credentials from.
         redactor: The log filter; commands add the secrets they load to it.
         log_stream: The log handler's stream, redirected while the progress bar runs.
+        metrics: The run's figures for ``--metrics-file``, or ``None``.
     """
 
     args: argparse.Namespace
@@ -79,6 +81,7 @@ class Context:
     environ: Mapping[str, str]
     redactor: RedactingFilter
     log_stream: StreamSwitch
+    metrics: RunMetrics | None = None
 
     @property
     def show_progress(self) -> bool:
@@ -134,6 +137,7 @@ def make_client(
         on_wait=on_wait,
         shared_quota=shared_quota,
         quota_key=quota_key,
+        on_request=None if ctx.metrics is None else ctx.metrics.on_request,
     )
     ctx.redactor.secrets += client._credentials.secrets()
     return client
@@ -310,6 +314,8 @@ async def fetch(ctx: Context) -> int | None:
                 on_progress=progress.update,
                 resume=None if resume is None else resume.checkpoint,
             )
+            if ctx.metrics is not None:
+                ctx.metrics.invoices = lambda: stream.stats.invoices
             written = await _write_all(ctx, client, stream, output, progress, resume)
         _log_done(stream, "fetched")
     if resume is not None:

@@ -119,6 +119,8 @@ async def fetch_many(ctx: Context) -> int:
         with output_progress(ctx, output, "accounts") as progress:
             notices.muted |= progress.visible
             stream = _stream(ctx, client, progress)
+            if ctx.metrics is not None:
+                ctx.metrics.invoices = lambda: stream.stats.invoices
 
             async def copy(file: IO[str]) -> int:
                 writer = make_writer(output.format, file, account_column=True)

@@ -30,6 +30,7 @@ from asyncinvoices._models import FetchStats
 
 from ._commands import Context, make_client, with_governor_watch
 from ._logging import redact
+from ._metrics import add_metrics_file_argument, record_sync
 from ._progress import progress_display
 
 __all__ = [
@@ -98,6 +99,7 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="C",
         help="requests in flight at most (default: 8)",
     )
+    add_metrics_file_argument(parser)
     parser.add_argument(
         "--base-url",
         metavar="URL",
@@ -232,6 +234,8 @@ async def sync(ctx: Context) -> None:
                 if ids:  # Ctrl-C after the accounts were known
                     _report_interrupted(ctx, url, ids, done)
                 raise
+        if ctx.metrics is not None:
+            await record_sync(ctx.metrics, mirror, report)
     ctx.stdout.write(f"mirrored into {url.display}\n" + render_report(report))
     ctx.stdout.flush()
     if len(report.errors) > 1:  # the exit code and last line are the first failure's
