@@ -300,7 +300,12 @@ class InvoiceMirror:
                 lookback=lookback,
                 full_every=full_every,
             )
-            walk.stream = client.invoices(account_id, since=walk.plan.since, on_progress=progress)
+            # A partial walk reads one page at a time: where it ends is known only from the
+            # page before, and a page read ahead past the cut-off is a request wasted.
+            ahead = 0 if walk.plan.mode == "partial" else None
+            walk.stream = client.invoices(
+                account_id, since=walk.plan.since, read_ahead=ahead, on_progress=progress
+            )
             async with walk.stream:
                 # Read ahead while another account holds the database, then wait for it.
                 batch, more = await self._read(walk, BATCH)
