@@ -165,6 +165,7 @@ class InvoiceMirror:
         full_every: dt.timedelta = DEFAULT_FULL_EVERY,
         max_accounts: int | None = None,
         stop_on_error: bool = False,
+        on_account: Callable[[AccountSync], object] | None = None,
     ) -> SyncReport:
         """Sync the accounts side by side, each in its own transaction.
 
@@ -184,6 +185,7 @@ class InvoiceMirror:
             max_accounts: Accounts walked at once; by default the client's
                 ``max_concurrency``.
             stop_on_error: Start no further account once one has failed.
+            on_account: Called with each account's :class:`AccountSync` as it ends.
 
         Returns:
             One :class:`AccountSync` per account started, in the order given, and the
@@ -214,6 +216,8 @@ class InvoiceMirror:
                     client, account_id, on_progress, full, lookback, full_every
                 )
                 results[account_id] = run
+                if on_account is not None:
+                    on_account(run)
                 if error is not None:
                     errors[account_id] = error
                     stopped = stopped or stop_on_error or isinstance(error, RateLimitError)
