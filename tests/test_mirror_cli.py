@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
@@ -258,11 +259,18 @@ async def test_skip_failed_goes_on_and_exits_8(fake: FakeCloudflare, tmp_path: P
 
     assert code == ExitCode.PARTIAL
     assert [line.split()[-1] for line in out.splitlines()[2:]] == ["failed", "ok"]
-    assert err.splitlines() == [
-        f"asyncinvoices: account {fake.account_id} skipped: "
-        + err.splitlines()[0].split(" skipped: ", 1)[1]
-    ]
-    assert "404" in err
+    assert re.fullmatch(
+        re.escape(
+            f"asyncinvoices: account {fake.account_id} skipped: account not found (HTTP 404, "
+            f"code 7003 Could not route to /accounts/{fake.account_id}/ai-gateway/billing/"
+            "invoice-history, perhaps your object identifier is invalid?) (cf-ray "
+        )
+        + r"[0-9a-f]{16}-SJC"
+        + re.escape(
+            "): check the account id, 32 hexadecimal characters from the Cloudflare dashboard URL\n"
+        ),
+        err,
+    )
     assert rows(tmp_path / "m.db", "SELECT account_id, count(*) FROM invoices GROUP BY 1") == [
         (other, 7)
     ]
