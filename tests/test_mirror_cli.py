@@ -294,7 +294,7 @@ async def test_without_skip_failed_no_account_starts_after_a_failure(
 
 async def test_accounts_are_walked_side_by_side(tmp_path: Path) -> None:
     """Twenty one-page accounts: eight requests in flight at once, as --concurrency allows."""
-    async with FakeCloudflare([3] * 20, accounts=20, latency=0.05) as fake:
+    async with FakeCloudflare([3] * 20, accounts=20, latency=0.4) as fake:
         code, out, _ = await sync(
             fake, "--all-accounts", "--db", f"sqlite:///{tmp_path}/m.db", "--concurrency", "8"
         )
