@@ -182,8 +182,9 @@ class InvoiceMirror:
             full: Walk every account's whole history (see :meth:`sync_account`).
             lookback: The window of recent invoices a partial sync always reads again.
             full_every: The longest time between two full walks of an account.
-            max_accounts: Accounts walked at once; by default the client's
-                ``max_concurrency``.
+            max_accounts: Accounts walked at once; by default twice the client's
+                ``max_concurrency``, so that requests go on while accounts take their turn
+                at the database (the client's limit still bounds the requests in flight).
             stop_on_error: Start no further account once one has failed.
             on_account: Called with each account's :class:`AccountSync` as it ends.
 
@@ -200,7 +201,7 @@ class InvoiceMirror:
         ids = list(dict.fromkeys(validate_account_id(account_id) for account_id in account_ids))
         check_sync_options(lookback, full_every)
         width = (
-            client._max_concurrency
+            2 * client._max_concurrency
             if max_accounts is None
             else positive_int(max_accounts, "max_accounts")
         )

@@ -279,17 +279,18 @@ async def test_skip_failed_goes_on_and_exits_8(fake: FakeCloudflare, tmp_path: P
 async def test_without_skip_failed_no_account_starts_after_a_failure(
     fake: FakeCloudflare, tmp_path: Path
 ) -> None:
-    """One account at a time (--concurrency 1): the first fails, the second never starts."""
-    other = fake.add_account(invoices=7)
+    """--concurrency 1, two accounts open: the first fails, the second ends, none starts."""
+    others = [fake.add_account(invoices=7) for _ in range(3)]
     fake.add_fault(Fault.status(404, account_id=fake.account_id))
 
     code, out, _ = await sync(
-        fake, fake.account_id, other, "--db", f"sqlite:///{tmp_path}/m.db", "--concurrency", "1"
+        fake, fake.account_id, *others, "--db", f"sqlite:///{tmp_path}/m.db", "--concurrency", "1"
     )
 
     assert code == ExitCode.NOT_FOUND
-    assert [line.split()[0] for line in out.splitlines()[2:]] == [fake.account_id]
-    assert {r.account_id for r in fake.requests} == {fake.account_id}
+    table = [line.split() for line in out.splitlines()[2:]]
+    assert [(row[0], row[-1]) for row in table] == [(fake.account_id, "failed"), (others[0], "ok")]
+    assert [r.account_id for r in fake.requests] == [fake.account_id, others[0]]
 
 
 async def test_accounts_are_walked_side_by_side(tmp_path: Path) -> None:
