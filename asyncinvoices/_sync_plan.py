@@ -92,7 +92,7 @@ class SyncPlan:
         reason: Why, in a few words (``"first sync"``, ``"full walk due"``, ...).
     """
 
-    mode: SyncMode
+    mode: Literal["full", "partial"]
     since: dt.datetime | None
     reason: str
 
@@ -141,7 +141,8 @@ def plan_sync(
         be sure to reach it); else a partial plan down to :func:`walk_cutoff`.
 
     Raises:
-        ConfigurationError: For a lookback or interval :func:`check_sync_options` refuses.
+        ConfigurationError: For a lookback outside 0 to 60 days, or an interval that is not
+            positive.
     """
     check_sync_options(lookback, full_every)
     if last_full is None:
