@@ -306,3 +306,22 @@ async def test_a_version_1_database_is_migrated_and_keeps_its_runs(db_url: str) 
 
     assert await query(db_url, "SELECT version FROM asyncinvoices_schema") == [(2,)]
     assert await runs(db_url) == [("full", None, None, False, 5, 5, 0, 0)]
+
+
+async def test_a_partial_sync_counts_as_seeing_only_what_it_read(
+    db_url: str, fake: FakeCloudflare, client: InvoiceClient
+) -> None:
+    """invoices_seen: the newest invoice was seen by the partial sync, the oldest was not."""
+    clock = Clock(fake.history_end + dt.timedelta(days=1))
+    async with InvoiceMirror.open(db_url, clock=clock) as mirror:
+        full = await mirror.sync_account(client, fake.account_id)
+        clock.jump(1)
+        partial = await mirror.sync_account(client, fake.account_id)
+
+    newest, oldest = fake.ids()[0], fake.ids()[-1]
+    rows = await query(
+        db_url, "SELECT id, last_seen_at FROM invoices_seen WHERE id IN (?, ?)", newest, oldest
+    )
+    assert sorted((r[0], ts(r[1])) for r in rows) == sorted(
+        [(newest, partial.started_at), (oldest, full.started_at)]
+    )
