@@ -37,7 +37,9 @@ async def sync(
     """Run ``asyncinvoices sync ... --base-url FAKE`` and return (code, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
     environ = {"CLOUDFLARE_API_TOKEN": fake.api_token, **(env or {})}
-    args = ["sync", *argv, "--base-url", fake.base_url]
+    # 50 a page unless a test says otherwise, so that the requests column does not follow
+    # the client's default page size.
+    args = ["sync", "--per-page", "50", *argv, "--base-url", fake.base_url]
     code = await run_async(args, stdout=out, stderr=err, environ=environ)
     return code, out.getvalue(), err.getvalue()
 
