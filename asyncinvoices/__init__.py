@@ -59,6 +59,7 @@ from ._models import (
 )
 from ._retry import Backoff, set_testing
 from ._stream import InvoiceStream, PageStream
+from ._sync_plan import SyncPlan, is_final, plan_sync, walk_cutoff
 from ._telemetry import RequestEvent
 from ._version import __version__
 
@@ -103,13 +104,17 @@ __all__ = [
     "SyncInvoiceStream",
     "SyncManyStream",
     "SyncPageStream",
+    "SyncPlan",
     "SyncReport",
     "TransportError",
     "WaitReason",
     "__version__",
+    "is_final",
+    "plan_sync",
     "set_testing",
     "to_pandas",
     "to_polars",
+    "walk_cutoff",
 ]
 
 # The exceptions live in a private module; they say where to import them from, so that a

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ._errors import ConfigurationError
 from ._mirror_records import FIELDS, build_invoice, canonical_json, texts_before_and_after
-from ._mirror_schema import CURRENT_VERSION, differs, field_columns, migrations
+from ._mirror_schema import CURRENT_VERSION, covering_run, differs, field_columns, migrations
 from ._mirror_types import DatabaseURL, MirrorBusyError, MirrorError
 from ._models import Invoice
+from ._sync_plan import FINAL_STATUSES
 
 if TYPE_CHECKING:
     import asyncpg
@@ -179,36 +180,45 @@ class PostgresBackend:
         await self._run(work)
 
     async def claim(self, account_id: str, since: dt.datetime) -> bool:
-        """Start the account's transaction unless another worker holds the account or has
-        synced it since ``since``: a try-lock, never a wait. Return whether it started.
+        """Hold the account for this worker unless another worker holds it or has synced it
+        since ``since``: a try-lock, never a wait. Return whether it is held.
 
-        The lock is the same advisory lock as :meth:`begin`'s, released with the transaction,
-        so a worker that dies frees its account.
+        The lock is a session-level advisory lock on the key of :meth:`begin`'s transaction
+        lock (which this session then takes again, as advisory locks are re-entrant within a
+        session). It is held until :meth:`release`, or until the connection ends, so a
+        worker that dies frees its accounts; and it is taken before the account's walk, so
+        that two workers never both walk it.
         """
 
         async def work() -> bool:
-            await self._start()
             held = await self._db.fetchval(
-                "SELECT pg_try_advisory_xact_lock($1, hashtext($2))", _LOCK_SPACE, account_id
+                "SELECT pg_try_advisory_lock($1, hashtext($2))", _LOCK_SPACE, account_id
             )
+            if not held:
+                return False
             # Read after the lock: a sync that held it committed its run before releasing it.
-            done = held and await self._db.fetchval(
+            done = await self._db.fetchval(
                 "SELECT EXISTS (SELECT 1 FROM sync_runs WHERE account_id = $1 "
                 "AND outcome = 'ok' AND finished_at >= $2)",
                 account_id,
                 since,
             )
-            if not held or done:
-                await self.rollback()
+            if done:
+                await self._unlock(account_id)
                 return False
-            await self._db.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS mirror_staging "
-                f"(id TEXT PRIMARY KEY, {field_columns('postgresql')}) ON COMMIT DELETE ROWS"
-            )
-            await self._db.execute("TRUNCATE mirror_staging")
             return True
 
         return await self._run(work)
+
+    async def release(self, account_id: str) -> None:
+        """Let other workers have the account again (after its run is committed)."""
+        if not self._db.is_closed():
+            await self._run(lambda: self._unlock(account_id))
+
+    async def _unlock(self, account_id: str) -> None:
+        await self._db.execute(
+            "SELECT pg_advisory_unlock($1, hashtext($2))", _LOCK_SPACE, account_id
+        )
 
     async def stage(self, batch: Sequence[tuple[str, Invoice]]) -> None:
         """Copy fetched invoices, with their keys, into the staging table."""
@@ -229,12 +239,13 @@ class PostgresBackend:
         return [(row[0], row[1], *texts_before_and_after(list(row)[2:])) for row in rows]
 
     async def apply(
-        self, account_id: str, now: dt.datetime, previous: dt.datetime | None, *, update: bool
+        self, account_id: str, now: dt.datetime, *, update: bool, complete: bool
     ) -> tuple[int, int, list[str]]:
         """Write the staged listing: update changed rows, mark removed ones, insert new ones.
 
         ``update=False`` (nothing changed, as :meth:`changed` found) skips a pass over the
-        account's rows.
+        account's rows. Rows are marked removed only when ``complete``: the listing is the
+        whole history, not the recent part a partial walk read.
 
         Returns:
             ``(updated, inserted, keys marked removed)``.
@@ -245,9 +256,12 @@ class PostgresBackend:
             "FROM mirror_staging AS s "
             f"WHERE i.account_id = $2 AND i.id = s.id AND {differs('postgresql')}"
         )
+        # A removed row keeps as last seen the last sync that read it (this one has no row
+        # in sync_runs yet).
         remove = (
-            "UPDATE invoices AS i SET removed_at = $1, last_seen_at = "
-            "coalesce($2, i.last_seen_at) WHERE i.account_id = $3 AND i.removed_at IS NULL "
+            f"UPDATE invoices AS i SET removed_at = $1, last_seen_at = coalesce("
+            f"{covering_run('postgresql')}, i.last_seen_at) "
+            "WHERE i.account_id = $2 AND i.removed_at IS NULL "
             "AND NOT EXISTS (SELECT 1 FROM mirror_staging s WHERE s.id = i.id) RETURNING i.id"
         )
         insert = (
@@ -259,17 +273,32 @@ class PostgresBackend:
         async def work() -> tuple[int, int, list[str]]:
             db = self._db
             updated = _count(await db.execute(update_sql, now, account_id)) if update else 0
-            removed = [r[0] for r in await db.fetch(remove, now, previous, account_id)]
+            removed = []
+            if complete:
+                removed = [r[0] for r in await db.fetch(remove, now, account_id)]
             inserted = _count(await db.execute(insert, account_id, now))
             return updated, inserted, removed
 
         return await self._run(work)
 
-    async def previous_run(self, account_id: str) -> dt.datetime | None:
-        """Return when the last successful sync of the account started, if any."""
-        sql = "SELECT max(started_at) FROM sync_runs WHERE account_id = $1 AND outcome = 'ok'"
-        value: dt.datetime | None = await self._run(lambda: self._db.fetchval(sql, account_id))
-        return value
+    async def sync_state(self, account_id: str) -> tuple[dt.datetime | None, list[Any]]:
+        """Return when the account's last successful full walk started, and the creation
+        time of each present invoice that is not final (``None`` where it has none)."""
+        last_sql = (
+            "SELECT max(started_at) FROM sync_runs "
+            "WHERE account_id = $1 AND outcome = 'ok' AND mode = 'full'"
+        )
+        open_sql = (
+            "SELECT created FROM invoices WHERE account_id = $1 AND removed_at IS NULL "
+            "AND (status IS NULL OR NOT status = ANY($2::text[]))"
+        )
+
+        async def work() -> tuple[dt.datetime | None, list[Any]]:
+            last = await self._db.fetchval(last_sql, account_id)
+            rows = await self._db.fetch(open_sql, account_id, sorted(FINAL_STATUSES))
+            return last, [row[0] for row in rows]
+
+        return await self._run(work)
 
     async def last_success(self, account_id: str) -> dt.datetime | None:
         """Return when the last successful sync of the account finished, if any."""
@@ -294,8 +323,8 @@ class PostgresBackend:
         """Insert one ``sync_runs`` row for an :class:`AccountSync`."""
         sql = (
             "INSERT INTO sync_runs (account_id, started_at, finished_at, outcome, seen, "
-            "inserted, updated, removed, changes, error) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            "inserted, updated, removed, changes, error, mode, walked_since, requests, "
+            "unordered) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         )
         values = (
             run.account_id,
@@ -308,6 +337,10 @@ class PostgresBackend:
             run.removed,
             run.changes,
             run.error,
+            run.mode,
+            run.walked_since,
+            run.requests,
+            run.unordered,
         )
         await self._run(lambda: self._db.execute(sql, *values))
 

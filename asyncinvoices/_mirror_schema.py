@@ -12,7 +12,14 @@ from typing import Final, Literal
 
 from ._mirror_records import FIELDS
 
-__all__ = ["CURRENT_VERSION", "Dialect", "differs", "field_columns", "migrations"]
+__all__ = [
+    "CURRENT_VERSION",
+    "Dialect",
+    "covering_run",
+    "differs",
+    "field_columns",
+    "migrations",
+]
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -116,8 +123,49 @@ FROM invoices i""",
     ]
 
 
+def _not_older(dialect: Dialect, created: str, since: str) -> str:
+    # SQLite keeps times as text in two spellings (with and without microseconds), which
+    # do not sort as times within one second: compare them as times.
+    if dialect == "sqlite":
+        return f"julianday({created}) >= julianday({since})"
+    return f"{created} >= {since}"
+
+
+def covering_run(dialect: Dialect, invoice: str = "i") -> str:
+    """Return the SQL of "when the last successful sync that read row ``invoice`` started".
+
+    A full walk reads every invoice; a partial walk reads those created at or after its
+    ``walked_since`` (an invoice without a creation time only by a full walk).
+    """
+    return (
+        f"(SELECT max(r.started_at) FROM sync_runs r WHERE r.account_id = {invoice}.account_id "
+        f"AND r.outcome = 'ok' AND (r.walked_since IS NULL OR "
+        f"{_not_older(dialect, f'{invoice}.created', 'r.walked_since')}))"
+    )
+
+
+def _version_2(dialect: Dialect) -> list[str]:
+    t = _TYPES[dialect]
+    false = "0" if dialect == "sqlite" else "false"
+    return [
+        # Every run before this version walked the whole history.
+        "ALTER TABLE sync_runs ADD COLUMN mode TEXT NOT NULL DEFAULT 'full'",
+        f"ALTER TABLE sync_runs ADD COLUMN walked_since {t['time']}",
+        f"ALTER TABLE sync_runs ADD COLUMN requests {t['int']}",
+        f"ALTER TABLE sync_runs ADD COLUMN unordered {t['bool']} NOT NULL DEFAULT {false}",
+        # A partial sync reads only the recent part of the history: a present invoice was
+        # seen by the last successful sync whose walk reached it, not by the last one.
+        "DROP VIEW invoices_seen",
+        f"""CREATE VIEW invoices_seen AS
+SELECT i.account_id, i.id,
+       CASE WHEN i.removed_at IS NULL THEN coalesce({covering_run(dialect)}, i.last_seen_at)
+       ELSE i.last_seen_at END AS last_seen_at
+FROM invoices i""",
+    ]
+
+
 #: The schema version this release creates and reads.
-CURRENT_VERSION: Final = 1
+CURRENT_VERSION: Final = 2
 
 
 def migrations(dialect: Dialect, version: int) -> Sequence[str]:
@@ -127,7 +175,7 @@ def migrations(dialect: Dialect, version: int) -> Sequence[str]:
         dialect: ``"sqlite"`` or ``"postgresql"``.
         version: The database's schema version; 0 for an empty database.
     """
-    steps = [_version_1]
+    steps = [_version_1, _version_2]
     statements: list[str] = []
     for step in steps[version:]:
         statements += step(dialect)

@@ -28,9 +28,10 @@ from ._mirror_records import (
     parse_timestamp,
     texts_before_and_after,
 )
-from ._mirror_schema import CURRENT_VERSION, differs, field_columns, migrations
+from ._mirror_schema import CURRENT_VERSION, covering_run, differs, field_columns, migrations
 from ._mirror_types import DatabaseURL, MirrorBusyError, MirrorError
 from ._models import Invoice
+from ._sync_plan import FINAL_STATUSES
 
 __all__ = ["SQLiteBackend"]
 
@@ -184,9 +185,11 @@ class SQLiteBackend:
         await self._run(work)
 
     async def claim(self, account_id: str, since: dt.datetime) -> bool:
-        """As :meth:`begin`: SQLite has one writer at a time, so workers take turns instead."""
-        await self.begin(account_id)
+        """Always held: SQLite has one writer at a time, so workers take turns instead."""
         return True
+
+    async def release(self, account_id: str) -> None:
+        """Nothing to release (see :meth:`claim`)."""
 
     async def stage(self, batch: Sequence[tuple[str, Invoice]]) -> None:
         """Add fetched invoices, with their keys, to the staging table."""
@@ -212,12 +215,13 @@ class SQLiteBackend:
         ]
 
     async def apply(
-        self, account_id: str, now: dt.datetime, previous: dt.datetime | None, *, update: bool
+        self, account_id: str, now: dt.datetime, *, update: bool, complete: bool
     ) -> tuple[int, int, list[str]]:
         """Write the staged listing: update changed rows, mark removed ones, insert new ones.
 
         ``update=False`` (nothing changed, as :meth:`changed` found) skips a pass over the
-        account's rows.
+        account's rows. Rows are marked removed only when ``complete``: the listing is the
+        whole history, not the recent part a partial walk read.
 
         Returns:
             ``(updated, inserted, keys marked removed)``.
@@ -229,10 +233,13 @@ class SQLiteBackend:
             "FROM temp.mirror_staging AS s "
             f"WHERE i.account_id = ? AND i.id = s.id AND {differs('sqlite')}"
         )
+        # A removed row keeps as last seen the last sync that read it (this one has no row
+        # in sync_runs yet).
         remove = (
-            "UPDATE invoices SET removed_at = ?, last_seen_at = coalesce(?, last_seen_at) "
-            "WHERE account_id = ? AND removed_at IS NULL "
-            "AND id NOT IN (SELECT id FROM temp.mirror_staging) RETURNING id"
+            f"UPDATE invoices AS i SET removed_at = ?, last_seen_at = coalesce("
+            f"{covering_run('sqlite')}, i.last_seen_at) "
+            "WHERE i.account_id = ? AND i.removed_at IS NULL "
+            "AND i.id NOT IN (SELECT id FROM temp.mirror_staging) RETURNING id"
         )
         insert = (
             f"INSERT INTO invoices (account_id, id, {_COLUMNS}, first_seen_at, last_seen_at) "
@@ -243,18 +250,34 @@ class SQLiteBackend:
         def work() -> tuple[int, int, list[str]]:
             db = self._db
             updated = db.execute(update_sql, (stamp, account_id)).rowcount if update else 0
-            last = None if previous is None else _time(previous)
-            removed = [r[0] for r in db.execute(remove, (stamp, last, account_id)).fetchall()]
+            removed = []
+            if complete:
+                removed = [r[0] for r in db.execute(remove, (stamp, account_id)).fetchall()]
             inserted = db.execute(insert, (account_id, stamp, stamp, account_id)).rowcount
             return updated, inserted, removed
 
         return await self._run(work)
 
-    async def previous_run(self, account_id: str) -> dt.datetime | None:
-        """Return when the last successful sync of the account started, if any."""
-        sql = "SELECT max(started_at) FROM sync_runs WHERE account_id = ? AND outcome = 'ok'"
-        row = await self._run(lambda: self._db.execute(sql, (account_id,)).fetchone())
-        return None if row[0] is None else parse_timestamp(row[0])
+    async def sync_state(self, account_id: str) -> tuple[dt.datetime | None, list[Any]]:
+        """Return when the account's last successful full walk started, and the creation
+        time of each present invoice that is not final (``None`` where it has none)."""
+        finals = ", ".join(f"'{status}'" for status in sorted(FINAL_STATUSES))
+        last_sql = (
+            "SELECT max(started_at) FROM sync_runs "
+            "WHERE account_id = ? AND outcome = 'ok' AND mode = 'full'"
+        )
+        open_sql = (
+            "SELECT created FROM invoices WHERE account_id = ? AND removed_at IS NULL "
+            f"AND (status IS NULL OR status NOT IN ({finals}))"
+        )
+
+        def work() -> tuple[dt.datetime | None, list[Any]]:
+            last = self._db.execute(last_sql, (account_id,)).fetchone()[0]
+            rows = self._db.execute(open_sql, (account_id,)).fetchall()
+            created = [None if r[0] is None else parse_timestamp(r[0]) for r in rows]
+            return (None if last is None else parse_timestamp(last)), created
+
+        return await self._run(work)
 
     async def last_success(self, account_id: str) -> dt.datetime | None:
         """Return when the last successful sync of the account finished, if any."""
@@ -278,7 +301,8 @@ class SQLiteBackend:
         """Insert one ``sync_runs`` row for an :class:`AccountSync`."""
         sql = (
             "INSERT INTO sync_runs (account_id, started_at, finished_at, outcome, seen, "
-            "inserted, updated, removed, changes, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "inserted, updated, removed, changes, error, mode, walked_since, requests, "
+            "unordered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
         values = (
             run.account_id,
@@ -291,6 +315,10 @@ class SQLiteBackend:
             run.removed,
             run.changes,
             run.error,
+            run.mode,
+            None if run.walked_since is None else _time(run.walked_since),
+            run.requests,
+            int(run.unordered),
         )
         await self._run(lambda: self._db.execute(sql, values))
 

@@ -198,6 +198,13 @@ class AccountSync:
         removed: Invoices no longer listed, now marked ``removed_at``.
         changes: Rows added to ``invoice_changes``.
         error: What went wrong, for a failed or cancelled sync.
+        mode: ``"full"``: the walk read the whole history (and could mark invoices
+            removed); ``"partial"``: newest first down to ``walked_since`` only.
+        walked_since: For a partial walk, the oldest creation time it read; ``None`` for a
+            full walk.
+        requests: Requests the walk sent, retries included (each counts against the quota).
+        unordered: The server did not list newest first, so a partial walk could not stop
+            early: it walked to the end of the history, and read the window from it.
     """
 
     account_id: str
@@ -210,6 +217,10 @@ class AccountSync:
     removed: int = 0
     changes: int = 0
     error: str | None = None
+    mode: Literal["full", "partial"] = "full"
+    walked_since: dt.datetime | None = None
+    requests: int = 0
+    unordered: bool = False
 
 
 @attrs.frozen(kw_only=True)

@@ -757,6 +757,10 @@ def render_docs(results: dict[str, Any], *, plot: str | None) -> str:
                 f"official SDK]({plot})"
             )
         parts.append(section)
+    if "quota" in results:
+        from .quota import render
+
+        parts.append(render(results["quota"]).strip())
     if NOTES.exists():
         parts.append(NOTES.read_text(encoding="utf-8").strip())
     return "\n\n".join(parts) + "\n"

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import importlib.metadata
 import json
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from . import report
+from . import quota, report
 from .scenarios import Case, Scenario, ServerSpec, scenarios
 
 __all__ = ["Server", "machine", "main", "merged", "run_case", "run_scenario"]
@@ -258,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for scenario in chosen:
             _progress(sys.stderr, f"{scenario.title} ({scenario.repetitions} repetitions)")
             results["runs"].extend(run_scenario(scenario))
+        if not args.only or "quota" in args.only:
+            _progress(sys.stderr, "Under Cloudflare's quota (requests counted at the server)")
+            results["quota"] = asyncio.run(quota.run(quick=args.quick))
         results["seconds"] = round(time.monotonic() - started, 1)
         results["machine"]["load_average_after"] = (
             list(os.getloadavg()) if hasattr(os, "getloadavg") else None
@@ -275,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             latest.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
 
     print(report.render_tables(results))
+    if "quota" in results:
+        print(quota.render(results["quota"]))
     full = results.get("mode") == "full" and set(results["scenarios"]) == {
         s.name for s in scenarios(quick=False)
     }

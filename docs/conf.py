@@ -107,6 +107,8 @@ nitpick_ignore = [
     ("py:class", "Decimal"),
     ("py:class", "datetime.datetime"),
     ("py:class", "dt.datetime"),
+    ("py:class", "datetime.timedelta"),
+    ("py:class", "dt.timedelta"),
     ("py:class", "random.Random"),
     ("py:class", "Self"),
     ("py:class", "typing_extensions.Self"),

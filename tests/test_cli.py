@@ -437,6 +437,8 @@ async def test_demo_mirrors_into_sqlite_and_shows_a_query(tmp_path: Path) -> Non
     out = result.stdout
     assert f"Mirrored into sqlite:///{db} (the file {db})\n" in out
     assert "  1,500     1,500        0        0  ok\n" in out
+    assert f"Mirrored into sqlite:///{db}\n" in out
+    assert "  full  1,500     1,500        0        0        15  ok\n" in out
     assert "GROUP BY month, currency\nORDER BY month DESC, currency\nLIMIT 6;\n" in out
     with contextlib.closing(sqlite3.connect(db)) as connection:
         rows = connection.execute(SPEND_PER_MONTH).fetchall()

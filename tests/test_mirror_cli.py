@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -22,7 +23,9 @@ from .postgres import PASSWORD, PostgresServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("instant_backoff")]
 
-HEADER = "account                           seen  inserted  updated  removed  outcome\n"
+HEADER = (
+    "account                           mode  seen  inserted  updated  removed  requests  outcome\n"
+)
 
 
 @pytest.fixture
@@ -38,7 +41,9 @@ async def sync(
     """Run ``asyncinvoices sync ... --base-url FAKE`` and return (code, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
     environ = {"CLOUDFLARE_API_TOKEN": fake.api_token, **(env or {})}
-    args = ["sync", *argv, "--base-url", fake.base_url]
+    # 50 a page unless a test says otherwise, so that the requests column does not follow
+    # the client's default page size.
+    args = ["sync", "--per-page", "50", *argv, "--base-url", fake.base_url]
     code = await run_async(args, stdout=out, stderr=err, environ=environ)
     return code, out.getvalue(), err.getvalue()
 
@@ -58,22 +63,22 @@ async def test_sync_prints_seen_inserted_updated_removed_per_account(
 
     first = await sync(fake, fake.account_id, other, "--db", db)
     fake.delete_invoices(fake.ids()[:1])
-    second = await sync(fake, fake.account_id, other, "--db", db)
+    second = await sync(fake, fake.account_id, other, "--db", db, "--full")
 
     assert first == (
         ExitCode.OK,
         f"mirrored into {db} (the file {tmp_path}/m.db)\n"
         + HEADER
-        + f"{fake.account_id}   230       230        0        0  ok\n"
-        + f"{other}     7         7        0        0  ok\n",
+        + f"{fake.account_id}  full   230       230        0        0         5  ok\n"
+        + f"{other}  full     7         7        0        0         1  ok\n",
         "",
     )
     assert second == (
         ExitCode.OK,
         f"mirrored into {db} (the file {tmp_path}/m.db)\n"
         + HEADER
-        + f"{fake.account_id}   229         0        0        1  ok\n"
-        + f"{other}     7         0        0        0  ok\n",
+        + f"{fake.account_id}  full   229         0        0        1         5  ok\n"
+        + f"{other}  full     7         0        0        0         1  ok\n",
         "",
     )
 
@@ -92,8 +97,8 @@ async def test_sync_all_accounts_mirrors_every_listed_account(
         ExitCode.OK,
         f"mirrored into {db} (the file {tmp_path}/m.db)\n"
         + HEADER
-        + f"{fake.account_id}   230       230        0        0  ok\n"
-        + f"{other}     7         7        0        0  ok\n",
+        + f"{fake.account_id}  full   230       230        0        0         5  ok\n"
+        + f"{other}  full     7         7        0        0         1  ok\n",
         "",
     )
 
@@ -263,6 +268,11 @@ async def test_failed_sync_exits_like_fetch_and_records_the_run(
     assert code == ExitCode.SERVER
     # Pages 1 and 2 of 100 (the fake's maximum, learnt from its refusal of 1,000) came first.
     assert out.splitlines()[2].split() == [fake.account_id, "200", "0", "0", "0", "failed"]
+    assert out.splitlines()[2].split() == [
+        fake.account_id,
+        *("full", "100", "0", "0", "0", "10", "failed"),
+    ]
+    assert len(fake.requests) == 10  # what the table says is what reached the server
     assert err.splitlines()[-1].startswith("asyncinvoices: Cloudflare failed (HTTP 503")
     assert rows(tmp_path / "m.db", "SELECT count(*) FROM invoices") == [(0,)]
     assert rows(tmp_path / "m.db", "SELECT outcome FROM sync_runs") == [("failed",)]
@@ -331,3 +341,118 @@ async def test_every_failed_account_is_named_and_the_first_picks_the_exit_code(
     assert lines[-3].startswith(f"asyncinvoices: {fake.account_id}: HTTP 503")
     assert lines[-2].startswith(f"asyncinvoices: {other}: HTTP 404")
     assert lines[-1].startswith("asyncinvoices: Cloudflare failed (HTTP 503")
+
+
+async def test_a_later_sync_is_partial_and_its_row_says_so(tmp_path: Path) -> None:
+    """The second sync of a realistic history reads one page; the table shows mode and cost."""
+    async with FakeCloudflare(2000, seed=0, history="realistic") as fake:
+        db = f"sqlite:///{tmp_path}/m.db"
+        first = await sync(fake, fake.account_id, "--db", db, "--per-page", "100")
+        fake.reset_counters()
+        second = await sync(fake, fake.account_id, "--db", db, "--per-page", "100")
+        served = len(fake.requests)
+
+    assert first[1].splitlines()[2].split()[1:] == ["full", "2,000", "2,000", "0", "0", "20", "ok"]
+    # "seen" is left out: the window ends at the real clock's now.
+    mode, _, *counts = second[1].splitlines()[2].split()[1:]
+    assert [mode, *counts] == ["partial", "0", "0", "0", "1", "ok"]
+    assert (second[0], served) == (ExitCode.OK, 1)
+    runs = rows(tmp_path / "m.db", "SELECT mode, requests FROM sync_runs ORDER BY run_id")
+    assert runs == [("full", 20), ("partial", 1)]
+
+
+async def test_an_oldest_first_server_is_named_under_the_table(tmp_path: Path) -> None:
+    """A partial sync that had to walk to the end says so under the table."""
+    async with FakeCloudflare(120, seed=0, history="realistic", order="oldest") as fake:
+        db = f"sqlite:///{tmp_path}/m.db"
+        await sync(fake, fake.account_id, "--db", db)
+        code, out, _ = await sync(fake, fake.account_id, "--db", db)
+
+    assert code == ExitCode.OK
+    mode, _, *counts = out.splitlines()[2].split()[1:]  # "seen" follows the real clock
+    assert [mode, *counts] == ["partial", "0", "0", "0", "3", "ok"]
+    assert out.splitlines()[3:] == [
+        f"{fake.account_id}: the server does not list newest first, so the partial sync "
+        "walked to the end of the history (3 requests)"
+    ]
+
+
+async def test_skip_failed_goes_on_and_exits_8(fake: FakeCloudflare, tmp_path: Path) -> None:
+    """--skip-failed: the failed account is named with its reason, the others are synced."""
+    other = fake.add_account(invoices=7)
+    fake.add_fault(Fault.status(404, account_id=fake.account_id))
+    db = f"sqlite:///{tmp_path}/m.db"
+
+    code, out, err = await sync(
+        fake, fake.account_id, other, "--db", db, "--skip-failed", "--concurrency", "1"
+    )
+
+    assert code == ExitCode.PARTIAL
+    assert [line.split()[-1] for line in out.splitlines()[2:]] == ["failed", "ok"]
+    assert re.fullmatch(
+        re.escape(
+            f"asyncinvoices: account {fake.account_id} skipped: account not found (HTTP 404, "
+            f"code 7003 Could not route to /accounts/{fake.account_id}/ai-gateway/billing/"
+            "invoice-history, perhaps your object identifier is invalid?) (cf-ray "
+        )
+        + r"[0-9a-f]{16}-SJC"
+        + re.escape(
+            "): check the account id, 32 hexadecimal characters from the Cloudflare dashboard URL\n"
+        ),
+        err,
+    )
+    assert rows(tmp_path / "m.db", "SELECT account_id, count(*) FROM invoices GROUP BY 1") == [
+        (other, 7)
+    ]
+
+
+async def test_without_skip_failed_no_account_starts_after_a_failure(
+    fake: FakeCloudflare, tmp_path: Path
+) -> None:
+    """--concurrency 1, two accounts open: the first fails, the second ends, none starts."""
+    others = [fake.add_account(invoices=7) for _ in range(3)]
+    fake.add_fault(Fault.status(404, account_id=fake.account_id))
+
+    code, out, _ = await sync(
+        fake, fake.account_id, *others, "--db", f"sqlite:///{tmp_path}/m.db", "--concurrency", "1"
+    )
+
+    assert code == ExitCode.NOT_FOUND
+    table = [line.split() for line in out.splitlines()[2:]]
+    assert [(row[0], row[-1]) for row in table] == [(fake.account_id, "failed"), (others[0], "ok")]
+    assert [r.account_id for r in fake.requests] == [fake.account_id, others[0]]
+
+
+async def test_accounts_are_walked_side_by_side(tmp_path: Path) -> None:
+    """Twenty one-page accounts: eight requests in flight at once, as --concurrency allows."""
+    async with FakeCloudflare([3] * 20, accounts=20, latency=0.4) as fake:
+        code, out, _ = await sync(
+            fake, "--all-accounts", "--db", f"sqlite:///{tmp_path}/m.db", "--concurrency", "8"
+        )
+        peak = fake.peak_in_flight
+
+    assert code == ExitCode.OK
+    assert [line.split()[1:] for line in out.splitlines()[2:]] == [
+        ["full", "3", "3", "0", "0", "1", "ok"]
+    ] * 20
+    assert peak == 8
+    assert rows(tmp_path / "m.db", "SELECT count(*), sum(requests) FROM sync_runs") == [(20, 20)]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--lookback", "61"], "argument --lookback: expected 0 and at most 60 days, got 61"),
+        (["--full-every", "0"], "argument --full-every: expected above 0 days, got 0"),
+        (["--rate-limit", "off"], "argument --rate-limit: the rate limit cannot be switched off"),
+    ],
+)
+async def test_sync_options_are_checked(
+    fake: FakeCloudflare, tmp_path: Path, argv: list[str], message: str
+) -> None:
+    """An out-of-range --lookback, --full-every or --rate-limit: usage error, no request."""
+    code, out, err = await sync(fake, fake.account_id, "--db", f"sqlite:///{tmp_path}/m.db", *argv)
+
+    assert (code, out) == (ExitCode.USAGE, "")
+    assert message in err
+    assert fake.requests == []

@@ -162,9 +162,10 @@ def _fields(invoice: Invoice) -> dict[str, object]:
 
 
 def test_migrations_start_from_the_version_found() -> None:
-    """Version 0 gets every statement, the current version none."""
-    assert len(migrations("sqlite", 0)) == 7
-    assert migrations("postgresql", 1) == []
+    """Version 0 gets every statement, version 1 the six of version 2, the current none."""
+    assert len(migrations("sqlite", 0)) == 13
+    assert len(migrations("postgresql", 1)) == 6
+    assert migrations("postgresql", 2) == []
 
 
 def test_report_table_aligns_numbers_right() -> None:
@@ -173,13 +174,26 @@ def test_report_table_aligns_numbers_right() -> None:
     report = SyncReport(
         accounts=(
             AccountSync(
-                account_id="a" * 32, started_at=start, finished_at=start, seen=12345, inserted=12345
+                account_id="a" * 32,
+                started_at=start,
+                finished_at=start,
+                seen=12345,
+                inserted=12345,
+                requests=13,
             ),
-            AccountSync(account_id="b" * 32, started_at=start, finished_at=start, outcome="failed"),
+            AccountSync(
+                account_id="b" * 32,
+                started_at=start,
+                finished_at=start,
+                outcome="failed",
+                mode="partial",
+                requests=1234,
+            ),
         )
     )
     assert render_report(report) == (
-        "account                             seen  inserted  updated  removed  outcome\n"
-        f"{'a' * 32}  12,345    12,345        0        0  ok\n"
-        f"{'b' * 32}       0         0        0        0  failed\n"
+        "account                           mode       seen  inserted  updated  removed  "
+        "requests  outcome\n"
+        f"{'a' * 32}  full     12,345    12,345        0        0        13  ok\n"
+        f"{'b' * 32}  partial       0         0        0        0     1,234  failed\n"
     )

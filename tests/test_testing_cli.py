@@ -255,7 +255,7 @@ def test_main_passes_milliseconds_as_seconds(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(_cli, "serve", fake_serve)
     argv = ["--port", "8787", "--invoices", "9", "--latency", "60", "--jitter", "5"]
     argv += ["--seed", "3", "--rate-limit", "5/1", "--max-per-page", "50", "--shapes", "mixed"]
-    argv += ["--accounts", "4"]
+    argv += ["--accounts", "4", "--history", "realistic", "--order", "oldest"]
     assert _cli.main(argv) == 0
     assert seen == {
         "host": "127.0.0.1",
@@ -268,6 +268,8 @@ def test_main_passes_milliseconds_as_seconds(monkeypatch: pytest.MonkeyPatch) ->
         "max_per_page": 50,
         "shapes": "mixed",
         "accounts": 4,
+        "history": "realistic",
+        "order": "oldest",
         "json_output": False,
     }
 

@@ -1,21 +1,23 @@
 """The ``sync`` command: mirror the invoice history of accounts into a database.
 
-Options, progress and exit codes are ``fetch``'s; the output is one line per account:
-invoices seen, inserted, updated and removed. The database URL's password is registered with
-the log redactor before anything can fail, and only the redacted URL is ever printed.
+Options, progress and exit codes are ``fetch``'s; the output is one line per account: how
+much of its history was walked (full or partial), invoices seen, inserted, updated and
+removed, and the requests it cost. The database URL's password is registered with the log
+redactor before anything can fail, and only the redacted URL is ever printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import shlex
 import urllib.parse
-from typing import Final
+from typing import Any, Final
 
 import anyio
 
-from asyncinvoices._errors import ConfigurationError
+from asyncinvoices._errors import ConfigurationError, RateLimitError
 from asyncinvoices._mirror import InvoiceMirror
 from asyncinvoices._mirror_types import (
     DEFAULT_DB_URL,
@@ -26,9 +28,11 @@ from asyncinvoices._mirror_types import (
     database_url_from,
     parse_database_url,
 )
-from asyncinvoices._models import FetchStats
+from asyncinvoices._models import FetchStats, ManyStats
+from asyncinvoices._sync_plan import DEFAULT_FULL_EVERY, DEFAULT_LOOKBACK, MAX_LOOKBACK
 
 from ._commands import Context, make_client, with_governor_watch
+from ._failures import ExitCode, describe
 from ._logging import redact
 from ._metrics import add_metrics_file_argument, record_sync
 from ._progress import progress_display
@@ -47,10 +51,17 @@ examples:
   asyncinvoices sync ACCOUNT_ID                       into ./invoices.db (SQLite)
   asyncinvoices sync ACCOUNT_A ACCOUNT_B --db sqlite:////var/lib/invoices.db
   {ENV_DB}=postgresql://user:password@db:5432/billing asyncinvoices sync ACCOUNT_ID
+  asyncinvoices sync --all-accounts --skip-failed     every account, side by side
+  asyncinvoices sync ACCOUNT_ID --full                walk the whole history now
+
+The first sync of an account walks its whole history. Later ones walk newest first and stop
+once past both the --lookback window and the oldest invoice the database holds as not yet
+paid or void: a few requests a night. Every --full-every days the whole history is walked
+again; only then are invoices no longer listed marked removed_at (never deleted).
 
 Each account is synced in one transaction: a failed or interrupted run changes nothing and
-is recorded in the sync_runs table. Invoices no longer listed are marked removed_at, never
-deleted; every changed field is recorded in invoice_changes. PostgreSQL needs
+is recorded in the sync_runs table, as is every run's mode, window and requests; every
+changed field is recorded in invoice_changes. PostgreSQL needs
 pip install 'asyncinvoices[postgres]'. Several sync processes on one PostgreSQL database
 divide the accounts: each skips an account another is syncing or has synced since it
 started ("skipped"); on SQLite they take turns.
@@ -64,7 +75,7 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     ``--type`` is left out on purpose: a mirror of one type would mark every invoice of the
     other type removed.
     """
-    from ._app import _account_id, _positive, add_shared_quota_options  # as fetch's options
+    from ._app import _account_id, _client_rate_limit, _positive, add_shared_quota_options
 
     parser.add_argument(
         "account_ids",
@@ -77,6 +88,35 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
         "--all-accounts",
         action="store_true",
         help="every account the credentials can read (GET /accounts), instead of ACCOUNT_IDs",
+    )
+    parser.add_argument(
+        "--skip-failed",
+        action="store_true",
+        help="go on past an account that fails, name it on stderr with the reason, and exit "
+        "with 8 (a rate limit still stops the run); without it, no account starts after a "
+        "failure",
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="walk every account's whole history, marking invoices no longer listed removed",
+    )
+    parser.add_argument(
+        "--lookback",
+        type=_days(maximum=MAX_LOOKBACK.days, zero=True),
+        default=DEFAULT_LOOKBACK.days,
+        metavar="DAYS",
+        help=f"a partial sync reads again at least the invoices of the last DAYS days "
+        f"(default: {DEFAULT_LOOKBACK.days}, at most {MAX_LOOKBACK.days}); invoices not yet "
+        "paid or void are read again whatever their age",
+    )
+    parser.add_argument(
+        "--full-every",
+        type=_days(maximum=None, zero=False),
+        default=DEFAULT_FULL_EVERY.days,
+        metavar="DAYS",
+        help=f"walk an account's whole history when its last full walk is DAYS days old "
+        f"(default: {DEFAULT_FULL_EVERY.days})",
     )
     parser.add_argument(
         "--db",
@@ -101,12 +141,37 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_metrics_file_argument(parser)
     parser.add_argument(
+        "--rate-limit",
+        type=_client_rate_limit,
+        default=None,
+        metavar="Q/W",
+        help="send at most Q requests in any W seconds (default: 1200/300, Cloudflare's "
+        "quota); lower it to leave room for other tools using the same token",
+    )
+    parser.add_argument(
         "--base-url",
         metavar="URL",
         help="API root (default: $CLOUDFLARE_BASE_URL or https://api.cloudflare.com/client/v4); "
         "https, or http to loopback only",
     )
     add_shared_quota_options(parser)
+
+
+def _days(*, maximum: int | None, zero: bool) -> argparse._ActionType:
+    """The parser of a number of days, fractions allowed, within the bounds."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number of days, got {text!r}") from None
+        low = "0" if zero else "above 0"
+        if not (value >= 0 if zero else value > 0) or (maximum is not None and value > maximum):
+            bounds = f"{low} and at most {maximum}" if maximum is not None else low
+            raise argparse.ArgumentTypeError(f"expected {bounds} days, got {text}")
+        return value
+
+    return parse
 
 
 def database_url(ctx: Context, text: str) -> DatabaseURL:
@@ -174,41 +239,94 @@ def _report_interrupted(
 
 
 def render_report(report: SyncReport) -> str:
-    """Return the per-account table ``sync`` prints: seen, inserted, updated, removed.
+    """Return the per-account table ``sync`` prints, and a line per account whose server did
+    not list newest first.
 
     Args:
         report: What the sync did.
     """
-    header = ("account", "seen", "inserted", "updated", "removed", "outcome")
+    header = ("account", "mode", "seen", "inserted", "updated", "removed", "requests", "outcome")
+    left = (0, 1, 7)
 
     def cells(run: AccountSync) -> tuple[str, ...]:
-        numbers = (run.seen, run.inserted, run.updated, run.removed)
-        return (run.account_id, *(f"{n:,}" for n in numbers), run.outcome)
+        numbers = (run.seen, run.inserted, run.updated, run.removed, run.requests)
+        return (run.account_id, run.mode, *(f"{n:,}" for n in numbers), run.outcome)
 
     rows = [header, *(cells(run) for run in report.accounts)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
         "  ".join(
-            cell.ljust(w) if i in (0, 5) else cell.rjust(w)
+            cell.ljust(w) if i in left else cell.rjust(w)
             for i, (cell, w) in enumerate(zip(row, widths, strict=True))
         ).rstrip()
         for row in rows
     ]
+    lines += [
+        f"{run.account_id}: the server does not list newest first, so the partial sync "
+        f"walked to the end of the history ({run.requests:,} requests)"
+        for run in report.accounts
+        if run.unordered
+    ]
     return "\n".join(lines) + "\n"
 
 
-async def sync(ctx: Context) -> None:
+class _Progress:
+    """The accounts' walks added up, for the progress bar."""
+
+    def __init__(self, progress: Any, accounts: int | None) -> None:
+        self._progress = progress
+        self._latest: dict[str, FetchStats] = {}
+        self._accounts = accounts
+        self._done = 0
+        self._failed = 0
+
+    def page(self, account_id: str, stats: FetchStats) -> None:
+        self._latest[account_id] = stats
+        self._show()
+
+    def account(self, run: AccountSync) -> None:
+        self._done += 1
+        self._failed += run.outcome not in ("ok", "skipped")
+        self._show()
+
+    def _show(self) -> None:
+        latest = list(self._latest.values())
+        if self._accounts == 1 and latest:
+            self._progress.update(latest[0])
+            return
+        self._progress.update(
+            ManyStats(
+                accounts_done=self._done,
+                accounts_total=self._accounts,
+                failed=self._failed,
+                pages=sum(s.pages for s in latest),
+                invoices=sum(s.invoices for s in latest),
+                requests=sum(s.requests for s in latest),
+                retries=sum(s.retries for s in latest),
+                throttled_seconds=sum(s.throttled_seconds for s in latest),
+                elapsed=max((s.elapsed for s in latest), default=0.0),
+            )
+        )
+
+
+async def sync(ctx: Context) -> int:
     """``asyncinvoices sync``: mirror each account into the database, then print the counts.
 
+    Returns:
+        0, or 8 when ``--skip-failed`` skipped an account.
+
     Raises:
-        AsyncInvoicesError: The first failed account's error, after the table is printed
-            (it picks the exit code, as for ``fetch``).
+        AsyncInvoicesError: Without ``--skip-failed``, the first failed account's error,
+            after the table is printed (it picks the exit code, as for ``fetch``); with it,
+            a rate limit's.
     """
     args = ctx.args
     if bool(args.all_accounts) == bool(args.account_ids):
         raise ConfigurationError("give one or more ACCOUNT_IDs, or --all-accounts (not both)")
     url = database_url(ctx, database_url_from(ctx.environ, args.db))
-    client = make_client(ctx, max_concurrency=args.concurrency, per_page=args.per_page)
+    client = make_client(
+        ctx, max_concurrency=args.concurrency, per_page=args.per_page, rate_limit=args.rate_limit
+    )
     # What is known while the run goes on, for the report of an interrupted run.
     ids: list[str] = []
     done: list[AccountSync] = []
@@ -217,15 +335,26 @@ async def sync(ctx: Context) -> None:
             ctx.stderr, enabled=ctx.show_progress, description="syncing", log_stream=ctx.log_stream
         ) as progress:
 
-            def update(account_id: str, stats: FetchStats) -> None:
-                progress.update(stats)
-
             async def run() -> SyncReport:
                 ids.extend(args.account_ids or [a.id async for a in client.accounts()])
+                shown = _Progress(progress, len(ids))
+
+                def account(run: AccountSync) -> None:
+                    done.append(run)
+                    shown.account(run)
+
                 # Other `sync` processes on the same database divide the accounts with this
                 # one: an account another is syncing, or has synced since, is skipped.
                 return await mirror.sync(
-                    client, ids, on_progress=update, on_account=done.append, divide=True
+                    client,
+                    ids,
+                    on_progress=shown.page,
+                    on_account=account,
+                    full=args.full,
+                    lookback=dt.timedelta(days=args.lookback),
+                    full_every=dt.timedelta(days=args.full_every),
+                    stop_on_error=not args.skip_failed,
+                    divide=True,
                 )
 
             try:
@@ -238,10 +367,24 @@ async def sync(ctx: Context) -> None:
             await record_sync(ctx.metrics, mirror, report)
     ctx.stdout.write(f"mirrored into {url.display}\n" + render_report(report))
     ctx.stdout.flush()
+    rate_limited = [e for e in report.errors.values() if isinstance(e, RateLimitError)]
+    if args.skip_failed and not rate_limited:
+        for account_id, error in report.errors.items():
+            message, _ = describe(error)
+            with contextlib.suppress(OSError, ValueError):
+                ctx.stderr.write(
+                    f"asyncinvoices: account {account_id} skipped: "
+                    f"{redact(message, ctx.redactor.secrets)}\n"
+                )
+        ctx.stderr.flush()
+        return ExitCode.PARTIAL if report.errors else ExitCode.OK
     if len(report.errors) > 1:  # the exit code and last line are the first failure's
         for account_id, error in report.errors.items():
             ctx.stderr.write(
                 redact(f"asyncinvoices: {account_id}: {error}\n", ctx.redactor.secrets)
             )
+    if rate_limited:
+        raise rate_limited[0]
     if report.errors:
         raise next(iter(report.errors.values()))
+    return ExitCode.OK

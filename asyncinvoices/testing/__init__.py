@@ -23,6 +23,9 @@ no request is in flight. Accounts of two million invoices start instantly: invoi
 generated on demand and rendered pages are cached. ``shapes="mixed"`` serves every invoice
 shape the schema allows, and `FakeCloudflare.expected_invoices` says what a client must make
 of them; ``accounts=N`` starts several accounts, listed by ``GET /accounts``.
+``history="realistic"`` spreads the invoices over the three years before
+`FakeCloudflare.history_end` (most paid within days, the open ones recent, the odd old one
+still open, a few void), and ``order="oldest"`` lists them oldest first.
 
 Also available:
 

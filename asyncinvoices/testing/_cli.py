@@ -22,6 +22,7 @@ import anyio
 import anyio.abc
 from aiohttp import web
 
+from ._data import HISTORIES, ORDERS, History, Order
 from ._server import FakeCloudflare
 from ._shapes import SHAPES, Shapes
 
@@ -65,6 +66,8 @@ async def serve(
     max_per_page: int = 100,
     shapes: Shapes = "plain",
     accounts: int = 1,
+    history: History = "uniform",
+    order: Order = "newest",
     json_output: bool = False,
     out: TextIO | None = None,
     task_status: anyio.abc.TaskStatus[dict[str, Any]] = anyio.TASK_STATUS_IGNORED,
@@ -82,6 +85,8 @@ async def serve(
         max_per_page: Largest accepted ``per_page``.
         shapes: ``"plain"`` or ``"mixed"`` invoice shapes (see `FakeCloudflare`).
         accounts: How many accounts, each with ``invoices`` invoices.
+        history: ``"uniform"`` or ``"realistic"`` (see `FakeCloudflare`).
+        order: ``"newest"`` first, as Cloudflare lists, or ``"oldest"`` first.
         json_output: Announce with one JSON line instead of human-readable lines.
         out: Where to announce; standard output by default.
         task_status: Set by ``await task_group.start(serve, ...)``, which then returns the
@@ -98,6 +103,8 @@ async def serve(
         max_per_page=max_per_page,
         shapes=shapes,
         accounts=accounts,
+        history=history,
+        order=order,
         host=host,
         port=port,
     )
@@ -246,6 +253,19 @@ def _parser() -> argparse.ArgumentParser:
         default="plain",
         help="invoice shapes: plain, or mixed (every shape the schema allows; default plain)",
     )
+    parser.add_argument(
+        "--history",
+        choices=HISTORIES,
+        default="uniform",
+        help="uniform (the default), or realistic: three years, most invoices paid within "
+        "days, the open ones recent",
+    )
+    parser.add_argument(
+        "--order",
+        choices=ORDERS,
+        default="newest",
+        help="list newest first (the default, as Cloudflare) or oldest first",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line and serve")
     return parser
 
@@ -270,6 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_per_page=args.max_per_page,
                 shapes=args.shapes,
                 accounts=args.accounts,
+                history=args.history,
+                order=args.order,
                 json_output=args.json,
             )
         )

@@ -31,16 +31,29 @@ from . import _shapes
 from ._shapes import SHAPES, Shapes
 
 __all__ = [
+    "HISTORIES",
+    "ORDERS",
+    "REALISTIC_END",
     "SHAPES",
     "TYPES",
     "AccountData",
+    "History",
     "InvoiceType",
+    "Order",
     "Shapes",
     "derive_seed",
     "hex_digest",
 ]
 
 InvoiceType = Literal["all", "auto", "manual"]
+
+History = Literal["uniform", "realistic"]
+"""How an account's invoices are spread over time and statuses (see `AccountData`)."""
+HISTORIES: Final = ("uniform", "realistic")
+
+Order = Literal["newest", "oldest"]
+"""The order the server lists invoices in: newest first as Cloudflare does, or the reverse."""
+ORDERS: Final = ("newest", "oldest")
 
 #: The values the endpoint accepts for ``type`` (CLOUDFLARE_API.md, "The endpoint" [D]).
 TYPES: Final = ("all", "auto", "manual")
@@ -119,6 +132,19 @@ _ORIGIN: Final = (
 _EPOCH: Final = 1_672_531_200
 _SPAN_SECONDS: Final = 2 * 365 * 86_400
 
+#: 2026-12-01T00:00:00Z, the Unix time at which a realistic history ends: its invoices were
+#: created over the three years before, and invoices created later follow one a minute.
+REALISTIC_END: Final = 1_796_083_200
+_REALISTIC_SPAN: Final = 3 * 365 * 86_400
+_REALISTIC_NEW_STEP: Final = 60
+# Invoices younger than this are often not paid yet; older ones were paid within days, or
+# voided (CLOUDFLARE_API.md: Stripe-backed billing, status draft/open/paid/uncollectible/void).
+_RECENT_SECONDS: Final = 3 * 86_400
+_RECENT_STATUS_BY_BYTE: Final = tuple(
+    _OPEN if b < 96 else _DRAFT if b < 112 else _PAID for b in range(256)
+)
+_SETTLED_STATUS_BY_BYTE: Final = tuple(_PAID if b < 248 else _VOID for b in range(256))
+
 
 def hex_digest(*parts: object, size: int = 16) -> str:
     """Return ``size`` bytes of a stable hash of ``parts`` as lowercase hex.
@@ -150,6 +176,15 @@ class AccountData:
         auto_fraction: Share of invoices that are auto top-ups, 0.0 to 1.0 (resolution 1/256).
         shapes: ``"plain"``, or ``"mixed"`` to serve about a third of the invoices in other
             shapes the schema allows (``_shapes.py``).
+        history: ``"uniform"``: the invoices are a day (small accounts) to a minute (huge
+            ones) apart from 2023-01-01, and every status is as likely at any age (82 %
+            paid, 8 % open, 4 % void, 3 % uncollectible, 2 % draft). ``"realistic"``: they
+            are spread evenly over the three years before `REALISTIC_END`; those of the last
+            three days are 37 % open, 6 % draft and the rest paid; older ones are paid (97 %)
+            or void (3 %), except that one account in four has one invoice of between six
+            months and two and a half years still open. Invoices created later (`create`)
+            follow one a minute after `REALISTIC_END`, recent.
+        order: ``"newest"`` lists newest first, as Cloudflare does; ``"oldest"`` the reverse.
     """
 
     def __init__(
@@ -159,7 +194,14 @@ class AccountData:
         invoices: int,
         auto_fraction: float,
         shapes: Shapes = "plain",
+        *,
+        history: History = "uniform",
+        order: Order = "newest",
     ) -> None:
+        if history not in HISTORIES:
+            raise ValueError(f"history must be one of {HISTORIES}, got {history!r}")
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
         if invoices < 0:
             raise ValueError(f"invoices must be >= 0, got {invoices}")
         if not 0.0 <= auto_fraction <= 1.0:
@@ -177,6 +219,16 @@ class AccountData:
         # One day apart for small accounts, a minute apart for huge ones, so that ``created``
         # stays in a plausible two-to-four-year span whatever the size.
         self._step = max(60, min(86_400, _SPAN_SECONDS // max(invoices, 1)))
+        self._realistic = history == "realistic"
+        self._oldest_first = order == "oldest"
+        self._initial = invoices
+        self._stale_open = -1  # the serial of the odd old invoice still open, if any
+        if self._realistic:
+            self._step = max(1, _REALISTIC_SPAN // max(invoices, 1))
+            choice = derive_seed("stale-open", seed)
+            age = (180 + choice // 4 % 730) * 86_400
+            if choice % 4 == 0 and age < invoices * self._step:
+                self._stale_open = invoices - 1 - age // self._step
         threshold = round(auto_fraction * 256)
         self._type_table = bytes(1 if b < threshold else 0 for b in range(256))
         self._types = bytearray()
@@ -203,18 +255,21 @@ class AccountData:
             size: How many (fewer at the end of the list).
         """
         ordered = self._ordered(type)
+        if self._oldest_first:
+            return ordered[offset : offset + size] if size > 0 and offset >= 0 else ()
         end = len(ordered) - offset
         if end <= 0 or size <= 0:
             return ()
         return ordered[max(end - size, 0) : end][::-1]
 
     def server_order(self, type: InvoiceType = "all") -> Sequence[int]:
-        """Return every serial of ``type`` in server order (newest first).
+        """Return every serial of ``type`` in server order (newest first, unless ``order``).
 
         Args:
             type: ``"all"``, ``"auto"`` or ``"manual"``.
         """
-        return self._ordered(type)[::-1]
+        ordered = self._ordered(type)
+        return ordered[:] if self._oldest_first else ordered[::-1]
 
     def render_array(self, serials: Iterable[int]) -> bytes:
         """Return the JSON array of the given invoices, in the given order.
@@ -480,9 +535,12 @@ class AccountData:
             due = f"{hundredths // 100}.{hundredths % 100:02d}"
         else:
             due = str(hundredths // 100)
-        status, amounts, attempts = _STATUS_BY_BYTE[raw[15]]
-        step = self._step
-        created = _EPOCH + serial * step + int.from_bytes(raw[23:26], "little") % step
+        if self._realistic:
+            created, (status, amounts, attempts) = self._realistic_life(serial, raw)
+        else:
+            status, amounts, attempts = _STATUS_BY_BYTE[raw[15]]
+            step = self._step
+            created = _EPOCH + serial * step + int.from_bytes(raw[23:26], "little") % step
         return (
             f'{{"id":"{invoice_id}",'
             f"{amounts.format(due)},{attempts[raw[22] & 3]},"
@@ -493,6 +551,22 @@ class AccountData:
             f'"invoice_pdf":"https://pay.stripe.com/invoice/acct_1AiGateway/{invoice_id}/pdf",'
             f'"status":"{status}"}}'
         )
+
+    def _realistic_life(
+        self, serial: int, raw: bytes
+    ) -> tuple[int, tuple[str, str, tuple[str, ...]]]:
+        """Return the creation time and status entry of an invoice of a realistic history."""
+        if serial >= self._initial:
+            created = REALISTIC_END + (serial - self._initial + 1) * _REALISTIC_NEW_STEP
+            return created, _RECENT_STATUS_BY_BYTE[raw[15]]
+        step = self._step
+        start = REALISTIC_END - self._initial * step
+        created = start + serial * step + int.from_bytes(raw[23:26], "little") % step
+        if serial == self._stale_open:
+            return created, _OPEN
+        if REALISTIC_END - created < _RECENT_SECONDS:
+            return created, _RECENT_STATUS_BY_BYTE[raw[15]]
+        return created, _SETTLED_STATUS_BY_BYTE[raw[15]]
 
 
 def _merge(text: str, updates: dict[str, Any]) -> str:
