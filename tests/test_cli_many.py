@@ -263,7 +263,8 @@ async def test_summary_json_holds_the_accounts_and_every_total(priced: FakeCloud
             f'"amount_remaining":{remaining}'
         )
 
-    assert (code, err) == (0, "")
+    # The report on stderr: a refused 1,000 a page, then one page of each account.
+    assert (code, err) == (0, "4 requests; the fewest possible: 3\n")
     assert out == (
         '{"invoices":3,"accounts":['
         f'{{"account_id":"{a}","currency":"EUR",{sums(1, "1000", "0", "1000")}}},'

@@ -536,7 +536,7 @@ async def test_server_block_lifts_then_run_completes() -> None:
         for _ in range(6):
             async with client_for(fake, rate_limit=None, max_retries=0) as other:
                 with contextlib.suppress(RateLimitError):
-                    await other.get_page(fake.account_id, page=1)
+                    await other.get_page(fake.account_id, page=1, per_page=10)
         assert [r.status for r in fake.requests] == [200] * 5 + [429]
         async with client_for(fake, per_page=10, rate_limit=None, max_concurrency=2) as client:
             with anyio.fail_after(20):

@@ -157,7 +157,8 @@ async def test_an_upper_case_id_walks_the_lower_case_account() -> None:
             got = await walk(client, [a.upper(), b, a])
 
         assert got == expected(fake, [a, b])
-        assert [r.account_id for r in fake.requests] == [a, b]
+        # The first request is the probe of 1,000 a page, refused: the size is learnt once.
+        assert [(r.account_id, r.status) for r in fake.requests] == [(a, 400), (a, 200), (b, 200)]
 
 
 async def test_raise_stops_at_the_first_failure_in_output_order() -> None:

@@ -48,6 +48,26 @@ async def sync(
     return code, out.getvalue(), err.getvalue()
 
 
+def committed(path: Path) -> list[tuple[object, ...]]:
+    """The runs a sync has committed so far: none while the file or its schema is not there."""
+    try:
+        return rows(path, "SELECT account_id FROM sync_runs") if path.exists() else []
+    except sqlite3.OperationalError:  # the schema is still being made
+        return []
+
+
+async def wait_committed(path: Path, runs: int) -> None:
+    """Wait (10 s at most) until a sync in another task or process has committed ``runs``.
+
+    The command offers no event to wait on, so the file is read every 10 ms.
+    """
+    for _ in range(1000):
+        if len(committed(path)) >= runs:
+            return
+        await anyio.sleep(0.01)
+    raise AssertionError(f"fewer than {runs} runs committed after 10 s")
+
+
 def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
     """The rows of ``sql`` on the SQLite file ``path``."""
     with contextlib.closing(sqlite3.connect(path)) as db:
@@ -184,16 +204,17 @@ async def test_an_sqlite_file_in_a_missing_directory_is_refused(
 async def test_ctrl_c_says_which_accounts_were_mirrored_and_how_to_go_on(
     tmp_path: Path,
 ) -> None:
-    """Interrupted at the third of four accounts: the table of what was done on stdout, the
-    accounts not mirrored and the command that mirrors them on stderr."""
+    """Interrupted while two of four accounts are still being walked: the table of what was
+    done on stdout, the accounts not mirrored and the command that mirrors them on stderr."""
     async with FakeCloudflare([5, 7, 120, 3], accounts=4, seed=7) as fake:
         a, b, c, d = fake.account_ids
         for slow in (c, d):
             fake.add_fault(Fault.slow(60, account_id=slow))
         db = f"sqlite:///{tmp_path}/m.db"
         out, err = io.StringIO(), io.StringIO()
-        argv = ["sync", a, b, c, d, "--db", db, "--base-url", fake.base_url]
+        argv = ["sync", a, b, c, d, "--db", db, "--per-page", "50", "--base-url", fake.base_url]
         environ = {"CLOUDFLARE_API_TOKEN": fake.api_token}
+        runs = "SELECT account_id, outcome FROM sync_runs ORDER BY run_id"
 
         async with anyio.create_task_group() as group:
 
@@ -202,25 +223,30 @@ async def test_ctrl_c_says_which_accounts_were_mirrored_and_how_to_go_on(
                 raise AssertionError("the sync was not interrupted")  # pragma: no cover
 
             group.start_soon(command)
-            # Accounts are synced in the order given, each committed before the next starts.
-            await fake.wait_requests(1, matching=lambda r: r.account_id == c, timeout=10)
+            # The accounts are walked side by side: a and b are committed while the first
+            # pages of c and d are still on their way.
+            for slow in (c, d):
+                await fake.wait_requests(1, matching=lambda r, s=slow: r.account_id == s)
+            await wait_committed(tmp_path / "m.db", 2)
             group.cancel_scope.cancel()  # what Ctrl-C does to the command's task
 
     assert out.getvalue() == (
         f"mirrored into {db} (the file {tmp_path}/m.db)\n"
         + HEADER
-        + f"{a}     5         5        0        0  ok\n"
-        + f"{b}     7         7        0        0  ok\n"
-        + f"{c}     0         0        0        0  cancelled\n"
+        + f"{a}  full     5         5        0        0         1  ok\n"
+        + f"{b}  full     7         7        0        0         1  ok\n"
+        + f"{c}  full     0         0        0        0         1  cancelled\n"
+        + f"{d}  full     0         0        0        0         1  cancelled\n"
     )
     assert err.getvalue() == (
         "asyncinvoices: interrupted: 2 of 4 accounts mirrored and committed; 2 not, their rows "
         f"as they were: {c} {d}\n"
         f"asyncinvoices: to mirror the rest, run: asyncinvoices sync {c} {d} --db {db} "
-        f"--base-url {fake.base_url}\n"
+        f"--base-url {fake.base_url} --per-page 50\n"
     )
-    runs = "SELECT account_id, outcome FROM sync_runs ORDER BY run_id"
-    assert rows(tmp_path / "m.db", runs) == [(a, "ok"), (b, "ok"), (c, "cancelled")]
+    assert sorted(rows(tmp_path / "m.db", runs)) == sorted(
+        [(a, "ok"), (b, "ok"), (c, "cancelled"), (d, "cancelled")]
+    )
 
 
 async def test_sigint_mid_sync_names_the_rest_and_exits_130(tmp_path: Path) -> None:
@@ -231,9 +257,10 @@ async def test_sigint_mid_sync_names_the_rest_and_exits_130(tmp_path: Path) -> N
         db = f"sqlite:///{tmp_path}/m.db"
         env = {**os.environ, "CLOUDFLARE_API_TOKEN": fake.api_token}
         argv = [sys.executable, "-m", "asyncinvoices", "sync", a, b, "--db", db]
-        argv += ["--base-url", fake.base_url, "--no-progress"]
+        argv += ["--base-url", fake.base_url, "--no-progress", "--per-page", "50"]
         async with await anyio.open_process(argv, env=env) as process:
             await fake.wait_requests(1, matching=lambda r: r.account_id == b, timeout=20)
+            await wait_committed(tmp_path / "m.db", 1)  # a's, while b's page is on its way
             process.send_signal(signal.SIGINT)
             with anyio.fail_after(10):
                 code = await process.wait()
@@ -244,14 +271,14 @@ async def test_sigint_mid_sync_names_the_rest_and_exits_130(tmp_path: Path) -> N
 
     assert code == ExitCode.INTERRUPTED
     assert stdout.splitlines()[-2:] == [
-        f"{a}     5         5        0        0  ok",
-        f"{b}     0         0        0        0  cancelled",
+        f"{a}  full     5         5        0        0         1  ok",
+        f"{b}  full     0         0        0        0         1  cancelled",
     ]
     assert stderr == (
         "asyncinvoices: interrupted: 1 of 2 accounts mirrored and committed; 1 not, their rows "
         f"as they were: {b}\n"
         f"asyncinvoices: to mirror the rest, run: asyncinvoices sync {b} --db {db} "
-        f"--base-url {fake.base_url}\n"
+        f"--base-url {fake.base_url} --per-page 50\n"
         "asyncinvoices: interrupted\n"
     )
 
@@ -266,8 +293,6 @@ async def test_failed_sync_exits_like_fetch_and_records_the_run(
     code, out, err = await sync(fake, fake.account_id, "--db", db)
 
     assert code == ExitCode.SERVER
-    # Pages 1 and 2 of 100 (the fake's maximum, learnt from its refusal of 1,000) came first.
-    assert out.splitlines()[2].split() == [fake.account_id, "200", "0", "0", "0", "failed"]
     assert out.splitlines()[2].split() == [
         fake.account_id,
         *("full", "100", "0", "0", "0", "10", "failed"),
@@ -456,3 +481,49 @@ async def test_sync_options_are_checked(
     assert (code, out) == (ExitCode.USAGE, "")
     assert message in err
     assert fake.requests == []
+
+
+def test_the_command_to_mirror_the_rest_keeps_every_option_and_hides_passwords() -> None:
+    """The rerun command repeats the run's options; a password in a URL shows as ***."""
+    from asyncinvoices._cli._app import build_parser
+    from asyncinvoices._cli._sync import rerun_command
+    from asyncinvoices._mirror_types import parse_database_url
+
+    a, b = "a" * 32, "b" * 32
+    db = "postgresql://billing:pw@db:5432/invoices"
+    args = build_parser().parse_args(
+        [
+            "sync",
+            a,
+            b,
+            "--db",
+            db,
+            "--per-page",
+            "100",
+            "--concurrency",
+            "4",
+            "--rate-limit",
+            "600/300",
+            "--full",
+            "--lookback",
+            "14",
+            "--full-every",
+            "7.5",
+            "--skip-failed",
+            "--shared-quota",
+            "redis://:s3cret@cache:6379/0",
+            "--quota-key",
+            "team",
+        ]
+    )
+    command = rerun_command(args, parse_database_url(db), [b])
+    assert command == (
+        f"asyncinvoices sync {b} --db 'postgresql://billing:***@db:5432/invoices' "
+        "--per-page 100 --concurrency 4 --rate-limit 600/300 --full --lookback 14 "
+        "--full-every 7.5 --skip-failed --shared-quota 'redis://:***@cache:6379/0' "
+        "--quota-key team"
+    )
+    plain = build_parser().parse_args(["sync", a])
+    assert rerun_command(plain, parse_database_url("sqlite:///m.db"), [a]) == (
+        f"asyncinvoices sync {a}"
+    )

@@ -197,11 +197,35 @@ def rerun_command(args: argparse.Namespace, url: DatabaseURL, account_ids: list[
         words += ["--db", url.redacted]
     if args.base_url:
         words += ["--base-url", args.base_url]
-    if args.per_page != 50:
+    if args.per_page is not None:
         words += ["--per-page", str(args.per_page)]
     if args.concurrency != 8:
         words += ["--concurrency", str(args.concurrency)]
+    if args.rate_limit is not None:
+        words += ["--rate-limit", f"{args.rate_limit.requests}/{args.rate_limit.window:g}"]
+    if args.full:
+        words.append("--full")
+    if args.lookback != DEFAULT_LOOKBACK.days:
+        words += ["--lookback", f"{args.lookback:g}"]
+    if args.full_every != DEFAULT_FULL_EVERY.days:
+        words += ["--full-every", f"{args.full_every:g}"]
+    if args.skip_failed:
+        words.append("--skip-failed")
+    if args.shared_quota is not None:
+        words += ["--shared-quota", _without_password(args.shared_quota)]
+    if args.quota_key is not None:
+        words += ["--quota-key", args.quota_key]
     return shlex.join(words)
+
+
+def _without_password(url: str) -> str:
+    """``url`` with a password shown as ``***``, to fill in, as the database's is."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _report_interrupted(
@@ -213,6 +237,9 @@ def _report_interrupted(
     order the accounts were synced in: the table on stdout as after a whole run, the rest on
     stderr.
     """
+    # In the order the accounts were given: accounts synced side by side end in any order.
+    order = {account_id: i for i, account_id in enumerate(ids)}
+    done = sorted(done, key=lambda run: order.get(run.account_id, len(ids)))
     mirrored = {run.account_id for run in done if run.outcome == "ok"}
     rest = [account_id for account_id in ids if account_id not in mirrored]
     with contextlib.suppress(OSError, ValueError):
