@@ -64,17 +64,21 @@ async def test_two_sync_workers_walk_each_account_once(pg_url: str) -> None:
     outcomes: dict[str, list[str]] = collections.defaultdict(list)
     for _, out, _ in outputs:
         for line in out.splitlines()[2:]:
-            account, seen, inserted, updated, removed, outcome = line.split()
+            account, mode, seen, inserted, updated, removed, requests, outcome = line.split()
             outcomes[account].append(outcome)
             if outcome == "ok":
-                assert (seen, inserted, updated, removed) == (
+                assert (mode, seen, inserted, updated, removed, requests) == (
+                    "full",
                     str(INVOICES),
                     str(INVOICES),
                     "0",
                     "0",
+                    "3",
                 )
             else:
-                assert (seen, inserted, updated, removed) == ("0", "0", "0", "0")
+                assert (mode, seen, inserted, updated, removed, requests) == (
+                    *("-", "0", "0", "0", "0", "0"),
+                )
     assert {a: sorted(o) for a, o in outcomes.items()} == {
         a: ["ok", "skipped"] for a in fake.account_ids
     }
@@ -92,7 +96,9 @@ async def test_divide_skips_what_was_synced_since_and_walks_the_rest(pg_url: str
             return next(times, None) or dt.datetime.now(dt.timezone.utc)
 
         async with (
-            InvoiceClient(api_token=fake.api_token, base_url=fake.base_url) as client,
+            InvoiceClient(
+                api_token=fake.api_token, base_url=fake.base_url, per_page=PER_PAGE
+            ) as client,
             InvoiceMirror.open(pg_url) as a,
             InvoiceMirror.open(pg_url, clock=clock) as b,
         ):

@@ -42,6 +42,7 @@ async def test_two_runs_back_to_back_share_one_window_with_no_429() -> None:
     """
     async with FakeCloudflare(230, rate_limit=(5, 3.0), block_seconds=3.0) as fake:
         argv = ("fetch", fake.account_id, "--format", "jsonl", "--rate-limit", "5/3", "-q")
+        argv += ("--per-page", "50")  # five pages a run
         first = await cli(fake, *argv)
         second = await cli(fake, *argv)
 

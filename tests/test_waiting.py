@@ -82,10 +82,10 @@ async def test_run_stopped_by_a_block_says_so_with_the_rate_limit_exit_code() ->
                 api_token=fake.api_token, base_url=fake.base_url, rate_limit=None, max_retries=0
             ) as other:
                 if attempt < 2:
-                    await other.get_page(fake.account_id, page=1)
+                    await other.get_page(fake.account_id, page=1, per_page=50)
                 else:
                     with pytest.raises(RateLimitError):
-                        await other.get_page(fake.account_id, page=1)
+                        await other.get_page(fake.account_id, page=1, per_page=50)
         sent_before = len(fake.requests)
         out, err = io.StringIO(), io.StringIO()
         code = await run_async(

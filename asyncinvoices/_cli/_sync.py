@@ -277,7 +277,8 @@ def render_report(report: SyncReport) -> str:
 
     def cells(run: AccountSync) -> tuple[str, ...]:
         numbers = (run.seen, run.inserted, run.updated, run.removed, run.requests)
-        return (run.account_id, run.mode, *(f"{n:,}" for n in numbers), run.outcome)
+        mode = "-" if run.outcome == "skipped" else run.mode  # skipped: nothing was walked
+        return (run.account_id, mode, *(f"{n:,}" for n in numbers), run.outcome)
 
     rows = [header, *(cells(run) for run in report.accounts)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
