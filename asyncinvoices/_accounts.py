@@ -1,6 +1,6 @@
 """The account listing, ``GET /accounts``: decoding its pages and streaming every account.
 
-CLOUDFLARE_API.md, "Listing accounts": ``result`` is a LIST of accounts, the paging lives in
+docs/cloudflare-api.md, "Listing accounts": ``result`` is a LIST of accounts, the paging lives in
 ``result_info`` only (``page``, ``per_page``, ``count``, ``total_count``, ``total_pages``) and
 there is no ``has_more``; ``per_page`` is at most 50 (and at least 5 in some copies of the
 schema). So the walk fetches page 1, learns ``total_pages`` from it and fetches the rest
@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 LISTING_PATH: Final = "/accounts"
-# CLOUDFLARE_API.md, "Listing accounts": per_page is at most 50 [D]; some copies of the
+# docs/cloudflare-api.md, "Listing accounts": per_page is at most 50 [D]; some copies of the
 # schema accept no fewer than 5 [I].
 LISTING_MAX_PER_PAGE: Final = 50
 LISTING_MIN_PER_PAGE: Final = 5
@@ -104,7 +104,7 @@ class AccountPage:
 def listing_params(
     *, page: int, per_page: int, name: str | None, direction: Direction | None
 ) -> dict[str, str]:
-    """Return the query of one listing request (CLOUDFLARE_API.md, "Listing accounts")."""
+    """Return the query of one listing request (docs/cloudflare-api.md, "Listing accounts")."""
     params = {"page": str(page), "per_page": str(per_page)}
     if name is not None:
         params["name"] = name
@@ -118,7 +118,7 @@ def last_page(info: ListingInfo | None, per_page: int, served: int | None = None
 
     ``total_pages`` decides; without it ``total_count`` over the page size the server used
     does. ``None`` means neither was sent: the walk then goes page by page until a short or
-    empty one (CLOUDFLARE_API.md, "Listing accounts": there is no ``has_more``). When the
+    empty one (docs/cloudflare-api.md, "Listing accounts": there is no ``has_more``). When the
     first page showed the server serving fewer than asked (``served``), ``total_count`` over
     that size decides: a server that echoes the size asked may count its pages by it.
     """

@@ -28,7 +28,7 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
 
-# The environment variables the official SDKs read (CLOUDFLARE_API.md, "Authentication").
+# The environment variables the official SDKs read (docs/cloudflare-api.md, "Authentication").
 ENV_TOKEN = "CLOUDFLARE_API_TOKEN"
 ENV_EMAIL = "CLOUDFLARE_EMAIL"
 ENV_KEY = "CLOUDFLARE_API_KEY"

@@ -51,7 +51,7 @@ _MAX_INT_DIGITS = 18
 
 
 def _structure_decimal(value: object, _: object) -> Decimal:
-    # Amounts are typed `number` and CAN be fractional (CLOUDFLARE_API.md, "Response
+    # Amounts are typed `number` and CAN be fractional (docs/cloudflare-api.md, "Response
     # envelope"): the JSON decoder hands fractions over as exact Decimals and integers as
     # int. Anything else (strings, bools, NaN) is not a number.
     kind = type(value)
@@ -74,7 +74,7 @@ def _structure_decimal(value: object, _: object) -> Decimal:
 
 def _structure_int(value: object, _: object) -> int:
     # Numbers are typed `number` in Cloudflare's schema, so 2.0 is a valid 2
-    # (CLOUDFLARE_API.md, "Response envelope"); 2.5, "2" and true are not.
+    # (docs/cloudflare-api.md, "Response envelope"); 2.5, "2" and true are not.
     if type(value) is int:
         return value
     if isinstance(value, bool):
@@ -128,7 +128,7 @@ def _structure_optional_bool(value: object, _: object) -> bool | None:
 
 
 def _structure_created(value: object, _: object) -> dt.datetime:
-    # Most likely Unix seconds (CLOUDFLARE_API.md marks it an inference), so an ISO-8601
+    # Most likely Unix seconds (docs/cloudflare-api.md marks it an inference), so an ISO-8601
     # string is accepted too; either way the result is timezone-aware UTC.
     if isinstance(value, str):
         text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
@@ -220,7 +220,7 @@ def _invoice_hook(converter: cattrs.Converter) -> Callable[[Mapping[str, Any], A
 
     def structure_invoice(record: Mapping[str, Any], cl: Any) -> Invoice:
         invoice = generated(record, cl)
-        # Unknown keys are kept verbatim (CLOUDFLARE_API.md: new fields may appear at any
+        # Unknown keys are kept verbatim (docs/cloudflare-api.md: new fields may appear at any
         # time). More keys than fields means some are unknown; otherwise compare the keys.
         if len(record) > _FIELD_COUNT or not record.keys() <= fields:
             extra = {k: v for k, v in record.items() if k not in fields}

@@ -16,7 +16,7 @@ walk's requests in its own :class:`RequestCounts`.
 :meth:`PageFetcher.request` is the same path for any other GET of the API (the account
 listing): its own path, query and decoder, through the same retries, concurrency slots and
 rate governor, because Cloudflare counts every request of a token against one quota
-(CLOUDFLARE_API.md, "Rate limits").
+(docs/cloudflare-api.md, "Rate limits").
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Both builders take the rows from :meth:`Invoice.to_dict` (``python`` mode), so t
 the API's field names in the model's order, then every unknown field any invoice carried, in
 the order first seen. Given ``(account_id, invoice)`` pairs, what
 :meth:`InvoiceClient.invoices_many` yields, they put ``account_id`` first. Amounts never pass
-through a binary float (CLOUDFLARE_API.md, "Response envelope": amounts can be fractional):
+through a binary float (docs/cloudflare-api.md, "Response envelope": amounts can be fractional):
 
 * pandas: an ``object`` column of :class:`~decimal.Decimal`. Arrow's ``decimal128`` would need
   one scale and at most 38 digits for the whole column, and pyarrow; a Decimal holds every

@@ -1,7 +1,7 @@
 """The rate governor: one per client, shared by every request the client sends.
 
 Cloudflare allows 1,200 requests in ANY five-minute window and answers overuse with a block
-of five minutes (CLOUDFLARE_API.md, "Rate limits"). A token bucket of 1,200 refilling at 4/s
+of five minutes (docs/cloudflare-api.md, "Rate limits"). A token bucket of 1,200 refilling at 4/s
 would allow 2,400 in the first five minutes and trip that block, so the governor keeps a true
 sliding window instead.
 

@@ -1,6 +1,6 @@
 """The walk over many accounts: every invoice of each, grouped by account, on one quota.
 
-Cloudflare counts requests per token, not per account (CLOUDFLARE_API.md, "Rate limits"), so
+Cloudflare counts requests per token, not per account (docs/cloudflare-api.md, "Rate limits"), so
 the accounts share the client's fetcher: one concurrency limit, one rate governor. Walking
 them one after another would leave that concurrency idle on small accounts (a one-page
 account is one round trip), so the walk keeps a sliding window of per-account walks open,
@@ -353,7 +353,7 @@ class ManyStream(StreamContext):
             await self._window.opener_wait()
         if self._rate_limited:
             # The quota is the token's: every further account would be refused the same way
-            # (CLOUDFLARE_API.md, "Rate limits"), so none is started; the walk ends when
+            # (docs/cloudflare-api.md, "Rate limits"), so none is started; the walk ends when
             # the consumer reaches the account that was refused.
             return False
         walk = _AccountWalk(self._setup(account_id), self._window, self._partial.get(account_id))

@@ -59,7 +59,7 @@ AMOUNT_FIELDS: Final = frozenset({"amount_due", "amount_paid", "amount_remaining
 BOOL_FIELDS: Final = frozenset({"attempted", "auto_advance"})
 
 #: The ``id`` of an invoice Cloudflare sent without one starts with this (``id`` is optional
-#: and nullable, CLOUDFLARE_API.md "Response envelope"); Stripe ids start with ``in_``.
+#: and nullable, docs/cloudflare-api.md "Response envelope"); Stripe ids start with ``in_``.
 DERIVED_PREFIX: Final = "derived:"
 
 _UTC: Final = dt.timezone.utc

@@ -170,7 +170,7 @@ class RateLimit:
     """A client-side quota: at most ``requests`` requests in any ``window``-second window.
 
     Cloudflare allows 1,200 requests per five minutes per user or token, counted across the
-    dashboard, API keys and tokens together (CLOUDFLARE_API.md, "Rate limits"); exceeding it
+    dashboard, API keys and tokens together (docs/cloudflare-api.md, "Rate limits"); exceeding it
     blocks every call for five minutes. Lower the quota when other tools share the token.
 
     Attributes:
@@ -263,7 +263,7 @@ class RateWait:
 class Account:
     """One account the credentials can read, as ``GET /accounts`` lists it.
 
-    CLOUDFLARE_API.md, "Listing accounts": ``created_on`` is an ISO-8601 string on the wire
+    docs/cloudflare-api.md, "Listing accounts": ``created_on`` is an ISO-8601 string on the wire
     (``2014-03-01T12:21:02.0000Z``); here it is a timezone-aware UTC datetime.
 
     Attributes:

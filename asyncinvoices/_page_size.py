@@ -1,8 +1,8 @@
 """What a client learns of the page sizes a server accepts and serves, without I/O.
 
-Every request counts against the token's quota (CLOUDFLARE_API.md, "Rate limits"), so the
+Every request counts against the token's quota (docs/cloudflare-api.md, "Rate limits"), so the
 fewest requests come from the largest page the server accepts. Cloudflare does not document
-that size for the invoice history, and its list endpoints differ (CLOUDFLARE_API.md, "The
+that size for the invoice history, and its list endpoints differ (docs/cloudflare-api.md, "The
 endpoint": 50, 100 and 1000 are all seen). So a client starts from the largest any of them
 is known to accept and learns from what the server does:
 
@@ -42,13 +42,13 @@ __all__ = [
 
 LARGEST_KNOWN_SIZE: Final = 1000
 """The largest ``per_page`` any Cloudflare list endpoint is known to accept: where a walk
-that was given no ``per_page`` starts (CLOUDFLARE_API.md, "The endpoint")."""
+that was given no ``per_page`` starts (docs/cloudflare-api.md, "The endpoint")."""
 
 KNOWN_SIZES: Final = (1000, 100, 50, 20)
 """The page-size maxima Cloudflare endpoints are known to use, largest first: the steps down
-after a refusal that names no maximum (CLOUDFLARE_API.md, "The endpoint")."""
+after a refusal that names no maximum (docs/cloudflare-api.md, "The endpoint")."""
 
-# CLOUDFLARE_API.md, "The endpoint": an out-of-range per_page is rejected with 6008 and a
+# docs/cloudflare-api.md, "The endpoint": an out-of-range per_page is rejected with 6008 and a
 # chain entry such as 11000 "per_page variable must be a number between 1 and 1000". The
 # account listing names its own least size ("between 5 and 50").
 _PER_PAGE_LIMIT = re.compile(r"per_page\b.*?between\s+\d+\s+and\s+(\d+)", re.IGNORECASE)
@@ -59,7 +59,7 @@ _INVALID_PARAMETERS = 6008
 def per_page_limit(exc: BadRequestError) -> int | None:
     """The largest ``per_page`` a 6008 rejection names, or ``None`` if it names none.
 
-    CLOUDFLARE_API.md, "The endpoint": an out-of-range ``per_page`` is rejected with code 6008
+    docs/cloudflare-api.md, "The endpoint": an out-of-range ``per_page`` is rejected with code 6008
     and a chain entry such as 11000 "per_page variable must be a number between 1 and 1000".
     """
     if _INVALID_PARAMETERS not in exc.codes:

@@ -255,7 +255,7 @@ def check_bounds(since: dt.datetime | None, until: dt.datetime | None) -> None:
     Raises:
         ConfigurationError: For a bound without a time zone, or ``since`` not before ``until``.
     """
-    # `created` is a UTC instant (CLOUDFLARE_API.md, "Response envelope"): a naive bound
+    # `created` is a UTC instant (docs/cloudflare-api.md, "Response envelope"): a naive bound
     # could not be compared with it.
     for name, bound in (("since", since), ("until", until)):
         if bound is not None and (not isinstance(bound, dt.datetime) or bound.utcoffset() is None):

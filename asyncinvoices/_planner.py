@@ -1,6 +1,6 @@
 """Pagination planning and exactly-once bookkeeping, without any I/O.
 
-The endpoint pages by offset, newest invoice first (CLOUDFLARE_API.md, "The endpoint"). Every
+The endpoint pages by offset, newest invoice first (docs/cloudflare-api.md, "The endpoint"). Every
 decision of a walk is taken here, by three small state machines in the manner of h11's
 connection state: the driver (``_paginator.py``) asks a machine for its next action with
 ``next_request()``, carries out the request, and hands the page back with ``feed(page)``,
@@ -95,7 +95,7 @@ PAGE_CAP_SLACK = 2
 # Re-aligning after drift takes a few requests that deliver nothing: up to two for each page
 # that was held when the data moved, plus a fixed allowance for the search itself, plus one
 # step forward per page of invoices created at the head meanwhile. A server that ignores
-# `page` while echoing it back (cloudflare-python #2584, CLOUDFLARE_API.md "The endpoint")
+# `page` while echoing it back (cloudflare-python #2584, docs/cloudflare-api.md "The endpoint")
 # produces such requests for ever, and is stopped once they exceed the sum.
 _IDLE_PER_HELD_PAGE = 2
 _IDLE_ALLOWANCE = 20
@@ -106,7 +106,7 @@ _SEARCH_STEPS_PER_PAGE = 3
 _SEARCH_STEPS_ALLOWANCE = 50
 
 # Different requests answered with the same invoices this many times in a row: a server
-# that ignores `page` while echoing it back (CLOUDFLARE_API.md, "The endpoint").
+# that ignores `page` while echoing it back (docs/cloudflare-api.md, "The endpoint").
 _REPEATS_TO_FAIL = 2
 
 
@@ -137,7 +137,7 @@ def check_page_number(page: InvoicePage) -> None:
     """Raise if the server says it returned another page than the one asked for.
 
     Some list endpoints ignore ``page`` and return page 1 for ever (cloudflare-python #2584,
-    CLOUDFLARE_API.md "The endpoint").
+    docs/cloudflare-api.md "The endpoint").
 
     Raises:
         PaginationError: If the reported page number differs from the requested one.
@@ -169,7 +169,7 @@ def judge_aligned(
     Raises:
         PaginationError: If the server returned another page than the one asked for, or
             repeated an earlier page while its ``total_count`` stayed the same (it ignores
-            ``page``: cloudflare-python #2584, CLOUDFLARE_API.md "The endpoint").
+            ``page``: cloudflare-python #2584, docs/cloudflare-api.md "The endpoint").
     """
     check_page_number(page)
     if page.pagination.total_count != expected_total:
@@ -491,7 +491,7 @@ def check_extent(page: InvoicePage, offset: int) -> None:
 
     ``total_count`` and the invoices come in one response, so they cannot disagree unless
     the page is not the one asked for: a server that ignores ``page`` and echoes the number
-    asked (cloudflare-python #2584, CLOUDFLARE_API.md "The endpoint").
+    asked (cloudflare-python #2584, docs/cloudflare-api.md "The endpoint").
 
     Raises:
         PaginationError: If the page reaches past ``total_count``.
@@ -639,7 +639,7 @@ class Walk:
             server serves, once page 1 showed it (the client's default depends on it).
 
     With either bound, an invoice without a creation time is not delivered. Invoices come
-    newest first (CLOUDFLARE_API.md, "The endpoint"), so once a delivered invoice is older
+    newest first (docs/cloudflare-api.md, "The endpoint"), so once a delivered invoice is older
     than ``since`` nothing after it can be within the bounds: :attr:`past_since` tells the
     machines to start no more pages, unless the order was seen broken
     (:attr:`WalkProgress.unordered`).
@@ -802,7 +802,7 @@ class FirstPage:
 
     It asks for the walk's size within what the client has learnt (:class:`PageSizes`). A
     server may reject it with code 6008, naming its maximum or not, or clamp it silently
-    (CLOUDFLARE_API.md, "The endpoint"): a rejection is learnt and page 1 asked for again
+    (docs/cloudflare-api.md, "The endpoint"): a rejection is learnt and page 1 asked for again
     at the size advised next; a clamp is learnt and the walk pages by the size served.
 
     Args:
@@ -848,7 +848,7 @@ class FirstPage:
         short = _ends_short(page, size) and total is not None
         if finished(page, 1, size, total) or short or walk.past_since:
             # A short first page ends the list, whatever total_count claims: an offset past
-            # the end is empty (CLOUDFLARE_API.md, "The endpoint"), so an inflated total
+            # the end is empty (docs/cloudflare-api.md, "The endpoint"), so an inflated total
             # costs no request at all here.
             self._outcome = Done()
         else:
@@ -1077,7 +1077,7 @@ class AnchoredSearch:
 
     def _check_repeats(self, page: InvoicePage) -> None:
         # Different requests answered with the same invoices, again and again: a server that
-        # ignores `page` while echoing it back (CLOUDFLARE_API.md, "The endpoint").
+        # ignores `page` while echoing it back (docs/cloudflare-api.md, "The endpoint").
         content = (page.invoices[0].id if page.invoices else None, len(page.invoices))
         previous = self._previous
         if previous is not None and previous[0] != self._asked and previous[1] == content:

@@ -6,7 +6,7 @@ request's URL, query and headers; turn ``(status, headers, body)`` into an
 the network or the clock (``now`` is passed in), so the tests drive it synchronously with
 recorded responses.
 
-The facts enforced here come from CLOUDFLARE_API.md, cited by section next to each rule.
+The facts enforced here come from docs/cloudflare-api.md, cited by section next to each rule.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ __all__ = [
     "snippet",
 ]
 
-# CLOUDFLARE_API.md, "Errors": classify by Cloudflare code first, HTTP status second.
+# docs/cloudflare-api.md, "Errors": classify by Cloudflare code first, HTTP status second.
 _AUTH_CODES = frozenset({6003, 6102, 6103, 6111, 9106, 9109, 10000})
 _NOT_FOUND_CODES = frozenset({7000, 7003})
 _RATE_LIMIT_CODES = frozenset({971})
@@ -76,7 +76,7 @@ def query_params(*, page: int, per_page: int, type: InvoiceType) -> dict[str, st
     """Return the query string of one page request.
 
     ``page`` is 1-based and ``per_page`` is Cloudflare's V4 convention; the endpoint's docs
-    list only ``type`` (CLOUDFLARE_API.md, "The endpoint"). ``type=all`` is the default and
+    list only ``type`` (docs/cloudflare-api.md, "The endpoint"). ``type=all`` is the default and
     is still sent, so that every request says what it asks for.
     """
     return {"type": type, "page": str(page), "per_page": str(per_page)}
@@ -98,7 +98,7 @@ def get_header(headers: Mapping[str, str], name: str) -> str | None:
 class RateLimitHeader:
     """What Cloudflare's ``Ratelimit`` and ``Ratelimit-Policy`` headers say.
 
-    CLOUDFLARE_API.md, "Rate limits": ``Ratelimit: "default";r=<remaining>;t=<seconds>`` and
+    docs/cloudflare-api.md, "Rate limits": ``Ratelimit: "default";r=<remaining>;t=<seconds>`` and
     ``Ratelimit-Policy: "<name>";q=<quota>;w=<window>``.
 
     Attributes:
@@ -161,7 +161,7 @@ def _header_number(text: str | None) -> float | None:
 def parse_retry_after(headers: Mapping[str, str], *, now: dt.datetime) -> float | None:
     """Return the seconds a ``Retry-After`` header asks to wait, or ``None``.
 
-    Cloudflare sends whole seconds (CLOUDFLARE_API.md, "Rate limits"); an HTTP date is
+    Cloudflare sends whole seconds (docs/cloudflare-api.md, "Rate limits"); an HTTP date is
     accepted too, as RFC 9110 section 10.2.3 allows (https://www.rfc-editor.org/rfc/rfc9110).
 
     Args:
@@ -240,7 +240,7 @@ def error_for_status(
 ) -> APIError:
     """Build the typed exception for an error response.
 
-    Classified by Cloudflare error code first and HTTP status second (CLOUDFLARE_API.md,
+    Classified by Cloudflare error code first and HTTP status second (docs/cloudflare-api.md,
     "Errors"): a 400 carrying 9106 is an authentication problem, a 400 carrying 7003 means
     the account does not exist.
 
@@ -299,7 +299,7 @@ def _reject_constant(name: str) -> Any:
 
 # msgspec hands every JSON number with a fraction or an exponent to `float_hook` as its text,
 # so amounts such as 640.19 become exact Decimals and never pass through a binary float
-# (CLOUDFLARE_API.md, "Response envelope"); integers come as int. It decodes a page of 1,000
+# (docs/cloudflare-api.md, "Response envelope"); integers come as int. It decodes a page of 1,000
 # invoices in about half the time of `json.loads(parse_float=Decimal)` (docs/benchmarks.md).
 _MSGSPEC_DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
@@ -340,7 +340,7 @@ def raise_for_error(
     """Raise the typed error of an error response; return for any other.
 
     An error response is a 4xx or 5xx, or an envelope with ``"success": false`` whatever the
-    status (CLOUDFLARE_API.md, "Errors"). Every endpoint classifies it the same way.
+    status (docs/cloudflare-api.md, "Errors"). Every endpoint classifies it the same way.
 
     Args:
         status: The HTTP status.

@@ -2,7 +2,7 @@
 
 Cloudflare's quota belongs to the user, across every token, process and machine: 1,200
 requests in any five minutes, and one too many blocks all of them for five minutes
-(CLOUDFLARE_API.md, "Rate limits"). A :class:`~._governor.RateGovernor` counts its own
+(docs/cloudflare-api.md, "Rate limits"). A :class:`~._governor.RateGovernor` counts its own
 requests in memory, which is right for one process. With a :class:`QuotaStore` it also asks
 the store before each request, and every process configured with the same store and quota
 key shares one sliding window:

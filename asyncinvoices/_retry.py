@@ -154,7 +154,7 @@ class RetryPolicy:
                 raise self._too_long(error, wait)
             if retry >= self.max_retries:
                 raise error
-            # CLOUDFLARE_API.md, "Rate limits": going over blocks every call of the token, so
+            # docs/cloudflare-api.md, "Rate limits": going over blocks every call of the token, so
             # a 429 holds the whole client, not just this request.
             return Pause(wait if wait is not None else self.backoff.delay(retry + 1))
         retryable = isinstance(error, TransportError) or (

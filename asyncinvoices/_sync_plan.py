@@ -2,7 +2,7 @@
 
 An invoice changes until it is final: ``paid`` or ``void`` (Stripe's terminal states; the
 statuses Cloudflare documents for invoices are draft / open / paid / uncollectible / void,
-CLOUDFLARE_API.md, "Response envelope"). Any other status, an unknown one or none, may still
+docs/cloudflare-api.md, "Response envelope"). Any other status, an unknown one or none, may still
 change. The history is listed newest first and new invoices appear at its head (same
 document, "The endpoint"), so a walk that starts at the head and stops once it is past
 

@@ -1,66 +1,32 @@
-"""Which walk an account needs, and what to remember after it: the incremental rule, pure.
+"""The incremental rule for a store that keeps its state per account: the dlt source's.
 
-An invoice can still change until it is final (``paid`` or ``void``), and Cloudflare lists
-invoices newest first. So a walk that starts at the head of the list and stops once it is past
-both
-
-- the *lookback window* (``now - lookback``), which covers late changes to recent invoices,
-- and the oldest invoice held as not final,
-
-reads again every invoice that can still change, at the cost of the pages that hold them. The
-walk is built on ``since=`` (``InvoiceClient.invoices``), which stops after the page that ends
-before it and walks to the end, filtering, when the server turns out not to list newest first.
-
-Only a *full* walk (to the end of the history, no ``since``) sees which invoices are gone, and
-only a full walk catches a change to an invoice that was final already and is older than the
-window. So a full walk happens on the first walk of an account, on request, when the last
-one is ``full_every`` old, and when an invoice held as not final has no ``created`` (a walk
-with ``since`` never delivers an invoice without one).
-
-Final means ``paid`` or ``void``; every other status, unknown ones and a missing one included,
-is not final, so that a status this version does not know is re-read rather than frozen.
-
-The state kept between walks is :class:`AccountWalkState`, a few plain values per account
-(it fits dlt's resource state, or a row of a table). Nothing here does I/O or reads a clock,
-so that every store kept current by partial walks (the dlt source, a database mirror) can
-follow one rule, written once, and test it with plain values.
+The rule itself is :func:`~asyncinvoices.plan_sync` (``_sync_plan.py``), the one the database
+mirror follows: a partial walk newest first back past both the lookback window and the oldest
+invoice held as not final, a full walk on the first walk, on request, when the last one is
+``full_every`` old, or when an invoice held as not final has no ``created``. This module adds
+what a store without tables needs around it: :class:`AccountWalkState`, the few plain values
+remembered per account between walks (they fit dlt's resource state), and
+:class:`OpenInvoices`, which finds those values in what a walk delivers. Nothing here does I/O
+or reads a clock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from typing import Any, Final, Literal
+from typing import Any
 
 import attrs
 
 from ._models import Invoice
+from ._sync_plan import is_final, plan_sync
 
 __all__ = [
-    "FINAL_STATUSES",
     "AccountWalkState",
     "OpenInvoices",
     "WalkPlan",
-    "WalkReason",
-    "is_final",
     "plan_walk",
 ]
-
-#: The statuses after which an invoice no longer changes (Stripe's terminal states: an invoice
-#: paid or voided is closed; ``uncollectible`` may still be paid later).
-FINAL_STATUSES: Final = frozenset({"paid", "void"})
-
-WalkReason = Literal["first", "requested", "schedule", "undated_open", "partial"]
-"""Why a walk is full (the first four) or partial."""
-
-
-def is_final(status: str | None) -> bool:
-    """Return whether an invoice of this status can no longer change.
-
-    Args:
-        status: The invoice's status as sent, or ``None`` when it had none.
-    """
-    return status in FINAL_STATUSES
 
 
 @attrs.frozen(kw_only=True)
@@ -114,12 +80,12 @@ class WalkPlan:
     Attributes:
         full: Whether to walk the whole history (and so mark as removed what is not listed).
         since: For a partial walk, the ``since=`` to walk with; ``None`` for a full walk.
-        reason: Why: ``first``, ``requested``, ``schedule``, ``undated_open`` or ``partial``.
+        reason: Why, in :func:`~asyncinvoices.plan_sync`'s words (``"first sync"``, ...).
     """
 
     full: bool
     since: dt.datetime | None
-    reason: WalkReason
+    reason: str
 
 
 def plan_walk(
@@ -130,7 +96,8 @@ def plan_walk(
     full_every: dt.timedelta,
     full_requested: bool = False,
 ) -> WalkPlan:
-    """Return the walk an account needs at ``now``, by the rule of this module.
+    """Return the walk an account needs at ``now``: :func:`~asyncinvoices.plan_sync` of what
+    ``state`` remembers.
 
     Args:
         state: What was remembered after the account's last walk.
@@ -139,22 +106,22 @@ def plan_walk(
         full_every: How old the last full walk may be before the next walk is full.
         full_requested: Whether the caller asks for a full walk.
 
-    Returns:
-        A full walk (``since=None``), or a partial one with ``since`` the earlier of
-        ``now - lookback`` and the oldest invoice held as not final.
+    Raises:
+        ConfigurationError: For a lookback outside 0 to 60 days, or an interval that is not
+            positive.
     """
-    if state.last_full is None:
-        return WalkPlan(full=True, since=None, reason="first")
-    if full_requested:
-        return WalkPlan(full=True, since=None, reason="requested")
-    if now - state.last_full >= full_every:
-        return WalkPlan(full=True, since=None, reason="schedule")
+    not_final: list[dt.datetime | None] = [] if state.oldest_open is None else [state.oldest_open]
     if state.undated_open:
-        return WalkPlan(full=True, since=None, reason="undated_open")
-    since = now - lookback
-    if state.oldest_open is not None:
-        since = min(since, state.oldest_open)
-    return WalkPlan(full=False, since=since, reason="partial")
+        not_final.append(None)
+    plan = plan_sync(
+        now=now,
+        last_full=state.last_full,
+        not_final_created=not_final,
+        full=full_requested,
+        lookback=lookback,
+        full_every=full_every,
+    )
+    return WalkPlan(full=plan.mode == "full", since=plan.since, reason=plan.reason)
 
 
 class OpenInvoices:

@@ -16,9 +16,10 @@ Two resources:
   ``DECIMAL(38, 9)`` (or the destination's exact decimal type), never floats.
 - ``accounts``: the accounts the credentials can read, merged on ``id``.
 
-Each run walks each account by the rule of ``_walk_rule.py``: the first run of an account
-walks its whole history; later runs walk newest first and stop once past both the lookback
-window and the oldest invoice held as not final; every ``full_every_days``, or with
+Each run walks each account by the mirror's rule (:func:`~asyncinvoices.plan_sync`): the
+first run of an account walks its whole history; later runs walk newest first and stop once
+past both the lookback window and the oldest invoice held as not final; every
+``full_every_days``, or with
 ``full=True``, a full walk marks the invoices no longer listed with ``removed_at`` (the row is
 kept). What the rule remembers per account lives in dlt's resource state, so it is stored
 with the data, in the destination, and a run that fails changes neither.
@@ -47,6 +48,7 @@ from ._config import validate_account_id
 from ._errors import ResponseFormatError
 from ._mirror_records import KeyAssigner
 from ._models import Account, Invoice, RateLimit
+from ._sync_plan import DEFAULT_FULL_EVERY, DEFAULT_LOOKBACK
 from ._walk_rule import AccountWalkState, OpenInvoices, WalkPlan, plan_walk
 
 __all__ = [
@@ -69,10 +71,10 @@ def _amount_column() -> TColumnSchema:
     return {"data_type": "decimal", "precision": 38, "scale": AMOUNT_SCALE}
 
 
-#: A partial walk reads at least the invoices of the last 30 days: a month of late changes.
-DEFAULT_LOOKBACK_DAYS: Final = 30.0
-#: A full walk (removals, late changes to final invoices) at least every 30 days.
-DEFAULT_FULL_EVERY_DAYS: Final = 30.0
+#: The mirror's defaults (``asyncinvoices sync``), so that both follow one rule: a partial walk
+#: reads at least the last 7 days, and a full walk comes at least every 30.
+DEFAULT_LOOKBACK_DAYS: Final = float(DEFAULT_LOOKBACK.days)
+DEFAULT_FULL_EVERY_DAYS: Final = float(DEFAULT_FULL_EVERY.days)
 
 #: The ``invoices`` table's columns, in order; their types are declared, not inferred, so that
 #: an account whose first page has no fractional amount or no ``created`` still gets them.
@@ -177,7 +179,7 @@ def cloudflare_invoices(
     full: bool = False,
     lookback_days: float = DEFAULT_LOOKBACK_DAYS,
     full_every_days: float = DEFAULT_FULL_EVERY_DAYS,
-    per_page: int = 50,
+    per_page: int | None = None,
     max_concurrency: int = 8,
     read_ahead: int | None = None,
     rate_limit: RateLimit | None = _DEFAULT_RATE_LIMIT,
@@ -197,7 +199,7 @@ def cloudflare_invoices(
         full: Walk every account's whole history this run, marking removed invoices.
         lookback_days: A partial walk reads at least the invoices created in these last days.
         full_every_days: A walk is full when the account's last full walk is this old.
-        per_page: Invoices per request.
+        per_page: Invoices per request; by default the largest the server accepts.
         max_concurrency: The most requests in flight at once.
         read_ahead: Pages a walk fetches beyond the one it delivers; see
             :class:`~asyncinvoices.InvoiceClient`. A partial walk may cost up to this many

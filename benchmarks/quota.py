@@ -1,7 +1,7 @@
 """Syncs under the real constraint: Cloudflare's quota, counted in requests at the server.
 
 Against the real API the time of a sync is set by the quota, not by the CPU: 1,200 requests
-per five minutes per user, refilled at 4 a second (CLOUDFLARE_API.md, "Rate limits"). So
+per five minutes per user, refilled at 4 a second (docs/cloudflare-api.md, "Rate limits"). So
 every figure here is a request count, taken where the quota takes it, at the server
 (FakeCloudflare's ``received``), and the wall time the quota imposes is computed from it:
 the first 1,200 requests are free, each further one costs a quarter of a second.
@@ -46,7 +46,7 @@ from asyncinvoices.testing import FakeCloudflare
 
 __all__ = ["FREE", "RATE", "Row", "main", "quota_seconds", "render", "run"]
 
-#: Requests the quota lets through at once: a full window (CLOUDFLARE_API.md, "Rate limits").
+#: Requests the quota lets through at once: a full window (docs/cloudflare-api.md, "Rate limits").
 FREE = 1200
 #: Requests a second the quota refills once the window is spent.
 RATE = 4.0

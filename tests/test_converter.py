@@ -2,7 +2,7 @@
 
 Cloudflare types the invoice numbers as ``number``, so integers may come as ``1.0`` and amounts
 as integers or fractions; optional fields may be absent or ``null``; unknown fields appear;
-``created`` may be Unix seconds or ISO-8601 (CLOUDFLARE_API.md, "Response envelope").
+``created`` may be Unix seconds or ISO-8601 (docs/cloudflare-api.md, "Response envelope").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The walk's machines driven synchronously against an in-memory model of the endpoint.
 
-No server, no event loop: a small model answers each request the way CLOUDFLARE_API.md
+No server, no event loop: a small model answers each request the way docs/cloudflare-api.md
 describes the endpoint (offset pages, newest first, ``total_count`` and ``has_more``), and
 can misbehave the ways it documents or users observed: invoices created and deleted between
 requests, ``page`` ignored from some request on (with the asked number echoed or not),

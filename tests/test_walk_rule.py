@@ -5,14 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-import pytest
-
 from asyncinvoices import Invoice
 from asyncinvoices._walk_rule import (
     AccountWalkState,
     OpenInvoices,
     WalkPlan,
-    is_final,
     plan_walk,
 )
 
@@ -40,47 +37,31 @@ def invoice(status: str | None, created: dt.datetime | None) -> Invoice:
     )
 
 
-@pytest.mark.parametrize(
-    ("status", "final"),
-    [
-        ("paid", True),
-        ("void", True),
-        ("open", False),
-        ("draft", False),
-        ("uncollectible", False),
-        ("refunded", False),  # a status this version does not know
-        ("PAID", False),  # statuses are compared as sent
-        (None, False),
-    ],
-)
-def test_only_paid_and_void_are_final(status: str | None, final: bool) -> None:
-    """Final is paid or void; any other status, unknown or missing, can still change."""
-    assert is_final(status) is final
-
-
 def test_the_first_walk_of_an_account_is_full() -> None:
     """No state: a full walk from the start."""
-    assert plan(AccountWalkState()) == WalkPlan(full=True, since=None, reason="first")
+    assert plan(AccountWalkState()) == WalkPlan(full=True, since=None, reason="first sync")
 
 
 def test_a_requested_full_walk_is_full() -> None:
     """full_requested overrides a recent full walk."""
     state = AccountWalkState(last_full=NOW - DAY)
-    assert plan(state, full=True) == WalkPlan(full=True, since=None, reason="requested")
+    assert plan(state, full=True) == WalkPlan(full=True, since=None, reason="full walk asked for")
 
 
 def test_a_full_walk_comes_when_the_last_is_full_every_old() -> None:
     """At exactly full_every since the last full walk, the walk is full; a second before, not."""
     due = AccountWalkState(last_full=NOW - FULL_EVERY)
     not_due = AccountWalkState(last_full=NOW - FULL_EVERY + dt.timedelta(seconds=1))
-    assert plan(due) == WalkPlan(full=True, since=None, reason="schedule")
+    assert plan(due) == WalkPlan(full=True, since=None, reason="full walk due")
     assert plan(not_due) == WalkPlan(full=False, since=NOW - LOOKBACK, reason="partial")
 
 
 def test_an_open_invoice_without_created_forces_a_full_walk() -> None:
     """A walk with since never delivers an undated invoice, so only a full one re-reads it."""
     state = AccountWalkState(last_full=NOW - DAY, undated_open=True)
-    assert plan(state) == WalkPlan(full=True, since=None, reason="undated_open")
+    assert plan(state) == WalkPlan(
+        full=True, since=None, reason="an open invoice has no creation time"
+    )
 
 
 def test_a_partial_walk_goes_back_to_the_oldest_open_invoice() -> None:
@@ -134,7 +115,7 @@ def test_state_after_a_full_walk_starts_the_schedule_again() -> None:
     """A full walk sets last_full to its start; an undated open invoice is remembered."""
     tracker = OpenInvoices()
     tracker.add([invoice("open", None), invoice("paid", NOW - DAY)])
-    full = WalkPlan(full=True, since=None, reason="first")
+    full = WalkPlan(full=True, since=None, reason="first sync")
     assert tracker.state_after(full, AccountWalkState(), NOW) == AccountWalkState(
         last_full=NOW, oldest_open=None, undated_open=True
     )

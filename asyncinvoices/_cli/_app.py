@@ -35,7 +35,7 @@ __all__ = ["MAX_CONCURRENCY", "build_parser", "main", "run", "run_async"]
 logger = logging.getLogger("asyncinvoices")
 
 #: The most requests ``--concurrency`` allows in flight. Cloudflare allows at most 200
-#: requests per second per IP (CLOUDFLARE_API.md, "Rate limits"): 64 in flight reach that
+#: requests per second per IP (docs/cloudflare-api.md, "Rate limits"): 64 in flight reach that
 #: already at a 320 ms round trip, and the quota of 1,200 per five minutes is spent in a few
 #: seconds by far fewer, so more only risks the per-IP limit.
 MAX_CONCURRENCY = 64
@@ -237,7 +237,7 @@ def _rate_limit(text: str) -> tuple[int, float] | None:
 def _client_rate_limit(text: str) -> RateLimit:
     parsed = _rate_limit(text)
     if parsed is None:
-        # Cloudflare blocks the token for five minutes past its quota (CLOUDFLARE_API.md,
+        # Cloudflare blocks the token for five minutes past its quota (docs/cloudflare-api.md,
         # "Rate limits"): the client's own count is never switched off from here.
         raise argparse.ArgumentTypeError("the rate limit cannot be switched off; give Q/W")
     return RateLimit(requests=parsed[0], window=parsed[1])

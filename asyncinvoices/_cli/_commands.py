@@ -241,7 +241,7 @@ async def with_governor_watch(
 def requests_line(stats: FetchStats | ManyStats) -> str:
     """The line on stderr that says what a run cost: its requests, and the fewest possible.
 
-    Every request counts against the token's quota (CLOUDFLARE_API.md, "Rate limits"); the
+    Every request counts against the token's quota (docs/cloudflare-api.md, "Rate limits"); the
     fewest are those the server's page size allows, once ``total_count`` tells them.
     """
     noun = "request" if stats.requests == 1 else "requests"

@@ -39,7 +39,7 @@ __all__ = [
     "split_invoices",
 ]
 
-# Cloudflare's limit is 1,200 requests per five minutes (CLOUDFLARE_API.md, "Rate limits").
+# Cloudflare's limit is 1,200 requests per five minutes (docs/cloudflare-api.md, "Rate limits").
 # A demo account larger than 1,200 pages would spend minutes waiting on it, so the quota of
 # the fake and of the client grows with the account: the governor is on, but never blocks.
 _WINDOW = 300.0

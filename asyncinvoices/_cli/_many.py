@@ -2,7 +2,7 @@
 
 With more than one ACCOUNT_ID, or ``--all-accounts``, ``fetch`` and ``summary`` walk every
 account with :meth:`InvoiceClient.invoices_many` on one client, so that all of them share the
-token's quota (CLOUDFLARE_API.md, "Rate limits"). Every row then carries ``account_id``.
+token's quota (docs/cloudflare-api.md, "Rate limits"). Every row then carries ``account_id``.
 ``--skip-failed`` goes on past an account that fails, names it on stderr with the reason and
 ends with :attr:`ExitCode.PARTIAL`.
 """

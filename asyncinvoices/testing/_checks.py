@@ -1,7 +1,7 @@
 """The refusals a request can meet before it is served: credentials, parameters, quota.
 
 Pure functions over headers and query parameters, each returning the error `Reply`
-Cloudflare would send, or None when the request passes (CLOUDFLARE_API.md, "Errors" and
+Cloudflare would send, or None when the request passes (docs/cloudflare-api.md, "Errors" and
 "Authentication"). The server calls them in the order the checks sit in Cloudflare's stack.
 """
 
@@ -96,7 +96,7 @@ UNNAMED_PER_PAGE: Final = "per_page variable is out of range"
 def per_page_refusal(least: int, most: int, limit: PerPageLimit) -> str:
     """The message of the 6008 refusal of a ``per_page`` outside ``least``..``most``.
 
-    ``"named"`` names the range, as Cloudflare does (CLOUDFLARE_API.md, "The endpoint");
+    ``"named"`` names the range, as Cloudflare does (docs/cloudflare-api.md, "The endpoint");
     ``"unnamed"`` names no number, so a client cannot read the maximum from it. The clamping
     behaviours refuse only what is below ``least``, and name the range for it.
     """
@@ -110,7 +110,7 @@ def validate_invoice_query(
 ) -> Reply | None:
     """Check ``type``, ``page`` and ``per_page`` of an invoice-history request.
 
-    Out of range is rejected, not clamped (CLOUDFLARE_API.md, "The endpoint" [O]), unless
+    Out of range is rejected, not clamped (docs/cloudflare-api.md, "The endpoint" [O]), unless
     ``limit`` is one of the clamping behaviours: a larger ``per_page`` is then accepted and
     served as ``max_per_page``.
 

@@ -55,7 +55,7 @@ Order = Literal["newest", "oldest"]
 """The order the server lists invoices in: newest first as Cloudflare does, or the reverse."""
 ORDERS: Final = ("newest", "oldest")
 
-#: The values the endpoint accepts for ``type`` (CLOUDFLARE_API.md, "The endpoint" [D]).
+#: The values the endpoint accepts for ``type`` (docs/cloudflare-api.md, "The endpoint" [D]).
 TYPES: Final = ("all", "auto", "manual")
 
 _BASE62: Final = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -106,7 +106,7 @@ def _status_entry(
 
 
 # Invoice status by one digest byte: mostly paid, as on a healthy account. The five values
-# are the ones the invoice-preview endpoint documents (CLOUDFLARE_API.md, "Response envelope").
+# are the ones the invoice-preview endpoint documents (docs/cloudflare-api.md, "Response envelope").
 _PAID: Final = _status_entry("paid", (1, 1, 1, 2))
 _OPEN: Final = _status_entry("open", (0, 1, 2, 3))
 _VOID: Final = _status_entry("void", (0, 1, 0, 1))
@@ -138,7 +138,7 @@ REALISTIC_END: Final = 1_796_083_200
 _REALISTIC_SPAN: Final = 3 * 365 * 86_400
 _REALISTIC_NEW_STEP: Final = 60
 # Invoices younger than this are often not paid yet; older ones were paid within days, or
-# voided (CLOUDFLARE_API.md: Stripe-backed billing, status draft/open/paid/uncollectible/void).
+# voided (docs/cloudflare-api.md: Stripe-backed billing, status draft/open/paid/uncollectible/void).
 _RECENT_SECONDS: Final = 3 * 86_400
 _RECENT_STATUS_BY_BYTE: Final = tuple(
     _OPEN if b < 96 else _DRAFT if b < 112 else _PAID for b in range(256)

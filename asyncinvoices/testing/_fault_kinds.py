@@ -352,7 +352,7 @@ class ResultInfoOnly(_Plain):
 @_kind
 class FloatNumbers(_Plain):
     """Render ``page``, ``per_page`` and ``total_count`` as floats, e.g. ``2.0`` (kind
-    ``"float_numbers"``); the schema types them as ``number`` (CLOUDFLARE_API.md).
+    ``"float_numbers"``); the schema types them as ``number`` (docs/cloudflare-api.md).
 
     Args:
         request, page, attempt, probability, times, account_id: Selector, see `Fault`.
@@ -369,7 +369,7 @@ class FloatNumbers(_Plain):
 class IgnorePage(Fault):
     """Serve page 1 whatever page was asked (kind ``"ignore_page"``).
 
-    Some Cloudflare list endpoints do this (CLOUDFLARE_API.md, "The endpoint" [O]).
+    Some Cloudflare list endpoints do this (docs/cloudflare-api.md, "The endpoint" [O]).
     With ``echo=False`` the pagination honestly says page 1. With ``echo=True`` it claims
     the requested page, and ``has_more`` is computed for that page, so only the repeated
     ids give the lie away.

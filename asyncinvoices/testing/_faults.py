@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["HTML_STATUSES", "Fault", "InjectedFault", "constructor"]
 
 #: Statuses the Cloudflare edge answers with an HTML page instead of JSON
-#: (CLOUDFLARE_API.md, "Errors": "the edge returns HTML pages for 502 and 520-524" [O]).
+#: (docs/cloudflare-api.md, "Errors": "the edge returns HTML pages for 502 and 520-524" [O]).
 HTML_STATUSES: Final = frozenset({502, 520, 521, 522, 523, 524})
 
 _SELECTOR_NAMES: Final = tuple(field.name for field in attrs.fields(Selector))

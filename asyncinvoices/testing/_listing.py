@@ -1,6 +1,6 @@
 """``GET /accounts``: the account listing as Cloudflare renders it. Pure functions and values.
 
-CLOUDFLARE_API.md, "Listing accounts": ``page`` (1-based) and ``per_page`` (default 20, at
+docs/cloudflare-api.md, "Listing accounts": ``page`` (1-based) and ``per_page`` (default 20, at
 most 50 [D]; the least accepted is 5 in some copies of the schema [I], which the fake
 enforces, so that a client relying on smaller pages finds out here), ``direction`` =
 ``asc`` | ``desc`` and a ``name`` filter [D]. ``result`` is a LIST of accounts and the paging
@@ -54,7 +54,7 @@ class AccountInfo:
     readable: bool = True
 
     def to_json(self) -> dict[str, Any]:
-        """Return the account object of the listing (CLOUDFLARE_API.md, "Listing accounts")."""
+        """Return the account object of the listing (docs/cloudflare-api.md, "Listing accounts")."""
         created = dt.datetime.fromtimestamp(self.created_on, tz=dt.timezone.utc)
         return {
             "id": self.id,

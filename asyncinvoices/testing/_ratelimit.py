@@ -1,6 +1,6 @@
 """Cloudflare's API rate limit as an exact sliding window, with the five-minute block.
 
-CLOUDFLARE_API.md, "Rate limits" [D]: at most 1,200 requests in ANY 5-minute window;
+docs/cloudflare-api.md, "Rate limits" [D]: at most 1,200 requests in ANY 5-minute window;
 going over blocks ALL calls for the next five minutes with 429s. "Any window" means a true
 sliding window, so the limiter keeps the arrival time of every counted request (at most
 ``quota`` of them) instead of approximating with a token bucket, which would admit twice the

@@ -36,7 +36,8 @@ class Pagination:
         per_page: The page size claimed.
         total_count: The count claimed; None omits the key.
         floats: Render the three numbers as floats (``2.0``): the schema types them as
-            ``number`` and the official SDKs use float (CLOUDFLARE_API.md, "Response envelope").
+            ``number`` and the official SDKs use float (docs/cloudflare-api.md, "Response
+            envelope").
     """
 
     has_more: bool
@@ -92,7 +93,7 @@ def success_body(
 
 
 def error_body(errors: Sequence[dict[str, Any]]) -> bytes:
-    """Return the failure envelope (CLOUDFLARE_API.md, "Errors" [D]).
+    """Return the failure envelope (docs/cloudflare-api.md, "Errors" [D]).
 
     Args:
         errors: The entries of ``errors``: ``code``, ``message`` and optionally
@@ -118,7 +119,7 @@ def no_route(path: str) -> list[dict[str, Any]]:
 
 
 #: Cloudflare error codes for statuses a `Fault.status` may send. Auth, routing, parameter
-#: and rate-limit codes are from CLOUDFLARE_API.md ("Errors"); 10405 and 10001 are what the
+#: and rate-limit codes are from docs/cloudflare-api.md ("Errors"); 10405 and 10001 are what the
 #: v4 API is commonly seen to send for a wrong method and an internal error [I].
 _CODES: Final = {
     400: (6008, "Invalid request parameters"),

@@ -68,7 +68,7 @@ __all__ = ["FakeCloudflare", "ServedRequest"]
 
 _API_PREFIX: Final = "/client/v4"
 _ENDPOINT: Final = "/accounts/{account_id}/ai-gateway/billing/invoice-history"
-#: Cloudflare account ids are 32 hexadecimal characters (CLOUDFLARE_API.md, "Authentication").
+#: Cloudflare account ids are 32 hexadecimal characters (docs/cloudflare-api.md, "Authentication").
 _ACCOUNT_ID: Final = re.compile(r"[0-9a-fA-F]{32}")
 #: Cloudflare's V4 list endpoints default to 20 per page.
 DEFAULT_PER_PAGE: Final = 20
@@ -142,12 +142,12 @@ class FakeCloudflare:
 
     It answers ``GET /client/v4/accounts/{account_id}/ai-gateway/billing/invoice-history``
     like the real API (envelope, error codes, ``cf-ray``, rate-limit headers; see
-    CLOUDFLARE_API.md), with deterministic data, and injects the faults it is given.
+    docs/cloudflare-api.md), with deterministic data, and injects the faults it is given.
 
     Use it as an async context manager, or call `start` and `close`; or mount `app`
     yourself (e.g. with ``aiohttp.test_utils.TestServer``).
 
-    How a request is answered, in this order (each step as the real API, CLOUDFLARE_API.md):
+    How a request is answered, in this order (each step as the real API, docs/cloudflare-api.md):
 
     1. Rate limit: every request to the endpoint counts, whatever its outcome, as
        Cloudflare's per-user and per-IP limits do. Over the limit: 429 / 971 with
@@ -526,7 +526,7 @@ class FakeCloudflare:
             name: Its name in the listing; by default ``"Account N"``, N its position.
             readable: False for an account the token may not read: it is left out of
                 ``GET /accounts`` and its invoice history answers 403 / 10000
-                (CLOUDFLARE_API.md, "Listing accounts" [O]).
+                (docs/cloudflare-api.md, "Listing accounts" [O]).
 
         Raises:
             ValueError: If an account with this seed exists, or ``invoices`` < 0.
@@ -717,7 +717,7 @@ class FakeCloudflare:
         if decision is None or self._limiter is None:
             return {}
         headers = {
-            # CLOUDFLARE_API.md, "Rate limits": sent on every response since September 2025.
+            # docs/cloudflare-api.md, "Rate limits": sent on every response since September 2025.
             "Ratelimit": f'"default";r={decision.remaining};t={decision.reset}',
             "Ratelimit-Policy": self._limiter.policy,
         }

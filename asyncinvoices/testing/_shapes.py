@@ -1,6 +1,6 @@
 """Every shape the schema allows for one invoice: the ``shapes="mixed"`` data option.
 
-CLOUDFLARE_API.md, "Response envelope" [D]: numbers are typed ``number`` (so
+docs/cloudflare-api.md, "Response envelope" [D]: numbers are typed ``number`` (so
 ``"attempt_count": 1.0`` is a valid 1), amounts may be whole or fractional, every field but
 the three amounts and ``currency`` is optional and nullable, new fields may appear at any
 time, and ``created`` is most likely Unix seconds [I] (so an ISO-8601 string must be
@@ -29,7 +29,7 @@ Shapes = Literal["plain", "mixed"]
 #: The values of FakeCloudflare's ``shapes`` option.
 SHAPES: Final = ("plain", "mixed")
 
-#: The optional, nullable invoice fields of the schema (CLOUDFLARE_API.md [D]).
+#: The optional, nullable invoice fields of the schema (docs/cloudflare-api.md [D]).
 OPTIONAL: Final = (
     "id",
     "attempt_count",
