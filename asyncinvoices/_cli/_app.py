@@ -332,14 +332,8 @@ def _add_account_selection(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_client_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--concurrency",
-        type=_concurrency,
-        default=8,
-        metavar="C",
-        help=f"requests in flight at most (default: 8, at most {MAX_CONCURRENCY})",
-    )
+def add_rate_limit_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--rate-limit``, for every command that walks invoices."""
     parser.add_argument(
         "--rate-limit",
         type=_client_rate_limit,
@@ -348,6 +342,17 @@ def _add_client_options(parser: argparse.ArgumentParser) -> None:
         help="send at most Q requests in any W seconds (default: 1200/300, Cloudflare's "
         "quota); lower it to leave room for other tools using the same token",
     )
+
+
+def _add_client_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--concurrency",
+        type=_concurrency,
+        default=8,
+        metavar="C",
+        help=f"requests in flight at most (default: 8, at most {MAX_CONCURRENCY})",
+    )
+    add_rate_limit_option(parser)
     parser.add_argument(
         "--base-url",
         metavar="URL",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from asyncinvoices._errors import AsyncInvoicesError, ConfigurationError
@@ -36,6 +36,7 @@ __all__ = [
     "accounts",
     "fetch_many",
     "is_many",
+    "report_skipped",
     "summary_many",
     "write_accounts",
 ]
@@ -82,9 +83,9 @@ def _stream(ctx: Context, client: Any, progress: Progress) -> ManyStream:
     return stream
 
 
-def _report(ctx: Context, stream: ManyStream) -> int:
+def report_skipped(ctx: Context, failures: Mapping[str, AsyncInvoicesError]) -> int:
     """Name each skipped account with its reason on stderr; return the exit code."""
-    for account_id, error in stream.failures.items():
+    for account_id, error in failures.items():
         message, _ = describe(error)
         with contextlib.suppress(OSError, ValueError):
             ctx.stderr.write(
@@ -92,7 +93,7 @@ def _report(ctx: Context, stream: ManyStream) -> int:
                 f"{redact(message, ctx.redactor.secrets)}\n"
             )
     ctx.stderr.flush()
-    return ExitCode.PARTIAL if stream.failures else ExitCode.OK
+    return ExitCode.PARTIAL if failures else ExitCode.OK
 
 
 def _name_failed(ctx: Context, stream: ManyStream, exc: BaseException) -> None:
@@ -141,7 +142,7 @@ async def fetch_many(ctx: Context) -> int:
     if output.path is not None and not ctx.quiet:
         accounts = stream.stats.accounts_done - stream.stats.failed
         ctx.stderr.write(f"wrote {written:,} invoices of {accounts:,} accounts to {output.path}\n")
-    code = _report(ctx, stream)
+    code = report_skipped(ctx, stream.failures)
     report_requests(ctx, stream.stats)
     return code
 
@@ -203,7 +204,7 @@ async def summary_many(ctx: Context) -> int:
     width = min(terminal_width(ctx.stdout), 100)
     ctx.stdout.write(render_format(ctx.args.format, aggregator.result(), accounts, width=width))
     ctx.stdout.flush()
-    code = _report(ctx, stream)
+    code = report_skipped(ctx, stream.failures)
     report_requests(ctx, stream.stats)
     return code
 

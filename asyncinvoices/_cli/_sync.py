@@ -32,8 +32,9 @@ from asyncinvoices._models import FetchStats, ManyStats
 from asyncinvoices._sync_plan import DEFAULT_FULL_EVERY, DEFAULT_LOOKBACK, MAX_LOOKBACK
 
 from ._commands import Context, make_client, with_governor_watch
-from ._failures import ExitCode, describe
+from ._failures import ExitCode
 from ._logging import redact
+from ._many import report_skipped
 from ._metrics import add_metrics_file_argument, record_sync
 from ._progress import progress_display
 
@@ -75,7 +76,12 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     ``--type`` is left out on purpose: a mirror of one type would mark every invoice of the
     other type removed.
     """
-    from ._app import _account_id, _client_rate_limit, _positive, add_shared_quota_options
+    from ._app import (
+        _account_id,
+        _positive,
+        add_rate_limit_option,
+        add_shared_quota_options,
+    )
 
     parser.add_argument(
         "account_ids",
@@ -140,14 +146,7 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
         help="requests in flight at most (default: 8)",
     )
     add_metrics_file_argument(parser)
-    parser.add_argument(
-        "--rate-limit",
-        type=_client_rate_limit,
-        default=None,
-        metavar="Q/W",
-        help="send at most Q requests in any W seconds (default: 1200/300, Cloudflare's "
-        "quota); lower it to leave room for other tools using the same token",
-    )
+    add_rate_limit_option(parser)
     parser.add_argument(
         "--base-url",
         metavar="URL",
@@ -397,15 +396,7 @@ async def sync(ctx: Context) -> int:
     ctx.stdout.flush()
     rate_limited = [e for e in report.errors.values() if isinstance(e, RateLimitError)]
     if args.skip_failed and not rate_limited:
-        for account_id, error in report.errors.items():
-            message, _ = describe(error)
-            with contextlib.suppress(OSError, ValueError):
-                ctx.stderr.write(
-                    f"asyncinvoices: account {account_id} skipped: "
-                    f"{redact(message, ctx.redactor.secrets)}\n"
-                )
-        ctx.stderr.flush()
-        return ExitCode.PARTIAL if report.errors else ExitCode.OK
+        return report_skipped(ctx, report.errors)
     if len(report.errors) > 1:  # the exit code and last line are the first failure's
         for account_id, error in report.errors.items():
             ctx.stderr.write(
