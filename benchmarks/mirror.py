@@ -59,10 +59,21 @@ def _postgres(url: str | None, wanted: bool) -> Iterator[str | None]:
         yield server.create_database("bench")
 
 
-def _timed(command: Sequence[str], env: dict[str, str]) -> float:
+def timed(command: Sequence[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
+
+
+def summarize(invoices: int, times: dict[str, list[float]]) -> dict[str, Any]:
+    """The median of each command's runs, and each one's ratio to ``fetch``'s."""
+    medians = {name: round(statistics.median(values), 2) for name, values in times.items()}
+    ratios = {
+        f"{name}_over_fetch": round(medians[name] / medians["fetch"], 2)
+        for name in medians
+        if name != "fetch"
+    }
+    return {"invoices": invoices, "seconds": medians, "ratios": ratios, "runs": times}
 
 
 def _drop_tables(url: str) -> None:
@@ -102,25 +113,19 @@ def _measure(args: argparse.Namespace, info: dict[str, Any], pg_url: str | None)
         times |= {"sync_postgres": [], "resync_postgres": []}
     with tempfile.TemporaryDirectory(prefix="asyncinvoices-bench-") as tmp:
         output = str(Path(tmp) / "invoices.jsonl")
-        _timed([*cli, "fetch", account, "-o", output, *common], env)  # warms the page cache
+        timed([*cli, "fetch", account, "-o", output, *common], env)  # warms the page cache
         for repetition in range(args.repeat):
-            times["fetch"].append(_timed([*cli, "fetch", account, "-o", output, *common], env))
+            times["fetch"].append(timed([*cli, "fetch", account, "-o", output, *common], env))
             db = f"sqlite:///{tmp}/mirror-{repetition}.db"
             sync = [*cli, "sync", account, "--db", db, *common]
-            times["sync_sqlite"].append(_timed(sync, env))
-            times["resync_sqlite"].append(_timed(sync, env))
+            times["sync_sqlite"].append(timed(sync, env))
+            times["resync_sqlite"].append(timed(sync, env))
             if pg_url:
                 _drop_tables(pg_url)
                 sync = [*cli, "sync", account, "--db", pg_url, *common]
-                times["sync_postgres"].append(_timed(sync, env))
-                times["resync_postgres"].append(_timed(sync, env))
-    medians = {name: round(statistics.median(values), 2) for name, values in times.items()}
-    ratios = {
-        f"{name}_over_fetch": round(medians[name] / medians["fetch"], 2)
-        for name in medians
-        if name != "fetch"
-    }
-    return {"invoices": args.invoices, "seconds": medians, "ratios": ratios, "runs": times}
+                times["sync_postgres"].append(timed(sync, env))
+                times["resync_postgres"].append(timed(sync, env))
+    return summarize(args.invoices, times)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

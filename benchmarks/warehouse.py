@@ -22,24 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.mirror import _server
+from benchmarks.mirror import _server, summarize, timed
 
 __all__ = ["main"]
-
-
-def _timed(command: Sequence[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
 
 
 def load(argv: Sequence[str]) -> int:
@@ -103,9 +94,9 @@ def _measure(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
             "RUNTIME__DLTHUB_TELEMETRY": "false",
         }
         output = str(Path(tmp) / "invoices.jsonl")
-        _timed([*cli, "fetch", account, "-o", output, *common], env)  # warms the page cache
+        timed([*cli, "fetch", account, "-o", output, *common], env)  # warms the page cache
         for repetition in range(args.repeat):
-            times["fetch"].append(_timed([*cli, "fetch", account, "-o", output, *common], env))
+            times["fetch"].append(timed([*cli, "fetch", account, "-o", output, *common], env))
             for file_format in ("insert_values", "jsonl"):
                 name = f"{file_format}-{repetition}"
                 database = str(Path(tmp) / f"{name}.duckdb")
@@ -115,18 +106,12 @@ def _measure(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
                 command += ["--per-page", str(args.per_page)]
                 command += ["--concurrency", str(args.concurrency)]
                 command += ["--loader-file-format", file_format]
-                times[f"dlt_{file_format}"].append(_timed(command, env))
+                times[f"dlt_{file_format}"].append(timed(command, env))
                 loaded = _count(database)
                 if loaded != args.invoices:
                     raise SystemExit(f"loaded {loaded} invoices, expected {args.invoices}")
-            times["dlt_jsonl_again"].append(_timed(command, env))
-    medians = {name: round(statistics.median(values), 2) for name, values in times.items()}
-    ratios = {
-        f"{name}_over_fetch": round(medians[name] / medians["fetch"], 2)
-        for name in medians
-        if name != "fetch"
-    }
-    return {"invoices": args.invoices, "seconds": medians, "ratios": ratios, "runs": times}
+            times["dlt_jsonl_again"].append(timed(command, env))
+    return summarize(args.invoices, times)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
