@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -12,6 +16,8 @@ from asyncinvoices import set_testing
 
 from .postgres import PostgresServer, running_server
 from .redis_server import RedisServer, running_redis
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -40,37 +46,42 @@ def instant_backoff() -> Iterator[None]:
     set_testing(False)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A throwaway PostgreSQL server for the whole test run; skipped locally without one.
+def _throwaway(start: Callable[[], AbstractContextManager[T]], name: str) -> Iterator[T]:
+    """Run the server ``start`` makes for as long as the fixture lives.
 
-    In CI (``CI=true``) a server that cannot start fails the tests instead: CI installs
-    PostgreSQL (.ci/run), so a skip there would hide a broken backend.
+    Without one, skipped locally; in CI (``CI=true``) the tests fail instead: CI installs
+    the server (.ci/run), so a skip there would hide a broken backend.
     """
     stack = contextlib.ExitStack()
     try:
-        server = stack.enter_context(running_server())
+        server = stack.enter_context(start())
     except RuntimeError as exc:
         if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"no PostgreSQL server: {exc}")
-        pytest.skip(f"no PostgreSQL server: {exc}")
+            pytest.fail(f"no {name} server: {exc}")
+        pytest.skip(f"no {name} server: {exc}")
     with stack:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for the whole test run (see ``_throwaway``)."""
+    yield from _throwaway(running_server, "PostgreSQL")
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
-    """A throwaway Redis server for the whole test run; skipped locally without one.
+    """A throwaway Redis server for the whole test run (see ``_throwaway``)."""
+    yield from _throwaway(running_redis, "Redis")
 
-    In CI (``CI=true``) a server that cannot start fails the tests instead: CI installs
-    ``redis-server`` (.ci/run), so a skip there would hide a broken store.
-    """
-    stack = contextlib.ExitStack()
-    try:
-        server = stack.enter_context(running_redis())
-    except RuntimeError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"no Redis server: {exc}")
-        pytest.skip(f"no Redis server: {exc}")
-    with stack:
-        yield server
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each backend: an SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/mirror.db"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    yield server.create_database(name)
+    server.drop_database(name)

@@ -11,8 +11,7 @@ import contextlib
 import datetime as dt
 import re
 import sqlite3
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -58,18 +57,6 @@ class Clock:
     def __call__(self) -> dt.datetime:
         self.readings += 1
         return at(self.readings - 1)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of each backend: an SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/mirror.db"
-        return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    yield server.create_database(name)
-    server.drop_database(name)
 
 
 @pytest.fixture

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +19,6 @@ from asyncinvoices import InvoiceClient, InvoiceMirror
 from asyncinvoices._mirror_schema import migrations
 from asyncinvoices.testing import FakeCloudflare
 
-from .postgres import PostgresServer
 from .test_mirror import query, ts
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("instant_backoff")]
@@ -44,18 +41,6 @@ class Clock:
     def jump(self, days: float) -> None:
         """Move the clock on, as the days between two nightly syncs."""
         self.now += dt.timedelta(days=days)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of each backend: an SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/mirror.db"
-        return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    yield server.create_database(name)
-    server.drop_database(name)
 
 
 @pytest.fixture
