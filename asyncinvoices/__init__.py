@@ -15,7 +15,6 @@ Every exception is an :class:`AsyncInvoicesError`. ``asyncinvoices.testing`` hol
 Cloudflare server for tests.
 """
 
-from ._accounts import AccountStream
 from ._blocking import (
     SyncAccountStream,
     SyncInvoiceClient,
@@ -40,10 +39,12 @@ from ._errors import (
     TransportError,
 )
 from ._frames import to_pandas, to_polars
-from ._governor import RateGovernor
-from ._many import ManyStream
-from ._mirror import InvoiceMirror
-from ._mirror_types import AccountSync, DatabaseURL, MirrorBusyError, MirrorError, SyncReport
+from ._http.governor import RateGovernor
+from ._http.retry import Backoff, set_testing
+from ._http.telemetry import RequestEvent
+from ._mirror.plan import SyncPlan, is_final, plan_sync, walk_cutoff
+from ._mirror.sync import InvoiceMirror
+from ._mirror.types import AccountSync, DatabaseURL, MirrorBusyError, MirrorError, SyncReport
 from ._models import (
     Account,
     AccountStats,
@@ -57,10 +58,9 @@ from ._models import (
     RateWait,
     WaitReason,
 )
-from ._retry import Backoff, set_testing
-from ._stream import InvoiceStream, PageStream
-from ._sync_plan import SyncPlan, is_final, plan_sync, walk_cutoff
-from ._telemetry import RequestEvent
+from ._streams.accounts import AccountStream
+from ._streams.invoices import InvoiceStream, PageStream
+from ._streams.many import ManyStream
 from ._version import __version__
 
 __all__ = [

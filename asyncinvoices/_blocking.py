@@ -33,7 +33,11 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from ._blocking_streams import (
+from ._client import InvoiceClient
+from ._errors import ConfigurationError, TransportError
+from ._http.governor import RateGovernor
+from ._models import Invoice, RateLimit
+from ._streams.blocking import (
     ClosedOnExit,
     Relay,
     SyncAccountStream,
@@ -41,10 +45,6 @@ from ._blocking_streams import (
     SyncManyStream,
     SyncPageStream,
 )
-from ._client import InvoiceClient
-from ._errors import ConfigurationError, TransportError
-from ._governor import RateGovernor
-from ._models import Invoice, RateLimit
 
 if TYPE_CHECKING:
     from typing_extensions import Self

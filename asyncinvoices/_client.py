@@ -1,6 +1,6 @@
 """``InvoiceClient``: the public entry point.
 
-The client validates its configuration and owns the page fetcher (``_fetcher.py``: the
+The client validates its configuration and owns the page fetcher (``_http/fetcher.py``: the
 transport and its connection pool, the rate governor, the retry policy) and a task group in
 which the walks of its streams run. Its life is one explicit state: unopened, opened (inside
 ``async with``), closed.
@@ -20,16 +20,22 @@ import anyio
 import anyio.abc
 import attrs
 
-from ._accounts import (
-    LISTING_PATH,
-    LISTING_SIZES,
-    AccountDecoder,
-    AccountPage,
-    AccountStream,
-    Direction,
-    check_listing_options,
-    listing_params,
+from asyncinvoices._http.counts import RequestCounts
+from asyncinvoices._http.fetcher import PageFetcher
+from asyncinvoices._http.observe import observer_for
+from asyncinvoices._http.quota import (
+    ENV_SHARED_QUOTA,
+    QuotaStore,
+    check_quota_key,
+    default_quota_key,
 )
+from asyncinvoices._http.quota_stores import open_store
+from asyncinvoices._http.telemetry import RequestEvent
+from asyncinvoices._streams.accounts import AccountStream, check_listing_options
+from asyncinvoices._walk.listing import LISTING_SIZES, Direction, listing_params
+from asyncinvoices._walk.pages import served_less
+from asyncinvoices._wire.accounts import LISTING_PATH, AccountDecoder, AccountPage
+
 from ._config import (
     Credentials,
     positive_float,
@@ -40,9 +46,9 @@ from ._config import (
     validate_type,
 )
 from ._errors import ConfigurationError
-from ._fetcher import PageFetcher, RequestCounts
-from ._governor import RateGovernor
-from ._many import ManyStream, OnError, unique_account_ids
+from ._http.governor import RateGovernor
+from ._http.retry import Backoff, RetryPolicy
+from ._http.transport import DEFAULT_MAX_BODY, ClientSession, Transport
 from ._models import (
     AccountStats,
     FetchStats,
@@ -53,20 +59,10 @@ from ._models import (
     RateLimit,
     RateWait,
 )
-from ._page_size import PageSizes
-from ._paginator import PageSizeProbe, check_bounds, fetch_first
-from ._planner import served_less
-from ._quota import (
-    ENV_SHARED_QUOTA,
-    QuotaStore,
-    check_quota_key,
-    default_quota_key,
-    open_store,
-)
-from ._retry import Backoff, RetryPolicy
-from ._stream import InvoiceStream, PageStream, WalkSetup
-from ._telemetry import RequestEvent, observer_for
-from ._transport import DEFAULT_MAX_BODY, ClientSession, Transport
+from ._streams.invoices import InvoiceStream, PageStream, WalkSetup
+from ._streams.many import ManyStream, OnError, unique_account_ids
+from ._walk.driver import PageSizeProbe, check_bounds, fetch_first
+from ._walk.page_size import PageSizes
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -219,7 +215,7 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
         self._max_concurrency = positive_int(max_concurrency, "max_concurrency")
         self._per_page = None if per_page is None else positive_int(per_page, "per_page")
         # What the walks learn of the page sizes each endpoint accepts, kept for every later
-        # walk of this client (`_page_size.py`).
+        # walk of this client (`_walk/page_size.py`).
         self._invoice_sizes = PageSizeProbe()
         self._listing_sizes = PageSizeProbe(PageSizes(LISTING_SIZES))
         max_retries = positive_int(max_retries, "max_retries", minimum=0)

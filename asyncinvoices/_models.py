@@ -1,7 +1,7 @@
 """The data asyncinvoices hands out: invoices, pages, pagination, settings and run statistics.
 
 Plain frozen attrs classes with keyword-only fields and no I/O. Turning JSON into them is the
-converter's job (``_converter.py``); these classes know nothing about the wire.
+converter's job (``_wire/converter.py``); these classes know nothing about the wire.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ INVOICE_TYPES: tuple[InvoiceType, ...] = ("all", "auto", "manual")
 
 
 def _no_converter(invoice: Invoice, mode: Any) -> dict[str, Any]:
-    raise RuntimeError("asyncinvoices._converter was not imported")  # pragma: no cover
+    raise RuntimeError("asyncinvoices._wire.converter was not imported")  # pragma: no cover
 
 
 #: Turns an invoice into the API's JSON object: set by ``_converter`` when it is imported

@@ -46,10 +46,10 @@ from dlt.extract.resource import DltResource
 from ._blocking import SyncInvoiceClient
 from ._config import validate_account_id
 from ._errors import ResponseFormatError
-from ._mirror_records import KeyAssigner
+from ._mirror.plan import DEFAULT_FULL_EVERY, DEFAULT_LOOKBACK
+from ._mirror.records import KeyAssigner
+from ._mirror.walk_rule import AccountWalkState, OpenInvoices, WalkPlan, plan_walk
 from ._models import Account, Invoice, RateLimit
-from ._sync_plan import DEFAULT_FULL_EVERY, DEFAULT_LOOKBACK
-from ._walk_rule import AccountWalkState, OpenInvoices, WalkPlan, plan_walk
 
 __all__ = [
     "AMOUNT_SCALE",

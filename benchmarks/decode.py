@@ -25,8 +25,8 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from asyncinvoices._converter import InvoiceStructurer
-from asyncinvoices._protocol import ResponseDecoder
+from asyncinvoices._wire.converter import InvoiceStructurer
+from asyncinvoices._wire.protocol import ResponseDecoder
 from asyncinvoices.testing._data import AccountData
 from asyncinvoices.testing._shapes import SHAPES
 

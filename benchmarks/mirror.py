@@ -81,7 +81,7 @@ def _drop_tables(url: str) -> None:
     import anyio
     import asyncpg
 
-    from asyncinvoices._mirror_types import parse_database_url
+    from asyncinvoices._mirror.types import parse_database_url
 
     parsed = parse_database_url(url)
 

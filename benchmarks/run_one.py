@@ -76,7 +76,7 @@ def _otel_setup(mode: str | None) -> dict[str, Any]:
     if mode is None:
         return {}
     # Imported now, as an application would at start-up: imports are not timed (above).
-    import asyncinvoices._otel  # noqa: F401
+    import asyncinvoices._http.otel  # noqa: F401
 
     if mode != "sdk":
         return {}
@@ -159,7 +159,8 @@ def _hooks_cpu_per_request(client: Any, spec: dict[str, Any]) -> float:
     """
     from yarl import URL
 
-    from asyncinvoices._fetcher import INVOICE_HISTORY_TEMPLATE, RequestCounts
+    from asyncinvoices._http.counts import RequestCounts
+    from asyncinvoices._http.fetcher import INVOICE_HISTORY_TEMPLATE
 
     scope = client._fetcher.observer.walk(spec["account_id"], "all", RequestCounts())
     url = URL(
@@ -243,7 +244,7 @@ async def _naive_aiohttp(spec: dict[str, Any]) -> dict[str, Any]:
 async def _ceiling(spec: dict[str, Any]) -> dict[str, Any]:
     import aiohttp
 
-    from asyncinvoices._protocol import ResponseDecoder
+    from asyncinvoices._wire.protocol import ResponseDecoder
 
     # Fetch every body first, outside the timing.
     bodies: list[tuple[int, dict[str, str], bytes]] = []

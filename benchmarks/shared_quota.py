@@ -148,7 +148,8 @@ def _round_trips(store_url: str, count: int) -> float:
     """Microseconds one request spends in the store: one admission and one release."""
     import anyio
 
-    from asyncinvoices._quota import Admission, open_store
+    from asyncinvoices._http.quota import Admission
+    from asyncinvoices._http.quota_stores import open_store
 
     async def run() -> float:
         store = open_store(store_url, "round-trips")

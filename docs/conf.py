@@ -123,10 +123,10 @@ nitpick_ignore = [
     ("any", "decimal.Decimal"),
     ("any", "time.monotonic"),
     # Objects reachable from public properties, documented by their public behaviour only.
-    ("py:class", "asyncinvoices._governor.RateGovernor"),
-    ("py:class", "asyncinvoices._governor.SlidingWindow"),
-    ("py:class", "asyncinvoices._protocol.RateLimitHeader"),
-    ("py:class", "asyncinvoices._quota.QuotaStore"),
+    ("py:class", "asyncinvoices._http.governor.RateGovernor"),
+    ("py:class", "asyncinvoices._http.governor.SlidingWindow"),
+    ("py:class", "asyncinvoices._wire.protocol.RateLimitHeader"),
+    ("py:class", "asyncinvoices._http.quota.QuotaStore"),
 ]
 nitpick_ignore_regex = [
     # Standard-library and typing names rendered in signatures (no Python inventory offline).

@@ -29,7 +29,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from asyncinvoices import AsyncInvoicesError
-from asyncinvoices._protocol import ResponseDecoder
+from asyncinvoices._wire.protocol import ResponseDecoder
 
 from .test_reliability_protocol import (
     bodies,

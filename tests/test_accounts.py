@@ -18,13 +18,8 @@ from asyncinvoices import (
     ResponseFormatError,
     ServerError,
 )
-from asyncinvoices._accounts import (
-    AccountDecoder,
-    AccountPage,
-    ListingInfo,
-    last_page,
-    listing_params,
-)
+from asyncinvoices._walk.listing import last_page, listing_params
+from asyncinvoices._wire.accounts import AccountDecoder, AccountPage, ListingInfo
 from asyncinvoices.testing import FakeCloudflare, Fault
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("instant_backoff")]
@@ -320,8 +315,8 @@ def listing_of(pages: dict[int, Any]) -> tuple[Any, list[int]]:
 
 async def read_all(fetch: Any, **kwargs: Any) -> list[str]:
     """Every account id an AccountStream over ``fetch`` yields."""
-    from asyncinvoices._accounts import AccountStream
-    from asyncinvoices._fetcher import RequestCounts
+    from asyncinvoices._http.counts import RequestCounts
+    from asyncinvoices._streams.accounts import AccountStream
 
     async with anyio.create_task_group() as tg:
         stream = AccountStream(
@@ -374,8 +369,8 @@ async def test_a_failed_page_is_raised_in_order() -> None:
         {1: page(1, 1, 2, info=info), 2: page(2, 3, 4), 3: ServerError("HTTP 503", status=503)}
     )
     got: list[str] = []
-    from asyncinvoices._accounts import AccountStream
-    from asyncinvoices._fetcher import RequestCounts
+    from asyncinvoices._http.counts import RequestCounts
+    from asyncinvoices._streams.accounts import AccountStream
 
     async with anyio.create_task_group() as tg:
         stream = AccountStream(

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from asyncinvoices import Invoice
-from asyncinvoices._protocol import ResponseDecoder
+from asyncinvoices._wire.protocol import ResponseDecoder
 from asyncinvoices.testing import FakeCloudflare
 from benchmarks.decode import measure
 from benchmarks.scenarios import ServerSpec
@@ -81,7 +81,7 @@ def test_the_one_form_pages_take_that_form_and_read_the_same() -> None:
     """The rows of one form really send that form, and it reads as the original does."""
     from decimal import Decimal
 
-    from asyncinvoices._converter import InvoiceStructurer
+    from asyncinvoices._wire.converter import InvoiceStructurer
     from benchmarks.decode import _ONE_FORM
 
     record = {"amount_due": 1, "amount_paid": 0, "amount_remaining": 1, "currency": "usd",

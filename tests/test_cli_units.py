@@ -57,7 +57,7 @@ from asyncinvoices._cli._progress import governor_note
 from asyncinvoices._cli._resume import ResumeState, check_resumable, count_records, load_state
 from asyncinvoices._cli._summary import render, summarize
 from asyncinvoices._cli._waits import WaitNotices
-from asyncinvoices._governor import RateGovernor
+from asyncinvoices._http.governor import RateGovernor
 
 UTC = dt.timezone.utc
 

@@ -464,7 +464,7 @@ async def test_drift_yields_whole_run_invoices_once(
     Also with the ledger keeping only 7 ids, as a long walk does past 20,000.
     """
     if retain is not None:
-        monkeypatch.setattr("asyncinvoices._planner.DEFAULT_RETAIN", retain)
+        monkeypatch.setattr("asyncinvoices._walk.ledger.DEFAULT_RETAIN", retain)
     async with FakeCloudflare(invoices=200, seed=11, faults=faults) as fake:
         before = fake.ids()
         async with client_for(fake, per_page=20, max_concurrency=concurrency) as client:
@@ -688,7 +688,7 @@ async def _zip(stream: Any, counter: range) -> AsyncIterator[tuple[Any, int]]:
 @pytest.fixture
 def short_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     """Walks keep only a handful of delivered ids, as a long walk does past 20,000."""
-    monkeypatch.setattr("asyncinvoices._planner.DEFAULT_RETAIN", 7)
+    monkeypatch.setattr("asyncinvoices._walk.ledger.DEFAULT_RETAIN", 7)
 
 
 @pytest.mark.usefixtures("short_memory")

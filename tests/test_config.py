@@ -17,7 +17,7 @@ from asyncinvoices._config import (
     validate_account_id,
     validate_type,
 )
-from asyncinvoices._retry import is_testing
+from asyncinvoices._http.retry import is_testing
 
 TOKEN = "tok_SECRET_abcdefghijklmnopqrstuvwxyz0123"
 KEY = "key_SECRET_0123456789abcdef"

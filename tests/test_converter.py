@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asyncinvoices import ConfigurationError, Invoice, ResponseFormatError
-from asyncinvoices._converter import InvoiceStructurer, make_converter
+from asyncinvoices._wire.converter import InvoiceStructurer, make_converter
 
 UTC = dt.timezone.utc
 NEW_YEAR = dt.datetime(2025, 1, 1, tzinfo=UTC)
@@ -269,7 +269,7 @@ def test_the_optional_hooks_are_called_directly() -> None:
     converter = make_converter()
     for annotation in (int | None, str | None, bool | None, dt.datetime | None):
         hook = converter.get_structure_hook(annotation)
-        assert hook.__module__ == "asyncinvoices._converter"
+        assert hook.__module__ == "asyncinvoices._wire.converter"
         assert hook.__name__.startswith("_structure_optional_")
 
 

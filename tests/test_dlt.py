@@ -30,7 +30,7 @@ from asyncinvoices import (
     InvoiceClient,
     ResponseFormatError,
 )
-from asyncinvoices._mirror_records import KeyAssigner
+from asyncinvoices._mirror.records import KeyAssigner
 from asyncinvoices.dlt import cloudflare_invoices, invoice_rows
 from asyncinvoices.testing import FakeCloudflare, Fault
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import asyncinvoices
-import asyncinvoices._protocol as protocol
+import asyncinvoices._wire.protocol as protocol
 import asyncinvoices.testing
 from asyncinvoices.testing import Fault
 

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asyncinvoices import RateLimit
-from asyncinvoices._governor import RateGovernor, SlidingWindow
-from asyncinvoices._protocol import RateLimitHeader
+from asyncinvoices._http.governor import RateGovernor, SlidingWindow
+from asyncinvoices._wire.protocol import RateLimitHeader
 
 
 def test_window_counts_in_flight_and_recent() -> None:

@@ -29,7 +29,7 @@ from asyncinvoices import (
     ServerError,
     TransportError,
 )
-from asyncinvoices._mirror_types import parse_database_url
+from asyncinvoices._mirror.types import parse_database_url
 from asyncinvoices.testing import FakeCloudflare, Fault
 from asyncinvoices.testing._data import _RawNumber
 

@@ -487,7 +487,7 @@ def test_the_command_to_mirror_the_rest_keeps_every_option_and_hides_passwords()
     """The rerun command repeats the run's options; a password in a URL shows as ***."""
     from asyncinvoices._cli._app import build_parser
     from asyncinvoices._cli._sync import rerun_command
-    from asyncinvoices._mirror_types import parse_database_url
+    from asyncinvoices._mirror.types import parse_database_url
 
     a, b = "a" * 32, "b" * 32
     db = "postgresql://billing:pw@db:5432/invoices"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from asyncinvoices import InvoiceClient, InvoiceMirror
-from asyncinvoices._mirror_schema import migrations
+from asyncinvoices._mirror.schema import migrations
 from asyncinvoices.testing import FakeCloudflare
 
 from .test_mirror import query, ts

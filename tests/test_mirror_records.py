@@ -10,7 +10,7 @@ import pytest
 
 from asyncinvoices import AccountSync, ConfigurationError, DatabaseURL, Invoice, SyncReport
 from asyncinvoices._cli._sync import render_report
-from asyncinvoices._mirror_records import (
+from asyncinvoices._mirror.records import (
     FIELDS,
     KeyAssigner,
     canonical_json,
@@ -20,8 +20,8 @@ from asyncinvoices._mirror_records import (
     parse_timestamp,
     to_text,
 )
-from asyncinvoices._mirror_schema import migrations
-from asyncinvoices._mirror_types import database_url_from, parse_database_url
+from asyncinvoices._mirror.schema import migrations
+from asyncinvoices._mirror.types import database_url_from, parse_database_url
 
 UTC = dt.timezone.utc
 

@@ -27,9 +27,9 @@ from asyncinvoices import (
     Pagination,
     SyncInvoiceClient,
 )
-from asyncinvoices._page_size import KNOWN_SIZES, PageSizes, per_page_limit
-from asyncinvoices._paginator import Paginator
-from asyncinvoices._planner import Ledger
+from asyncinvoices._walk.driver import Paginator
+from asyncinvoices._walk.ledger import Ledger
+from asyncinvoices._walk.page_size import KNOWN_SIZES, PageSizes, per_page_limit
 from asyncinvoices.testing import FakeCloudflare
 
 pytestmark = pytest.mark.anyio

@@ -22,8 +22,9 @@ from asyncinvoices import (
     PaginationError,
     TransportError,
 )
-from asyncinvoices._paginator import Paginator
-from asyncinvoices._planner import Anchor, Ledger
+from asyncinvoices._walk.driver import Paginator
+from asyncinvoices._walk.ledger import Ledger
+from asyncinvoices._walk.pages import Anchor
 
 pytestmark = pytest.mark.anyio
 

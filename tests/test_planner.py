@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from asyncinvoices import Invoice, InvoicePage, Pagination, PaginationError
-from asyncinvoices._planner import (
-    Ledger,
+from asyncinvoices._walk.ledger import Ledger
+from asyncinvoices._walk.pages import (
     Verdict,
     anchored_request,
     hard_page_cap,

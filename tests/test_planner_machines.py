@@ -19,22 +19,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asyncinvoices import Invoice, InvoicePage, Pagination, PaginationError
-from asyncinvoices._planner import (
-    AlignAt,
+from asyncinvoices._walk.actions import AlignAt, Await, Done, Request, Restart, Seek
+from asyncinvoices._walk.ledger import Ledger
+from asyncinvoices._walk.machines import (
     AlignedWindow,
-    Anchor,
     AnchoredSearch,
-    Await,
-    Done,
     FirstPage,
-    Ledger,
-    Request,
-    Restart,
-    Seek,
     Walk,
     WalkProgress,
-    page_count,
 )
+from asyncinvoices._walk.pages import Anchor, page_count
 
 EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -583,7 +577,7 @@ def test_has_more_beyond_the_slack_is_a_pagination_error() -> None:
 
 def test_walk_without_total_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without total_count only the absolute cap bounds a walk that never ends."""
-    monkeypatch.setattr("asyncinvoices._planner.ABSOLUTE_PAGE_CAP", 5)
+    monkeypatch.setattr("asyncinvoices._walk.machines.ABSOLUTE_PAGE_CAP", 5)
     model = Model.of(100, inflate=None)
     out = drive(model, per_page=10, read_ahead=1)
     assert out.ids == [f"in_{k}" for k in range(50)]

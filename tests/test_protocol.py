@@ -22,7 +22,7 @@ from asyncinvoices import (
     ResponseFormatError,
     ServerError,
 )
-from asyncinvoices._protocol import (
+from asyncinvoices._wire.protocol import (
     RateLimitHeader,
     Received,
     ResponseDecoder,

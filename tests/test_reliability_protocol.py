@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from asyncinvoices import AsyncInvoicesError, InvoicePage, ResponseFormatError
-from asyncinvoices._protocol import ResponseDecoder, parse_ratelimit, parse_retry_after
+from asyncinvoices._wire.protocol import ResponseDecoder, parse_ratelimit, parse_retry_after
 
 FUZZ = settings(
     max_examples=300,
@@ -31,7 +31,7 @@ FUZZ = settings(
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
 DECODER = ResponseDecoder()
 
-# -- strategies ----------------------------------------------------------------------------------
+# -- strategies --------------------------------------------------------------------------
 
 # Numbers with at most 300 digits or exponents below 400: larger ones are the subject of the
 # xfail tests at the end of this module (a defect reported, not fixed here).
@@ -235,7 +235,7 @@ statuses = st.one_of(
 )
 
 
-# -- properties ----------------------------------------------------------------------------------
+# -- properties --------------------------------------------------------------------------
 
 
 def decode_outcome(status: int, head: dict[str, str], body: bytes, page: int) -> str:
@@ -312,7 +312,7 @@ def test_known_hostile_bodies_are_typed_errors(text: str) -> None:
         DECODER.decode(200, {"Content-Type": "application/json"}, body, page=1, now=NOW)
 
 
-# -- defects found in _protocol.py by the fuzzing above, now fixed --------------------------------
+# -- defects found in _wire/protocol.py by the fuzzing above, now fixed ------------------------
 
 
 def test_ratelimit_with_a_huge_remaining_count_is_ignored() -> None:

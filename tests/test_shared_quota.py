@@ -20,15 +20,9 @@ from asyncinvoices import (
     SyncInvoiceClient,
 )
 from asyncinvoices._config import Credentials
-from asyncinvoices._quota import (
-    Admission,
-    QuotaState,
-    QuotaStore,
-    Verdict,
-    default_quota_key,
-    open_store,
-)
-from asyncinvoices._quota_file import FileQuotaStore, cache_directory
+from asyncinvoices._http.quota import Admission, QuotaState, QuotaStore, Verdict, default_quota_key
+from asyncinvoices._http.quota_file import FileQuotaStore, cache_directory
+from asyncinvoices._http.quota_stores import open_store
 from asyncinvoices.testing import FakeCloudflare
 
 from .redis_server import RedisServer, free_port

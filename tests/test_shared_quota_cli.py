@@ -10,7 +10,7 @@ import pytest
 
 from asyncinvoices._cli import ExitCode, run_async
 from asyncinvoices._config import Credentials
-from asyncinvoices._quota import default_quota_key
+from asyncinvoices._http.quota import default_quota_key
 from asyncinvoices.testing import FakeCloudflare
 
 from .redis_server import RedisServer, free_port

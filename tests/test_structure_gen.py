@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asyncinvoices import Invoice
-from asyncinvoices._converter import _HOOKS, make_converter
-from asyncinvoices._structure_gen import Inline, make_structure_fn
+from asyncinvoices._wire.converter import _HOOKS, make_converter
+from asyncinvoices._wire.structure_gen import Inline, make_structure_fn
 
 UTC = dt.timezone.utc
 
@@ -84,7 +84,7 @@ def test_the_fast_converter_uses_the_generated_hook_and_the_detailed_one_cattrs(
         "<asyncinvoices generated structure asyncinvoices._models.Invoice>"
     )
     assert "cattrs" not in fast.__code__.co_filename
-    assert detailed.__module__ == "asyncinvoices._converter"
+    assert detailed.__module__ == "asyncinvoices._wire.converter"
 
 
 def test_absent_optionals_are_none_and_extra_is_a_new_dict_each_time() -> None:

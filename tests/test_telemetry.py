@@ -25,7 +25,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from yarl import URL
 
 from asyncinvoices import Backoff, ConfigurationError, InvoiceClient, RequestEvent, ServerError
-from asyncinvoices._fetcher import RequestCounts
+from asyncinvoices._http.counts import RequestCounts
 from asyncinvoices.testing import FakeCloudflare, Fault
 
 pytestmark = pytest.mark.anyio
@@ -325,7 +325,7 @@ _WITHOUT_OTEL = textwrap.dedent(
         except ConfigurationError as exc:
             refused = str(exc)
         loaded = sorted(m for m in sys.modules if m.startswith("opentelemetry"))
-        print(len(ids), len(events), refused, loaded, "asyncinvoices._otel" in sys.modules)
+        print(len(ids), len(events), refused, loaded, "asyncinvoices._http.otel" in sys.modules)
 
     anyio.run(main, backend="asyncio")
     """
@@ -346,8 +346,8 @@ def test_without_opentelemetry_the_client_works_and_imports_none_of_it() -> None
 
 def test_without_opentelemetry_no_probe_is_made() -> None:
     """The no-op observer's scopes leave the walk as it is and give the transport no probe."""
-    from asyncinvoices._fetcher import RequestCounts
-    from asyncinvoices._telemetry import NO_OBSERVER, NO_SCOPE
+    from asyncinvoices._http.counts import RequestCounts
+    from asyncinvoices._http.telemetry import NO_OBSERVER, NO_SCOPE
 
     scope = NO_OBSERVER.walk("0" * 32, "all", RequestCounts())
     assert scope is NO_SCOPE
@@ -452,9 +452,9 @@ def test_a_blocking_walks_span_is_a_child_of_the_callers_span(otel: Telemetry) -
 
 async def test_on_request_without_opentelemetry(monkeypatch: pytest.MonkeyPatch) -> None:
     """With OpenTelemetry absent, on_request alone still sees every attempt on the wire."""
-    from asyncinvoices import _telemetry
+    from asyncinvoices._http import observe
 
-    monkeypatch.setattr(_telemetry, "_OTEL", [None])
+    monkeypatch.setattr(observe, "_OTEL", [None])
     events: list[RequestEvent] = []
     faults = [Fault.status(502, page=2, attempt=1)]
     async with FakeCloudflare(invoices=25, faults=faults) as fake:

@@ -118,7 +118,7 @@ async def test_governor_keeps_no_more_in_flight_than_the_header_says_remain() ->
     import anyio
 
     from asyncinvoices import RateGovernor
-    from asyncinvoices._protocol import RateLimitHeader
+    from asyncinvoices._wire.protocol import RateLimitHeader
 
     governor = RateGovernor(None)
     started: list[int] = []

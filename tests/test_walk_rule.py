@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 from asyncinvoices import Invoice
-from asyncinvoices._walk_rule import (
+from asyncinvoices._mirror.walk_rule import (
     AccountWalkState,
     OpenInvoices,
     WalkPlan,

@@ -30,10 +30,10 @@ from asyncinvoices._config import (
     resolve_base_url,
 )
 from asyncinvoices._errors import ConfigurationError
+from asyncinvoices._http.quota import ENV_SHARED_QUOTA
+from asyncinvoices._http.quota_file import cache_directory
 from asyncinvoices._models import FetchStats, ManyStats, RateLimit, RateWait
-from asyncinvoices._quota import ENV_SHARED_QUOTA
-from asyncinvoices._quota_file import cache_directory
-from asyncinvoices._stream import InvoiceStream
+from asyncinvoices._streams.invoices import InvoiceStream
 
 from ._atomic import atomic_text_file
 from ._formats import Writer, make_writer

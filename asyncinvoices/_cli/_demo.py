@@ -294,7 +294,7 @@ LIMIT 6"""
 
 async def _mirror(ctx: Context, fake: Any, limit: RateLimit) -> None:
     """Mirror the demo's accounts into ``--db`` and print the sync's table and one query."""
-    from asyncinvoices._mirror import InvoiceMirror
+    from asyncinvoices._mirror.sync import InvoiceMirror
 
     from ._sync import database_url, render_report
 

@@ -27,7 +27,7 @@ from asyncinvoices._errors import (
     ServerError,
     TransportError,
 )
-from asyncinvoices._mirror_types import MirrorBusyError, MirrorError
+from asyncinvoices._mirror.types import MirrorBusyError, MirrorError
 
 __all__ = ["EXIT_CODES_HELP", "ExitCode", "describe", "exit_codes_help", "network_text"]
 

@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from asyncinvoices._errors import AsyncInvoicesError, ConfigurationError
-from asyncinvoices._many import ManyStream
 from asyncinvoices._models import Account
+from asyncinvoices._streams.many import ManyStream
 
 from ._atomic import atomic_text_file
 from ._failures import ExitCode, describe

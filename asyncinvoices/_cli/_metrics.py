@@ -21,9 +21,9 @@ import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from asyncinvoices._mirror import InvoiceMirror
-from asyncinvoices._mirror_types import SyncReport
-from asyncinvoices._telemetry import RequestEvent
+from asyncinvoices._http.telemetry import RequestEvent
+from asyncinvoices._mirror.sync import InvoiceMirror
+from asyncinvoices._mirror.types import SyncReport
 
 from ._atomic import atomic_text_file
 

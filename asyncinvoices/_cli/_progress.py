@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import anyio
 
-from asyncinvoices._governor import RateGovernor
+from asyncinvoices._http.governor import RateGovernor
 from asyncinvoices._models import FetchStats, ManyStats
 
 if TYPE_CHECKING:

@@ -18,8 +18,9 @@ from typing import Any, Final
 import anyio
 
 from asyncinvoices._errors import ConfigurationError, RateLimitError
-from asyncinvoices._mirror import InvoiceMirror
-from asyncinvoices._mirror_types import (
+from asyncinvoices._mirror.plan import DEFAULT_FULL_EVERY, DEFAULT_LOOKBACK, MAX_LOOKBACK
+from asyncinvoices._mirror.sync import InvoiceMirror
+from asyncinvoices._mirror.types import (
     DEFAULT_DB_URL,
     ENV_DB,
     AccountSync,
@@ -29,7 +30,6 @@ from asyncinvoices._mirror_types import (
     parse_database_url,
 )
 from asyncinvoices._models import FetchStats, ManyStats
-from asyncinvoices._sync_plan import DEFAULT_FULL_EVERY, DEFAULT_LOOKBACK, MAX_LOOKBACK
 
 from ._commands import Context, make_client, with_governor_watch
 from ._failures import ExitCode

@@ -1,0 +1,237 @@
+"""The account listing's pages, ``GET /accounts``, decoded without I/O: ``(status, headers,
+body)`` in, an :class:`AccountPage` or a typed error out.
+
+docs/cloudflare-api.md, "Listing accounts": ``result`` is a list of accounts and the paging
+lives in ``result_info`` only (``page``, ``per_page``, ``count``, ``total_count``,
+``total_pages``); there is no ``has_more``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, Final
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
+from asyncinvoices._errors import ResponseFormatError
+from asyncinvoices._models import Account
+from asyncinvoices._wire.protocol import (
+    DECODE_ERRORS,
+    decode_json,
+    get_header,
+    raise_for_error,
+    snippet,
+)
+
+__all__ = [
+    "LISTING_PATH",
+    "AccountDecoder",
+    "AccountPage",
+    "ListingInfo",
+    "make_account_converter",
+]
+
+LISTING_PATH: Final = "/accounts"
+
+
+_ACCOUNT_FIELDS = frozenset(a.name for a in attrs.fields(Account) if a.name != "extra")
+
+
+@attrs.frozen(kw_only=True)
+class ListingInfo:
+    """The ``result_info`` block of a listing page; each number ``None`` when absent.
+
+    Attributes:
+        page: The page the server answered.
+        per_page: The page size the server used.
+        count: Accounts on this page.
+        total_count: Accounts in the whole listing.
+        total_pages: Pages in the whole listing.
+    """
+
+    page: int | None = None
+    per_page: int | None = None
+    count: int | None = None
+    total_count: int | None = None
+    total_pages: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class AccountPage:
+    """One decoded page of ``GET /accounts``.
+
+    Attributes:
+        number: The page number that was requested.
+        accounts: The page's accounts, in the server's order.
+        info: Its ``result_info``, or ``None`` when the server sent none.
+        ray_id: The ``cf-ray`` header.
+    """
+
+    number: int
+    accounts: tuple[Account, ...]
+    info: ListingInfo | None
+    ray_id: str | None = None
+
+
+def _structure_str(value: object, _: object) -> str:
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+_ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|z|[+-]\d\d:?\d\d)?")
+
+
+def _structure_time(value: object, _: object) -> dt.datetime:
+    # An ISO-8601 string such as 2014-03-01T12:21:02.0000Z (four fractional digits, which
+    # datetime.fromisoformat refuses before Python 3.11): read by hand, returned in UTC.
+    if not isinstance(value, str):
+        raise TypeError(f"expected an ISO-8601 string, got {type(value).__name__}")
+    match = _ISO.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"not an ISO-8601 time: {value[:40]!r}")
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    micro = int((match.group(7) or "0")[:6].ljust(6, "0"))
+    zone = match.group(8)
+    tz = dt.timezone.utc
+    if zone not in (None, "Z", "z"):
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        tz = dt.timezone(sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    when = dt.datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
+    return when.astimezone(dt.timezone.utc)
+
+
+def _structure_mapping(value: object, _: object) -> Mapping[str, Any]:
+    if isinstance(value, dict):
+        return value
+    raise TypeError(f"expected an object, got {type(value).__name__}")
+
+
+def make_account_converter() -> cattrs.Converter:
+    """Return a new converter that reads a listed account strictly, naming bad fields."""
+    converter = cattrs.Converter(detailed_validation=True)
+    converter.register_structure_hook(str, _structure_str)
+    converter.register_structure_hook(dt.datetime, _structure_time)
+    converter.register_structure_hook_func(lambda t: t == Mapping[str, Any], _structure_mapping)
+    converter.register_structure_hook(
+        Account,
+        make_dict_structure_fn(
+            Account, converter, _cattrs_forbid_extra_keys=False, extra=override(omit=True)
+        ),
+    )
+    return converter
+
+
+def _reason(exc: BaseException, _: object) -> str:
+    return "required field missing" if isinstance(exc, KeyError) else str(exc)
+
+
+def _count(block: Mapping[str, Any], key: str, page: int) -> int | None:
+    value = block.get(key)
+    if value is None:
+        return None
+    if (
+        isinstance(value, Decimal)
+        and value.is_finite()
+        and value.adjusted() < 18  # int() of 1E+10000000 takes minutes; no count is as large
+        and value == value.to_integral_value()
+    ):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 10**18:
+        raise ResponseFormatError(
+            f"page {page}: result_info.{key} is not a whole number >= 0: {value!r}"[:200],
+            page=page,
+            field=f"result_info.{key}",
+        )
+    return value
+
+
+class AccountDecoder:
+    """Turns one response of ``GET /accounts`` into an :class:`AccountPage` or an exception.
+
+    Error responses are classified exactly as the invoice endpoint's are
+    (:func:`~asyncinvoices._wire.protocol.raise_for_error`). Unknown account fields are kept in
+    :attr:`Account.extra`.
+    """
+
+    def __init__(self) -> None:
+        self._converter = make_account_converter()
+
+    def __call__(
+        self, status: int, headers: Mapping[str, str], body: bytes, page: int, now: dt.datetime
+    ) -> AccountPage:
+        """Decode the response to the request for ``page``.
+
+        Raises:
+            APIError: A subclass chosen by status and Cloudflare code, for error responses.
+            ResponseFormatError: If the body is not the documented envelope.
+        """
+        ray_id = get_header(headers, "cf-ray")
+        payload: Any = None
+        try:
+            payload = decode_json(body)
+        except DECODE_ERRORS:
+            payload = None
+        raise_for_error(status, headers, body, payload, page=page, ray_id=ray_id, now=now)
+        try:
+            return self._page(payload, body, page=page, ray_id=ray_id)
+        except ResponseFormatError as exc:
+            exc.ray_id = ray_id
+            raise
+
+    def _page(self, payload: Any, body: bytes, *, page: int, ray_id: str | None) -> AccountPage:
+        if not isinstance(payload, dict) or payload.get("success") is not True:
+            raise ResponseFormatError(
+                f"page {page}: not a success envelope: {snippet(body)}", page=page
+            )
+        result = payload.get("result")
+        if not isinstance(result, list):
+            raise ResponseFormatError(
+                f"page {page}: 'result' is missing or not a list", page=page, field="result"
+            )
+        block = payload.get("result_info")
+        info: ListingInfo | None = None
+        if isinstance(block, dict):
+            info = ListingInfo(
+                **{k: _count(block, k, page) for k in attrs.fields_dict(ListingInfo)}
+            )
+        elif block is not None:
+            raise ResponseFormatError(
+                f"page {page}: result_info is not an object", page=page, field="result_info"
+            )
+        accounts = tuple(
+            self.structure(r, where=f"result[{i}]", page=page) for i, r in enumerate(result)
+        )
+        return AccountPage(number=page, accounts=accounts, info=info, ray_id=ray_id)
+
+    def structure(self, record: object, *, where: str, page: int) -> Account:
+        """Structure one element of ``result`` into an :class:`Account`.
+
+        Raises:
+            ResponseFormatError: Naming the field that is missing or of the wrong type.
+        """
+        if not isinstance(record, dict):
+            raise ResponseFormatError(
+                f"page {page}: {where} is {type(record).__name__}, not an object",
+                page=page,
+                field=where,
+            )
+        try:
+            account = self._converter.structure(record, Account)
+        except Exception as exc:
+            messages = cattrs.transform_error(exc, path="$", format_exception=_reason)
+            reason, _, path = (messages[0] if messages else str(exc)).rpartition(" @ ")
+            field = f"{where}.{path.removeprefix('$').lstrip('.')}".rstrip(".")
+            raise ResponseFormatError(
+                f"page {page}: {field}: {reason or exc}", page=page, field=field
+            ) from exc
+        extra = {k: v for k, v in record.items() if k not in _ACCOUNT_FIELDS}
+        if extra:
+            object.__setattr__(account, "extra", extra)
+        return account
