@@ -34,9 +34,13 @@ install: $(STAMP)
 demo: $(DEMO_STAMP)
 	$(BIN)/asyncinvoices demo
 
+# lint-imports holds the package to the contracts in pyproject.toml: the layers, the command
+# line on the public API only, the fake apart from the client, no I/O in the wire layer, and
+# no import cycles.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict asyncinvoices
