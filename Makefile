@@ -40,7 +40,7 @@ demo: $(DEMO_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/lint-imports --no-cache
+	$(BIN)/lint-imports --no-cache --no-logo
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict asyncinvoices
@@ -71,7 +71,7 @@ test: lint typecheck pytest docs
 # report, which -q keeps off the terminal).
 DOCTEST_REPORT ?= docs/_build/doctest/output.txt
 test-summary:
-	@echo "make test passed: ruff check and format, mypy --strict, the tests with branch" \
+	@echo "make test passed: ruff check and format, the import contracts, mypy --strict, the tests with branch" \
 		"coverage (above), the documentation built with warnings as errors, and its" \
 		"$$(sed -n 's/^ *\([0-9][0-9]*\) tests*$$/\1/p' $(DOCTEST_REPORT)) doctests"
 

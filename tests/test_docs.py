@@ -157,8 +157,8 @@ def test_make_test_ends_with_a_plain_line_of_what_passed(tmp_path: Path) -> None
     )
 
     assert _make("-s", "test-summary", f"DOCTEST_REPORT={report}") == (
-        "make test passed: ruff check and format, mypy --strict, the tests with branch "
-        "coverage (above), the documentation built with warnings as errors, and its 44 "
+        "make test passed: ruff check and format, the import contracts, mypy --strict, the tests "
+        "with branch coverage (above), the documentation built with warnings as errors, and its 44 "
         "doctests\n"
     )
 
@@ -173,6 +173,7 @@ def test_make_test_keeps_configuration_dumps_out() -> None:
     assert steps == [
         ".venv/bin/ruff check .",
         ".venv/bin/ruff format --check .",
+        ".venv/bin/lint-imports --no-cache --no-logo",
         ".venv/bin/mypy --strict asyncinvoices",
         ".venv/bin/coverage run -m pytest -W error -q",
         ".venv/bin/sphinx-build -q -n -W --keep-going -b html docs docs/_build/html",
