@@ -21,7 +21,7 @@ from asyncinvoices._errors import ConfigurationError
 from asyncinvoices._http.counts import RequestCounts
 from asyncinvoices._http.telemetry import NO_SCOPE, Scope
 from asyncinvoices._models import Account, AccountStats
-from asyncinvoices._streams.channel import Channel, Spawn, StreamContext
+from asyncinvoices._streams.channel import Channel, Spawn, Stopwatch, StreamContext
 from asyncinvoices._walk.driver import PageSizeProbe, fetch_first
 from asyncinvoices._walk.in_order import InOrder, in_order
 from asyncinvoices._walk.listing import (
@@ -107,7 +107,7 @@ class AccountStream(StreamContext):
         self._size: int | None = None  # the page size the server serves, once page 1 showed it
         self._read_ahead = read_ahead
         self._on_progress = on_progress
-        self._clock = clock
+        self._watch = Stopwatch(clock)
         self._channel: Channel[AccountPage] = Channel(
             spawn, scope.wrap(self._produce, per_page=per_page)
         )
@@ -117,7 +117,6 @@ class AccountStream(StreamContext):
         self._planned: int | None = None
         self._total: int | None = None
         self._delivered = 0
-        self._began: float | None = None
 
     @property
     def total_count(self) -> int | None:
@@ -127,16 +126,12 @@ class AccountStream(StreamContext):
     @property
     def stats(self) -> AccountStats:
         """A snapshot of the listing so far."""
-        c = self._counts
         return AccountStats(
             pages=self._pages,
             planned_pages=self._planned,
             accounts=self._delivered,
             total_count=self._total,
-            requests=c.requests,
-            retries=c.retries,
-            throttled_seconds=c.throttled_seconds,
-            elapsed=0.0 if self._began is None else self._clock() - self._began,
+            **self._watch.counted(self._counts),
             page_size=self._size,
             fewest_requests=(
                 None
@@ -170,7 +165,7 @@ class AccountStream(StreamContext):
 
     def _start(self) -> None:
         if not self._channel.started and not self._channel.closed:
-            self._began = self._clock()
+            self._watch.start()
         self._channel.start()
 
     def __aiter__(self) -> AccountStream:
