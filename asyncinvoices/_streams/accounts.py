@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from asyncinvoices._errors import ConfigurationError
 from asyncinvoices._http.counts import RequestCounts
 from asyncinvoices._http.telemetry import NO_SCOPE, Scope
-from asyncinvoices._models import Account, AccountStats
+from asyncinvoices._models import Account, AccountStats, is_whole
 from asyncinvoices._streams.channel import Channel, Spawn, Stopwatch, StreamContext
 from asyncinvoices._walk.driver import PageSizeProbe, fetch_first
 from asyncinvoices._walk.in_order import InOrder, in_order
@@ -220,7 +220,7 @@ def check_listing_options(
             return None
         # The client's page size is for invoices; the listing allows 5 to 50.
         return min(LISTING_MAX_PER_PAGE, max(LISTING_MIN_PER_PAGE, default))
-    if isinstance(per_page, bool) or not isinstance(per_page, int):
+    if not is_whole(per_page):
         raise ConfigurationError("per_page must be a whole number")
     if not LISTING_MIN_PER_PAGE <= per_page <= LISTING_MAX_PER_PAGE:
         raise ConfigurationError(

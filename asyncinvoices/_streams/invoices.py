@@ -23,7 +23,7 @@ import attrs
 
 from asyncinvoices._errors import ConfigurationError
 from asyncinvoices._http.fetcher import WalkFetch
-from asyncinvoices._models import FetchStats, Invoice, InvoicePage, InvoiceType
+from asyncinvoices._models import FetchStats, Invoice, InvoicePage, InvoiceType, whole_at_least
 from asyncinvoices._walk import ledger as _ledger
 from asyncinvoices._walk.driver import Emit, Fetch, PageSizeProbe, Paginator
 from asyncinvoices._walk.ledger import Ledger
@@ -123,7 +123,7 @@ def _anchor_from_checkpoint(checkpoint: object, setup: WalkSetup) -> Anchor:
     position = checkpoint.get("position")
     invoice_id = checkpoint.get("last_id")
     created = checkpoint.get("last_created")
-    if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+    if not whole_at_least(position, 0):
         raise ConfigurationError("the checkpoint's position is not a whole number >= 0")
     if invoice_id is not None and not isinstance(invoice_id, str):
         raise ConfigurationError("the checkpoint's last_id is not a string")

@@ -30,7 +30,7 @@ from asyncinvoices import _models
 from asyncinvoices._errors import ConfigurationError, ResponseFormatError
 from asyncinvoices._models import Invoice
 
-from .structure_gen import Inline, make_structure_fn
+from .structure_gen import Inline, make_structure_fn, unknown_fields
 
 __all__ = [
     "InvoiceStructurer",
@@ -63,7 +63,7 @@ def keep_unknown(model: object, record: Mapping[str, Any], known: frozenset[str]
     comparing the keys tells.
     """
     if len(record) > len(known) or not record.keys() <= known:
-        extra = {k: v for k, v in record.items() if k not in known}
+        extra = unknown_fields(record, known)
         if extra:
             object.__setattr__(model, "extra", extra)
 
