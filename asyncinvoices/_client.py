@@ -32,6 +32,7 @@ from asyncinvoices._http.quota import (
 from asyncinvoices._http.quota_stores import open_store
 from asyncinvoices._http.telemetry import RequestEvent
 from asyncinvoices._streams.accounts import AccountStream, check_listing_options
+from asyncinvoices._walk.in_order import Deferred
 from asyncinvoices._walk.listing import LISTING_SIZES, Direction, listing_params
 from asyncinvoices._walk.pages import served_less
 from asyncinvoices._wire.accounts import LISTING_PATH, AccountDecoder, AccountPage
@@ -284,21 +285,19 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             raise ConfigurationError("this InvoiceClient is closed; create a new one")
         # anyio's supported way to hold a task group across __aenter__ and __aexit__: the
         # walks of the streams run in it, so none outlives the client.
-        host_error: BaseException | None = None
+        deferred = Deferred()
         async with anyio.create_task_group() as task_group:
             self._task_group = task_group
             self._state = _State.OPENED
             try:
-                yield self
-            except BaseException as exc:
-                # Raised again below, outside the task group, so that an error in the body of
-                # `async with` reaches the caller as itself, not inside an exception group.
-                host_error = exc
+                # An error in the body of `async with` is raised again below, outside the
+                # task group, so that it reaches the caller as itself.
+                with deferred.keep(BaseException):
+                    yield self
             finally:
                 self._task_group = None
                 await self.aclose()
-        if host_error is not None:
-            raise host_error
+        deferred.raise_kept()
 
     async def aclose(self) -> None:
         """Cancel every walk still running and close the connections this client opened.

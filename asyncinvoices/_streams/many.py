@@ -38,7 +38,7 @@ from asyncinvoices._errors import (
 )
 from asyncinvoices._models import Invoice, InvoicePage, ManyStats
 from asyncinvoices._streams.channel import Background, Spawn, Stopwatch, StreamContext
-from asyncinvoices._walk.in_order import as_library_error
+from asyncinvoices._walk.in_order import Deferred, as_library_error
 from asyncinvoices._wire.protocol import Received
 
 from .accounts import AccountStream
@@ -289,7 +289,7 @@ class ManyStream(StreamContext):
         self._source_done = False
         self._producer_ended = False
         self._rate_limited = False
-        self._source_error: AsyncInvoicesError | None = None
+        self._source = Deferred()
         self._seen = 0
         self._accounts_done = 0
         self._totals = _Totals()
@@ -306,7 +306,8 @@ class ManyStream(StreamContext):
     async def _produce(self) -> None:
         try:
             async with anyio.create_task_group() as tg:
-                try:
+                # The listing's failure is the consumer's, after the walks before it.
+                with self._source.keep(Exception):
                     if self._ids is not None:
                         for account_id in self._ids:
                             if not await self._open(account_id, tg):
@@ -318,8 +319,6 @@ class ManyStream(StreamContext):
                             async for account in accounts:
                                 if not await self._open(account.id, tg):
                                     break
-                except Exception as exc:  # the listing failed: reached after the walks
-                    self._source_error = as_library_error(exc)
                 self._source_done = True
                 self._window.wake_consumer()
         finally:
@@ -475,6 +474,12 @@ class ManyStream(StreamContext):
                 _plus(t.fewest, listing.fewest_requests if listing else None),
             ),
         )
+
+    @property
+    def _source_error(self) -> AsyncInvoicesError | None:
+        """How the listing of the accounts failed, if it did."""
+        error = self._source.error
+        return None if not isinstance(error, Exception) else as_library_error(error)
 
     def _accounts_total(self) -> int | None:
         if self._ids is not None:
