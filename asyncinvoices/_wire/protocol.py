@@ -436,12 +436,7 @@ def _pagination(block: object, *, where: str, page: int) -> Pagination | None:
 
 
 def decode_envelope(
-    status: int,
-    headers: Mapping[str, str],
-    body: bytes,
-    *,
-    page: int,
-    now: dt.datetime | None = None,
+    status: int, headers: Mapping[str, str], body: bytes, *, page: int, now: dt.datetime
 ) -> tuple[dict[str, Any], str | None]:
     """Decode a response of any endpoint up to its envelope: the one path every decoder takes.
 
@@ -481,15 +476,7 @@ def decode_envelope(
             payload = decode_json(body)
         except DECODE_ERRORS as exc:
             decode_error = exc
-    raise_for_error(
-        status,
-        headers,
-        body,
-        payload,
-        page=page,
-        ray_id=ray_id,
-        now=now or dt.datetime.now(dt.timezone.utc),
-    )
+    raise_for_error(status, headers, body, payload, page=page, ray_id=ray_id, now=now)
     if not is_json or decode_error is not None:
         what = "is not valid JSON" if is_json else "is not JSON"
         raise ResponseFormatError(
@@ -573,20 +560,16 @@ class ResponseDecoder:
         page: int,
         now: dt.datetime | None = None,
     ) -> InvoicePage:
-        """Decode a response to the request for ``page``.
-
-        Args:
-            status: The HTTP status.
-            headers: The response headers (any case).
-            body: The whole response body.
-            page: The page number that was requested.
-            now: The current UTC time, to read a ``Retry-After`` given as a date.
+        """Decode a response to the request for ``page``: its envelope as every endpoint's
+        (:func:`decode_envelope`, whose arguments these are; ``now`` defaults to the current
+        time), then ``result.invoices`` and the pagination.
 
         Raises:
             APIError: A subclass chosen by :func:`error_for_status` for error responses.
             ResponseFormatError: If the body is not the documented envelope.
         """
-        payload, ray_id = decode_envelope(status, headers, body, page=page, now=now)
+        when = now or dt.datetime.now(dt.timezone.utc)
+        payload, ray_id = decode_envelope(status, headers, body, page=page, now=when)
         return self._page(payload, page=page, ray_id=ray_id)
 
     def receive(
