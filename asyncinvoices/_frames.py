@@ -189,8 +189,7 @@ def to_polars(invoices: Iterable[Invoice] | Iterable[tuple[str, Invoice]]) -> po
     pairs, the first column is ``account_id``, as ``String``.
 
     Args:
-        invoices: Any iterable of invoices, e.g. what ``list_invoices`` returned; or of
-            ``(account_id, invoice)`` pairs, e.g. what ``invoices_many`` yielded.
+        invoices: Invoices or ``(account_id, invoice)`` pairs, as for :func:`to_pandas`.
 
     Returns:
         A new DataFrame.
