@@ -22,6 +22,7 @@ __all__ = [
     "InvoicePage",
     "InvoiceType",
     "ManyStats",
+    "PageNumbers",
     "Pagination",
     "RateLimit",
     "RateWait",
@@ -119,7 +120,24 @@ class Invoice:
 
 
 @attrs.frozen(kw_only=True)
-class Pagination:
+class PageNumbers:
+    """The numbers every Cloudflare list endpoint reports about its paging, each ``None``
+    when not reported; each endpoint's block adds its own (:class:`Pagination`, the account
+    listing's ``result_info``).
+
+    Attributes:
+        page: The page number the server says it returned (1-based).
+        per_page: The page size the server used, which may be smaller than the one asked for.
+        total_count: How many items match, in all pages.
+    """
+
+    page: int | None = None
+    per_page: int | None = None
+    total_count: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Pagination(PageNumbers):
     """The pagination block of a response, as the server reported it.
 
     Read from ``result.pagination``, or from the top-level ``result_info`` when the former is
@@ -133,9 +151,6 @@ class Pagination:
         has_more: Whether the server says more pages follow, or ``None`` when not reported.
     """
 
-    page: int | None = None
-    per_page: int | None = None
-    total_count: int | None = None
     has_more: bool | None = None
 
 

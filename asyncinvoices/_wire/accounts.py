@@ -18,7 +18,7 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
 from asyncinvoices._errors import ResponseFormatError
-from asyncinvoices._models import Account
+from asyncinvoices._models import Account, PageNumbers
 from asyncinvoices._wire.converter import (
     describe_failure,
     keep_unknown,
@@ -43,21 +43,12 @@ _ACCOUNT_FIELDS = known_fields(Account)
 
 
 @attrs.frozen(kw_only=True)
-class ListingInfo:
-    """The ``result_info`` block of a listing page; each number ``None`` when absent.
+class ListingInfo(PageNumbers):
+    """The ``result_info`` block of a listing page: the paging numbers of every list
+    endpoint, and the listing's own ``count`` (accounts on this page) and ``total_pages``;
+    each ``None`` when absent."""
 
-    Attributes:
-        page: The page the server answered.
-        per_page: The page size the server used.
-        count: Accounts on this page.
-        total_count: Accounts in the whole listing.
-        total_pages: Pages in the whole listing.
-    """
-
-    page: int | None = None
-    per_page: int | None = None
     count: int | None = None
-    total_count: int | None = None
     total_pages: int | None = None
 
 
