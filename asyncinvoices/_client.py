@@ -454,21 +454,9 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
         """Iterate over the pages of ``account_id`` in order; see :meth:`invoices`.
 
         Each page holds the invoices delivered from it, so that the pages' invoices, taken
-        together, are every invoice exactly once.
-
-        Args:
-            account_id: The Cloudflare account id (32 hexadecimal characters).
-            type: ``"all"``, ``"auto"`` (auto top-ups) or ``"manual"`` (manual top-ups).
-            per_page: Overrides the client's page size for this walk.
-            max_concurrency: Lowers the client's concurrency for this walk.
-            read_ahead: Overrides the client's read-ahead for this walk.
-            since: Only invoices created at or after this instant (a timezone-aware
-                datetime). Invoices come newest first, so the walk stops once a page ends
-                before it; if the server's order turns out not to be by ``created``, every
-                page is fetched and filtered (``stats.unordered``).
-            until: Only invoices created before this instant.
-            on_progress: Called with :class:`FetchStats` after each page.
-            resume: A value from :meth:`PageStream.checkpoint` to continue after.
+        together, are every invoice exactly once. The arguments are those of
+        :meth:`invoices`; ``resume`` takes a value from :meth:`PageStream.checkpoint` (or
+        :meth:`InvoiceStream.checkpoint`: a walk's checkpoint is the same for both).
 
         Raises:
             ConfigurationError: At once, for an invalid argument.
