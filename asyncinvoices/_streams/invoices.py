@@ -179,12 +179,16 @@ class WalkState:
         """The walk, in its telemetry scope: a span around it, when OpenTelemetry is on."""
         return self.setup.fetch.scope.wrap(self.paginator.run, per_page=self.setup.per_page)
 
-    def handed(self, invoices: tuple[Invoice, ...] | list[Invoice]) -> None:
-        """Count ``invoices`` as handed to the consumer, the last one as where to resume."""
+    def handed(self, invoice: Invoice) -> None:
+        """Count ``invoice`` as handed to the consumer: the walk resumes after it."""
+        self.delivered += 1
+        self.last_id, self.last_created = invoice.id, invoice.created
+
+    def handed_page(self, invoices: tuple[Invoice, ...]) -> None:
+        """Count a page's ``invoices`` as handed to the consumer, as :meth:`handed` does."""
         if invoices:
-            self.delivered += len(invoices)
-            last = invoices[-1]
-            self.last_id, self.last_created = last.id, last.created
+            self.delivered += len(invoices) - 1
+            self.handed(invoices[-1])
 
     def checkpoint(self) -> dict[str, Any]:
         """The checkpoint after every invoice handed over, resumed ones included."""
@@ -321,7 +325,7 @@ class InvoiceStream(_Stream):
             self._pending.extend(page.invoices)
             self._progress()
         invoice = self._pending.popleft()
-        self._state.handed((invoice,))
+        self._state.handed(invoice)
         return invoice
 
 
@@ -338,6 +342,6 @@ class PageStream(_Stream):
 
     async def __anext__(self) -> InvoicePage:
         page = await self._next_page()
-        self._state.handed(page.invoices)
+        self._state.handed_page(page.invoices)
         self._progress()
         return page

@@ -371,7 +371,7 @@ class ManyStream(StreamContext):
             await self._advance()
         head = self._window.walks[0]
         invoice = self._pending.popleft()
-        head.state.handed((invoice,))
+        head.state.handed(invoice)
         self._invoices += 1
         return head.account_id, invoice
 
