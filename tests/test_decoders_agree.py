@@ -15,12 +15,14 @@ import pytest
 from asyncinvoices import (
     APIError,
     AsyncInvoicesError,
+    InvoiceClient,
     NotFoundError,
     ResponseFormatError,
     ServerError,
 )
 from asyncinvoices._wire.accounts import AccountDecoder
 from asyncinvoices._wire.protocol import ResponseDecoder
+from asyncinvoices.testing import FakeCloudflare, Fault
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 JSON = "application/json"
@@ -156,3 +158,71 @@ def test_both_endpoints_refuse_a_bad_response_alike(
     else:
         assert isinstance(invoices, ResponseFormatError)
         assert (invoices.field, invoices.ray_id, invoices.page) == (field, RAY, 4)
+
+
+# ------------------------------------------------------------------ over HTTP, from the fake
+
+
+def _client(fake: FakeCloudflare) -> InvoiceClient:
+    return InvoiceClient(
+        api_token=fake.api_token, base_url=fake.base_url, max_retries=0, rate_limit=None
+    )
+
+
+async def _first_page(client: InvoiceClient, fake: FakeCloudflare, endpoint: str) -> None:
+    if endpoint == "invoices":
+        await client.get_page(fake.account_id, page=1, per_page=20)
+        return
+    async with client.accounts(per_page=20) as accounts:
+        [account async for account in accounts]
+
+
+async def _over_http(fault: Fault, endpoint: str) -> tuple[AsyncInvoicesError, int]:
+    """The error one request to ``endpoint`` ends with, and the requests the fake received."""
+    async with FakeCloudflare(3, faults=[fault]) as fake:
+        async with _client(fake) as client:
+            with pytest.raises(AsyncInvoicesError) as caught:
+                await _first_page(client, fake, endpoint)
+        return caught.value, fake.received
+
+
+def _without_ray(error: AsyncInvoicesError) -> tuple[object, ...]:
+    """What a caller reads of the error, its ray id (one per response) left out."""
+    ray = getattr(error, "ray_id", None)
+    text = str(error) if ray is None else str(error).replace(ray, "RAY")
+    codes = error.codes if isinstance(error, APIError) else ()
+    status = error.status if isinstance(error, APIError) else None
+    return (type(error), text, status, codes, getattr(error, "page", None))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("fault", "cls", "message"),
+    [
+        (Fault.status(502), ServerError, "HTTP 502 (page 1): "),
+        (Fault.malformed_json(), ResponseFormatError, "page 1: HTTP 200 body is not valid JSON: "),
+        (
+            Fault.error_envelope(7003, "Could not route", status=200),
+            NotFoundError,
+            "HTTP 200 (page 1): 7003 Could not route [cf-ray RAY]",
+        ),
+    ],
+    ids=["html 502", "truncated json", "success false"],
+)
+async def test_the_fake_s_faults_end_both_endpoints_alike(
+    fault: Fault, cls: type[AsyncInvoicesError], message: str
+) -> None:
+    """The same fault from the fake ends an invoice request and a listing request with the
+    same error, after exactly one request each (no retries asked for)."""
+    invoices, sent_invoices = await _over_http(fault, "invoices")
+    accounts, sent_accounts = await _over_http(fault, "accounts")
+    assert type(invoices) is cls
+    ray = getattr(invoices, "ray_id", None) or "RAY"
+    assert str(invoices).replace(ray, "RAY").startswith(message)
+    assert (sent_invoices, sent_accounts) == (1, 1)
+    if isinstance(invoices, ResponseFormatError):
+        # The quoted start of the body is each endpoint's own; the rest is the same.
+        assert type(accounts) is cls
+        assert str(accounts).startswith(message)
+    else:
+        assert _without_ray(accounts) == _without_ray(invoices)
