@@ -120,8 +120,10 @@ def _reason(exc: BaseException, _: object) -> str:
 class AccountDecoder:
     """Turns one response of ``GET /accounts`` into an :class:`AccountPage` or an exception.
 
-    Error responses are classified exactly as the invoice endpoint's are
-    (:func:`~asyncinvoices._wire.protocol.raise_for_error`). Unknown account fields are kept in
+    Up to the envelope, a response is decoded exactly as the invoice endpoint's is
+    (:func:`~asyncinvoices._wire.protocol.decode_envelope`): the same redirect, status,
+    content-type, JSON and ``success`` checks, the same errors. Only ``result`` (a list of
+    accounts) and ``result_info`` are this decoder's own. Unknown account fields are kept in
     :attr:`Account.extra`.
     """
 
