@@ -32,6 +32,7 @@ from asyncinvoices._http.quota import (
 from asyncinvoices._http.quota_stores import open_store
 from asyncinvoices._http.telemetry import RequestEvent
 from asyncinvoices._streams.accounts import AccountStream, check_listing_options
+from asyncinvoices._walk.in_order import Deferred
 from asyncinvoices._walk.listing import LISTING_SIZES, Direction, listing_params
 from asyncinvoices._walk.pages import served_less
 from asyncinvoices._wire.accounts import LISTING_PATH, AccountDecoder, AccountPage
@@ -284,21 +285,19 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
             raise ConfigurationError("this InvoiceClient is closed; create a new one")
         # anyio's supported way to hold a task group across __aenter__ and __aexit__: the
         # walks of the streams run in it, so none outlives the client.
-        host_error: BaseException | None = None
+        deferred = Deferred()
         async with anyio.create_task_group() as task_group:
             self._task_group = task_group
             self._state = _State.OPENED
             try:
-                yield self
-            except BaseException as exc:
-                # Raised again below, outside the task group, so that an error in the body of
-                # `async with` reaches the caller as itself, not inside an exception group.
-                host_error = exc
+                # An error in the body of `async with` is raised again below, outside the
+                # task group, so that it reaches the caller as itself.
+                with deferred.keep(BaseException):
+                    yield self
             finally:
                 self._task_group = None
                 await self.aclose()
-        if host_error is not None:
-            raise host_error
+        deferred.raise_kept()
 
     async def aclose(self) -> None:
         """Cancel every walk still running and close the connections this client opened.
@@ -455,21 +454,9 @@ class InvoiceClient(anyio.AsyncContextManagerMixin):
         """Iterate over the pages of ``account_id`` in order; see :meth:`invoices`.
 
         Each page holds the invoices delivered from it, so that the pages' invoices, taken
-        together, are every invoice exactly once.
-
-        Args:
-            account_id: The Cloudflare account id (32 hexadecimal characters).
-            type: ``"all"``, ``"auto"`` (auto top-ups) or ``"manual"`` (manual top-ups).
-            per_page: Overrides the client's page size for this walk.
-            max_concurrency: Lowers the client's concurrency for this walk.
-            read_ahead: Overrides the client's read-ahead for this walk.
-            since: Only invoices created at or after this instant (a timezone-aware
-                datetime). Invoices come newest first, so the walk stops once a page ends
-                before it; if the server's order turns out not to be by ``created``, every
-                page is fetched and filtered (``stats.unordered``).
-            until: Only invoices created before this instant.
-            on_progress: Called with :class:`FetchStats` after each page.
-            resume: A value from :meth:`PageStream.checkpoint` to continue after.
+        together, are every invoice exactly once. The arguments are those of
+        :meth:`invoices`; ``resume`` takes a value from :meth:`PageStream.checkpoint` (or
+        :meth:`InvoiceStream.checkpoint`: a walk's checkpoint is the same for both).
 
         Raises:
             ConfigurationError: At once, for an invalid argument.

@@ -14,7 +14,7 @@ import urllib.parse
 from collections.abc import Mapping
 
 from ._errors import ConfigurationError
-from ._models import INVOICE_TYPES, InvoiceType
+from ._models import INVOICE_TYPES, InvoiceType, is_number, number_at_least, whole_at_least
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -249,7 +249,7 @@ def positive_int(value: object, name: str, *, minimum: int = 1) -> int:
     Raises:
         ConfigurationError: Otherwise.
     """
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if not whole_at_least(value, minimum):
         raise ConfigurationError(f"{name} must be an integer >= {minimum}, not {value!r}")
     return value
 
@@ -260,9 +260,9 @@ def positive_float(value: object, name: str, *, allow_zero: bool = False) -> flo
     Raises:
         ConfigurationError: Otherwise.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_number(value):
         raise ConfigurationError(f"{name} must be a number, not {value!r}")
     number = float(value)
-    if number != number or number == float("inf") or number < 0 or (number == 0 and not allow_zero):
+    if not number_at_least(number, 0, inclusive=allow_zero) or number == float("inf"):
         raise ConfigurationError(f"{name} must be a finite number > 0, not {value!r}")
     return number

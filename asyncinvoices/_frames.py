@@ -42,6 +42,30 @@ _BOOLEANS = ("attempted", "auto_advance")
 _POLARS_DIGITS = 38  # polars' Decimal is a 128-bit integer and a scale
 
 
+@attrs.frozen
+class _Kinds:
+    """One library's column type for each kind of field; the fields' kinds are the same for
+    every library."""
+
+    time: Any  # created
+    count: Any  # attempt_count
+    boolean: Any
+    string: Any
+    other: Any  # amounts in pandas, and unknown fields
+
+    def of(self, name: str) -> Any:
+        """The column type of the field ``name``."""
+        if name == "created":
+            return self.time
+        if name == "attempt_count":
+            return self.count
+        if name in _BOOLEANS:
+            return self.boolean
+        if name in _STRINGS:
+            return self.string
+        return self.other
+
+
 def _require(module: str, caller: str) -> Any:
     try:
         return importlib.import_module(module)
@@ -122,19 +146,16 @@ def to_pandas(invoices: Iterable[Invoice] | Iterable[tuple[str, Invoice]]) -> pa
     """
     pd = _require("pandas", "to_pandas")
     columns = _columns(invoices)
-    series: dict[str, Any] = {}
-    for name, values in columns.items():
-        if name == "created":
-            dtype: Any = pd.DatetimeTZDtype(unit="us", tz="UTC")
-        elif name == "attempt_count":
-            dtype = "Int64"
-        elif name in _BOOLEANS:
-            dtype = "boolean"
-        elif name in _STRINGS:
-            dtype = "string"
-        else:
-            dtype = object
-        series[name] = pd.Series(values, dtype=dtype, name=name)
+    kinds = _Kinds(
+        time=pd.DatetimeTZDtype(unit="us", tz="UTC"),
+        count="Int64",
+        boolean="boolean",
+        string="string",
+        other=object,
+    )
+    series = {
+        name: pd.Series(values, dtype=kinds.of(name), name=name) for name, values in columns.items()
+    }
     frame: pandas.DataFrame = pd.DataFrame(series, columns=list(columns))
     return frame
 
@@ -168,8 +189,7 @@ def to_polars(invoices: Iterable[Invoice] | Iterable[tuple[str, Invoice]]) -> po
     pairs, the first column is ``account_id``, as ``String``.
 
     Args:
-        invoices: Any iterable of invoices, e.g. what ``list_invoices`` returned; or of
-            ``(account_id, invoice)`` pairs, e.g. what ``invoices_many`` yielded.
+        invoices: Invoices or ``(account_id, invoice)`` pairs, as for :func:`to_pandas`.
 
     Returns:
         A new DataFrame.
@@ -181,21 +201,18 @@ def to_polars(invoices: Iterable[Invoice] | Iterable[tuple[str, Invoice]]) -> po
     """
     pl = _require("polars", "to_polars")
     columns = _columns(invoices)
-    series = []
-    for name, values in columns.items():
-        if name in _AMOUNTS:
-            series.append(_polars_decimal(pl, values, name))
-            continue
-        if name == "created":
-            dtype: Any = pl.Datetime("us", "UTC")
-        elif name == "attempt_count":
-            dtype = pl.Int64
-        elif name in _BOOLEANS:
-            dtype = pl.Boolean
-        elif name in _STRINGS:
-            dtype = pl.String
-        else:
-            dtype = pl.Object
-        series.append(pl.Series(name, values, dtype=dtype))
+    kinds = _Kinds(
+        time=pl.Datetime("us", "UTC"),
+        count=pl.Int64,
+        boolean=pl.Boolean,
+        string=pl.String,
+        other=pl.Object,
+    )
+    series = [
+        _polars_decimal(pl, values, name)
+        if name in _AMOUNTS
+        else pl.Series(name, values, dtype=kinds.of(name))
+        for name, values in columns.items()
+    ]
     frame: polars.DataFrame = pl.DataFrame(series)
     return frame

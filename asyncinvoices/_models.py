@@ -7,9 +7,10 @@ converter's job (``_wire/converter.py``); these classes know nothing about the w
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 import attrs
 
@@ -21,6 +22,7 @@ __all__ = [
     "InvoicePage",
     "InvoiceType",
     "ManyStats",
+    "PageNumbers",
     "Pagination",
     "RateLimit",
     "RateWait",
@@ -118,7 +120,24 @@ class Invoice:
 
 
 @attrs.frozen(kw_only=True)
-class Pagination:
+class PageNumbers:
+    """The numbers every Cloudflare list endpoint reports about its paging, each ``None``
+    when not reported; each endpoint's block adds its own (:class:`Pagination`, the account
+    listing's ``result_info``).
+
+    Attributes:
+        page: The page number the server says it returned (1-based).
+        per_page: The page size the server used, which may be smaller than the one asked for.
+        total_count: How many items match, in all pages.
+    """
+
+    page: int | None = None
+    per_page: int | None = None
+    total_count: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Pagination(PageNumbers):
     """The pagination block of a response, as the server reported it.
 
     Read from ``result.pagination``, or from the top-level ``result_info`` when the former is
@@ -132,9 +151,6 @@ class Pagination:
         has_more: Whether the server says more pages follow, or ``None`` when not reported.
     """
 
-    page: int | None = None
-    per_page: int | None = None
-    total_count: int | None = None
     has_more: bool | None = None
 
 
@@ -155,14 +171,57 @@ class InvoicePage:
     ray_id: str | None = None
 
 
-def _positive_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{attribute.name} must be a positive integer, got {value!r}")
+# The rules for the numbers a caller passes in (sizes, counts, seconds), in the lowest layer,
+# so that the settings (`_config`), the models' own fields and the retry policy's share them;
+# each raises its own error. A bool is not a number here, though Python says it is an int.
 
 
-def _positive_float(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{attribute.name} must be a positive number, got {value!r}")
+def is_number(value: object) -> TypeGuard[int | float]:
+    """Whether ``value`` is an int or a float, and not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_whole(value: object) -> TypeGuard[int]:
+    """Whether ``value`` is an int, and not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def whole_at_least(value: object, minimum: int) -> TypeGuard[int]:
+    """Whether ``value`` is an int (:func:`is_whole`) of at least ``minimum``."""
+    return is_whole(value) and value >= minimum
+
+
+def number_at_least(
+    value: object, minimum: float, *, inclusive: bool = True
+) -> TypeGuard[int | float]:
+    """Whether ``value`` is a number (:func:`is_number`) of at least ``minimum``, or above it
+    when not ``inclusive``; NaN is neither."""
+    if not is_number(value):
+        return False
+    return value >= minimum if inclusive else value > minimum
+
+
+def validated(
+    rule: Callable[[object], bool], wanted: str
+) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    """An attrs validator that raises ``ValueError`` unless ``rule(value)``.
+
+    Args:
+        rule: The check, e.g. ``functools.partial(whole_at_least, minimum=1)``.
+        wanted: What the value must be, for the message: ``"{name} must be {wanted}"``.
+    """
+
+    def validate(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not rule(value):
+            raise ValueError(f"{attribute.name} must be {wanted}, got {value!r}")
+
+    return validate
+
+
+_positive_int = validated(functools.partial(whole_at_least, minimum=1), "a positive integer")
+_positive_float = validated(
+    functools.partial(number_at_least, minimum=0, inclusive=False), "a positive number"
+)
 
 
 @attrs.frozen(kw_only=True)

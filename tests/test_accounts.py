@@ -137,7 +137,9 @@ def test_bad_envelopes(payload: Any, field: str) -> None:
 
 def test_not_json_and_error_envelopes() -> None:
     """A non-JSON 200 is a ResponseFormatError; a 403 / 9109 an AuthenticationError."""
-    with pytest.raises(ResponseFormatError, match=r"^page 2: not a success envelope: 'oops'$"):
+    with pytest.raises(
+        ResponseFormatError, match=r"^page 2: HTTP 200 body is not valid JSON: 'oops'$"
+    ):
         AccountDecoder()(200, {}, b"<html><b> oops</b>", 2, NOW)
     refused = {"success": False, "errors": [{"code": 9109, "message": "Unauthorized"}]}
     with pytest.raises(AuthenticationError) as caught:
@@ -159,7 +161,7 @@ def test_undecodable_json_is_a_format_error_never_a_decoder_exception(body: byte
 
     Found in review: an exponent beyond Decimal's range escaped as decimal.InvalidOperation.
     """
-    with pytest.raises(ResponseFormatError, match=r"^page 3: not a success envelope: "):
+    with pytest.raises(ResponseFormatError, match=r"^page 3: HTTP 200 body is not valid JSON: "):
         AccountDecoder()(200, {}, body, 3, NOW)
 
 

@@ -26,7 +26,7 @@ import functools
 import logging
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import anyio
 import attrs
@@ -65,6 +65,18 @@ Decode = Callable[[int, Mapping[str, str], bytes, int, dt.datetime], T]
 """Turns ``(status, headers, body, page, now)`` into a value, or raises a typed error."""
 
 logger = logging.getLogger("asyncinvoices")
+
+
+@attrs.frozen
+class _Call(Generic[T]):
+    """One GET as :meth:`PageFetcher.request` was asked for it, the same for every attempt."""
+
+    path: str
+    params: dict[str, str]
+    decode: Decode[T]
+    page: int
+    counts: RequestCounts
+    limiter: anyio.CapacityLimiter | None
 
 
 @attrs.frozen
@@ -215,13 +227,12 @@ class PageFetcher:
         """
         # One probe for all the attempts, so that each knows how many went before it.
         probe = scope.probe(page, path if template is None else template)
+        call = _Call(path, params, decode, page, counts, limiter)
         retry = 0
         while True:
             error: AsyncInvoicesError
             try:
-                return await self._send_once(
-                    path, params, decode, page, counts, limiter, retry=retry > 0, probe=probe
-                )
+                return await self._send_once(call, retry=retry > 0, probe=probe)
             except AsyncInvoicesError as exc:
                 error = exc
             # Decided outside the `except` block, so that a new error does not chain to it.
@@ -252,21 +263,11 @@ class PageFetcher:
             )
             await anyio.sleep(decision.delay)
 
-    async def _send_once(
-        self,
-        path: str,
-        params: dict[str, str],
-        decode: Decode[T],
-        page: int,
-        counts: RequestCounts,
-        limiter: anyio.CapacityLimiter | None,
-        *,
-        retry: bool,
-        probe: Probe | None = None,
-    ) -> T:
+    async def _send_once(self, call: _Call[T], *, retry: bool, probe: Probe | None = None) -> T:
         if self._closed:
             raise ConfigurationError("this InvoiceClient is closed")
-        url = self._base_url + path
+        page, params, limiter = call.page, call.params, call.limiter
+        url = self._base_url + call.path
         headers = self._credentials.headers()
         headers["Accept"] = "application/json"
         tally = WireTally()
@@ -288,7 +289,7 @@ class PageFetcher:
                     probe=probe,
                 )
         finally:
-            counts.add(tally, retry=retry)
+            call.counts.add(tally, retry=retry)
             self.totals.add(tally, retry=retry)
         if logger.isEnabledFor(logging.DEBUG):
             ray_id = raw.headers.get("cf-ray")
@@ -300,7 +301,9 @@ class PageFetcher:
                 extra={"page": page, "status": raw.status, "ray_id": ray_id},
             )
         self._governor.observe(parse_ratelimit(raw.headers))
-        return decode(raw.status, raw.headers, raw.body, page, dt.datetime.now(dt.timezone.utc))
+        return call.decode(
+            raw.status, raw.headers, raw.body, page, dt.datetime.now(dt.timezone.utc)
+        )
 
 
 def _log_fields(page: int, error: AsyncInvoicesError, wait: float) -> dict[str, object]:

@@ -49,8 +49,29 @@ SCHEMA_URL = "https://opentelemetry.io/schemas/1.26.0"
 _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)  # fmt: skip  # noqa: E501
 
 
+# The client's own counters: (attribute, name, unit, description).
+_COUNTERS = (
+    ("requests", "asyncinvoices.requests", "{request}",
+     "Requests that went on the wire, by status (or error.type)."),
+    ("retries", "asyncinvoices.retries", "{request}",
+     "Requests on the wire that repeated an earlier attempt."),
+    ("rate_limited", "asyncinvoices.rate_limited", "{response}",
+     "Responses with status 429 (Too Many Requests)."),
+    ("quota_wait", "asyncinvoices.quota.wait", "s",
+     "Seconds requests waited for the rate limit before they were sent."),
+    ("invoices", "asyncinvoices.invoices", "{invoice}", "Invoices delivered by walks."),
+)  # fmt: skip
+
+
 class _Instruments:
-    """The metric instruments of one meter."""
+    """The metric instruments of one meter: the conventions' duration histogram and
+    :data:`_COUNTERS`."""
+
+    requests: metrics.Counter
+    retries: metrics.Counter
+    rate_limited: metrics.Counter
+    quota_wait: metrics.Counter
+    invoices: metrics.Counter
 
     def __init__(self, meter: metrics.Meter) -> None:
         self.duration = meter.create_histogram(
@@ -59,31 +80,9 @@ class _Instruments:
             description="Duration of HTTP client requests.",
             explicit_bucket_boundaries_advisory=list(_DURATION_BUCKETS),
         )
-        self.requests = meter.create_counter(
-            "asyncinvoices.requests",
-            unit="{request}",
-            description="Requests that went on the wire, by status (or error.type).",
-        )
-        self.retries = meter.create_counter(
-            "asyncinvoices.retries",
-            unit="{request}",
-            description="Requests on the wire that repeated an earlier attempt.",
-        )
-        self.rate_limited = meter.create_counter(
-            "asyncinvoices.rate_limited",
-            unit="{response}",
-            description="Responses with status 429 (Too Many Requests).",
-        )
-        self.quota_wait = meter.create_counter(
-            "asyncinvoices.quota.wait",
-            unit="s",
-            description="Seconds requests waited for the rate limit before they were sent.",
-        )
-        self.invoices = meter.create_counter(
-            "asyncinvoices.invoices",
-            unit="{invoice}",
-            description="Invoices delivered by walks.",
-        )
+        for attribute, name, unit, description in _COUNTERS:
+            counter = meter.create_counter(name, unit=unit, description=description)
+            setattr(self, attribute, counter)
 
 
 class OtelObserver(Observer):

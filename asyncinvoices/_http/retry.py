@@ -18,12 +18,13 @@ shorten a server's ``Retry-After``: that is the server's instruction, not the cl
 
 from __future__ import annotations
 
+import functools
 import random
-from typing import Any
 
 import attrs
 
 from asyncinvoices._errors import APIError, AsyncInvoicesError, RateLimitError, TransportError
+from asyncinvoices._models import number_at_least, validated
 from asyncinvoices._wire.protocol import is_retryable_status
 
 __all__ = ["Backoff", "Pause", "Retry", "RetryPolicy", "is_testing", "set_testing"]
@@ -53,9 +54,7 @@ def is_testing() -> bool:
     return _testing
 
 
-def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"{attribute.name} must be a number >= 0, got {value!r}")
+_non_negative = validated(functools.partial(number_at_least, minimum=0), "a number >= 0")
 
 
 @attrs.frozen(kw_only=True)

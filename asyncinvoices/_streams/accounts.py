@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable
 from asyncinvoices._errors import ConfigurationError
 from asyncinvoices._http.counts import RequestCounts
 from asyncinvoices._http.telemetry import NO_SCOPE, Scope
-from asyncinvoices._models import Account, AccountStats
-from asyncinvoices._streams.channel import Channel, Spawn, StreamContext
+from asyncinvoices._models import Account, AccountStats, is_whole
+from asyncinvoices._streams.channel import Channel, Spawn, Stopwatch, StreamContext
 from asyncinvoices._walk.driver import PageSizeProbe, fetch_first
 from asyncinvoices._walk.in_order import InOrder, in_order
 from asyncinvoices._walk.listing import (
@@ -107,7 +107,7 @@ class AccountStream(StreamContext):
         self._size: int | None = None  # the page size the server serves, once page 1 showed it
         self._read_ahead = read_ahead
         self._on_progress = on_progress
-        self._clock = clock
+        self._watch = Stopwatch(clock)
         self._channel: Channel[AccountPage] = Channel(
             spawn, scope.wrap(self._produce, per_page=per_page)
         )
@@ -117,7 +117,6 @@ class AccountStream(StreamContext):
         self._planned: int | None = None
         self._total: int | None = None
         self._delivered = 0
-        self._began: float | None = None
 
     @property
     def total_count(self) -> int | None:
@@ -127,16 +126,12 @@ class AccountStream(StreamContext):
     @property
     def stats(self) -> AccountStats:
         """A snapshot of the listing so far."""
-        c = self._counts
         return AccountStats(
             pages=self._pages,
             planned_pages=self._planned,
             accounts=self._delivered,
             total_count=self._total,
-            requests=c.requests,
-            retries=c.retries,
-            throttled_seconds=c.throttled_seconds,
-            elapsed=0.0 if self._began is None else self._clock() - self._began,
+            **self._watch.counted(self._counts),
             page_size=self._size,
             fewest_requests=(
                 None
@@ -170,7 +165,7 @@ class AccountStream(StreamContext):
 
     def _start(self) -> None:
         if not self._channel.started and not self._channel.closed:
-            self._began = self._clock()
+            self._watch.start()
         self._channel.start()
 
     def __aiter__(self) -> AccountStream:
@@ -225,7 +220,7 @@ def check_listing_options(
             return None
         # The client's page size is for invoices; the listing allows 5 to 50.
         return min(LISTING_MAX_PER_PAGE, max(LISTING_MIN_PER_PAGE, default))
-    if isinstance(per_page, bool) or not isinstance(per_page, int):
+    if not is_whole(per_page):
         raise ConfigurationError("per_page must be a whole number")
     if not LISTING_MIN_PER_PAGE <= per_page <= LISTING_MAX_PER_PAGE:
         raise ConfigurationError(

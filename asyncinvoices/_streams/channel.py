@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 
 import anyio
 import anyio.abc
 import attrs
 
 from asyncinvoices._errors import AsyncInvoicesError, TransportError
+from asyncinvoices._http.counts import RequestCounts
 from asyncinvoices._walk.in_order import as_library_error
 
 if TYPE_CHECKING:
@@ -29,13 +30,56 @@ T = TypeVar("T")
 __all__ = [
     "Background",
     "Channel",
+    "RunFigures",
     "Spawn",
+    "Stopwatch",
     "StreamContext",
 ]
 
 
 Spawn = Callable[[Callable[[], Any]], None]
 """Starts a function in the client's task group (``InvoiceClient._spawn``)."""
+
+
+class RunFigures(TypedDict):
+    """The figures every stream's stats share: its requests as the wire counted them, and
+    the time since it started."""
+
+    requests: int
+    retries: int
+    throttled_seconds: float
+    elapsed: float
+
+
+class Stopwatch:
+    """When a stream's run started, for the ``elapsed`` of its stats.
+
+    Args:
+        clock: The monotonic clock.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._began: float | None = None
+
+    def start(self) -> None:
+        """Note the start of the run, once."""
+        if self._began is None:
+            self._began = self._clock()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since :meth:`start`; 0 before it."""
+        return 0.0 if self._began is None else self._clock() - self._began
+
+    def counted(self, counts: RequestCounts) -> RunFigures:
+        """The shared figures of a run whose requests ``counts`` tallies."""
+        return RunFigures(
+            requests=counts.requests,
+            retries=counts.retries,
+            throttled_seconds=counts.throttled_seconds,
+            elapsed=self.elapsed,
+        )
 
 
 class StreamContext:

@@ -16,25 +16,22 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import attrs
 
 from asyncinvoices._errors import ConfigurationError
 from asyncinvoices._http.fetcher import WalkFetch
-from asyncinvoices._models import FetchStats, Invoice, InvoicePage, InvoiceType
+from asyncinvoices._models import FetchStats, Invoice, InvoicePage, InvoiceType, whole_at_least
 from asyncinvoices._walk import ledger as _ledger
-from asyncinvoices._walk.driver import PageSizeProbe, Paginator
+from asyncinvoices._walk.driver import Emit, Fetch, PageSizeProbe, Paginator
 from asyncinvoices._walk.ledger import Ledger
 from asyncinvoices._walk.pages import Anchor
 
-from .channel import Channel, StreamContext
+from .channel import Channel, Stopwatch, StreamContext
 
-if TYPE_CHECKING:
-    pass
-
-__all__ = ["InvoiceStream", "PageStream", "WalkSetup", "walk_checkpoint"]
+__all__ = ["InvoiceStream", "PageStream", "WalkSetup", "WalkState", "walk_checkpoint"]
 
 logger = logging.getLogger("asyncinvoices")
 
@@ -126,7 +123,7 @@ def _anchor_from_checkpoint(checkpoint: object, setup: WalkSetup) -> Anchor:
     position = checkpoint.get("position")
     invoice_id = checkpoint.get("last_id")
     created = checkpoint.get("last_created")
-    if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+    if not whole_at_least(position, 0):
         raise ConfigurationError("the checkpoint's position is not a whole number >= 0")
     if invoice_id is not None and not isinstance(invoice_id, str):
         raise ConfigurationError("the checkpoint's last_id is not a string")
@@ -143,38 +140,76 @@ def _anchor_from_checkpoint(checkpoint: object, setup: WalkSetup) -> Anchor:
     return Anchor(position=position - 1, invoice_id=invoice_id, created=when)
 
 
-class _Stream(StreamContext):
-    """The machinery shared by :class:`InvoiceStream` and :class:`PageStream`."""
+class WalkState:
+    """One account's walk: its paginator and ledger, where it resumed, what it handed over.
 
-    def __init__(self, setup: WalkSetup) -> None:
-        self._setup = setup
-        self._on_progress = setup.on_progress
-        self._clock = setup.clock
-        self._requests = setup.fetch.counts
-        self._ledger = Ledger(retain=_ledger.DEFAULT_RETAIN)
-        resume = setup.resume
-        anchor = _anchor_from_checkpoint(resume, setup) if resume is not None else None
-        self._base = anchor.position + 1 if anchor is not None else 0
-        self._last_id = anchor.invoice_id if anchor is not None else None
-        self._last_created = anchor.created if anchor is not None else None
-        self._paginator = Paginator(
-            setup.fetch.received,
+    The one place a walk's state is built and kept, for :meth:`InvoiceClient.invoices` and for
+    each account of :meth:`InvoiceClient.invoices_many`.
+
+    Args:
+        setup: The walk's settings.
+        fetch: Sends one request for the paginator (the many-account walk adds its tickets).
+        resume: A checkpoint of :func:`walk_checkpoint` to continue after, or ``None``.
+
+    Raises:
+        ConfigurationError: If ``resume`` is not a checkpoint of this walk.
+    """
+
+    def __init__(self, setup: WalkSetup, fetch: Fetch, resume: object | None) -> None:
+        self.setup = setup
+        self.ledger = Ledger(retain=_ledger.DEFAULT_RETAIN)
+        anchor = None if resume is None else _anchor_from_checkpoint(resume, setup)
+        self.base = 0 if anchor is None else anchor.position + 1
+        self.last_id = None if anchor is None else anchor.invoice_id
+        self.last_created = None if anchor is None else anchor.created
+        self.delivered = 0
+        self.paginator = Paginator(
+            fetch,
             per_page=setup.per_page,
             read_ahead=setup.read_ahead,
-            ledger=self._ledger,
+            ledger=self.ledger,
             resume=anchor,
             since=setup.since,
             until=setup.until,
             probe=setup.probe,
             read_ahead_for=setup.read_ahead_for,
         )
-        # The walk runs in its scope: a span around it, when OpenTelemetry is on.
-        walk = setup.fetch.scope.wrap(self._paginator.run, per_page=setup.per_page)
-        self._channel: Channel[InvoicePage] = Channel(setup.spawn, walk)
-        self._delivered = 0
+
+    def run(self) -> Callable[[Emit], Awaitable[None]]:
+        """The walk, in its telemetry scope: a span around it, when OpenTelemetry is on."""
+        return self.setup.fetch.scope.wrap(self.paginator.run, per_page=self.setup.per_page)
+
+    def handed(self, invoice: Invoice) -> None:
+        """Count ``invoice`` as handed to the consumer: the walk resumes after it."""
+        self.delivered += 1
+        self.last_id, self.last_created = invoice.id, invoice.created
+
+    def handed_page(self, invoices: tuple[Invoice, ...]) -> None:
+        """Count a page's ``invoices`` as handed to the consumer, as :meth:`handed` does."""
+        if invoices:
+            self.delivered += len(invoices) - 1
+            self.handed(invoices[-1])
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The checkpoint after every invoice handed over, resumed ones included."""
+        return walk_checkpoint(
+            self.setup, self.base + self.delivered, self.last_id, self.last_created
+        )
+
+
+class _Stream(StreamContext):
+    """The machinery shared by :class:`InvoiceStream` and :class:`PageStream`."""
+
+    def __init__(self, setup: WalkSetup) -> None:
+        self._setup = setup
+        self._on_progress = setup.on_progress
+        self._watch = Stopwatch(setup.clock)
+        self._requests = setup.fetch.counts
+        self._state = WalkState(setup, setup.fetch.received, setup.resume)
+        self._paginator = self._state.paginator
+        self._channel: Channel[InvoicePage] = Channel(setup.spawn, self._state.run())
         self._pages_received = 0
         self._said_unordered = False
-        self._began: float | None = None
 
     # -- public surface shared by both streams ----------------------------------------------
 
@@ -186,18 +221,15 @@ class _Stream(StreamContext):
     @property
     def stats(self) -> FetchStats:
         """A snapshot of the run so far (pages, requests, retries, throttling, drift)."""
-        p, r = self._paginator.progress, self._requests
+        p = self._paginator.progress
         return FetchStats(
             pages=self._pages_received,
             planned_pages=p.planned_pages,
-            invoices=self._delivered,
+            invoices=self._state.delivered,
             total_count=p.total_count,
-            requests=r.requests,
-            retries=r.retries,
-            throttled_seconds=r.throttled_seconds,
-            elapsed=0.0 if self._began is None else self._clock() - self._began,
+            **self._watch.counted(self._requests),
             drift=p.drift,
-            duplicates_skipped=self._ledger.duplicates,
+            duplicates_skipped=self._state.ledger.duplicates,
             refetched_pages=p.refetched_pages,
             unordered=p.unordered,
             page_size=p.page_size,
@@ -217,9 +249,7 @@ class _Stream(StreamContext):
                     store(invoice)
                     saved = stream.checkpoint()
         """
-        return walk_checkpoint(
-            self._setup, self._base + self._delivered, self._last_id, self._last_created
-        )
+        return self._state.checkpoint()
 
     async def aclose(self) -> None:
         """Stop the walk: cancel every request in flight and wait until they are gone."""
@@ -243,14 +273,14 @@ class _Stream(StreamContext):
         return (
             f"<{type(self).__name__} account_id={self._setup.account_id!r} "
             f"type={self._setup.type!r} "
-            f"{state} invoices={self._delivered}>"
+            f"{state} invoices={self._state.delivered}>"
         )
 
     # -- the producer ------------------------------------------------------------------------
 
     def _start(self) -> None:
         if not self._channel.started and not self._channel.closed:
-            self._began = self._clock()
+            self._watch.start()
         self._channel.start()
 
     async def _next_page(self) -> InvoicePage:
@@ -295,8 +325,7 @@ class InvoiceStream(_Stream):
             self._pending.extend(page.invoices)
             self._progress()
         invoice = self._pending.popleft()
-        self._delivered += 1
-        self._last_id, self._last_created = invoice.id, invoice.created
+        self._state.handed(invoice)
         return invoice
 
 
@@ -313,9 +342,6 @@ class PageStream(_Stream):
 
     async def __anext__(self) -> InvoicePage:
         page = await self._next_page()
-        self._delivered += len(page.invoices)
-        if page.invoices:
-            last = page.invoices[-1]
-            self._last_id, self._last_created = last.id, last.created
+        self._state.handed_page(page.invoices)
         self._progress()
         return page

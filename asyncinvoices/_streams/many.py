@@ -37,15 +37,12 @@ from asyncinvoices._errors import (
     TransportError,
 )
 from asyncinvoices._models import Invoice, InvoicePage, ManyStats
-from asyncinvoices._streams.channel import Background, Spawn, StreamContext
-from asyncinvoices._walk import ledger as _ledger
-from asyncinvoices._walk.driver import Paginator
-from asyncinvoices._walk.in_order import as_library_error
-from asyncinvoices._walk.ledger import Ledger
+from asyncinvoices._streams.channel import Background, Spawn, Stopwatch, StreamContext
+from asyncinvoices._walk.in_order import Deferred, as_library_error
 from asyncinvoices._wire.protocol import Received
 
 from .accounts import AccountStream
-from .invoices import WalkSetup, _anchor_from_checkpoint, walk_checkpoint
+from .invoices import WalkSetup, WalkState, _anchor_from_checkpoint
 
 __all__ = ["ManyStream", "OnError", "unique_account_ids"]
 
@@ -71,28 +68,13 @@ def unique_account_ids(account_ids: Iterable[str]) -> list[str]:
 
 
 class _AccountWalk:
-    """One account's walk inside the window: its paginator, pages and delivery state."""
+    """One account's walk inside the window: its :class:`WalkState`, pages and tickets."""
 
     def __init__(self, setup: WalkSetup, window: _Window, resume: object | None) -> None:
         self.account_id = setup.account_id
         self.setup = setup
-        anchor = None if resume is None else _anchor_from_checkpoint(resume, setup)
-        self.base = 0 if anchor is None else anchor.position + 1
-        self.last_id = None if anchor is None else anchor.invoice_id
-        self.last_created = None if anchor is None else anchor.created
-        self.delivered = 0
-        self.ledger = Ledger(retain=_ledger.DEFAULT_RETAIN)
-        self.paginator = Paginator(
-            self._fetch,
-            per_page=setup.per_page,
-            read_ahead=setup.read_ahead,
-            ledger=self.ledger,
-            resume=anchor,
-            since=setup.since,
-            until=setup.until,
-            probe=setup.probe,
-            read_ahead_for=setup.read_ahead_for,
-        )
+        self.state = WalkState(setup, self._fetch, resume)
+        self.paginator = self.state.paginator
         self.pages: collections.deque[InvoicePage] = collections.deque()
         self.tickets = 0
         self.finished = False
@@ -115,11 +97,6 @@ class _AccountWalk:
         """The consumer took a page: wake :meth:`emit`."""
         self._taken.set()
         self._taken = anyio.Event()
-
-    def checkpoint(self) -> dict[str, Any]:
-        """The ``invoices()`` checkpoint of this account after what was delivered."""
-        position = self.base + self.delivered
-        return walk_checkpoint(self.setup, position, self.last_id, self.last_created)
 
 
 class _Window:
@@ -245,7 +222,7 @@ class _Totals:
         self.retries += counts.retries
         self.throttled += counts.throttled_seconds
         self.drift += progress.drift
-        self.duplicates += walk.ledger.duplicates
+        self.duplicates += walk.state.ledger.duplicates
         self.refetched += progress.refetched_pages
         self.fewest = _plus(self.fewest, progress.fewest_requests())
 
@@ -294,7 +271,7 @@ class ManyStream(StreamContext):
         self._listing: AccountStream | None = None
         self._on_error = on_error
         self._on_progress = on_progress
-        self._clock = clock
+        self._watch = Stopwatch(clock)
         self._type = type
         self._bounds = _bounds(*bounds)
         self._done_ids: list[str] = []
@@ -312,13 +289,12 @@ class ManyStream(StreamContext):
         self._source_done = False
         self._producer_ended = False
         self._rate_limited = False
-        self._source_error: AsyncInvoicesError | None = None
+        self._source = Deferred()
         self._seen = 0
         self._accounts_done = 0
         self._totals = _Totals()
         self._pending: collections.deque[Invoice] = collections.deque()
         self._invoices = 0
-        self._began: float | None = None
         self._closed = False
         self.failures: dict[str, AsyncInvoicesError] = {}
         """Each account that failed and was skipped, with its exception, in output order."""
@@ -330,7 +306,8 @@ class ManyStream(StreamContext):
     async def _produce(self) -> None:
         try:
             async with anyio.create_task_group() as tg:
-                try:
+                # The listing's failure is the consumer's, after the walks before it.
+                with self._source.keep(Exception):
                     if self._ids is not None:
                         for account_id in self._ids:
                             if not await self._open(account_id, tg):
@@ -342,8 +319,6 @@ class ManyStream(StreamContext):
                             async for account in accounts:
                                 if not await self._open(account.id, tg):
                                     break
-                except Exception as exc:  # the listing failed: reached after the walks
-                    self._source_error = as_library_error(exc)
                 self._source_done = True
                 self._window.wake_consumer()
         finally:
@@ -371,8 +346,7 @@ class ManyStream(StreamContext):
 
     async def _walk(self, walk: _AccountWalk) -> None:
         try:
-            fetch = walk.setup.fetch
-            await fetch.scope.wrap(walk.paginator.run, per_page=walk.setup.per_page)(walk.emit)
+            await walk.state.run()(walk.emit)
             walk.finished = True
         except Exception as exc:  # delivered in output order by the consumer
             walk.error = as_library_error(exc)
@@ -397,8 +371,7 @@ class ManyStream(StreamContext):
             await self._advance()
         head = self._window.walks[0]
         invoice = self._pending.popleft()
-        head.delivered += 1
-        head.last_id, head.last_created = invoice.id, invoice.created
+        head.state.handed(invoice)
         self._invoices += 1
         return head.account_id, invoice
 
@@ -445,8 +418,8 @@ class ManyStream(StreamContext):
                 await self.aclose()
                 raise head.error
             self.failures[head.account_id] = head.error
-            if head.delivered or head.base:
-                self._partial[head.account_id] = head.checkpoint()
+            if head.state.delivered or head.state.base:
+                self._partial[head.account_id] = head.state.checkpoint()
         if window.walks:
             window.new_head()
         window.wake_opener()
@@ -465,7 +438,7 @@ class ManyStream(StreamContext):
 
     def _start(self) -> None:
         if not self._task.started and not self._closed:
-            self._began = self._clock()
+            self._watch.start()
             self._task.start()
 
     # -- public surface -----------------------------------------------------------------------
@@ -491,9 +464,9 @@ class ManyStream(StreamContext):
             throttled_seconds=t.throttled
             + sum(c.throttled_seconds for c in counts)
             + (listing.throttled_seconds if listing else 0.0),
-            elapsed=0.0 if self._began is None else self._clock() - self._began,
+            elapsed=self._watch.elapsed,
             drift=t.drift + sum(w.paginator.progress.drift for w in live),
-            duplicates_skipped=t.duplicates + sum(w.ledger.duplicates for w in live),
+            duplicates_skipped=t.duplicates + sum(w.state.ledger.duplicates for w in live),
             refetched_pages=t.refetched + sum(w.paginator.progress.refetched_pages for w in live),
             fewest_requests=functools.reduce(
                 _plus,
@@ -501,6 +474,12 @@ class ManyStream(StreamContext):
                 _plus(t.fewest, listing.fewest_requests if listing else None),
             ),
         )
+
+    @property
+    def _source_error(self) -> AsyncInvoicesError | None:
+        """How the listing of the accounts failed, if it did."""
+        error = self._source.error
+        return None if not isinstance(error, Exception) else as_library_error(error)
 
     def _accounts_total(self) -> int | None:
         if self._ids is not None:
@@ -517,9 +496,9 @@ class ManyStream(StreamContext):
         that failed and was skipped is walked again (after what it had yielded).
         """
         partial = dict(self._partial)
-        if self._window.walks and self._window.walks[0].delivered:
+        if self._window.walks and self._window.walks[0].state.delivered:
             head = self._window.walks[0]
-            partial[head.account_id] = head.checkpoint()
+            partial[head.account_id] = head.state.checkpoint()
         return {
             "version": _VERSION,
             "kind": _KIND,

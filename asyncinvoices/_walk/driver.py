@@ -21,7 +21,7 @@ from typing import TypeVar
 import anyio
 
 from asyncinvoices._errors import BadRequestError, ConfigurationError
-from asyncinvoices._models import InvoicePage
+from asyncinvoices._models import InvoicePage, whole_at_least
 from asyncinvoices._walk.actions import AlignAt, Await, Done, Request, Restart, Seek
 from asyncinvoices._walk.in_order import InOrder, in_order
 from asyncinvoices._walk.ledger import Ledger
@@ -143,7 +143,9 @@ class Paginator:
         probe: PageSizeProbe | None = None,
         read_ahead_for: Callable[[int], int] | None = None,
     ) -> None:
-        if read_ahead < 0 or (per_page is not None and per_page < 1):
+        if not whole_at_least(read_ahead, 0) or not (
+            per_page is None or whole_at_least(per_page, 1)
+        ):
             raise ConfigurationError("read_ahead must be >= 0 and per_page >= 1")
         check_bounds(since, until)
         self._fetch = fetch

@@ -4,7 +4,8 @@ library's own."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Generic, TypeVar
 
 import anyio
@@ -13,6 +14,7 @@ import anyio.abc
 from asyncinvoices._errors import AsyncInvoicesError
 
 __all__ = [
+    "Deferred",
     "InOrder",
     "as_library_error",
     "in_order",
@@ -30,6 +32,37 @@ def as_library_error(exc: Exception) -> AsyncInvoicesError:
     error = AsyncInvoicesError(f"unexpected error: {exc!r}")
     error.__cause__ = exc
     return error
+
+
+class Deferred:
+    """An exception caught inside a task group's ``async with``, to raise once it has exited.
+
+    Raised inside, it would reach the caller wrapped in an exception group; kept and raised
+    after the group, it arrives as itself. The one way the library does this::
+
+        deferred = Deferred()
+        async with anyio.create_task_group() as task_group:
+            with deferred.keep(Exception):
+                ...
+        deferred.raise_kept()
+    """
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+        """What was kept, if anything."""
+
+    @contextlib.contextmanager
+    def keep(self, *kinds: type[BaseException]) -> Iterator[None]:
+        """Catch an exception of ``kinds`` raised in the block and keep it."""
+        try:
+            yield
+        except kinds as exc:
+            self.error = exc
+
+    def raise_kept(self) -> None:
+        """Raise what was kept, if anything."""
+        if self.error is not None:
+            raise self.error
 
 
 class InOrder(Generic[T]):
@@ -75,13 +108,10 @@ async def in_order(body: Callable[[InOrder[T]], Awaitable[R]]) -> R:
     An exception of ``body`` is raised once nothing is left in flight, as itself rather than
     inside an exception group.
     """
-    error: Exception | None = None
+    deferred = Deferred()
     async with anyio.create_task_group() as task_group:
-        try:
+        with deferred.keep(Exception):  # raised below, once nothing is left in flight
             result = await body(InOrder(task_group))
-        except Exception as exc:  # raised below, once nothing is left in flight
-            error = exc
         task_group.cancel_scope.cancel()
-    if error is not None:
-        raise error
+    deferred.raise_kept()
     return result

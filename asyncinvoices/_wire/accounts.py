@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any, Final
 
 import attrs
@@ -19,14 +18,15 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
 from asyncinvoices._errors import ResponseFormatError
-from asyncinvoices._models import Account
-from asyncinvoices._wire.protocol import (
-    DECODE_ERRORS,
-    decode_json,
-    get_header,
-    raise_for_error,
-    snippet,
+from asyncinvoices._models import Account, PageNumbers
+from asyncinvoices._wire.converter import (
+    describe_failure,
+    keep_unknown,
+    known_fields,
+    require_object,
+    structure_str,
 )
+from asyncinvoices._wire.protocol import decode_envelope, non_negative_int
 
 __all__ = [
     "LISTING_PATH",
@@ -39,25 +39,16 @@ __all__ = [
 LISTING_PATH: Final = "/accounts"
 
 
-_ACCOUNT_FIELDS = frozenset(a.name for a in attrs.fields(Account) if a.name != "extra")
+_ACCOUNT_FIELDS = known_fields(Account)
 
 
 @attrs.frozen(kw_only=True)
-class ListingInfo:
-    """The ``result_info`` block of a listing page; each number ``None`` when absent.
+class ListingInfo(PageNumbers):
+    """The ``result_info`` block of a listing page: the paging numbers of every list
+    endpoint, and the listing's own ``count`` (accounts on this page) and ``total_pages``;
+    each ``None`` when absent."""
 
-    Attributes:
-        page: The page the server answered.
-        per_page: The page size the server used.
-        count: Accounts on this page.
-        total_count: Accounts in the whole listing.
-        total_pages: Pages in the whole listing.
-    """
-
-    page: int | None = None
-    per_page: int | None = None
     count: int | None = None
-    total_count: int | None = None
     total_pages: int | None = None
 
 
@@ -76,12 +67,6 @@ class AccountPage:
     accounts: tuple[Account, ...]
     info: ListingInfo | None
     ray_id: str | None = None
-
-
-def _structure_str(value: object, _: object) -> str:
-    if isinstance(value, str):
-        return value
-    raise TypeError(f"expected a string, got {type(value).__name__}")
 
 
 _ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|z|[+-]\d\d:?\d\d)?")
@@ -116,7 +101,7 @@ def _structure_mapping(value: object, _: object) -> Mapping[str, Any]:
 def make_account_converter() -> cattrs.Converter:
     """Return a new converter that reads a listed account strictly, naming bad fields."""
     converter = cattrs.Converter(detailed_validation=True)
-    converter.register_structure_hook(str, _structure_str)
+    converter.register_structure_hook(str, structure_str)
     converter.register_structure_hook(dt.datetime, _structure_time)
     converter.register_structure_hook_func(lambda t: t == Mapping[str, Any], _structure_mapping)
     converter.register_structure_hook(
@@ -132,31 +117,13 @@ def _reason(exc: BaseException, _: object) -> str:
     return "required field missing" if isinstance(exc, KeyError) else str(exc)
 
 
-def _count(block: Mapping[str, Any], key: str, page: int) -> int | None:
-    value = block.get(key)
-    if value is None:
-        return None
-    if (
-        isinstance(value, Decimal)
-        and value.is_finite()
-        and value.adjusted() < 18  # int() of 1E+10000000 takes minutes; no count is as large
-        and value == value.to_integral_value()
-    ):
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 10**18:
-        raise ResponseFormatError(
-            f"page {page}: result_info.{key} is not a whole number >= 0: {value!r}"[:200],
-            page=page,
-            field=f"result_info.{key}",
-        )
-    return value
-
-
 class AccountDecoder:
     """Turns one response of ``GET /accounts`` into an :class:`AccountPage` or an exception.
 
-    Error responses are classified exactly as the invoice endpoint's are
-    (:func:`~asyncinvoices._wire.protocol.raise_for_error`). Unknown account fields are kept in
+    Up to the envelope, a response is decoded exactly as the invoice endpoint's is
+    (:func:`~asyncinvoices._wire.protocol.decode_envelope`): the same redirect, status,
+    content-type, JSON and ``success`` checks, the same errors. Only ``result`` (a list of
+    accounts) and ``result_info`` are this decoder's own. Unknown account fields are kept in
     :attr:`Account.extra`.
     """
 
@@ -172,24 +139,14 @@ class AccountDecoder:
             APIError: A subclass chosen by status and Cloudflare code, for error responses.
             ResponseFormatError: If the body is not the documented envelope.
         """
-        ray_id = get_header(headers, "cf-ray")
-        payload: Any = None
+        payload, ray_id = decode_envelope(status, headers, body, page=page, now=now)
         try:
-            payload = decode_json(body)
-        except DECODE_ERRORS:
-            payload = None
-        raise_for_error(status, headers, body, payload, page=page, ray_id=ray_id, now=now)
-        try:
-            return self._page(payload, body, page=page, ray_id=ray_id)
+            return self._page(payload, page=page, ray_id=ray_id)
         except ResponseFormatError as exc:
             exc.ray_id = ray_id
             raise
 
-    def _page(self, payload: Any, body: bytes, *, page: int, ray_id: str | None) -> AccountPage:
-        if not isinstance(payload, dict) or payload.get("success") is not True:
-            raise ResponseFormatError(
-                f"page {page}: not a success envelope: {snippet(body)}", page=page
-            )
+    def _page(self, payload: dict[str, Any], *, page: int, ray_id: str | None) -> AccountPage:
         result = payload.get("result")
         if not isinstance(result, list):
             raise ResponseFormatError(
@@ -199,7 +156,10 @@ class AccountDecoder:
         info: ListingInfo | None = None
         if isinstance(block, dict):
             info = ListingInfo(
-                **{k: _count(block, k, page) for k in attrs.fields_dict(ListingInfo)}
+                **{
+                    key: non_negative_int(block.get(key), field=f"result_info.{key}", page=page)
+                    for key in attrs.fields_dict(ListingInfo)
+                }
             )
         elif block is not None:
             raise ResponseFormatError(
@@ -216,22 +176,14 @@ class AccountDecoder:
         Raises:
             ResponseFormatError: Naming the field that is missing or of the wrong type.
         """
-        if not isinstance(record, dict):
-            raise ResponseFormatError(
-                f"page {page}: {where} is {type(record).__name__}, not an object",
-                page=page,
-                field=where,
-            )
+        record = require_object(record, where=where, page=page)
         try:
             account = self._converter.structure(record, Account)
         except Exception as exc:
-            messages = cattrs.transform_error(exc, path="$", format_exception=_reason)
-            reason, _, path = (messages[0] if messages else str(exc)).rpartition(" @ ")
-            field = f"{where}.{path.removeprefix('$').lstrip('.')}".rstrip(".")
+            path, reason = describe_failure(exc, _reason)
+            field = f"{where}.{path}" if path else where
             raise ResponseFormatError(
-                f"page {page}: {field}: {reason or exc}", page=page, field=field
+                f"page {page}: {field}: {reason}", page=page, field=field
             ) from exc
-        extra = {k: v for k, v in record.items() if k not in _ACCOUNT_FIELDS}
-        if extra:
-            object.__setattr__(account, "extra", extra)
+        keep_unknown(account, record, _ACCOUNT_FIELDS)
         return account

@@ -30,20 +30,60 @@ from asyncinvoices import _models
 from asyncinvoices._errors import ConfigurationError, ResponseFormatError
 from asyncinvoices._models import Invoice
 
-from .structure_gen import Inline, make_structure_fn
+from .structure_gen import Inline, make_structure_fn, unknown_fields
 
 __all__ = [
     "InvoiceStructurer",
+    "OutOfRange",
     "UnstructureMode",
     "configure_converter",
+    "describe_failure",
+    "keep_unknown",
+    "known_fields",
     "make_converter",
+    "require_object",
+    "structure_str",
     "unstructure_invoice",
+    "whole_number",
 ]
 
 UnstructureMode = Literal["python", "json"]
 
-_INVOICE_FIELDS = frozenset(a.name for a in attrs.fields(Invoice) if a.name != "extra")
-_FIELD_COUNT = len(_INVOICE_FIELDS)
+
+def known_fields(cls: type[Any]) -> frozenset[str]:
+    """The JSON keys a model reads: its attrs fields but ``extra``, which takes the rest."""
+    return frozenset(a.name for a in attrs.fields(cls) if a.name != "extra")
+
+
+def keep_unknown(model: object, record: Mapping[str, Any], known: frozenset[str]) -> None:
+    """Keep the keys of ``record`` that ``known`` does not name in ``model.extra``, verbatim.
+
+    Cloudflare may add fields at any time (docs/cloudflare-api.md): they are kept, never
+    dropped and never an error. More keys than fields means some are unknown; otherwise
+    comparing the keys tells.
+    """
+    if len(record) > len(known) or not record.keys() <= known:
+        extra = unknown_fields(record, known)
+        if extra:
+            object.__setattr__(model, "extra", extra)
+
+
+def require_object(record: object, *, where: str, page: int | None) -> dict[str, Any]:
+    """Return ``record`` if it is a JSON object, else raise naming where it stood.
+
+    Raises:
+        ResponseFormatError: If it is anything but a dict.
+    """
+    if not isinstance(record, dict):
+        raise ResponseFormatError(
+            f"page {page}: {where} is {type(record).__name__}, not an object",
+            page=page,
+            field=where,
+        )
+    return record
+
+
+_INVOICE_FIELDS = known_fields(Invoice)
 _UTC = dt.timezone.utc
 
 # The most digits an integer field may have when it arrives as a decimal (1E+5, 2.0): no count
@@ -73,9 +113,22 @@ def _structure_decimal(value: object, _: object) -> Decimal:
     raise TypeError(f"expected a number, got {type(value).__name__}")
 
 
-def _structure_int(value: object, _: object) -> int:
-    # Numbers are typed `number` in Cloudflare's schema, so 2.0 is a valid 2
-    # (docs/cloudflare-api.md, "Response envelope"); 2.5, "2" and true are not.
+class OutOfRange(ValueError):
+    """A whole number too large to convert: no count Cloudflare sends comes near it."""
+
+
+def whole_number(value: object) -> int:
+    """Return a JSON number that is whole as an ``int``: ``2`` and ``2.0`` are 2.
+
+    The one rule for every integer the API sends, counts and page numbers included: numbers
+    are typed `number` in Cloudflare's schema, so 2.0 is a valid 2 (docs/cloudflare-api.md,
+    "Response envelope"); 2.5, "2" and true are not.
+
+    Raises:
+        TypeError: For anything but a number (a bool is not one).
+        OutOfRange: For a decimal beyond 10**18, refused before it is converted.
+        ValueError: For a fraction, NaN or an infinity.
+    """
     if type(value) is int:
         return value
     if isinstance(value, bool):
@@ -85,7 +138,7 @@ def _structure_int(value: object, _: object) -> int:
     if isinstance(value, Decimal) and value.is_finite() and value.adjusted() > _MAX_INT_DIGITS:
         # int() of 1E+300000 takes seconds and grows quadratically with the exponent: refuse
         # it before converting, so one response cannot stall the client.
-        raise ValueError(f"not an integer within range: {value!r}")
+        raise OutOfRange(f"not an integer within range: {value!r}")
     if isinstance(value, (Decimal, float)):
         try:
             integral = value == int(value)
@@ -97,13 +150,18 @@ def _structure_int(value: object, _: object) -> int:
     raise TypeError(f"expected an integer, got {type(value).__name__}")
 
 
+def _structure_int(value: object, _: object) -> int:
+    return whole_number(value)
+
+
 def _structure_optional_int(value: object, _: object) -> int | None:
     if value is None or type(value) is int:
         return value
     return _structure_int(value, _)
 
 
-def _structure_str(value: object, _: object) -> str:
+def structure_str(value: object, _: object) -> str:
+    """The structure hook of a ``str`` field: a JSON string, nothing else."""
     if isinstance(value, str):
         return value
     raise TypeError(f"expected a string, got {type(value).__name__}")
@@ -180,7 +238,7 @@ _HOOKS: tuple[tuple[Any, Callable[[Any, Any], Any], Inline], ...] = (
         ),
     ),
     (int, _structure_int, Inline((("type(v) is int", _SAME),))),
-    (str, _structure_str, Inline((("type(v) is str", _SAME),))),
+    (str, structure_str, Inline((("type(v) is str", _SAME),))),
     (bool, _structure_bool, Inline((("type(v) is bool", _SAME),))),
     (dt.datetime, _structure_created, Inline(())),
     (int | None, _structure_optional_int, Inline((("v is None or type(v) is int", _SAME),))),
@@ -211,7 +269,6 @@ def _invoice_hook(converter: cattrs.Converter) -> Callable[[Mapping[str, Any], A
     if not converter.detailed_validation:
         inline = {type_: fast for type_, _, fast in _HOOKS}
         return make_structure_fn(Invoice, converter, inline, extra="extra")
-    fields = _INVOICE_FIELDS
     generated = make_dict_structure_fn(
         Invoice,
         converter,
@@ -221,12 +278,7 @@ def _invoice_hook(converter: cattrs.Converter) -> Callable[[Mapping[str, Any], A
 
     def structure_invoice(record: Mapping[str, Any], cl: Any) -> Invoice:
         invoice = generated(record, cl)
-        # Unknown keys are kept verbatim (docs/cloudflare-api.md: new fields may appear at any
-        # time). More keys than fields means some are unknown; otherwise compare the keys.
-        if len(record) > _FIELD_COUNT or not record.keys() <= fields:
-            extra = {k: v for k, v in record.items() if k not in fields}
-            if extra:
-                object.__setattr__(invoice, "extra", extra)
+        keep_unknown(invoice, record, _INVOICE_FIELDS)
         return invoice
 
     return structure_invoice
@@ -334,14 +386,27 @@ def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
     return converter
 
 
-def _describe(exc: BaseException) -> tuple[str, str]:
-    """Return ``(field path, reason)`` for a failure of the detailed converter."""
-    messages = cattrs.transform_error(exc, path="$") if isinstance(exc, Exception) else []
+def describe_failure(
+    exc: BaseException, reason: Callable[[BaseException, Any], str] | None = None
+) -> tuple[str, str]:
+    """Return ``(field path, reason)`` for a failure of a converter with detailed validation.
+
+    Args:
+        exc: What the converter raised.
+        reason: Words a field's exception, as cattrs' ``format_exception``; cattrs' own
+            ("invalid value for type, expected int") when ``None``.
+    """
+    if not isinstance(exc, Exception):
+        return "", str(exc)
+    if reason is None:
+        messages = cattrs.transform_error(exc, path="$")
+    else:
+        messages = cattrs.transform_error(exc, path="$", format_exception=reason)
     if not messages:
         return "", str(exc)
     first = messages[0]
-    reason, _, where = first.rpartition(" @ ")
-    return where.removeprefix("$").lstrip("."), reason or first
+    said, _, where = first.rpartition(" @ ")
+    return where.removeprefix("$").lstrip("."), said or first
 
 
 class InvoiceStructurer:
@@ -385,12 +450,7 @@ class InvoiceStructurer:
             ResponseFormatError: If the record is not an object or a field has the wrong type
                 or is missing; the error names the field.
         """
-        if not isinstance(record, dict):
-            raise ResponseFormatError(
-                f"page {page}: {where} is {type(record).__name__}, not an object",
-                page=page,
-                field=where,
-            )
+        record = require_object(record, where=where, page=page)
         try:
             return self._hook(record, Invoice)
         except Exception:
@@ -428,7 +488,7 @@ class InvoiceStructurer:
         try:
             self._detailed.structure(record, Invoice)
         except Exception as exc:
-            field, reason = _describe(exc)
+            field, reason = describe_failure(exc)
             path = f"{where}.{field}" if field else where
             raise ResponseFormatError(
                 f"page {page}: {path}: {reason}", page=page, field=path

@@ -34,19 +34,21 @@ from asyncinvoices._errors import (
 )
 from asyncinvoices._models import InvoicePage, InvoiceType, Pagination
 
-from .converter import InvoiceStructurer
+from .converter import InvoiceStructurer, OutOfRange, whole_number
 
 __all__ = [
     "DECODE_ERRORS",
     "RateLimitHeader",
     "Received",
     "ResponseDecoder",
+    "decode_envelope",
     "decode_json",
     "decoded",
     "error_for_status",
     "get_header",
     "invoice_history_path",
     "is_retryable_status",
+    "non_negative_int",
     "parse_errors",
     "parse_ratelimit",
     "parse_retry_after",
@@ -383,34 +385,30 @@ def snippet(body: bytes) -> str:
     return repr(text[:_SNIPPET]) if text else "an empty body"
 
 
-_MAX_DIGITS = 18  # pagination numbers above 10**19 are refused rather than converted
+def non_negative_int(value: object, *, field: str, page: int) -> int | None:
+    """Read a count or page number of a paging block: ``None`` stays ``None``.
 
+    Whole numbers as :func:`~.converter.whole_number` reads them, and never negative; the
+    same rule for the invoice endpoint's pagination and the account listing's.
 
-def _non_negative_int(value: object, *, field: str, page: int) -> int | None:
+    Raises:
+        ResponseFormatError: Naming ``field``, for anything else.
+    """
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
-        raise ResponseFormatError(
-            f"page {page}: {field} is {type(value).__name__}, not a number",
-            page=page,
-            field=field,
-        )
-    if isinstance(value, Decimal):
-        if value.is_finite() and value.adjusted() > _MAX_DIGITS:
-            # int() of 1E+10000000 takes minutes; no count or page number is this large.
-            raise ResponseFormatError(
-                f"page {page}: {field} is {value:.3E}, too large", page=page, field=field
-            )
-        if not value.is_finite() or value != value.to_integral_value():
-            raise ResponseFormatError(
-                f"page {page}: {field} is {value}, not a whole number", page=page, field=field
-            )
-        value = int(value)
-    if value < 0:
-        raise ResponseFormatError(
-            f"page {page}: {field} is negative ({value})", page=page, field=field
-        )
-    return value
+    try:
+        number = whole_number(value)
+    except TypeError:
+        problem = f"{type(value).__name__}, not a number"
+    except OutOfRange:
+        problem = f"{value:.3E}, too large"
+    except ValueError:
+        problem = f"{value}, not a whole number"
+    else:
+        if number >= 0:
+            return number
+        problem = f"negative ({number})"
+    raise ResponseFormatError(f"page {page}: {field} is {problem}", page=page, field=field)
 
 
 def _pagination(block: object, *, where: str, page: int) -> Pagination | None:
@@ -428,13 +426,78 @@ def _pagination(block: object, *, where: str, page: int) -> Pagination | None:
             field=f"{where}.has_more",
         )
     return Pagination(
-        page=_non_negative_int(block.get("page"), field=f"{where}.page", page=page),
-        per_page=_non_negative_int(block.get("per_page"), field=f"{where}.per_page", page=page),
-        total_count=_non_negative_int(
+        page=non_negative_int(block.get("page"), field=f"{where}.page", page=page),
+        per_page=non_negative_int(block.get("per_page"), field=f"{where}.per_page", page=page),
+        total_count=non_negative_int(
             block.get("total_count"), field=f"{where}.total_count", page=page
         ),
         has_more=has_more,
     )
+
+
+def decode_envelope(
+    status: int, headers: Mapping[str, str], body: bytes, *, page: int, now: dt.datetime
+) -> tuple[dict[str, Any], str | None]:
+    """Decode a response of any endpoint up to its envelope: the one path every decoder takes.
+
+    A redirect, an error status or ``"success": false`` (classified by
+    :func:`raise_for_error`), a body that is not JSON or not valid JSON (quoted), a JSON
+    value that is not an object and an envelope without ``"success": true`` fail here, the
+    same way for every endpoint; each decoder reads only its own ``result`` from what this
+    returns.
+
+    Args:
+        status: The HTTP status.
+        headers: The response headers (any case).
+        body: The whole response body.
+        page: The page number that was requested.
+        now: The current UTC time, to read a ``Retry-After`` given as a date.
+
+    Returns:
+        The decoded envelope, a successful one, and the ``cf-ray`` header.
+
+    Raises:
+        APIError: A subclass chosen by :func:`error_for_status` for error responses.
+        ResponseFormatError: If the body is not a successful JSON envelope.
+    """
+    ray_id = get_header(headers, "cf-ray")
+    is_json = _is_json(get_header(headers, "Content-Type"))
+    if 300 <= status < 400:
+        location = get_header(headers, "Location") or "nowhere"
+        raise ResponseFormatError(
+            f"page {page}: HTTP {status} redirect to {location} was not followed",
+            page=page,
+            ray_id=ray_id,
+        )
+    payload: Any = None
+    decode_error: Exception | None = None
+    if is_json:
+        try:
+            payload = decode_json(body)
+        except DECODE_ERRORS as exc:
+            decode_error = exc
+    raise_for_error(status, headers, body, payload, page=page, ray_id=ray_id, now=now)
+    if not is_json or decode_error is not None:
+        what = "is not valid JSON" if is_json else "is not JSON"
+        raise ResponseFormatError(
+            f"page {page}: HTTP {status} body {what}: {snippet(body)}",
+            page=page,
+            ray_id=ray_id,
+        ) from decode_error
+    if not isinstance(payload, dict):
+        raise ResponseFormatError(
+            f"page {page}: the body is a JSON {type(payload).__name__}, not an object",
+            page=page,
+            ray_id=ray_id,
+        )
+    if payload.get("success") is not True:
+        raise ResponseFormatError(
+            f"page {page}: the envelope has no 'success': true",
+            page=page,
+            field="success",
+            ray_id=ray_id,
+        )
+    return payload, ray_id
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -497,51 +560,16 @@ class ResponseDecoder:
         page: int,
         now: dt.datetime | None = None,
     ) -> InvoicePage:
-        """Decode a response to the request for ``page``.
-
-        Args:
-            status: The HTTP status.
-            headers: The response headers (any case).
-            body: The whole response body.
-            page: The page number that was requested.
-            now: The current UTC time, to read a ``Retry-After`` given as a date.
+        """Decode a response to the request for ``page``: its envelope as every endpoint's
+        (:func:`decode_envelope`, whose arguments these are; ``now`` defaults to the current
+        time), then ``result.invoices`` and the pagination.
 
         Raises:
             APIError: A subclass chosen by :func:`error_for_status` for error responses.
             ResponseFormatError: If the body is not the documented envelope.
         """
-        ray_id = get_header(headers, "cf-ray")
-        is_json = _is_json(get_header(headers, "Content-Type"))
-        if 300 <= status < 400:
-            location = get_header(headers, "Location") or "nowhere"
-            raise ResponseFormatError(
-                f"page {page}: HTTP {status} redirect to {location} was not followed",
-                page=page,
-                ray_id=ray_id,
-            )
-        payload: Any = None
-        decode_error: Exception | None = None
-        if is_json:
-            try:
-                payload = decode_json(body)
-            except DECODE_ERRORS as exc:
-                decode_error = exc
-        raise_for_error(
-            status,
-            headers,
-            body,
-            payload,
-            page=page,
-            ray_id=ray_id,
-            now=now or dt.datetime.now(dt.timezone.utc),
-        )
-        if not is_json or decode_error is not None:
-            what = "is not valid JSON" if is_json else "is not JSON"
-            raise ResponseFormatError(
-                f"page {page}: HTTP {status} body {what}: {snippet(body)}",
-                page=page,
-                ray_id=ray_id,
-            ) from decode_error
+        when = now or dt.datetime.now(dt.timezone.utc)
+        payload, ray_id = decode_envelope(status, headers, body, page=page, now=when)
         return self._page(payload, page=page, ray_id=ray_id)
 
     def receive(
@@ -559,16 +587,12 @@ class ResponseDecoder:
             )
         return self.decode(status, headers, body, page=page, now=now)
 
-    def _page(self, payload: Any, *, page: int, ray_id: str | None) -> InvoicePage:
+    def _page(self, payload: dict[str, Any], *, page: int, ray_id: str | None) -> InvoicePage:
         def bad(message: str, field: str | None) -> ResponseFormatError:
             return ResponseFormatError(
                 f"page {page}: {message}", page=page, field=field, ray_id=ray_id
             )
 
-        if not isinstance(payload, dict):
-            raise bad(f"the body is a JSON {type(payload).__name__}, not an object", None)
-        if payload.get("success") is not True:
-            raise bad("the envelope has no 'success': true", "success")
         result = payload.get("result")
         if not isinstance(result, dict):
             raise bad("'result' is missing or not an object", "result")

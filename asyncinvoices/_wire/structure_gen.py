@@ -27,7 +27,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 import attrs
 import cattrs
 
-__all__ = ["Inline", "make_structure_fn"]
+__all__ = ["Inline", "make_structure_fn", "unknown_fields"]
 
 T = TypeVar("T")
 
@@ -106,15 +106,22 @@ def make_structure_fn(
     if extra is not None:
         names["__set_extra"] = cl.__dict__[extra].__set__
         names["__count"] = len(known)
+        names["__unknown"] = unknown_fields
         lines += [
-            # More keys than fields means some are unknown; otherwise compare the keys.
+            # More keys than fields means some are unknown; otherwise compare the keys. The
+            # check stays inline: it is all that most records cost.
             "    if len(o) > __count or not o.keys() <= __known:",
-            "        __set_extra(i, {k: v for k, v in o.items() if k not in __known})",
+            "        __set_extra(i, __unknown(o, __known))",
             "    else:",
             "        __set_extra(i, {})",
         ]
     lines.append("    return i")
     return _compile(cl, "\n".join(lines) + "\n", names)
+
+
+def unknown_fields(record: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any]:
+    """The items of ``record`` whose keys ``known`` does not name, in their order, verbatim."""
+    return {k: v for k, v in record.items() if k not in known}
 
 
 def _field_lines(
