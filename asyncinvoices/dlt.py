@@ -45,9 +45,9 @@ from dlt.common.typing import TSecretStrValue
 from dlt.extract.resource import DltResource
 
 from ._blocking import SyncInvoiceClient
-from ._config import validate_account_id
+from ._config import positive_float, validate_account_id
 from ._errors import ResponseFormatError
-from ._mirror.plan import DEFAULT_FULL_EVERY, DEFAULT_LOOKBACK
+from ._mirror.plan import DEFAULT_FULL_EVERY, DEFAULT_LOOKBACK, check_sync_options
 from ._mirror.records import AMOUNT_FIELDS, BOOL_FIELDS, FIELDS, KeyAssigner
 from ._mirror.walk_rule import AccountWalkState, OpenInvoices, WalkPlan, plan_walk
 from ._models import Account, Invoice, RateLimit
@@ -215,12 +215,15 @@ def cloudflare_invoices(
             (tests pass their own).
 
     Raises:
-        ConfigurationError: For an invalid account id or setting, or no credentials.
+        ConfigurationError: For an invalid account id or setting (``lookback_days`` outside
+            0 to 60, ``full_every_days`` not above 0), or no credentials.
     """
     ids = None if account_ids is None else [validate_account_id(a) for a in account_ids]
     now = _utcnow if clock is None else clock
-    lookback = dt.timedelta(days=lookback_days)
-    full_every = dt.timedelta(days=full_every_days)
+    # The mirror's rules for both (sync_account's), in days: checked here, before any walk.
+    lookback = dt.timedelta(days=positive_float(lookback_days, "lookback_days", allow_zero=True))
+    full_every = dt.timedelta(days=positive_float(full_every_days, "full_every_days"))
+    check_sync_options(lookback, full_every)
 
     def client() -> SyncInvoiceClient:
         return SyncInvoiceClient(

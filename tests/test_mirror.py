@@ -39,7 +39,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("instant_backoff")]
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
-# The mirror's lock namespace (asyncinvoices/_mirror_postgres.py, "AINV").
+# The mirror's lock namespace (asyncinvoices/_mirror/postgres.py, "AINV").
 LOCK_SPACE = 0x41494E56
 
 
@@ -565,6 +565,26 @@ async def test_invalid_account_id_is_refused_before_any_account_is_synced(
     assert await query(db_url, "SELECT count(*) FROM sync_runs") == [(0,)]
     assert await query(db_url, "SELECT count(*) FROM invoices") == [(0,)]
     assert fake.received == 0
+
+
+@pytest.mark.parametrize(
+    ("lock_timeout", "message"),
+    [
+        (-1, "lock_timeout must be a finite number > 0, not -1"),
+        (float("nan"), "lock_timeout must be a finite number > 0, not nan"),
+        ("60", "lock_timeout must be a number, not '60'"),
+    ],
+)
+async def test_an_invalid_lock_timeout_is_refused_before_the_database_is_opened(
+    tmp_path: Path, lock_timeout: Any, message: str
+) -> None:
+    """A lock_timeout that is not a number of seconds: ConfigurationError, and no file."""
+    path = tmp_path / "mirror.db"
+    with pytest.raises(ConfigurationError) as caught:
+        async with InvoiceMirror.open(f"sqlite:///{path}", lock_timeout=lock_timeout):
+            pass
+    assert str(caught.value) == message
+    assert not path.exists()
 
 
 async def test_an_upper_case_account_id_is_mirrored_as_the_lower_case_one(

@@ -36,7 +36,7 @@ import anyio
 import attrs
 
 from asyncinvoices._client import InvoiceClient
-from asyncinvoices._config import positive_int, validate_account_id
+from asyncinvoices._config import positive_float, positive_int, validate_account_id
 from asyncinvoices._errors import AsyncInvoicesError, RateLimitError
 from asyncinvoices._models import FetchStats, Invoice
 from asyncinvoices._streams.invoices import InvoiceStream
@@ -111,15 +111,18 @@ class InvoiceMirror:
                 ``postgresql://USER:PASSWORD@HOST:PORT/DBNAME`` (needs the ``postgres``
                 extra).
             lock_timeout: Seconds a sync waits for another sync of the same account (on
-                SQLite: for any other writer) before failing with :class:`MirrorBusyError`.
+                SQLite: for any other writer) before failing with :class:`MirrorBusyError`;
+                0 does not wait.
             clock: Returns the current time, timezone-aware (tests pass their own).
 
         Raises:
-            ConfigurationError: If the URL cannot be used, or asyncpg is missing.
+            ConfigurationError: If the URL cannot be used, ``lock_timeout`` is not a finite
+                number of at least 0, or asyncpg is missing; before any connection.
             MirrorError: If the database cannot be opened or its schema is newer than this
                 version of asyncinvoices knows.
         """
         parsed = url if isinstance(url, DatabaseURL) else parse_database_url(url)
+        lock_timeout = positive_float(lock_timeout, "lock_timeout", allow_zero=True)
         backend: MirrorBackend
         if parsed.scheme == "sqlite":
             from .sqlite import SQLiteBackend
