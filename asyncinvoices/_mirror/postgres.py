@@ -6,6 +6,10 @@ the first (up to ``lock_timeout``) instead of interleaving with it; other accoun
 The fetched listing is copied into a temporary table with ``COPY`` (binary, batched), and
 compared with the mirror in a few set-based statements.
 
+What is written and read is shared with SQLite: the statements of ``statements.py`` in
+PostgreSQL's dialect, and the rows of ``records.TYPED_ROWS``. This module holds the
+connection, the advisory locks and ``COPY``.
+
 The password is passed to asyncpg as a keyword, never inside a DSN that an error could echo.
 """
 
@@ -234,8 +238,9 @@ class PostgresBackend:
 
     async def last_success(self, account_id: str) -> dt.datetime | None:
         """See :meth:`MirrorBackend.last_success`."""
-        sql = _SQL.last_success
-        value: dt.datetime | None = await self._run(lambda: self._db.fetchval(sql, account_id))
+        value: dt.datetime | None = await self._run(
+            lambda: self._db.fetchval(_SQL.last_success, account_id)
+        )
         return value
 
     async def add_changes(self, changes: Sequence[Change], seen_at: dt.datetime) -> None:

@@ -6,6 +6,10 @@ used by one thread at a time. The sync of an account runs in one ``BEGIN IMMEDIA
 transaction: SQLite allows one writer, and ``busy_timeout`` makes a second sync wait for
 the first for ``lock_timeout`` seconds before failing with :class:`MirrorBusyError`. The
 file is in WAL mode, so readers (reports, dashboards) are never blocked by a sync.
+
+What is written and read is shared with PostgreSQL: the statements of ``statements.py`` in
+SQLite's dialect, and the rows of ``records.TEXT_ROWS`` (SQLite has no decimal, boolean or
+timestamp type). This module holds the file, its lock and the threads.
 """
 
 from __future__ import annotations
@@ -178,8 +182,7 @@ class SQLiteBackend:
 
     async def last_success(self, account_id: str) -> dt.datetime | None:
         """See :meth:`MirrorBackend.last_success`."""
-        sql = _SQL.last_success
-        row = await self._run(lambda: self._db.execute(sql, (account_id,)).fetchone())
+        row = await self._run(lambda: self._db.execute(_SQL.last_success, (account_id,)).fetchone())
         return TEXT_ROWS.utc(row[0])
 
     async def add_changes(self, changes: Sequence[Change], seen_at: dt.datetime) -> None:
