@@ -22,6 +22,7 @@ import pytest
 from asyncinvoices import (
     AccountSync,
     ConfigurationError,
+    DatabaseURL,
     InvoiceClient,
     InvoiceMirror,
     MirrorBusyError,
@@ -74,24 +75,29 @@ async def client(fake: FakeCloudflare) -> AsyncIterator[InvoiceClient]:
         yield c
 
 
+async def pg_connect(url: DatabaseURL) -> Any:
+    """A connection of this test's own to the PostgreSQL database of ``url``, in UTC."""
+    import asyncpg
+
+    return await asyncpg.connect(
+        host=url.host,
+        port=url.port,
+        user=url.user,
+        password=url.password,
+        database=url.database,
+        server_settings={"TimeZone": "UTC"},
+    )
+
+
 async def query(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     """Run ``sql`` (``?`` placeholders) on the database of ``url`` and return its rows."""
     parsed = parse_database_url(url)
     if parsed.scheme == "sqlite":
         with contextlib.closing(sqlite3.connect(parsed.path or "")) as db, db:
             return [tuple(row) for row in db.execute(sql, args).fetchall()]
-    import asyncpg
-
     numbers = iter(range(1, 100))
     numbered = re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
-    conn = await asyncpg.connect(
-        host=parsed.host,
-        port=parsed.port,
-        user=parsed.user,
-        password=parsed.password,
-        database=parsed.database,
-        server_settings={"TimeZone": "UTC"},
-    )
+    conn = await pg_connect(parsed)
     try:
         return [tuple(row) for row in await conn.fetch(numbered, *args)]
     finally:
@@ -414,15 +420,7 @@ async def test_sync_blocked_by_another_fails_with_a_clear_error(
             holder.close()
             expected_runs: list[str] = []  # the lock also kept the failure from being recorded
         else:
-            import asyncpg
-
-            holder = await asyncpg.connect(
-                host=parsed.host,
-                port=parsed.port,
-                user=parsed.user,
-                password=parsed.password,
-                database=parsed.database,
-            )
+            holder = await pg_connect(parsed)
             await holder.execute(
                 "SELECT pg_advisory_lock($1, hashtext($2))", LOCK_SPACE, fake.account_id
             )
