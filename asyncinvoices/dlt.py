@@ -39,15 +39,16 @@ from decimal import Decimal
 from typing import Any, Final
 
 import dlt
+from dlt.common.data_types import TDataType
 from dlt.common.schema.typing import TColumnSchema
 from dlt.common.typing import TSecretStrValue
 from dlt.extract.resource import DltResource
 
 from ._blocking import SyncInvoiceClient
-from ._config import validate_account_id
+from ._config import positive_float, validate_account_id
 from ._errors import ResponseFormatError
-from ._mirror.plan import DEFAULT_FULL_EVERY, DEFAULT_LOOKBACK
-from ._mirror.records import KeyAssigner
+from ._mirror.plan import DEFAULT_FULL_EVERY, DEFAULT_LOOKBACK, check_sync_options
+from ._mirror.records import AMOUNT_FIELDS, BOOL_FIELDS, FIELDS, KeyAssigner
 from ._mirror.walk_rule import AccountWalkState, OpenInvoices, WalkPlan, plan_walk
 from ._models import Account, Invoice, RateLimit
 
@@ -66,9 +67,27 @@ logger = logging.getLogger("asyncinvoices")
 AMOUNT_SCALE: Final = 9
 
 
-def _amount_column() -> TColumnSchema:
-    # A dict per column: dlt writes the column's name into the dict it is given.
-    return {"data_type": "decimal", "precision": 38, "scale": AMOUNT_SCALE}
+def _column(data_type: TDataType, *, key: bool = False) -> TColumnSchema:
+    # A new dict per column: dlt writes the column's name into the dict it is given.
+    if data_type == "decimal":
+        return {"data_type": "decimal", "precision": 38, "scale": AMOUNT_SCALE}
+    return {"data_type": data_type, "nullable": False} if key else {"data_type": data_type}
+
+
+def _invoice_type(name: str) -> TDataType:
+    # The mirror's own sets of amounts and booleans (``_mirror/records.py``), so that a field
+    # added there is typed here too; what is neither, nor below, is text.
+    if name in AMOUNT_FIELDS:
+        return "decimal"
+    if name in BOOL_FIELDS:
+        return "bool"
+    types: dict[str, TDataType] = {
+        "attempt_count": "bigint",
+        "created": "timestamp",
+        "removed_at": "timestamp",
+        "extra": "json",
+    }
+    return types.get(name, "text")
 
 
 #: The mirror's defaults (``asyncinvoices sync``), so that both follow one rule: a partial walk
@@ -76,35 +95,21 @@ def _amount_column() -> TColumnSchema:
 DEFAULT_LOOKBACK_DAYS: Final = float(DEFAULT_LOOKBACK.days)
 DEFAULT_FULL_EVERY_DAYS: Final = float(DEFAULT_FULL_EVERY.days)
 
-#: The ``invoices`` table's columns, in order; their types are declared, not inferred, so that
-#: an account whose first page has no fractional amount or no ``created`` still gets them.
+#: The ``invoices`` table's columns, in order: the key, the mirror's columns (``FIELDS``), and
+#: ``removed_at``. Their types are declared, not inferred, so that an account whose first
+#: page has no fractional amount or no ``created`` still gets them.
 INVOICE_COLUMNS: Final[dict[str, TColumnSchema]] = {
-    "account_id": {"data_type": "text", "nullable": False},
-    "id": {"data_type": "text", "nullable": False},
-    "amount_due": _amount_column(),
-    "amount_paid": _amount_column(),
-    "amount_remaining": _amount_column(),
-    "currency": {"data_type": "text"},
-    "attempt_count": {"data_type": "bigint"},
-    "attempted": {"data_type": "bool"},
-    "auto_advance": {"data_type": "bool"},
-    "created": {"data_type": "timestamp"},
-    "created_by": {"data_type": "text"},
-    "description": {"data_type": "text"},
-    "invoice_origin": {"data_type": "text"},
-    "invoice_pdf": {"data_type": "text"},
-    "status": {"data_type": "text"},
-    "extra": {"data_type": "json"},
-    "removed_at": {"data_type": "timestamp"},
+    name: _column(_invoice_type(name), key=name in ("account_id", "id"))
+    for name in ("account_id", "id", *FIELDS, "removed_at")
 }
 _FIELDS: Final = tuple(INVOICE_COLUMNS)
 _ACCOUNT_COLUMNS: Final[dict[str, TColumnSchema]] = {
-    "id": {"data_type": "text", "nullable": False},
-    "name": {"data_type": "text"},
-    "type": {"data_type": "text"},
-    "created_on": {"data_type": "timestamp"},
-    "settings": {"data_type": "json"},
-    "extra": {"data_type": "json"},
+    "id": _column("text", key=True),
+    "name": _column("text"),
+    "type": _column("text"),
+    "created_on": _column("timestamp"),
+    "settings": _column("json"),
+    "extra": _column("json"),
 }
 _LARGEST_EXPONENT: Final = -AMOUNT_SCALE
 _DEFAULT_RATE_LIMIT: Final = RateLimit()
@@ -210,12 +215,15 @@ def cloudflare_invoices(
             (tests pass their own).
 
     Raises:
-        ConfigurationError: For an invalid account id or setting, or no credentials.
+        ConfigurationError: For an invalid account id or setting (``lookback_days`` outside
+            0 to 60, ``full_every_days`` not above 0), or no credentials.
     """
     ids = None if account_ids is None else [validate_account_id(a) for a in account_ids]
     now = _utcnow if clock is None else clock
-    lookback = dt.timedelta(days=lookback_days)
-    full_every = dt.timedelta(days=full_every_days)
+    # The mirror's rules for both (sync_account's), in days: checked here, before any walk.
+    lookback = dt.timedelta(days=positive_float(lookback_days, "lookback_days", allow_zero=True))
+    full_every = dt.timedelta(days=positive_float(full_every_days, "full_every_days"))
+    check_sync_options(lookback, full_every)
 
     def client() -> SyncInvoiceClient:
         return SyncInvoiceClient(

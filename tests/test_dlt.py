@@ -388,6 +388,29 @@ def test_an_invalid_account_id_is_a_configuration_error() -> None:
         cloudflare_invoices(["../x"], api_token="x" * 40, base_url="http://127.0.0.1:9")
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"lookback_days": -1}, "lookback_days must be a finite number > 0, not -1"),
+        ({"lookback_days": float("nan")}, "lookback_days must be a finite number > 0, not nan"),
+        ({"lookback_days": "7"}, "lookback_days must be a number, not '7'"),
+        ({"lookback_days": 61}, "lookback must be between 0 and 60 days, got 61 days, 0:00:00"),
+        ({"full_every_days": 0}, "full_every_days must be a finite number > 0, not 0"),
+        ({"full_every_days": True}, "full_every_days must be a number, not True"),
+    ],
+)
+def test_an_invalid_walk_setting_is_a_configuration_error(
+    options: dict[str, Any], message: str
+) -> None:
+    """lookback_days and full_every_days are checked when the source is made, by the
+    library's rules for a number and the mirror's for the window."""
+    with pytest.raises(ConfigurationError) as caught:
+        cloudflare_invoices(
+            ["0" * 32], api_token="x" * 40, base_url="http://127.0.0.1:9", **options
+        )
+    assert str(caught.value) == message
+
+
 def test_importing_asyncinvoices_does_not_import_dlt() -> None:
     """dlt is an extra: the library and its CLI load without it."""
     code = "import sys, asyncinvoices, asyncinvoices.testing; print('dlt' in sys.modules)"

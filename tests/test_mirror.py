@@ -22,6 +22,7 @@ import pytest
 from asyncinvoices import (
     AccountSync,
     ConfigurationError,
+    DatabaseURL,
     InvoiceClient,
     InvoiceMirror,
     MirrorBusyError,
@@ -39,7 +40,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("instant_backoff")]
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
-# The mirror's lock namespace (asyncinvoices/_mirror_postgres.py, "AINV").
+# The mirror's lock namespace (asyncinvoices/_mirror/postgres.py, "AINV").
 LOCK_SPACE = 0x41494E56
 
 
@@ -74,24 +75,29 @@ async def client(fake: FakeCloudflare) -> AsyncIterator[InvoiceClient]:
         yield c
 
 
+async def pg_connect(url: DatabaseURL) -> Any:
+    """A connection of this test's own to the PostgreSQL database of ``url``, in UTC."""
+    import asyncpg
+
+    return await asyncpg.connect(
+        host=url.host,
+        port=url.port,
+        user=url.user,
+        password=url.password,
+        database=url.database,
+        server_settings={"TimeZone": "UTC"},
+    )
+
+
 async def query(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     """Run ``sql`` (``?`` placeholders) on the database of ``url`` and return its rows."""
     parsed = parse_database_url(url)
     if parsed.scheme == "sqlite":
         with contextlib.closing(sqlite3.connect(parsed.path or "")) as db, db:
             return [tuple(row) for row in db.execute(sql, args).fetchall()]
-    import asyncpg
-
     numbers = iter(range(1, 100))
     numbered = re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
-    conn = await asyncpg.connect(
-        host=parsed.host,
-        port=parsed.port,
-        user=parsed.user,
-        password=parsed.password,
-        database=parsed.database,
-        server_settings={"TimeZone": "UTC"},
-    )
+    conn = await pg_connect(parsed)
     try:
         return [tuple(row) for row in await conn.fetch(numbered, *args)]
     finally:
@@ -414,15 +420,7 @@ async def test_sync_blocked_by_another_fails_with_a_clear_error(
             holder.close()
             expected_runs: list[str] = []  # the lock also kept the failure from being recorded
         else:
-            import asyncpg
-
-            holder = await asyncpg.connect(
-                host=parsed.host,
-                port=parsed.port,
-                user=parsed.user,
-                password=parsed.password,
-                database=parsed.database,
-            )
+            holder = await pg_connect(parsed)
             await holder.execute(
                 "SELECT pg_advisory_lock($1, hashtext($2))", LOCK_SPACE, fake.account_id
             )
@@ -565,6 +563,26 @@ async def test_invalid_account_id_is_refused_before_any_account_is_synced(
     assert await query(db_url, "SELECT count(*) FROM sync_runs") == [(0,)]
     assert await query(db_url, "SELECT count(*) FROM invoices") == [(0,)]
     assert fake.received == 0
+
+
+@pytest.mark.parametrize(
+    ("lock_timeout", "message"),
+    [
+        (-1, "lock_timeout must be a finite number > 0, not -1"),
+        (float("nan"), "lock_timeout must be a finite number > 0, not nan"),
+        ("60", "lock_timeout must be a number, not '60'"),
+    ],
+)
+async def test_an_invalid_lock_timeout_is_refused_before_the_database_is_opened(
+    tmp_path: Path, lock_timeout: Any, message: str
+) -> None:
+    """A lock_timeout that is not a number of seconds: ConfigurationError, and no file."""
+    path = tmp_path / "mirror.db"
+    with pytest.raises(ConfigurationError) as caught:
+        async with InvoiceMirror.open(f"sqlite:///{path}", lock_timeout=lock_timeout):
+            pass
+    assert str(caught.value) == message
+    assert not path.exists()
 
 
 async def test_an_upper_case_account_id_is_mirrored_as_the_lower_case_one(

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pytest
 
 from asyncinvoices import AccountSync, ConfigurationError, DatabaseURL, Invoice, SyncReport
 from asyncinvoices._cli._sync import render_report
 from asyncinvoices._mirror.records import (
     FIELDS,
+    RUN_COLUMNS,
+    TEXT_ROWS,
+    TYPED_ROWS,
     KeyAssigner,
     canonical_json,
+    changes_of,
     derived_key,
     diff,
     format_timestamp,
@@ -21,6 +28,7 @@ from asyncinvoices._mirror.records import (
     to_text,
 )
 from asyncinvoices._mirror.schema import migrations
+from asyncinvoices._mirror.statements import SyncStatements, sync_statements
 from asyncinvoices._mirror.types import database_url_from, parse_database_url
 
 UTC = dt.timezone.utc
@@ -159,6 +167,151 @@ def test_invoices_without_id_get_stable_distinct_keys() -> None:
 
 def _fields(invoice: Invoice) -> dict[str, object]:
     return {f: getattr(invoice, f) for f in (*FIELDS, "id")}
+
+
+_INVOICE = Invoice(
+    id="in_1",
+    amount_due=Decimal("640.19"),
+    amount_paid=Decimal("0"),
+    amount_remaining=Decimal("98765432109876543.21"),
+    currency="usd",
+    attempt_count=2,
+    attempted=True,
+    auto_advance=False,
+    created=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    status="open",
+    extra={"z": Decimal("0.1"), "a": [1, None]},
+)
+
+
+def test_sqlite_rows_keep_amounts_and_times_as_text_and_read_back_the_invoice() -> None:
+    """TEXT_ROWS: exact decimal text, ISO time, canonical JSON; 0/1 read back as booleans."""
+    row = TEXT_ROWS.invoice_row("in_1", _INVOICE)
+
+    assert row == (
+        "in_1",
+        "640.19",
+        "0",
+        "98765432109876543.21",
+        "usd",
+        2,
+        True,
+        False,
+        "2026-01-02T03:04:05Z",
+        None,
+        None,
+        None,
+        None,
+        "open",
+        '{"a":[1,null],"z":0.1}',
+    )
+    stored = tuple(int(v) if isinstance(v, bool) else v for v in row)  # as SQLite returns it
+    assert TEXT_ROWS.invoice(stored) == _INVOICE
+
+
+def test_postgres_rows_keep_the_values_and_read_back_the_invoice() -> None:
+    """TYPED_ROWS: the values themselves, but for extra (JSON text); a derived key has no id."""
+    row = TYPED_ROWS.invoice_row("derived:x", _INVOICE)
+
+    assert row[1:4] == (Decimal("640.19"), Decimal("0"), Decimal("98765432109876543.21"))
+    assert row[8] == _INVOICE.created
+    assert row[-1] == '{"a":[1,null],"z":0.1}'
+    assert TYPED_ROWS.invoice(row) == Invoice(**{**_fields(_INVOICE), "id": None})
+    assert TYPED_ROWS.invoice_row("k", Invoice(**{**_fields(_INVOICE), "extra": {}}))[-1] == "{}"
+
+
+def test_run_rows_in_both_databases() -> None:
+    """One sync_runs row per run: the mirror's times fixed-width text and a 0/1 in SQLite."""
+    started = dt.datetime(2026, 3, 1, 12, tzinfo=UTC)
+    run = AccountSync(
+        account_id="a" * 32,
+        started_at=started,
+        finished_at=started + dt.timedelta(seconds=1, microseconds=5),
+        seen=3,
+        inserted=2,
+        updated=1,
+        changes=4,
+        mode="partial",
+        walked_since=started - dt.timedelta(days=7),
+        requests=5,
+        unordered=True,
+    )
+
+    assert len(RUN_COLUMNS) == len(TYPED_ROWS.run_row(run))
+    assert TEXT_ROWS.run_row(run) == (
+        "a" * 32,
+        "2026-03-01T12:00:00.000000Z",
+        "2026-03-01T12:00:01.000005Z",
+        "ok",
+        3,
+        2,
+        1,
+        0,
+        4,
+        None,
+        "partial",
+        "2026-02-22T12:00:00.000000Z",
+        5,
+        1,
+    )
+    assert TYPED_ROWS.run_row(run) == (
+        "a" * 32,
+        started,
+        run.finished_at,
+        "ok",
+        3,
+        2,
+        1,
+        0,
+        4,
+        None,
+        "partial",
+        run.walked_since,
+        5,
+        True,
+    )
+
+
+def test_changes_of_a_sync_list_fields_then_returns_then_removals() -> None:
+    """Each changed field of each changed row, a row back from removal, each row removed."""
+    old = [None] * len(FIELDS)
+    new = list(old)
+    old[FIELDS.index("status")], new[FIELDS.index("status")] = "open", "paid"
+    removed_at = dt.datetime(2026, 2, 1, tzinfo=UTC)
+    now = dt.datetime(2026, 3, 1, 12, 0, 0, 5, tzinfo=UTC)
+
+    changes = changes_of(
+        "acc", [("in_1", None, old, new), ("in_2", removed_at, old, old)], ["in_3"], now
+    )
+
+    assert changes == [
+        ("acc", "in_1", "status", "open", "paid"),
+        ("acc", "in_2", "removed_at", "2026-02-01T00:00:00Z", None),
+        ("acc", "in_3", "removed_at", None, "2026-03-01T12:00:00.000005Z"),
+    ]
+    stamp = "2026-03-01T12:00:00.000005Z"
+    assert TEXT_ROWS.change_rows(changes[:1], now) == [(*changes[0], stamp)]
+    assert TYPED_ROWS.change_rows(changes[:1], now) == [(*changes[0], now)]
+
+
+def _parameters(sql: str, mark: str) -> list[int]:
+    return [int(n) for n in re.findall(re.escape(mark) + r"(\d+)", sql)]
+
+
+@pytest.mark.parametrize(
+    "name", [f.name for f in attrs.fields(SyncStatements) if f.name != "staging"]
+)
+def test_statements_take_the_same_numbered_parameters_in_both_dialects(name: str) -> None:
+    """$n in PostgreSQL, ?n in SQLite, the same numbers, 1 to n without a gap: one list of
+    arguments serves both drivers."""
+    postgres: Any = getattr(sync_statements("postgresql"), name)
+    sqlite: Any = getattr(sync_statements("sqlite"), name)
+
+    numbers = _parameters(postgres, "$")
+    assert numbers == _parameters(sqlite, "?")
+    assert sorted(set(numbers)) == list(range(1, len(set(numbers)) + 1))
+    assert "?" not in postgres
+    assert "$" not in sqlite
 
 
 def test_migrations_start_from_the_version_found() -> None:

@@ -6,24 +6,26 @@ the first (up to ``lock_timeout``) instead of interleaving with it; other accoun
 The fetched listing is copied into a temporary table with ``COPY`` (binary, batched), and
 compared with the mirror in a few set-based statements.
 
+What is written and read is shared with SQLite: the statements of ``statements.py`` in
+PostgreSQL's dialect, and the rows of ``records.TYPED_ROWS``. This module holds the
+connection, the advisory locks and ``COPY``.
+
 The password is passed to asyncpg as a keyword, never inside a DSN that an error could echo.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Awaitable, Callable, Sequence
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from asyncinvoices._errors import ConfigurationError
 from asyncinvoices._models import Invoice
 
-from .plan import FINAL_STATUSES
-from .records import FIELDS, build_invoice, canonical_json, texts_before_and_after
-from .schema import CURRENT_VERSION, covering_run, differs, field_columns, migrations
-from .types import DatabaseURL, MirrorBusyError, MirrorError
+from .records import CHANGE_COLUMNS, FIELDS, TYPED_ROWS, Change
+from .schema import CURRENT_VERSION, check_version, migrations
+from .statements import sync_statements
+from .types import AccountSync, DatabaseURL, MirrorBusyError, MirrorError
 
 if TYPE_CHECKING:
     import asyncpg
@@ -32,33 +34,11 @@ __all__ = ["PostgresBackend"]
 
 T = TypeVar("T")
 
-_COLUMNS: Final = ", ".join(FIELDS)
-_STAGED: Final = ", ".join(f"s.{f}" for f in FIELDS)
-_OLD: Final = ", ".join(f"i.{f}" for f in FIELDS)
+_SQL: Final = sync_statements("postgresql")
 # The first key of every advisory lock the mirror takes ("AINV"), so that they cannot
 # collide with an application's own advisory locks on other numbers.
 _LOCK_SPACE: Final = 0x41494E56
 _MIGRATION_LOCK: Final = 0
-
-
-def _row(key: str, invoice: Invoice) -> tuple[Any, ...]:
-    return (
-        key,
-        invoice.amount_due,
-        invoice.amount_paid,
-        invoice.amount_remaining,
-        invoice.currency,
-        invoice.attempt_count,
-        invoice.attempted,
-        invoice.auto_advance,
-        invoice.created,
-        invoice.created_by,
-        invoice.description,
-        invoice.invoice_origin,
-        invoice.invoice_pdf,
-        invoice.status,
-        canonical_json(invoice.extra) if invoice.extra else "{}",
-    )
 
 
 def _count(status: str) -> int:
@@ -147,11 +127,7 @@ class PostgresBackend:
             if version is None:
                 version = 0
                 await db.execute("INSERT INTO asyncinvoices_schema VALUES (0)")
-            if version > CURRENT_VERSION:
-                raise MirrorError(
-                    f"{self._url.redacted} has schema version {version}, newer than this "
-                    f"asyncinvoices knows ({CURRENT_VERSION}): upgrade asyncinvoices"
-                )
+            check_version(version, self._url.redacted)
             for statement in migrations("postgresql", version):
                 await db.execute(statement)
             await db.execute("UPDATE asyncinvoices_schema SET version = $1", CURRENT_VERSION)
@@ -172,11 +148,8 @@ class PostgresBackend:
             await self._db.execute(
                 "SELECT pg_advisory_xact_lock($1, hashtext($2))", _LOCK_SPACE, account_id
             )
-            await self._db.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS mirror_staging "
-                f"(id TEXT PRIMARY KEY, {field_columns('postgresql')}) ON COMMIT DELETE ROWS"
-            )
-            await self._db.execute("TRUNCATE mirror_staging")
+            await self._db.execute(_SQL.create_staging)
+            await self._db.execute(_SQL.empty_staging)
 
         await self._run(work)
 
@@ -222,128 +195,68 @@ class PostgresBackend:
         )
 
     async def stage(self, batch: Sequence[tuple[str, Invoice]]) -> None:
-        """Copy fetched invoices, with their keys, into the staging table."""
-        rows = [_row(key, invoice) for key, invoice in batch]
+        """Copy fetched invoices, with their keys, into the staging table (``COPY``)."""
+        rows = [TYPED_ROWS.invoice_row(key, invoice) for key, invoice in batch]
         await self._run(
             lambda: self._db.copy_records_to_table(
-                "mirror_staging", records=rows, columns=["id", *FIELDS]
+                _SQL.staging, records=rows, columns=["id", *FIELDS]
             )
         )
 
-    async def changed(self, account_id: str) -> list[tuple[str, Any, list[Any], list[Any]]]:
-        """Return ``(key, removed_at, old texts, new texts)`` of each known row that differs."""
-        sql = (
-            f"SELECT s.id, i.removed_at, {_OLD}, {_STAGED} FROM mirror_staging s "
-            f"JOIN invoices i ON i.account_id = $1 AND i.id = s.id WHERE {differs('postgresql')}"
-        )
-        rows = await self._run(lambda: self._db.fetch(sql, account_id))
-        return [(row[0], row[1], *texts_before_and_after(list(row)[2:])) for row in rows]
+    async def changed(
+        self, account_id: str
+    ) -> list[tuple[str, dt.datetime | None, list[str | None], list[str | None]]]:
+        """See :meth:`MirrorBackend.changed`."""
+        rows = await self._run(lambda: self._db.fetch(_SQL.changed, account_id))
+        return [TYPED_ROWS.changed(row) for row in rows]
 
     async def apply(
         self, account_id: str, now: dt.datetime, *, update: bool, complete: bool
     ) -> tuple[int, int, list[str]]:
-        """Write the staged listing: update changed rows, mark removed ones, insert new ones.
-
-        ``update=False`` (nothing changed, as :meth:`changed` found) skips a pass over the
-        account's rows. Rows are marked removed only when ``complete``: the listing is the
-        whole history, not the recent part a partial walk read.
-
-        Returns:
-            ``(updated, inserted, keys marked removed)``.
-        """
-        sets = ", ".join(f"{f} = s.{f}" for f in FIELDS)
-        update_sql = (
-            f"UPDATE invoices AS i SET {sets}, removed_at = NULL, last_seen_at = $1 "
-            "FROM mirror_staging AS s "
-            f"WHERE i.account_id = $2 AND i.id = s.id AND {differs('postgresql')}"
-        )
-        # A removed row keeps as last seen the last sync that read it (this one has no row
-        # in sync_runs yet).
-        remove = (
-            f"UPDATE invoices AS i SET removed_at = $1, last_seen_at = coalesce("
-            f"{covering_run('postgresql')}, i.last_seen_at) "
-            "WHERE i.account_id = $2 AND i.removed_at IS NULL "
-            "AND NOT EXISTS (SELECT 1 FROM mirror_staging s WHERE s.id = i.id) RETURNING i.id"
-        )
-        insert = (
-            f"INSERT INTO invoices (account_id, id, {_COLUMNS}, first_seen_at, last_seen_at) "
-            f"SELECT $1, s.id, {_STAGED}, $2, $2 FROM mirror_staging s WHERE NOT EXISTS "
-            "(SELECT 1 FROM invoices i WHERE i.account_id = $1 AND i.id = s.id)"
-        )
+        """See :meth:`MirrorBackend.apply`."""
 
         async def work() -> tuple[int, int, list[str]]:
             db = self._db
-            updated = _count(await db.execute(update_sql, now, account_id)) if update else 0
+            updated = _count(await db.execute(_SQL.update, now, account_id)) if update else 0
             removed = []
             if complete:
-                removed = [r[0] for r in await db.fetch(remove, now, account_id)]
-            inserted = _count(await db.execute(insert, account_id, now))
+                removed = [r[0] for r in await db.fetch(_SQL.remove, now, account_id)]
+            inserted = _count(await db.execute(_SQL.insert, account_id, now))
             return updated, inserted, removed
 
         return await self._run(work)
 
     async def sync_state(self, account_id: str) -> tuple[dt.datetime | None, list[Any]]:
-        """Return when the account's last successful full walk started, and the creation
-        time of each present invoice that is not final (``None`` where it has none)."""
-        last_sql = (
-            "SELECT max(started_at) FROM sync_runs "
-            "WHERE account_id = $1 AND outcome = 'ok' AND mode = 'full'"
-        )
-        open_sql = (
-            "SELECT created FROM invoices WHERE account_id = $1 AND removed_at IS NULL "
-            "AND (status IS NULL OR NOT status = ANY($2::text[]))"
-        )
+        """See :meth:`MirrorBackend.sync_state`."""
 
         async def work() -> tuple[dt.datetime | None, list[Any]]:
-            last = await self._db.fetchval(last_sql, account_id)
-            rows = await self._db.fetch(open_sql, account_id, sorted(FINAL_STATUSES))
+            last = await self._db.fetchval(_SQL.last_full, account_id)
+            rows = await self._db.fetch(_SQL.open_created, account_id)
             return last, [row[0] for row in rows]
 
         return await self._run(work)
 
     async def last_success(self, account_id: str) -> dt.datetime | None:
-        """Return when the last successful sync of the account finished, if any."""
-        sql = "SELECT max(finished_at) FROM sync_runs WHERE account_id = $1 AND outcome = 'ok'"
-        value: dt.datetime | None = await self._run(lambda: self._db.fetchval(sql, account_id))
+        """See :meth:`MirrorBackend.last_success`."""
+        value: dt.datetime | None = await self._run(
+            lambda: self._db.fetchval(_SQL.last_success, account_id)
+        )
         return value
 
-    async def add_changes(
-        self, changes: Sequence[tuple[str, str, str, str | None, str | None]], seen_at: dt.datetime
-    ) -> None:
-        """Insert ``(account_id, id, field, old, new)`` rows into ``invoice_changes``."""
-        rows = [(*change, seen_at) for change in changes]
-        columns = ["account_id", "id", "field", "old_value", "new_value", "seen_at"]
+    async def add_changes(self, changes: Sequence[Change], seen_at: dt.datetime) -> None:
+        """Copy ``(account_id, id, field, old, new)`` rows into ``invoice_changes``."""
+        rows = TYPED_ROWS.change_rows(changes, seen_at)
         if rows:
             await self._run(
                 lambda: self._db.copy_records_to_table(
-                    "invoice_changes", records=rows, columns=columns
+                    "invoice_changes", records=rows, columns=list(CHANGE_COLUMNS)
                 )
             )
 
-    async def record_run(self, run: Any) -> None:
-        """Insert one ``sync_runs`` row for an :class:`AccountSync`."""
-        sql = (
-            "INSERT INTO sync_runs (account_id, started_at, finished_at, outcome, seen, "
-            "inserted, updated, removed, changes, error, mode, walked_since, requests, "
-            "unordered) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-        )
-        values = (
-            run.account_id,
-            run.started_at,
-            run.finished_at,
-            run.outcome,
-            run.seen,
-            run.inserted,
-            run.updated,
-            run.removed,
-            run.changes,
-            run.error,
-            run.mode,
-            run.walked_since,
-            run.requests,
-            run.unordered,
-        )
-        await self._run(lambda: self._db.execute(sql, *values))
+    async def record_run(self, run: AccountSync) -> None:
+        """See :meth:`MirrorBackend.record_run`."""
+        values = TYPED_ROWS.run_row(run)
+        await self._run(lambda: self._db.execute(_SQL.record_run, *values))
 
     async def begin_plain(self) -> None:
         """Start a transaction that is not an account's sync (e.g. to record a failure)."""
@@ -362,19 +275,10 @@ class PostgresBackend:
             await self._run(transaction.rollback)
 
     async def invoices(self, account_id: str, *, include_removed: bool) -> list[Invoice]:
-        """Return the account's mirrored invoices, newest first."""
-        where = "" if include_removed else " AND removed_at IS NULL"
-        sql = (
-            f"SELECT id, {_COLUMNS} FROM invoices WHERE account_id = $1{where} "
-            "ORDER BY created DESC NULLS LAST, id"
-        )
+        """See :meth:`MirrorBackend.invoices`."""
+        sql = _SQL.all_invoices if include_removed else _SQL.invoices
         rows = await self._run(lambda: self._db.fetch(sql, account_id))
-        result = []
-        for row in rows:
-            values = dict(zip(FIELDS, list(row)[1:], strict=True))
-            values["extra"] = json.loads(values["extra"], parse_float=Decimal)
-            result.append(build_invoice(row[0], values))
-        return result
+        return [TYPED_ROWS.invoice(row) for row in rows]
 
     async def close(self) -> None:
         """Close the connection."""

@@ -9,6 +9,11 @@ versions of an invoice through the same canonical text of each field, so that th
 - timestamps: ISO-8601 in UTC with a ``Z``, e.g. ``2026-01-02T03:04:05Z``;
 - ``extra`` (fields this version does not know): JSON with sorted keys and no spaces;
 - a missing value (``None``): SQL ``NULL``.
+
+What a backend writes and reads is built here too, once for both: a row of ``invoices``,
+``sync_runs`` or ``invoice_changes`` from its Python values, and back. PostgreSQL has a type
+for every value (``typed=True``); SQLite keeps amounts and times as their text and booleans
+as 0 / 1 (``typed=False``).
 """
 
 from __future__ import annotations
@@ -20,16 +25,27 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
+import attrs
+
 from asyncinvoices._models import Invoice
+
+from .types import AccountSync
 
 __all__ = [
     "AMOUNT_FIELDS",
     "BOOL_FIELDS",
+    "CHANGE_COLUMNS",
     "DERIVED_PREFIX",
     "FIELDS",
+    "RUN_COLUMNS",
+    "TEXT_ROWS",
+    "TYPED_ROWS",
+    "Change",
     "KeyAssigner",
+    "RowFormat",
     "build_invoice",
     "canonical_json",
+    "changes_of",
     "derived_key",
     "diff",
     "format_timestamp",
@@ -55,6 +71,25 @@ FIELDS: Final = (
     "status",
     "extra",
 )
+#: The columns of a ``sync_runs`` row, as :func:`run_row` orders them.
+RUN_COLUMNS: Final = (
+    "account_id",
+    "started_at",
+    "finished_at",
+    "outcome",
+    "seen",
+    "inserted",
+    "updated",
+    "removed",
+    "changes",
+    "error",
+    "mode",
+    "walked_since",
+    "requests",
+    "unordered",
+)
+#: The columns of an ``invoice_changes`` row, as :func:`change_rows` orders them.
+CHANGE_COLUMNS: Final = ("account_id", "id", "field", "old_value", "new_value", "seen_at")
 AMOUNT_FIELDS: Final = frozenset({"amount_due", "amount_paid", "amount_remaining"})
 BOOL_FIELDS: Final = frozenset({"attempted", "auto_advance"})
 
@@ -220,3 +255,136 @@ def build_invoice(key: str, values: Mapping[str, Any]) -> Invoice:
     """
     invoice_id = None if key.startswith(DERIVED_PREFIX) else key
     return Invoice(id=invoice_id, **values)
+
+
+Change = tuple[str, str, str, "str | None", "str | None"]
+"""One changed field of one row: ``(account_id, key, field, old text, new text)``."""
+
+
+def changes_of(
+    account_id: str,
+    changed: Iterable[tuple[str, dt.datetime | None, Sequence[str | None], Sequence[str | None]]],
+    removed: Iterable[str],
+    now: dt.datetime,
+) -> list[Change]:
+    """Return the ``invoice_changes`` of one sync: each changed field of each changed row, a
+    row that is back (its ``removed_at`` cleared), and each row marked removed ``now``.
+
+    Args:
+        account_id: The account.
+        changed: What :meth:`RowFormat.changed` made of each changed row.
+        removed: The keys of the rows marked removed.
+        now: When the sync started: the removal time.
+    """
+    changes: list[Change] = []
+    for key, removed_at, old, new in changed:
+        changes += [(account_id, key, *change) for change in diff(old, new)]
+        if removed_at is not None:  # it is back
+            changes.append((account_id, key, "removed_at", format_timestamp(removed_at), None))
+    stamp = format_timestamp(now)
+    changes += [(account_id, key, "removed_at", None, stamp) for key in removed]
+    return changes
+
+
+@attrs.frozen
+class RowFormat:
+    """How one database keeps the mirror's values: the rows a backend writes, and the values
+    it reads back. :data:`TYPED_ROWS` for PostgreSQL, :data:`TEXT_ROWS` for SQLite.
+
+    Attributes:
+        typed: Whether the database has decimal, boolean and timestamp types; else amounts
+            and times are their text (the mirror's own times fixed-width, so that they sort
+            as times do) and booleans 0 / 1.
+    """
+
+    typed: bool
+
+    def time(self, value: dt.datetime) -> Any:
+        """Return one of the mirror's own timestamps (``started_at``, ...) as stored."""
+        return value if self.typed else format_timestamp(value, fixed=True)
+
+    def utc(self, value: Any) -> dt.datetime | None:
+        """Return a timestamp column as read back, as a UTC datetime (``None`` stays)."""
+        if value is None or self.typed:
+            return value  # type: ignore[no-any-return]
+        return parse_timestamp(value)
+
+    def invoice_row(self, key: str, invoice: Invoice) -> tuple[Any, ...]:
+        """Return the staging row of an invoice: its key, then ``FIELDS`` as stored
+        (``extra`` as canonical JSON, ``{}`` when empty)."""
+        due: Any = invoice.amount_due
+        paid: Any = invoice.amount_paid
+        remaining: Any = invoice.amount_remaining
+        created: Any = invoice.created
+        if not self.typed:
+            due, paid, remaining = str(due), str(paid), str(remaining)
+            created = None if created is None else format_timestamp(created)
+        return (
+            key,
+            due,
+            paid,
+            remaining,
+            invoice.currency,
+            invoice.attempt_count,
+            invoice.attempted,
+            invoice.auto_advance,
+            created,
+            invoice.created_by,
+            invoice.description,
+            invoice.invoice_origin,
+            invoice.invoice_pdf,
+            invoice.status,
+            canonical_json(invoice.extra) if invoice.extra else "{}",
+        )
+
+    def invoice(self, row: Sequence[Any]) -> Invoice:
+        """Return the :class:`Invoice` of an ``invoices`` row read back: ``id``, then
+        ``FIELDS`` (``extra`` is JSON text from both drivers)."""
+        values = dict(zip(FIELDS, row[1:], strict=True))
+        if not self.typed:
+            for field in AMOUNT_FIELDS:
+                values[field] = Decimal(values[field])
+            for field in BOOL_FIELDS:
+                if values[field] is not None:
+                    values[field] = bool(values[field])
+            values["created"] = self.utc(values["created"])
+        values["extra"] = json.loads(values["extra"], parse_float=Decimal)
+        return build_invoice(row[0], values)
+
+    def changed(
+        self, row: Sequence[Any]
+    ) -> tuple[str, dt.datetime | None, list[str | None], list[str | None]]:
+        """Return ``(key, removed_at, old texts, new texts)`` of a changed row as read back:
+        ``key, removed_at``, then ``FIELDS`` as held, then as staged."""
+        return (row[0], self.utc(row[1]), *texts_before_and_after(row[2:]))
+
+    def change_rows(self, changes: Iterable[Change], seen_at: dt.datetime) -> list[tuple[Any, ...]]:
+        """Return the ``invoice_changes`` rows (:data:`CHANGE_COLUMNS`) of ``changes``."""
+        stamp = self.time(seen_at)
+        return [(*change, stamp) for change in changes]
+
+    def run_row(self, run: AccountSync) -> tuple[Any, ...]:
+        """Return the ``sync_runs`` row (:data:`RUN_COLUMNS`) of a run."""
+        walked_since = run.walked_since
+        return (
+            run.account_id,
+            self.time(run.started_at),
+            self.time(run.finished_at),
+            run.outcome,
+            run.seen,
+            run.inserted,
+            run.updated,
+            run.removed,
+            run.changes,
+            run.error,
+            run.mode,
+            None if walked_since is None else self.time(walked_since),
+            run.requests,
+            run.unordered if self.typed else int(run.unordered),
+        )
+
+
+#: PostgreSQL's rows: every value of its own type.
+TYPED_ROWS: Final = RowFormat(typed=True)
+#: SQLite's rows: amounts and times as text, booleans as 0 / 1.
+TEXT_ROWS: Final = RowFormat(typed=False)

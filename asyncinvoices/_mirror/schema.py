@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from typing import Final, Literal
 
 from .records import FIELDS
+from .types import MirrorError
 
 __all__ = [
     "CURRENT_VERSION",
     "Dialect",
+    "check_version",
     "covering_run",
     "differs",
     "field_columns",
@@ -166,6 +168,23 @@ FROM invoices i""",
 
 #: The schema version this release creates and reads.
 CURRENT_VERSION: Final = 2
+
+
+def check_version(version: int, database: str) -> None:
+    """Refuse a database whose schema is newer than this release knows.
+
+    Args:
+        version: The database's schema version.
+        database: The database as messages name it (its redacted URL).
+
+    Raises:
+        MirrorError: If ``version`` is above :data:`CURRENT_VERSION`; nothing was changed.
+    """
+    if version > CURRENT_VERSION:
+        raise MirrorError(
+            f"{database} has schema version {version}, newer than this "
+            f"asyncinvoices knows ({CURRENT_VERSION}): upgrade asyncinvoices"
+        )
 
 
 def migrations(dialect: Dialect, version: int) -> Sequence[str]:

@@ -29,18 +29,19 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import Any, Final, Protocol
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Final
 
 import anyio
 import attrs
 
 from asyncinvoices._client import InvoiceClient
-from asyncinvoices._config import positive_int, validate_account_id
+from asyncinvoices._config import positive_float, positive_int, validate_account_id
 from asyncinvoices._errors import AsyncInvoicesError, RateLimitError
 from asyncinvoices._models import FetchStats, Invoice
 from asyncinvoices._streams.invoices import InvoiceStream
 
+from .backend import MirrorBackend
 from .plan import (
     DEFAULT_FULL_EVERY,
     DEFAULT_LOOKBACK,
@@ -48,7 +49,7 @@ from .plan import (
     check_sync_options,
     plan_sync,
 )
-from .records import KeyAssigner, diff, format_timestamp
+from .records import KeyAssigner, changes_of, format_timestamp
 from .types import AccountSync, DatabaseURL, SyncOutcome, SyncReport, parse_database_url
 
 __all__ = ["InvoiceMirror"]
@@ -58,29 +59,6 @@ logger = logging.getLogger("asyncinvoices")
 #: Invoices written to the staging table per statement: large enough that per-statement
 #: overhead vanishes, small enough that the fetch goes on while a batch is written.
 BATCH: Final = 5000
-
-_Change = tuple[str, str, str, "str | None", "str | None"]
-
-
-class _Backend(Protocol):
-    async def migrate(self) -> int: ...
-    async def begin(self, account_id: str) -> None: ...
-    async def claim(self, account_id: str, since: dt.datetime) -> bool: ...
-    async def stage(self, batch: Sequence[tuple[str, Invoice]]) -> None: ...
-    async def changed(self, account_id: str) -> list[tuple[str, Any, list[Any], list[Any]]]: ...
-    async def apply(
-        self, account_id: str, now: dt.datetime, *, update: bool, complete: bool
-    ) -> tuple[int, int, list[str]]: ...
-    async def sync_state(self, account_id: str) -> tuple[dt.datetime | None, list[Any]]: ...
-    async def last_success(self, account_id: str) -> dt.datetime | None: ...
-    async def release(self, account_id: str) -> None: ...
-    async def add_changes(self, changes: Sequence[_Change], seen_at: dt.datetime) -> None: ...
-    async def record_run(self, run: AccountSync) -> None: ...
-    async def begin_plain(self) -> None: ...
-    async def commit(self) -> None: ...
-    async def rollback(self) -> None: ...
-    async def invoices(self, account_id: str, *, include_removed: bool) -> list[Invoice]: ...
-    async def close(self) -> None: ...
 
 
 def _utcnow() -> dt.datetime:
@@ -102,7 +80,7 @@ class InvoiceMirror:
     """
 
     def __init__(
-        self, backend: _Backend, url: DatabaseURL, *, clock: Callable[..., dt.datetime]
+        self, backend: MirrorBackend, url: DatabaseURL, *, clock: Callable[..., dt.datetime]
     ) -> None:
         self._backend = backend
         self._url = url
@@ -133,16 +111,19 @@ class InvoiceMirror:
                 ``postgresql://USER:PASSWORD@HOST:PORT/DBNAME`` (needs the ``postgres``
                 extra).
             lock_timeout: Seconds a sync waits for another sync of the same account (on
-                SQLite: for any other writer) before failing with :class:`MirrorBusyError`.
+                SQLite: for any other writer) before failing with :class:`MirrorBusyError`;
+                0 does not wait.
             clock: Returns the current time, timezone-aware (tests pass their own).
 
         Raises:
-            ConfigurationError: If the URL cannot be used, or asyncpg is missing.
+            ConfigurationError: If the URL cannot be used, ``lock_timeout`` is not a finite
+                number of at least 0, or asyncpg is missing; before any connection.
             MirrorError: If the database cannot be opened or its schema is newer than this
                 version of asyncinvoices knows.
         """
         parsed = url if isinstance(url, DatabaseURL) else parse_database_url(url)
-        backend: _Backend
+        lock_timeout = positive_float(lock_timeout, "lock_timeout", allow_zero=True)
+        backend: MirrorBackend
         if parsed.scheme == "sqlite":
             from .sqlite import SQLiteBackend
 
@@ -391,17 +372,11 @@ class InvoiceMirror:
         backend = self._backend
         plan, started = walk.plan, walk.started
         assert plan is not None
-        changes: list[_Change] = []
         changed = await backend.changed(account_id)
-        for key, removed_at, old, new in changed:
-            changes += [(account_id, key, *change) for change in diff(old, new)]
-            if removed_at is not None:  # it is back
-                changes.append((account_id, key, "removed_at", format_timestamp(removed_at), None))
         updated, inserted, removed = await backend.apply(
             account_id, started, update=bool(changed), complete=plan.mode == "full"
         )
-        stamp = format_timestamp(started)
-        changes += [(account_id, key, "removed_at", None, stamp) for key in removed]
+        changes = changes_of(account_id, changed, removed, started)
         if changes:
             await backend.add_changes(changes, started)
         stats = walk.stats()
