@@ -38,7 +38,7 @@ from asyncinvoices import (
 from asyncinvoices._cli import ExitCode, build_parser
 from asyncinvoices._cli._atomic import atomic_text_file
 from asyncinvoices._cli._chart import bar, bar_chart
-from asyncinvoices._cli._commands import Context, wait_notices
+from asyncinvoices._cli._runtime import Context, wait_notices
 from asyncinvoices._cli._demo import quota_line, run_report
 from asyncinvoices._cli._failures import describe, exit_codes_help, network_text
 from asyncinvoices._cli._formats import (
