@@ -20,6 +20,7 @@ import shutil
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import IO, TypeVar
 
 import anyio
@@ -151,8 +152,8 @@ def make_client(
         base_url, source = ctx.args.base_url, "--base-url"
     else:
         base_url, source = env.get(ENV_BASE_URL) or CLOUDFLARE_API, ENV_BASE_URL
-    shared_quota, quota_key = _shared_quota(ctx)
-    try:
+
+    def client(shared_quota: str) -> ai.InvoiceClient:
         return ai.InvoiceClient(
             api_token=token,
             api_email=None if token else email,
@@ -163,9 +164,18 @@ def make_client(
             rate_limit=ai.RateLimit() if rate_limit is None else rate_limit,
             on_wait=on_wait,
             shared_quota=shared_quota,
-            quota_key=quota_key,
+            quota_key=getattr(ctx.args, "quota_key", None),
             on_request=None if ctx.metrics is None else ctx.metrics.on_request,
         )
+
+    spec = getattr(ctx.args, "shared_quota", None) or env.get(ENV_SHARED_QUOTA)
+    if spec:
+        ctx.keep_password(urllib.parse.urlsplit(spec).password if "://" in spec else None)
+    # The client checks every setting before the cache directory is made, which needs none
+    # of them: a bad --base-url leaves nothing behind.
+    directory = ai.cache_directory(env)
+    try:
+        made = client(spec or directory.as_uri())
     except ai.ConfigurationError as exc:
         # The library's messages name its parameter, `base_url`; a user of the command line
         # set a flag or a variable, so the message names that instead.
@@ -173,6 +183,29 @@ def make_client(
         if not message.startswith("base_url "):
             raise
         raise ai.ConfigurationError(source + message[len("base_url") :]) from None
+    return made if spec or _writable(directory) else client("local")
+
+
+def _writable(directory: Path) -> bool:
+    """Make the directory where the command line keeps the shared quota by default.
+
+    There every ``asyncinvoices`` process of the user on this machine shares one window, so
+    that a run also remembers the requests of the run before it. Where that directory cannot
+    be written (a read-only home in a container), the run counts its own requests only, and
+    says so.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not os.access(directory, os.W_OK):
+            raise PermissionError(errno.EACCES, "permission denied")
+    except OSError as exc:
+        logger.warning(
+            "cannot keep the shared quota in %s (%s): counting this run's requests only",
+            directory,
+            exc.strerror or exc,
+        )
+        return False
+    return True
 
 
 def client_for(ctx: Context, notices: WaitNotices) -> ai.InvoiceClient:
@@ -186,34 +219,6 @@ def client_for(ctx: Context, notices: WaitNotices) -> ai.InvoiceClient:
         rate_limit=args.rate_limit,
         on_wait=notices,
     )
-
-
-def _shared_quota(ctx: Context) -> tuple[str, str | None]:
-    """The shared quota's store and key: ``--shared-quota``, the environment, or a file.
-
-    By default every ``asyncinvoices`` process of the user on this machine shares one window,
-    kept in a file in the user's cache directory, so that a run also remembers the requests
-    of the run before it. Where that directory cannot be written (a read-only home in a
-    container), the run counts its own requests only, and says so.
-    """
-    key = getattr(ctx.args, "quota_key", None)
-    spec = getattr(ctx.args, "shared_quota", None) or ctx.environ.get(ENV_SHARED_QUOTA)
-    if spec:
-        ctx.keep_password(urllib.parse.urlsplit(spec).password if "://" in spec else None)
-        return spec, key
-    directory = ai.cache_directory(ctx.environ)
-    try:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if not os.access(directory, os.W_OK):
-            raise PermissionError(errno.EACCES, "permission denied")
-    except OSError as exc:
-        logger.warning(
-            "cannot keep the shared quota in %s (%s): counting this run's requests only",
-            directory,
-            exc.strerror or exc,
-        )
-        return "local", key
-    return directory.as_uri(), key
 
 
 def wait_notices(ctx: Context) -> WaitNotices:
