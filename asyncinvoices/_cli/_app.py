@@ -267,7 +267,6 @@ def _add_walk_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--per-page",
         type=positive,
-        default=None,
         metavar="N",
         help="invoices per request (default: the largest the server accepts: 1,000 first, "
         "then the maximum a refusal names, or 100, 50, 20, or the size of the pages it "
@@ -335,7 +334,6 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format",
         choices=FORMATS,
-        default=None,
         help="output format (default: from -o FILE's suffix, else table)",
     )
     parser.add_argument(
@@ -363,7 +361,6 @@ def _add_accounts_options(accounts: argparse.ArgumentParser) -> None:
     accounts.add_argument(
         "--direction",
         choices=("asc", "desc"),
-        default=None,
         help="order by name, ascending or descending (default: the server's)",
     )
     _add_output_options(accounts)

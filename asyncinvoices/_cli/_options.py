@@ -182,7 +182,6 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rate-limit",
         type=client_rate_limit,
-        default=None,
         metavar="Q/W",
         help="send at most Q requests in any W seconds (default: 1200/300, Cloudflare's "
         "quota); lower it to leave room for other tools using the same token",

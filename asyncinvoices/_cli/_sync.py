@@ -112,7 +112,6 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--per-page",
         type=positive,
-        default=None,
         metavar="N",
         help="invoices per request (default: the largest the server accepts, learnt once "
         "per run; N is never raised, only lowered to the server's maximum)",
