@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import IO, Any, NoReturn, cast
+from typing import IO, NoReturn, cast
 
 import anyio
 
@@ -546,9 +546,9 @@ def _run_metrics(parsed: argparse.Namespace) -> RunMetrics | None:
     return None if path is None else RunMetrics(parsed.command, path)
 
 
-def _metrics_written(ctx: Any, code: int) -> int:
+def _metrics_written(ctx: Context, code: int) -> int:
     """Write ``--metrics-file`` with the outcome ``code`` says; return ``code``."""
-    metrics: RunMetrics | None = ctx.metrics
+    metrics = ctx.metrics
     if metrics is not None:
         outcomes = {
             ExitCode.OK: "ok",
@@ -603,7 +603,7 @@ def _interrupted(exc: BaseException) -> bool:
     )
 
 
-def _failed(exc: Exception, ctx: Any, verbosity: int) -> int:
+def _failed(exc: Exception, ctx: Context, verbosity: int) -> int:
     if isinstance(exc, BrokenPipeError):
         # The reader went away (`| head`): stop quietly, as Unix tools do.
         return ExitCode.BROKEN_PIPE

@@ -109,7 +109,7 @@ class Walk:
         if isinstance(self.stream, ai.ManyStream):
             done: list[str] = self.stream.checkpoint()["done"]
             return done
-        return [] if self.account_id is None else [self.account_id]
+        return [self._one]
 
     def checkpoint(self) -> dict[str, Any]:
         """Where the walk stands, to continue after it (``resume=``)."""
