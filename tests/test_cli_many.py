@@ -12,9 +12,9 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
-from asyncinvoices._cli._accounts import ACCOUNT_CSV_COLUMNS
 
 from asyncinvoices._cli import ExitCode, run_async
+from asyncinvoices._cli._accounts import ACCOUNT_CSV_COLUMNS
 from asyncinvoices._cli._formats import CSV_COLUMNS
 from asyncinvoices.testing import FakeCloudflare, Fault
 
