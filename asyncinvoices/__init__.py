@@ -23,6 +23,7 @@ from ._blocking import (
     SyncPageStream,
 )
 from ._client import InvoiceClient
+from ._config import validate_account_id
 from ._errors import (
     APIError,
     AsyncInvoicesError,
@@ -40,11 +41,27 @@ from ._errors import (
 )
 from ._frames import to_pandas, to_polars
 from ._http.governor import RateGovernor
+from ._http.quota_file import cache_directory
 from ._http.retry import Backoff, set_testing
 from ._http.telemetry import RequestEvent
-from ._mirror.plan import SyncPlan, is_final, plan_sync, walk_cutoff
+from ._mirror.plan import (
+    DEFAULT_FULL_EVERY,
+    DEFAULT_LOOKBACK,
+    MAX_LOOKBACK,
+    SyncPlan,
+    is_final,
+    plan_sync,
+    walk_cutoff,
+)
 from ._mirror.sync import InvoiceMirror
-from ._mirror.types import AccountSync, DatabaseURL, MirrorBusyError, MirrorError, SyncReport
+from ._mirror.types import (
+    AccountSync,
+    DatabaseURL,
+    MirrorBusyError,
+    MirrorError,
+    SyncReport,
+    parse_database_url,
+)
 from ._models import (
     Account,
     AccountStats,
@@ -63,7 +80,7 @@ from ._streams.invoices import InvoiceStream, PageStream
 from ._streams.many import ManyStream
 from ._version import __version__
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - sorted as sorted() sorts, which a test checks
     "APIError",
     "Account",
     "AccountStats",
@@ -75,6 +92,8 @@ __all__ = [
     "BadRequestError",
     "CloudflareErrorDetail",
     "ConfigurationError",
+    "DEFAULT_FULL_EVERY",
+    "DEFAULT_LOOKBACK",
     "DatabaseURL",
     "FetchStats",
     "Invoice",
@@ -83,6 +102,7 @@ __all__ = [
     "InvoicePage",
     "InvoiceStream",
     "InvoiceType",
+    "MAX_LOOKBACK",
     "ManyStats",
     "ManyStream",
     "MirrorBusyError",
@@ -109,11 +129,14 @@ __all__ = [
     "TransportError",
     "WaitReason",
     "__version__",
+    "cache_directory",
     "is_final",
+    "parse_database_url",
     "plan_sync",
     "set_testing",
     "to_pandas",
     "to_polars",
+    "validate_account_id",
     "walk_cutoff",
 ]
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from asyncinvoices._cli import ExitCode, run_async
+from asyncinvoices._cli._accounts import ACCOUNT_CSV_COLUMNS
 from asyncinvoices._cli._formats import CSV_COLUMNS
-from asyncinvoices._cli._many import ACCOUNT_CSV_COLUMNS
 from asyncinvoices.testing import FakeCloudflare, Fault
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("instant_backoff")]

@@ -38,7 +38,6 @@ from asyncinvoices import (
 from asyncinvoices._cli import ExitCode, build_parser
 from asyncinvoices._cli._atomic import atomic_text_file
 from asyncinvoices._cli._chart import bar, bar_chart
-from asyncinvoices._cli._commands import Context, wait_notices
 from asyncinvoices._cli._demo import quota_line, run_report
 from asyncinvoices._cli._failures import describe, exit_codes_help, network_text
 from asyncinvoices._cli._formats import (
@@ -55,6 +54,7 @@ from asyncinvoices._cli._logging import RedactingFilter, StreamSwitch, logging_t
 from asyncinvoices._cli._output import Output, resolve_output
 from asyncinvoices._cli._progress import governor_note
 from asyncinvoices._cli._resume import ResumeState, check_resumable, count_records, load_state
+from asyncinvoices._cli._runtime import Context, wait_notices
 from asyncinvoices._cli._summary import render, summarize
 from asyncinvoices._cli._waits import WaitNotices
 from asyncinvoices._http.governor import RateGovernor

@@ -73,11 +73,11 @@ class Interrupting:
     def __init__(self, writer: Any, after: int, exc: BaseException) -> None:
         self.writer, self.after, self.exc, self.count = writer, after, exc, 0
 
-    def write(self, invoice: Any) -> None:
+    def write(self, invoice: Any, account_id: str = "") -> None:
         self.count += 1
         if self.count > self.after:
             raise self.exc
-        self.writer.write(invoice)
+        self.writer.write(invoice, account_id)
 
     def end(self) -> None:
         self.writer.end()
@@ -86,8 +86,8 @@ class Interrupting:
 def interrupt_writer(monkeypatch: pytest.MonkeyPatch, after: int, exc: BaseException) -> None:
     make = _commands.make_writer
 
-    def patched(format: str, file: IO[str]) -> Any:
-        return Interrupting(make(format, file), after, exc)
+    def patched(format: str, file: IO[str], **options: Any) -> Any:
+        return Interrupting(make(format, file, **options), after, exc)
 
     monkeypatch.setattr(_commands, "make_writer", patched)
 

@@ -27,6 +27,7 @@ def test_public_names_are_exported_and_sorted() -> None:
         "InjectedFault",
         "Selector",
         "ServedRequest",
+        "serve",
     ]
     for name in asyncinvoices.testing.__all__:
         assert getattr(asyncinvoices.testing, name).__doc__

@@ -1,4 +1,5 @@
-"""The ``asyncinvoices`` command line: ``fetch``, ``summary``, ``demo`` and ``fake-server``.
+"""The ``asyncinvoices`` command line: ``fetch``, ``summary``, ``accounts``, ``sync``, ``demo``
+and ``fake-server``.
 
 Install it with the ``cli`` extra, ``pip install ".[cli]"`` in a clone of the repository (for
 the progress bar; it runs without rich too). Run ``asyncinvoices --help`` for the commands,

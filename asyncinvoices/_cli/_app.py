@@ -14,37 +14,46 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import IO, Any, NoReturn, cast
+from typing import IO, NoReturn, cast
 
 import anyio
 
-from asyncinvoices._config import validate_account_id
-from asyncinvoices._errors import ConfigurationError
-from asyncinvoices._models import INVOICE_TYPES, RateLimit
-from asyncinvoices._version import __version__
+from asyncinvoices import __version__
 
+from . import _commands as commands
+from ._accounts import accounts
+from ._demo import demo
 from ._failures import EXIT_CODES_HELP, ExitCode, describe, exit_codes_help
 from ._formats import FORMATS
 from ._logging import JsonLines, logging_to, redact
-from ._metrics import RunMetrics, add_metrics_file_argument
+from ._metrics import RunMetrics
+from ._options import (
+    CLOUDFLARE_API,
+    INVOICE_TYPES,
+    MAX_CONCURRENCY,
+    add_account_selection,
+    add_connection_options,
+    add_metrics_file_argument,
+    concurrency,
+    date,
+    milliseconds,
+    non_negative_int,
+    positive,
+    rate_limit,
+)
+from ._runtime import Context
 from ._summary import SUMMARY_FORMATS
-from ._sync import SYNC_EXAMPLES, add_sync_arguments
+from ._sync import SYNC_EXAMPLES, add_sync_arguments, sync
 
 __all__ = ["MAX_CONCURRENCY", "build_parser", "main", "run", "run_async"]
 
 logger = logging.getLogger("asyncinvoices")
 
-#: The most requests ``--concurrency`` allows in flight. Cloudflare allows at most 200
-#: requests per second per IP (docs/cloudflare-api.md, "Rate limits"): 64 in flight reach that
-#: already at a 320 ms round trip, and the quota of 1,200 per five minutes is spent in a few
-#: seconds by far fewer, so more only risks the per-IP limit.
-MAX_CONCURRENCY = 64
-
 _DESCRIPTION = """\
 Fetch the complete Cloudflare AI Gateway invoice history of an account:
 concurrently, in order, exactly once, within the rate limit."""
 
-_MAIN_EXAMPLES = """\
+_MAIN_EXAMPLES = f"""\
 examples:
   asyncinvoices demo                       the whole product against a local fake Cloudflare
   export CLOUDFLARE_API_TOKEN=...          a token with "AI Gateway Read"
@@ -58,7 +67,7 @@ examples:
 environment:
   CLOUDFLARE_API_TOKEN                     API token with "AI Gateway Read" (preferred)
   CLOUDFLARE_EMAIL, CLOUDFLARE_API_KEY     or: account email and legacy global API key
-  CLOUDFLARE_BASE_URL                      API root (default https://api.cloudflare.com/client/v4)
+  CLOUDFLARE_BASE_URL                      API root (default {CLOUDFLARE_API})
 
 """
 
@@ -172,77 +181,6 @@ _FAKE_EXIT_CODES = exit_codes_help(
 )
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
-
-
-def _concurrency(text: str) -> int:
-    value = _positive(text)
-    if value > MAX_CONCURRENCY:
-        raise argparse.ArgumentTypeError(
-            f"at most {MAX_CONCURRENCY} requests in flight, got {value}: Cloudflare allows "
-            "200 requests per second per IP, and more in flight fetch no faster"
-        )
-    return value
-
-
-def _account_id(text: str) -> str:
-    """An ACCOUNT_ID argument, by the library's one rule: lower-cased, or a usage error."""
-    try:
-        return validate_account_id(text)
-    except ConfigurationError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _date(text: str) -> dt.datetime:
-    """A bound on ``created``: a date (midnight UTC) or an ISO-8601 time (UTC if no zone)."""
-    try:
-        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a date such as 2025-01-31 or a time such as 2025-01-31T12:00:00Z, "
-            f"got {text!r}"
-        ) from None
-    return when if when.tzinfo is not None else when.replace(tzinfo=dt.timezone.utc)
-
-
-def _non_negative_int(text: str) -> int:
-    if text == "0":
-        return 0
-    return _positive(text)
-
-
-def _milliseconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected milliseconds, got {text!r}") from None
-    if not 0 <= value < 600_000:
-        raise argparse.ArgumentTypeError(f"expected 0 to 600000 ms, got {text}")
-    return value
-
-
-def _rate_limit(text: str) -> tuple[int, float] | None:
-    from asyncinvoices.testing._cli import parse_rate_limit
-
-    return parse_rate_limit(text)
-
-
-def _client_rate_limit(text: str) -> RateLimit:
-    parsed = _rate_limit(text)
-    if parsed is None:
-        # Cloudflare blocks the token for five minutes past its quota (docs/cloudflare-api.md,
-        # "Rate limits"): the client's own count is never switched off from here.
-        raise argparse.ArgumentTypeError("the rate limit cannot be switched off; give Q/W")
-    return RateLimit(requests=parsed[0], window=parsed[1])
-
-
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the examples' line breaks and shows defaults."""
 
@@ -298,87 +236,25 @@ def _common(*, top: bool) -> argparse.ArgumentParser:
     return common
 
 
-def _add_fetch_options(parser: argparse.ArgumentParser, *, many: bool = False) -> None:
-    if many:
-        _add_account_selection(parser)
-    else:
-        parser.add_argument(
-            "account_id",
-            metavar="ACCOUNT_ID",
-            type=_account_id,
-            help="the Cloudflare account id: 32 hexadecimal characters",
-        )
+def _add_fetch_options(parser: argparse.ArgumentParser) -> None:
+    add_account_selection(
+        parser,
+        ids_help="one or more Cloudflare account ids: 32 hexadecimal characters each",
+        skip_failed_help="with several accounts: go on past an account that fails, name it "
+        "on stderr with the reason, and exit with 8 (a rate limit still stops the run)",
+    )
     _add_walk_options(parser)
-
-
-def _add_account_selection(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "account_ids",
-        metavar="ACCOUNT_ID",
-        nargs="*",
-        type=_account_id,
-        help="one or more Cloudflare account ids: 32 hexadecimal characters each",
-    )
-    parser.add_argument(
-        "--all-accounts",
-        action="store_true",
-        help="every account the credentials can read (GET /accounts), instead of ACCOUNT_IDs",
-    )
-    parser.add_argument(
-        "--skip-failed",
-        action="store_true",
-        help="with several accounts: go on past an account that fails, name it on stderr "
-        "with the reason, and exit with 8 (a rate limit still stops the run)",
-    )
-
-
-def add_rate_limit_option(parser: argparse.ArgumentParser) -> None:
-    """Add ``--rate-limit``, for every command that walks invoices."""
-    parser.add_argument(
-        "--rate-limit",
-        type=_client_rate_limit,
-        default=None,
-        metavar="Q/W",
-        help="send at most Q requests in any W seconds (default: 1200/300, Cloudflare's "
-        "quota); lower it to leave room for other tools using the same token",
-    )
 
 
 def _add_client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--concurrency",
-        type=_concurrency,
+        type=concurrency,
         default=8,
         metavar="C",
         help=f"requests in flight at most (default: 8, at most {MAX_CONCURRENCY})",
     )
-    add_rate_limit_option(parser)
-    parser.add_argument(
-        "--base-url",
-        metavar="URL",
-        help="API root (default: $CLOUDFLARE_BASE_URL or https://api.cloudflare.com/client/v4); "
-        "https, or http to loopback only",
-    )
-    add_shared_quota_options(parser)
-
-
-def add_shared_quota_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--shared-quota`` and ``--quota-key``, for every command that calls the API."""
-    parser.add_argument(
-        "--shared-quota",
-        metavar="URL",
-        help="where the quota's window is kept, shared by every process using it: "
-        "redis://host:6379/0 for processes on any machine (pip install "
-        "'asyncinvoices[redis]'), file:///directory for one machine, or local for this run "
-        "alone (default: $ASYNCINVOICES_SHARED_QUOTA, else a file in the user's cache "
-        "directory)",
-    )
-    parser.add_argument(
-        "--quota-key",
-        metavar="KEY",
-        help="names the budget in the shared store (default: a hash of the credentials); "
-        "give several tokens of one Cloudflare user the same key",
-    )
+    add_connection_options(parser)
 
 
 def _add_walk_options(parser: argparse.ArgumentParser) -> None:
@@ -390,8 +266,7 @@ def _add_walk_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--per-page",
-        type=_positive,
-        default=None,
+        type=positive,
         metavar="N",
         help="invoices per request (default: the largest the server accepts: 1,000 first, "
         "then the maximum a refusal names, or 100, 50, 20, or the size of the pages it "
@@ -400,14 +275,14 @@ def _add_walk_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--since",
-        type=_date,
+        type=date,
         metavar="DATE",
         help="only invoices created on or after DATE (UTC unless a zone is given); the walk "
         "stops once the pages are older, so a recent span costs a few requests",
     )
     parser.add_argument(
         "--until",
-        type=_date,
+        type=date,
         metavar="DATE",
         help="only invoices created before DATE (UTC unless a zone is given)",
     )
@@ -459,7 +334,6 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format",
         choices=FORMATS,
-        default=None,
         help="output format (default: from -o FILE's suffix, else table)",
     )
     parser.add_argument(
@@ -472,7 +346,7 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_summary_options(summary: argparse.ArgumentParser) -> None:
-    _add_fetch_options(summary, many=True)
+    _add_fetch_options(summary)
     summary.add_argument(
         "--format",
         choices=SUMMARY_FORMATS,
@@ -487,7 +361,6 @@ def _add_accounts_options(accounts: argparse.ArgumentParser) -> None:
     accounts.add_argument(
         "--direction",
         choices=("asc", "desc"),
-        default=None,
         help="order by name, ascending or descending (default: the server's)",
     )
     _add_output_options(accounts)
@@ -495,7 +368,7 @@ def _add_accounts_options(accounts: argparse.ArgumentParser) -> None:
 
 
 def _add_fetch_command(fetch: argparse.ArgumentParser) -> None:
-    _add_fetch_options(fetch, many=True)
+    _add_fetch_options(fetch)
     _add_output_options(fetch)
     add_metrics_file_argument(fetch)
     fetch.add_argument(
@@ -509,11 +382,11 @@ def _add_fetch_command(fetch: argparse.ArgumentParser) -> None:
 
 def _add_demo_options(demo: argparse.ArgumentParser) -> None:
     demo.add_argument(
-        "--invoices", type=_non_negative_int, default=50_000, metavar="N", help="default: 50000"
+        "--invoices", type=non_negative_int, default=50_000, metavar="N", help="default: 50000"
     )
     demo.add_argument(
         "--latency",
-        type=_milliseconds,
+        type=milliseconds,
         default=60.0,
         metavar="MS",
         help="per response, ms (default: 60)",
@@ -526,14 +399,14 @@ def _add_demo_options(demo: argparse.ArgumentParser) -> None:
     )
     demo.add_argument(
         "--concurrency",
-        type=_concurrency,
+        type=concurrency,
         default=16,
         metavar="C",
         help=f"default: 16, at most {MAX_CONCURRENCY}",
     )
     demo.add_argument(
         "--accounts",
-        type=_positive,
+        type=positive,
         default=1,
         metavar="N",
         help="share the invoices out between N accounts and fetch them all at once (default: 1)",
@@ -550,25 +423,25 @@ def _add_demo_options(demo: argparse.ArgumentParser) -> None:
 def _add_fake_server_options(fake: argparse.ArgumentParser) -> None:
     fake.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
     fake.add_argument(
-        "--port", type=_non_negative_int, default=0, metavar="P", help="default: 0, a free port"
+        "--port", type=non_negative_int, default=0, metavar="P", help="default: 0, a free port"
     )
     fake.add_argument(
-        "--invoices", type=_non_negative_int, default=50_000, metavar="N", help="default: 50000"
+        "--invoices", type=non_negative_int, default=50_000, metavar="N", help="default: 50000"
     )
     fake.add_argument(
-        "--latency", type=_milliseconds, default=0.0, metavar="MS", help="per response, ms"
+        "--latency", type=milliseconds, default=0.0, metavar="MS", help="per response, ms"
     )
     fake.add_argument("--seed", type=int, default=0, metavar="S", help="data seed (default: 0)")
     fake.add_argument(
         "--rate-limit",
-        type=_rate_limit,
+        type=rate_limit,
         default=(1200, 300.0),
         metavar="Q/W",
         help="at most Q requests in any W seconds, like Cloudflare (default: 1200/300; "
         "'off' disables)",
     )
     fake.add_argument(
-        "--max-per-page", type=_positive, default=100, metavar="N", help="default: 100"
+        "--max-per-page", type=positive, default=100, metavar="N", help="default: 100"
     )
     fake.add_argument(
         "--shapes",
@@ -580,7 +453,7 @@ def _add_fake_server_options(fake: argparse.ArgumentParser) -> None:
     )
     fake.add_argument(
         "--accounts",
-        type=_positive,
+        type=positive,
         default=1,
         metavar="N",
         help="serve N accounts, each with --invoices invoices, all listed by GET /accounts "
@@ -604,20 +477,15 @@ def _parse(
         return code if isinstance(code, int) else ExitCode.USAGE
 
 
-def _commands() -> Mapping[str, Callable[[Any], Awaitable[object]]]:
-    from . import _commands as commands
-    from ._demo import demo
-    from ._many import accounts
-    from ._sync import sync
-
-    return {
-        "fetch": commands.fetch,
-        "summary": commands.summary,
-        "accounts": accounts,
-        "demo": demo,
-        "fake-server": commands.fake_server,
-        "sync": sync,
-    }
+#: Each command's function.
+_COMMANDS: Mapping[str, Callable[[Context], Awaitable[object]]] = {
+    "fetch": commands.fetch,
+    "summary": commands.summary,
+    "accounts": accounts,
+    "demo": demo,
+    "fake-server": commands.fake_server,
+    "sync": sync,
+}
 
 
 async def run_async(
@@ -639,8 +507,6 @@ async def run_async(
         stderr: Where progress, logs and errors go; ``sys.stderr`` by default.
         environ: The environment to read credentials from; ``os.environ`` by default.
     """
-    from ._commands import Context
-
     out = sys.stdout if stdout is None else stdout
     err = sys.stderr if stderr is None else stderr
     env = os.environ if environ is None else environ
@@ -662,7 +528,7 @@ async def run_async(
             metrics=_run_metrics(parsed),
         )
         try:
-            result = await _commands()[parsed.command](ctx)
+            result = await _COMMANDS[parsed.command](ctx)
         except Exception as exc:
             return _metrics_written(ctx, _failed(exc, ctx, verbosity))
         except BaseException:
@@ -680,9 +546,9 @@ def _run_metrics(parsed: argparse.Namespace) -> RunMetrics | None:
     return None if path is None else RunMetrics(parsed.command, path)
 
 
-def _metrics_written(ctx: Any, code: int) -> int:
+def _metrics_written(ctx: Context, code: int) -> int:
     """Write ``--metrics-file`` with the outcome ``code`` says; return ``code``."""
-    metrics: RunMetrics | None = ctx.metrics
+    metrics = ctx.metrics
     if metrics is not None:
         outcomes = {
             ExitCode.OK: "ok",
@@ -737,7 +603,7 @@ def _interrupted(exc: BaseException) -> bool:
     )
 
 
-def _failed(exc: Exception, ctx: Any, verbosity: int) -> int:
+def _failed(exc: Exception, ctx: Context, verbosity: int) -> int:
     if isinstance(exc, BrokenPipeError):
         # The reader went away (`| head`): stop quietly, as Unix tools do.
         return ExitCode.BROKEN_PIPE

@@ -21,12 +21,13 @@ from typing import Any, Final
 
 import anyio
 
-from asyncinvoices._client import InvoiceClient
-from asyncinvoices._models import FetchStats, ManyStats, RateLimit
+import asyncinvoices as ai
+from asyncinvoices import FetchStats, InvoiceClient, ManyStats, RateLimit
 
-from ._commands import Context, terminal_width, with_governor_watch
-from ._progress import progress_display
+from ._runtime import Context, terminal_width, with_governor_watch
 from ._summary import Aggregator, render
+from ._sync import database_url, render_report
+from ._walks import Walk
 
 __all__ = [
     "CLOUDFLARE_QUOTA",
@@ -49,6 +50,8 @@ _WINDOW = 300.0
 _FAULTS_QUOTA = 150
 _FAULTS_WINDOW = 1.0
 _FAULTS_BLOCK = 5.0
+# The demo's page size, the most its fake server serves in one page.
+_PER_PAGE = 100
 
 
 def demo_faults(pages: int) -> list[Any]:
@@ -231,7 +234,7 @@ async def demo(ctx: Context) -> bool:
     )
 
     args = ctx.args
-    per_page = 100
+    per_page = _PER_PAGE
     counts = split_invoices(args.invoices, args.accounts)
     limit, block, faults = _limits(args, sum(max(1, -(-n // per_page)) for n in counts))
     out = ctx.stdout
@@ -247,14 +250,8 @@ async def demo(ctx: Context) -> bool:
     ) as fake:
         out.write(_announcement(fake.base_url, args, limit, faults))
         out.flush()
-        client = InvoiceClient(
-            api_token=fake.api_token,
-            base_url=fake.base_url,
-            per_page=per_page,
-            max_concurrency=args.concurrency,
-            rate_limit=limit,
-        )
-        ctx.redactor.secrets += client._credentials.secrets()
+        ctx.redactor.secrets += (fake.api_token,)
+        client = _client(fake, args.concurrency, limit)
         aggregator = Aggregator()
         ids: list[tuple[str, str | None]] = []
         async with client:
@@ -294,20 +291,10 @@ LIMIT 6"""
 
 async def _mirror(ctx: Context, fake: Any, limit: RateLimit) -> None:
     """Mirror the demo's accounts into ``--db`` and print the sync's table and one query."""
-    from asyncinvoices._mirror.sync import InvoiceMirror
-
-    from ._sync import database_url, render_report
-
     args, out = ctx.args, ctx.stdout
     url = database_url(ctx, args.db)
-    client = InvoiceClient(
-        api_token=fake.api_token,
-        base_url=fake.base_url,
-        per_page=100,
-        max_concurrency=args.concurrency,
-        rate_limit=limit,
-    )
-    async with client, InvoiceMirror.open(url) as mirror:
+    client = _client(fake, args.concurrency, limit)
+    async with client, ai.InvoiceMirror.open(url) as mirror:
         report = await mirror.sync(client, fake.account_ids)
     out.write(f"\nMirrored into {url.display}\n{render_report(report)}")
     if url.scheme == "sqlite" and url.path is not None:
@@ -333,6 +320,17 @@ def split_invoices(invoices: int, accounts: int) -> list[int]:
     return [share + (1 if n < left else 0) for n in range(accounts)]
 
 
+def _client(fake: Any, concurrency: int, limit: RateLimit) -> InvoiceClient:
+    """A client of the demo's fake server, at its page size."""
+    return InvoiceClient(
+        api_token=fake.api_token,
+        base_url=fake.base_url,
+        per_page=_PER_PAGE,
+        max_concurrency=concurrency,
+        rate_limit=limit,
+    )
+
+
 async def _fetch(
     ctx: Context,
     client: InvoiceClient,
@@ -344,34 +342,16 @@ async def _fetch(
 
     One account is walked with ``invoices()``, several with ``invoices_many()``.
     """
-    with progress_display(
-        ctx.stderr,
-        enabled=ctx.show_progress,
-        description="fetching",
-        log_stream=ctx.log_stream,
-    ) as progress:
-        if len(account_ids) > 1:
-            many = client.invoices_many(account_ids, on_progress=progress.update)
+    with ctx.progress("fetching") as progress:
+        walk = Walk(client, account_ids, on_progress=progress.update)
 
-            async def consume() -> None:
-                async with many:
-                    async for account_id, invoice in many:
-                        aggregator.add(invoice)
-                        ids.append((account_id, invoice.id))
-                    progress.update(many.stats)
-
-            began = time.perf_counter()
-            await with_governor_watch(client, progress, consume)
-            return many.stats, time.perf_counter() - began
-        stream = client.invoices(account_ids[0], on_progress=progress.update)
-
-        async def consume_one() -> None:
-            async with stream:
-                async for invoice in stream:
+        async def consume() -> None:
+            async with walk:
+                async for account_id, invoice in walk:
                     aggregator.add(invoice)
-                    ids.append((account_ids[0], invoice.id))
-                progress.update(stream.stats)
+                    ids.append((account_id, invoice.id))
+                progress.update(walk.stats)
 
         began = time.perf_counter()
-        await with_governor_watch(client, progress, consume_one)
-        return stream.stats, time.perf_counter() - began
+        await with_governor_watch(client, progress, consume)
+        return walk.stats, time.perf_counter() - began

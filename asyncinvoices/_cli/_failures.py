@@ -10,24 +10,12 @@ import datetime as dt
 import enum
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
-from asyncinvoices._config import ENV_EMAIL, ENV_KEY, ENV_TOKEN
-from asyncinvoices._errors import (
-    APIError,
-    AsyncInvoicesError,
-    AuthenticationError,
-    BadRequestError,
-    ConfigurationError,
-    NotFoundError,
-    PaginationError,
-    QuotaStoreError,
-    RateLimitError,
-    ResponseFormatError,
-    ServerError,
-    TransportError,
-)
-from asyncinvoices._mirror.types import MirrorBusyError, MirrorError
+import asyncinvoices as ai
+
+from ._options import ENV_EMAIL, ENV_KEY, ENV_TOKEN
 
 __all__ = ["EXIT_CODES_HELP", "ExitCode", "describe", "exit_codes_help", "network_text"]
 
@@ -90,7 +78,7 @@ EXIT_CODES_HELP = exit_codes_help()
 _SSL_NOISE = re.compile(r" ssl:\S+")
 
 
-def network_text(exc: TransportError) -> str:
+def network_text(exc: ai.TransportError) -> str:
     """Return a readable text for a network failure: ``cannot connect to h:443: Connection
     refused (page 1)``.
 
@@ -113,13 +101,68 @@ def network_text(exc: TransportError) -> str:
     return _SSL_NOISE.sub("", str(exc))
 
 
-def _ray(exc: APIError | ResponseFormatError) -> str:
+def _ray(exc: ai.APIError | ai.ResponseFormatError) -> str:
     return f" (cf-ray {exc.ray_id})" if exc.ray_id else ""
 
 
-def _codes(exc: APIError) -> str:
+def _codes(exc: ai.APIError) -> str:
     first = exc.errors[0] if exc.errors else None
     return f"HTTP {exc.status}" + (f", code {first.code} {first.message}" if first else "")
+
+
+#: What each kind of failure says and its exit code, the first class that matches deciding
+#: (subclasses before their bases). Each message says what to do about it.
+_KINDS: Final[tuple[tuple[type[BaseException], ExitCode, Callable[[Any], str]], ...]] = (
+    (KeyboardInterrupt, ExitCode.INTERRUPTED, lambda exc: "interrupted"),
+    (ai.ConfigurationError, ExitCode.USAGE, lambda exc: f"configuration error: {exc}"),
+    (
+        ai.TransportError,
+        ExitCode.SERVER,
+        lambda exc: (
+            f"network error: {network_text(exc)}: check the connection (and "
+            "--base-url), then try again"
+        ),
+    ),
+    (
+        ai.QuotaStoreError,
+        ExitCode.SERVER,
+        lambda exc: (
+            f"shared quota unavailable: {exc}; nothing was sent, since without it the "
+            "quota cannot be known to have room. Check the store (--shared-quota, "
+            "$ASYNCINVOICES_SHARED_QUOTA), or count this run alone with --shared-quota local"
+        ),
+    ),
+    (
+        ai.ResponseFormatError,
+        ExitCode.BAD_RESPONSE,
+        lambda exc: (
+            f"unexpected response from Cloudflare: {exc}{_ray(exc)}; please report it "
+            "with the cf-ray id"
+        ),
+    ),
+    (
+        ai.PaginationError,
+        ExitCode.BAD_RESPONSE,
+        lambda exc: (
+            f"Cloudflare's paging cannot be trusted: {exc}; stopped so as not to "
+            "return missing or repeated invoices. Try again, or with another --per-page"
+        ),
+    ),
+    (
+        ai.MirrorBusyError,
+        ExitCode.ERROR,
+        lambda exc: f"the mirror is busy: {exc}; run again once the other sync has finished",
+    ),
+    (ai.MirrorError, ExitCode.ERROR, lambda exc: f"database error: {exc}"),
+    (ai.AsyncInvoicesError, ExitCode.ERROR, lambda exc: f"error: {exc}"),
+    (
+        OSError,
+        ExitCode.ERROR,
+        lambda exc: (
+            f"I/O error: {f'{exc.filename}: ' if exc.filename else ''}{exc.strerror or exc}"
+        ),
+    ),
+)
 
 
 def describe(exc: BaseException, *, now: dt.datetime | None = None) -> tuple[str, ExitCode]:
@@ -129,96 +172,71 @@ def describe(exc: BaseException, *, now: dt.datetime | None = None) -> tuple[str
         exc: What was raised.
         now: The current time, to say when a rate-limit block lifts (default: now, UTC).
     """
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted", ExitCode.INTERRUPTED
-    if isinstance(exc, ConfigurationError):
-        return f"configuration error: {exc}", ExitCode.USAGE
-    if isinstance(exc, APIError):
+    if isinstance(exc, ai.APIError):
         return _describe_api(exc, now or dt.datetime.now(dt.timezone.utc))
-    if isinstance(exc, TransportError):
-        return (
-            f"network error: {network_text(exc)}: check the connection (and --base-url), "
-            "then try again",
-            ExitCode.SERVER,
-        )
-    if isinstance(exc, QuotaStoreError):
-        return (
-            f"shared quota unavailable: {exc}; nothing was sent, since without it the quota "
-            "cannot be known to have room. Check the store (--shared-quota, "
-            "$ASYNCINVOICES_SHARED_QUOTA), or count this run alone with --shared-quota local",
-            ExitCode.SERVER,
-        )
-    if isinstance(exc, ResponseFormatError):
-        return (
-            f"unexpected response from Cloudflare: {exc}{_ray(exc)}; "
-            "please report it with the cf-ray id",
-            ExitCode.BAD_RESPONSE,
-        )
-    if isinstance(exc, PaginationError):
-        return (
-            f"Cloudflare's paging cannot be trusted: {exc}; stopped so as not to return "
-            "missing or repeated invoices. Try again, or with another --per-page",
-            ExitCode.BAD_RESPONSE,
-        )
-    if isinstance(exc, MirrorBusyError):
-        return (
-            f"the mirror is busy: {exc}; run again once the other sync has finished",
-            ExitCode.ERROR,
-        )
-    if isinstance(exc, MirrorError):
-        return f"database error: {exc}", ExitCode.ERROR
-    if isinstance(exc, AsyncInvoicesError):
-        return f"error: {exc}", ExitCode.ERROR
-    if isinstance(exc, OSError):
-        name = f"{exc.filename}: " if exc.filename else ""
-        return f"I/O error: {name}{exc.strerror or exc}", ExitCode.ERROR
+    for kind, code, message in _KINDS:
+        if isinstance(exc, kind):
+            return message(exc), code
     return f"unexpected error: {exc!r}; run with --verbose for the traceback", ExitCode.ERROR
 
 
-def _describe_api(exc: APIError, now: dt.datetime) -> tuple[str, ExitCode]:
+#: What an error response of each kind says after "what failed (HTTP 403, code ...)": what
+#: to do about it.
+_API_KINDS: Final[tuple[tuple[type[ai.APIError], ExitCode, str, str], ...]] = (
+    (
+        ai.AuthenticationError,
+        ExitCode.AUTHENTICATION,
+        "authentication failed",
+        f': set {ENV_TOKEN} to an API token with the "AI Gateway Read" (or "AI Gateway Write") '
+        f"permission on this account (or {ENV_EMAIL} and {ENV_KEY}), and check the account id",
+    ),
+    (
+        ai.NotFoundError,
+        ExitCode.NOT_FOUND,
+        "account not found",
+        ": check the account id, 32 hexadecimal characters from the Cloudflare dashboard URL",
+    ),
+    # Cloudflare's quota is the user's, across every token, process and machine: the run
+    # that meets a block is often not the one that caused it.
+    (
+        ai.RateLimitError,
+        ExitCode.RATE_LIMITED,
+        "rate limited by Cloudflare",
+        ": {lifts}; another process or tool using the same Cloudflare user may have spent the "
+        "quota. Run again then; --shared-quota lets processes share one quota, and a lower "
+        "--rate-limit leaves room for other tools",
+    ),
+    (
+        ai.BadRequestError,
+        ExitCode.USAGE,
+        "Cloudflare rejected the request",
+        ": check --per-page and --type",
+    ),
+    (
+        ai.ServerError,
+        ExitCode.SERVER,
+        "Cloudflare failed",
+        " after every retry: try again later; https://www.cloudflarestatus.com/ shows incidents",
+    ),
+)
+
+
+def _describe_api(exc: ai.APIError, now: dt.datetime) -> tuple[str, ExitCode]:
     """The message and exit code of an error response from Cloudflare."""
-    if isinstance(exc, AuthenticationError):
-        return (
-            f"authentication failed ({_codes(exc)}){_ray(exc)}: set {ENV_TOKEN} to an API "
-            'token with the "AI Gateway Read" (or "AI Gateway Write") permission on this '
-            f"account (or {ENV_EMAIL} and {ENV_KEY}), and check the account id",
-            ExitCode.AUTHENTICATION,
-        )
-    if isinstance(exc, NotFoundError):
-        return (
-            f"account not found ({_codes(exc)}){_ray(exc)}: check the account id, "
-            "32 hexadecimal characters from the Cloudflare dashboard URL",
-            ExitCode.NOT_FOUND,
-        )
-    if isinstance(exc, RateLimitError):
-        if exc.retry_after is not None:
-            when = now + dt.timedelta(seconds=exc.retry_after)
-            lifts = (
-                f"the block lifts in {exc.retry_after:.0f} s, at "
-                f"{when.astimezone(dt.timezone.utc):%H:%M:%S} UTC"
-            )
-        else:
-            lifts = "Cloudflare's blocks last five minutes"
-        # Cloudflare's quota is the user's, across every token, process and machine: the run
-        # that meets a block is often not the one that caused it.
-        return (
-            f"rate limited by Cloudflare ({_codes(exc)}){_ray(exc)}: {lifts}; another process "
-            "or tool using the same Cloudflare user may have spent the quota. Run again then; "
-            "--shared-quota lets processes share one quota, and a lower --rate-limit leaves "
-            "room for other tools",
-            ExitCode.RATE_LIMITED,
-        )
-    if isinstance(exc, BadRequestError):
-        return (
-            f"Cloudflare rejected the request ({_codes(exc)}){_ray(exc)}: "
-            "check --per-page and --type",
-            ExitCode.USAGE,
-        )
-    if isinstance(exc, ServerError):
-        return (
-            f"Cloudflare failed ({_codes(exc)}){_ray(exc)} after every retry: "
-            "try again later; https://www.cloudflarestatus.com/ shows incidents",
-            ExitCode.SERVER,
-        )
+    for kind, code, failed, advice in _API_KINDS:
+        if isinstance(exc, kind):
+            lifts = _block_lifts(exc, now) if isinstance(exc, ai.RateLimitError) else ""
+            return f"{failed} ({_codes(exc)}){_ray(exc)}{advice.format(lifts=lifts)}", code
     # Any other status the library may add later.
     return f"Cloudflare answered with an error: {exc}{_ray(exc)}", ExitCode.SERVER
+
+
+def _block_lifts(exc: ai.RateLimitError, now: dt.datetime) -> str:
+    """When Cloudflare's block of the token lifts, as far as the response says."""
+    if exc.retry_after is None:
+        return "Cloudflare's blocks last five minutes"
+    when = now + dt.timedelta(seconds=exc.retry_after)
+    return (
+        f"the block lifts in {exc.retry_after:.0f} s, at "
+        f"{when.astimezone(dt.timezone.utc):%H:%M:%S} UTC"
+    )

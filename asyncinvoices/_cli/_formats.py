@@ -33,7 +33,7 @@ from typing import IO, Any, Final
 
 import attrs
 
-from asyncinvoices._models import Invoice
+from asyncinvoices import Invoice
 
 __all__ = [
     "CSV_COLUMNS",

@@ -14,20 +14,17 @@ the command. The format: https://prometheus.io/docs/instrumenting/exposition_for
 
 from __future__ import annotations
 
-import argparse
 import collections
 import datetime as dt
 import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from asyncinvoices._http.telemetry import RequestEvent
-from asyncinvoices._mirror.sync import InvoiceMirror
-from asyncinvoices._mirror.types import SyncReport
+from asyncinvoices import InvoiceMirror, RequestEvent, SyncReport
 
 from ._atomic import atomic_text_file
 
-__all__ = ["OUTCOMES", "RunMetrics", "add_metrics_file_argument", "record_sync", "render"]
+__all__ = ["OUTCOMES", "RunMetrics", "record_sync", "render"]
 
 OUTCOMES = ("ok", "partial", "failed", "interrupted")
 """How a run ended, as ``asyncinvoices_run_outcome`` labels it."""
@@ -78,17 +75,6 @@ class RunMetrics:
         text = render(self, outcome, self._clock())
         with atomic_text_file(self.path) as file:
             file.write(text)
-
-
-def add_metrics_file_argument(parser: argparse.ArgumentParser) -> None:
-    """Add ``--metrics-file PATH`` to a command."""
-    parser.add_argument(
-        "--metrics-file",
-        metavar="PATH",
-        help="write the run's figures (requests by status, invoices, seconds waited, outcome) "
-        "to PATH in Prometheus's text format, atomically, even when the run fails; for "
-        "node_exporter's textfile collector",
-    )
 
 
 async def record_sync(metrics: RunMetrics, mirror: InvoiceMirror, report: SyncReport) -> None:

@@ -14,7 +14,7 @@ from typing import Final
 
 import attrs
 
-from asyncinvoices._errors import ConfigurationError
+from asyncinvoices import ConfigurationError
 
 __all__ = ["STDOUT", "SUFFIX_FORMATS", "Output", "resolve_output"]
 

@@ -17,8 +17,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import anyio
 
-from asyncinvoices._http.governor import RateGovernor
-from asyncinvoices._models import FetchStats, ManyStats
+from asyncinvoices import FetchStats, ManyStats, RateGovernor
 
 if TYPE_CHECKING:
     from ._logging import StreamSwitch

@@ -27,7 +27,7 @@ from typing import IO, Any, Final
 
 import attrs
 
-from asyncinvoices._errors import ConfigurationError
+from asyncinvoices import ConfigurationError
 
 from ._atomic import atomic_text_file
 from ._formats import CSV_COLUMNS, Writer

@@ -22,7 +22,7 @@ from typing import Any, Final, TypeVar
 
 import attrs
 
-from asyncinvoices._models import Invoice
+from asyncinvoices import Invoice
 
 from ._chart import bar_chart
 from ._formats import dumps_record

@@ -17,26 +17,20 @@ from typing import Any, Final
 
 import anyio
 
-from asyncinvoices._errors import ConfigurationError, RateLimitError
-from asyncinvoices._mirror.plan import DEFAULT_FULL_EVERY, DEFAULT_LOOKBACK, MAX_LOOKBACK
-from asyncinvoices._mirror.sync import InvoiceMirror
-from asyncinvoices._mirror.types import (
-    DEFAULT_DB_URL,
-    ENV_DB,
-    AccountSync,
-    DatabaseURL,
-    SyncReport,
-    database_url_from,
-    parse_database_url,
-)
-from asyncinvoices._models import FetchStats, ManyStats
+import asyncinvoices as ai
+from asyncinvoices import AccountSync, DatabaseURL, SyncReport
 
-from ._commands import Context, make_client, with_governor_watch
 from ._failures import ExitCode
 from ._logging import redact
-from ._many import report_skipped
-from ._metrics import add_metrics_file_argument, record_sync
-from ._progress import progress_display
+from ._metrics import record_sync
+from ._options import (
+    add_account_selection,
+    add_connection_options,
+    add_metrics_file_argument,
+    days,
+    positive,
+)
+from ._runtime import Context, make_client, report_skipped, with_governor_watch
 
 __all__ = [
     "SYNC_EXAMPLES",
@@ -47,11 +41,15 @@ __all__ = [
     "sync",
 ]
 
+# The database the command line mirrors into, from `--db`, the environment or the default.
+_ENV_DB: Final = "ASYNCINVOICES_DB"
+_DEFAULT_DB_URL: Final = "sqlite:///invoices.db"
+
 SYNC_EXAMPLES: Final = f"""\
 examples:
   asyncinvoices sync ACCOUNT_ID                       into ./invoices.db (SQLite)
   asyncinvoices sync ACCOUNT_A ACCOUNT_B --db sqlite:////var/lib/invoices.db
-  {ENV_DB}=postgresql://user:password@db:5432/billing asyncinvoices sync ACCOUNT_ID
+  {_ENV_DB}=postgresql://user:password@db:5432/billing asyncinvoices sync ACCOUNT_ID
   asyncinvoices sync --all-accounts --skip-failed     every account, side by side
   asyncinvoices sync ACCOUNT_ID --full                walk the whole history now
 
@@ -76,31 +74,12 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     ``--type`` is left out on purpose: a mirror of one type would mark every invoice of the
     other type removed.
     """
-    from ._app import (
-        _account_id,
-        _positive,
-        add_rate_limit_option,
-        add_shared_quota_options,
-    )
-
-    parser.add_argument(
-        "account_ids",
-        metavar="ACCOUNT_ID",
-        nargs="*",
-        type=_account_id,
-        help="the Cloudflare account ids: 32 hexadecimal characters each",
-    )
-    parser.add_argument(
-        "--all-accounts",
-        action="store_true",
-        help="every account the credentials can read (GET /accounts), instead of ACCOUNT_IDs",
-    )
-    parser.add_argument(
-        "--skip-failed",
-        action="store_true",
-        help="go on past an account that fails, name it on stderr with the reason, and exit "
-        "with 8 (a rate limit still stops the run); without it, no account starts after a "
-        "failure",
+    add_account_selection(
+        parser,
+        ids_help="the Cloudflare account ids: 32 hexadecimal characters each",
+        skip_failed_help="go on past an account that fails, name it on stderr with the "
+        "reason, and exit with 8 (a rate limit still stops the run); without it, no account "
+        "starts after a failure",
     )
     parser.add_argument(
         "--full",
@@ -109,68 +88,43 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--lookback",
-        type=_days(maximum=MAX_LOOKBACK.days, zero=True),
-        default=DEFAULT_LOOKBACK.days,
+        type=days(maximum=ai.MAX_LOOKBACK.days, zero=True),
+        default=ai.DEFAULT_LOOKBACK.days,
         metavar="DAYS",
         help=f"a partial sync reads again at least the invoices of the last DAYS days "
-        f"(default: {DEFAULT_LOOKBACK.days}, at most {MAX_LOOKBACK.days}); invoices not yet "
+        f"(default: {ai.DEFAULT_LOOKBACK.days}, at most {ai.MAX_LOOKBACK.days}); invoices not yet "
         "paid or void are read again whatever their age",
     )
     parser.add_argument(
         "--full-every",
-        type=_days(maximum=None, zero=False),
-        default=DEFAULT_FULL_EVERY.days,
+        type=days(maximum=None, zero=False),
+        default=ai.DEFAULT_FULL_EVERY.days,
         metavar="DAYS",
         help=f"walk an account's whole history when its last full walk is DAYS days old "
-        f"(default: {DEFAULT_FULL_EVERY.days})",
+        f"(default: {ai.DEFAULT_FULL_EVERY.days})",
     )
     parser.add_argument(
         "--db",
         metavar="URL",
-        help=f"the database (default: ${ENV_DB} or {DEFAULT_DB_URL}); "
+        help=f"the database (default: ${_ENV_DB} or {_DEFAULT_DB_URL}); "
         "postgresql://user:password@host:port/dbname uses PostgreSQL",
     )
     parser.add_argument(
         "--per-page",
-        type=_positive,
-        default=None,
+        type=positive,
         metavar="N",
         help="invoices per request (default: the largest the server accepts, learnt once "
         "per run; N is never raised, only lowered to the server's maximum)",
     )
     parser.add_argument(
         "--concurrency",
-        type=_positive,
+        type=positive,
         default=8,
         metavar="C",
         help="requests in flight at most (default: 8)",
     )
     add_metrics_file_argument(parser)
-    add_rate_limit_option(parser)
-    parser.add_argument(
-        "--base-url",
-        metavar="URL",
-        help="API root (default: $CLOUDFLARE_BASE_URL or https://api.cloudflare.com/client/v4); "
-        "https, or http to loopback only",
-    )
-    add_shared_quota_options(parser)
-
-
-def _days(*, maximum: int | None, zero: bool) -> argparse._ActionType:
-    """The parser of a number of days, fractions allowed, within the bounds."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number of days, got {text!r}") from None
-        low = "0" if zero else "above 0"
-        if not (value >= 0 if zero else value > 0) or (maximum is not None and value > maximum):
-            bounds = f"{low} and at most {maximum}" if maximum is not None else low
-            raise argparse.ArgumentTypeError(f"expected {bounds} days, got {text}")
-        return value
-
-    return parse
+    add_connection_options(parser)
 
 
 def database_url(ctx: Context, text: str) -> DatabaseURL:
@@ -179,9 +133,8 @@ def database_url(ctx: Context, text: str) -> DatabaseURL:
     The password is registered before anything can fail, in both spellings a message could
     carry.
     """
-    url = parse_database_url(text)
-    if url.password:
-        ctx.redactor.secrets += (url.password, urllib.parse.quote(url.password, safe=""))
+    url = ai.parse_database_url(text)
+    ctx.keep_password(url.password)
     return url
 
 
@@ -204,9 +157,9 @@ def rerun_command(args: argparse.Namespace, url: DatabaseURL, account_ids: list[
         words += ["--rate-limit", f"{args.rate_limit.requests}/{args.rate_limit.window:g}"]
     if args.full:
         words.append("--full")
-    if args.lookback != DEFAULT_LOOKBACK.days:
+    if args.lookback != ai.DEFAULT_LOOKBACK.days:
         words += ["--lookback", f"{args.lookback:g}"]
-    if args.full_every != DEFAULT_FULL_EVERY.days:
+    if args.full_every != ai.DEFAULT_FULL_EVERY.days:
         words += ["--full-every", f"{args.full_every:g}"]
     if args.skip_failed:
         words.append("--skip-failed")
@@ -302,12 +255,12 @@ class _Progress:
 
     def __init__(self, progress: Any, accounts: int | None) -> None:
         self._progress = progress
-        self._latest: dict[str, FetchStats] = {}
+        self._latest: dict[str, ai.FetchStats] = {}
         self._accounts = accounts
         self._done = 0
         self._failed = 0
 
-    def page(self, account_id: str, stats: FetchStats) -> None:
+    def page(self, account_id: str, stats: ai.FetchStats) -> None:
         self._latest[account_id] = stats
         self._show()
 
@@ -322,7 +275,7 @@ class _Progress:
             self._progress.update(latest[0])
             return
         self._progress.update(
-            ManyStats(
+            ai.ManyStats(
                 accounts_done=self._done,
                 accounts_total=self._accounts,
                 failed=self._failed,
@@ -349,18 +302,16 @@ async def sync(ctx: Context) -> int:
     """
     args = ctx.args
     if bool(args.all_accounts) == bool(args.account_ids):
-        raise ConfigurationError("give one or more ACCOUNT_IDs, or --all-accounts (not both)")
-    url = database_url(ctx, database_url_from(ctx.environ, args.db))
+        raise ai.ConfigurationError("give one or more ACCOUNT_IDs, or --all-accounts (not both)")
+    url = database_url(ctx, args.db or ctx.environ.get(_ENV_DB) or _DEFAULT_DB_URL)
     client = make_client(
         ctx, max_concurrency=args.concurrency, per_page=args.per_page, rate_limit=args.rate_limit
     )
     # What is known while the run goes on, for the report of an interrupted run.
     ids: list[str] = []
     done: list[AccountSync] = []
-    async with client, InvoiceMirror.open(url) as mirror:
-        with progress_display(
-            ctx.stderr, enabled=ctx.show_progress, description="syncing", log_stream=ctx.log_stream
-        ) as progress:
+    async with client, ai.InvoiceMirror.open(url) as mirror:
+        with ctx.progress("syncing") as progress:
 
             async def run() -> SyncReport:
                 ids.extend(args.account_ids or [a.id async for a in client.accounts()])
@@ -394,7 +345,7 @@ async def sync(ctx: Context) -> int:
             await record_sync(ctx.metrics, mirror, report)
     ctx.stdout.write(f"mirrored into {url.display}\n" + render_report(report))
     ctx.stdout.flush()
-    rate_limited = [e for e in report.errors.values() if isinstance(e, RateLimitError)]
+    rate_limited = [e for e in report.errors.values() if isinstance(e, ai.RateLimitError)]
     if args.skip_failed and not rate_limited:
         return report_skipped(ctx, report.errors)
     if len(report.errors) > 1:  # the exit code and last line are the first failure's

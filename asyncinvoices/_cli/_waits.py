@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Final
 
-from asyncinvoices._models import RateWait
+from asyncinvoices import RateWait
 
 __all__ = ["MIN_GAP", "NOTICE_AFTER", "WaitNotices", "wait_line"]
 

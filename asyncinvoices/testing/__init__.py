@@ -30,7 +30,8 @@ still open, a few void), and ``order="oldest"`` lists them oldest first.
 Also available:
 
 - a standalone server for other processes and languages:
-  ``python -m asyncinvoices.testing --invoices 50000 --latency 60 --json``;
+  ``python -m asyncinvoices.testing --invoices 50000 --latency 60 --json``, or `serve` from
+  a program of your own;
 - pytest fixtures, registered by installing the package: ``fake_cloudflare`` (a running
   server with default settings) and ``fake_cloudflare_factory`` (``async with
   fake_cloudflare_factory(invoices=..., faults=...) as fake``), for tests marked
@@ -40,8 +41,9 @@ Also available:
 
 # Importing the kinds registers them as the constructors of Fault (Fault.status, ...).
 from . import _fault_kinds  # noqa: F401
+from ._cli import serve
 from ._faults import Fault, InjectedFault
 from ._selector import Selector
 from ._server import FakeCloudflare, ServedRequest
 
-__all__ = ["FakeCloudflare", "Fault", "InjectedFault", "Selector", "ServedRequest"]
+__all__ = ["FakeCloudflare", "Fault", "InjectedFault", "Selector", "ServedRequest", "serve"]
