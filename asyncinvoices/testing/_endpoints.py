@@ -70,6 +70,7 @@ class PageLimits:
     listing_max_per_page: int
 
 
+@attrs.define(kw_only=True, eq=False)
 class Endpoints:
     """The HTTP side of FakeCloudflare: routes, request checks, replies, lifecycle.
 
@@ -83,28 +84,21 @@ class Endpoints:
         clock: The time source of the rate limit and the records.
     """
 
-    def __init__(
-        self,
-        *,
-        store: InvoiceStore,
-        injector: FaultInjector,
-        traffic: Traffic,
-        credentials: Credentials,
-        limits: PageLimits,
-        seed: int,
-        clock: Callable[..., float],
-    ) -> None:
-        self._store = store
-        self._injector = injector
-        self._traffic = traffic
-        self._credentials = credentials
-        self._limits = limits
-        self._seed = seed
-        self._clock = clock
-        self._handlers: set[asyncio.Task[Any]] = set()
-        self._runner: web.AppRunner | None = None
-        self.base_url: str | None = None
-        self.app: Final = web.Application()
+    _store: InvoiceStore
+    _injector: FaultInjector
+    _traffic: Traffic
+    _credentials: Credentials
+    _limits: PageLimits
+    _seed: int
+    _clock: Callable[..., float]
+    #: ``http://host:port/client/v4`` once listening, else None.
+    base_url: str | None = attrs.field(default=None, init=False)
+    #: The aiohttp application; `start` serves it, or a test mounts it itself.
+    app: web.Application = attrs.field(factory=web.Application, init=False)
+    _handlers: set[asyncio.Task[Any]] = attrs.field(factory=set, init=False)
+    _runner: web.AppRunner | None = attrs.field(default=None, init=False)
+
+    def __attrs_post_init__(self) -> None:
         self.app.router.add_route("*", API_PREFIX + ENDPOINT, self._handle_invoices)
         self.app.router.add_route("*", API_PREFIX + "/accounts", self._handle_accounts)
         self.app.router.add_route("*", "/{tail:.*}", self._handle_other)

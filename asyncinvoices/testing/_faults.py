@@ -149,6 +149,10 @@ class Fault:
                 return value
         raise KeyError(name)
 
+    def _set(self, when: When, **params: Any) -> None:
+        """Set a kind's parameters and its selector, through the init attrs writes."""
+        self.__attrs_init__(**params, selector=Selector(**when))  # type: ignore[attr-defined]
+
     def matches(self, context: MatchContext) -> bool:
         """Return whether the selectors accept this request (``times`` is the caller's job).
 
@@ -269,11 +273,25 @@ def _with_selectors(doc: str) -> str:
     return head + args + _SELECTOR_ARGS + raises + tail
 
 
+_N = TypeVar("_N", int, float)
+
+
+def _at_least(name: str, value: _N, least: int) -> _N:
+    """Return ``value`` if it is at least ``least``.
+
+    Raises:
+        ValueError: If it is less.
+    """
+    if value < least:
+        raise ValueError(f"{name} must be >= {least}, got {value}")
+    return value
+
+
 class _Plain(Fault):
     """A kind without parameters of its own: only the selectors."""
 
     def __init__(self, **when: Unpack[When]) -> None:
-        self.__attrs_init__(selector=Selector(**when))  # type: ignore[attr-defined]
+        self._set(when)
 
 
 def _paged(
@@ -344,11 +362,9 @@ class Status(Fault):
     ) -> None:
         if not 400 <= code <= 599:
             raise ValueError(f"status code must be between 400 and 599, got {code}")
-        if retry_after is not None and retry_after < 0:
-            raise ValueError(f"retry_after must be >= 0, got {retry_after}")
-        self.__attrs_init__(  # type: ignore[attr-defined]
-            code=code, retry_after=retry_after, selector=Selector(**when)
-        )
+        if retry_after is not None:
+            _at_least("retry_after", retry_after, 0)
+        self._set(when, code=code, retry_after=retry_after)
 
     def reply(self, exchange: Exchange) -> Reply:
         if self.code in HTML_STATUSES:
@@ -414,9 +430,7 @@ class Slow(Fault):
     delay: float
 
     def __init__(self, delay: float, **when: Unpack[When]) -> None:
-        if delay < 0:
-            raise ValueError(f"delay must be >= 0, got {delay}")
-        self.__attrs_init__(delay=delay, selector=Selector(**when))  # type: ignore[attr-defined]
+        self._set(when, delay=_at_least("delay", delay, 0))
 
     def reply(self, exchange: Exchange) -> Reply:
         return attrs.evolve(exchange.normal(), delay=self.delay)
@@ -460,9 +474,7 @@ class ErrorEnvelope(Fault):
     ) -> None:
         if not 200 <= status <= 599:
             raise ValueError(f"status must be between 200 and 599, got {status}")
-        self.__attrs_init__(  # type: ignore[attr-defined]
-            code=code, message=message, status=status, selector=Selector(**when)
-        )
+        self._set(when, code=code, message=message, status=status)
 
     def reply(self, exchange: Exchange) -> Reply:
         return error_reply(self.status, [{"code": self.code, "message": self.message}])
@@ -485,9 +497,7 @@ class WrongType(Fault):
     def __init__(
         self, field: str = "amount_due", value: Any = "not-a-number", **when: Unpack[When]
     ) -> None:
-        self.__attrs_init__(  # type: ignore[attr-defined]
-            field=field, value=value, selector=Selector(**when)
-        )
+        self._set(when, field=field, value=value)
 
     def reply(self, exchange: Exchange) -> Reply:
         account = exchange.invoice_account()
@@ -541,7 +551,7 @@ class IgnorePage(Fault):
     echo: bool
 
     def __init__(self, echo: bool = False, **when: Unpack[When]) -> None:
-        self.__attrs_init__(echo=echo, selector=Selector(**when))  # type: ignore[attr-defined]
+        self._set(when, echo=echo)
 
     def reply(self, exchange: Exchange) -> Reply:
         claimed = exchange.page if self.echo else 1
@@ -564,9 +574,7 @@ class ClampPerPage(Fault):
     n: int
 
     def __init__(self, n: int, **when: Unpack[When]) -> None:
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        self.__attrs_init__(n=n, selector=Selector(**when))  # type: ignore[attr-defined]
+        self._set(when, n=_at_least("n", n, 1))
 
     def reply(self, exchange: Exchange) -> Reply:
         body = exchange.render(exchange.page, min(exchange.per_page, self.n))[0]
@@ -589,9 +597,7 @@ class Create(Fault):
     n: int
 
     def __init__(self, n: int, **when: Unpack[When]) -> None:
-        if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
-        self.__attrs_init__(n=n, selector=Selector(**when))  # type: ignore[attr-defined]
+        self._set(when, n=_at_least("n", n, 0))
 
     def change(self, account: AccountData) -> None:
         account.create(self.n)
@@ -616,9 +622,7 @@ class Delete(Fault):
     def __init__(self, n: int, position: int = 0, **when: Unpack[When]) -> None:
         if n < 0 or position < 0:
             raise ValueError(f"n and position must be >= 0, got {n} and {position}")
-        self.__attrs_init__(  # type: ignore[attr-defined]
-            n=n, position=position, selector=Selector(**when)
-        )
+        self._set(when, n=n, position=position)
 
     def change(self, account: AccountData) -> None:
         account.delete_at(self.position, self.n)
@@ -635,7 +639,7 @@ class HasMore(Fault):
     value: bool
 
     def __init__(self, value: bool, **when: Unpack[When]) -> None:
-        self.__attrs_init__(value=value, selector=Selector(**when))  # type: ignore[attr-defined]
+        self._set(when, value=value)
 
     def reply(self, exchange: Exchange) -> Reply:
         return _paged(exchange, has_more=self.value)
@@ -653,7 +657,7 @@ class TotalCount(Fault):
     value: int | None
 
     def __init__(self, value: int | None, **when: Unpack[When]) -> None:
-        self.__attrs_init__(value=value, selector=Selector(**when))  # type: ignore[attr-defined]
+        self._set(when, value=value)
 
     def reply(self, exchange: Exchange) -> Reply:
         return _paged(exchange, total_count=self.value)

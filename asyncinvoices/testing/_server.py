@@ -385,7 +385,7 @@ class FakeCloudflare:
         Raises:
             ValueError: If an account with this seed exists, or ``invoices`` < 0.
         """
-        return self._store.add_account(invoices, seed, name=name, readable=readable)
+        return self._store.add_account(invoices, seed, name, readable)
 
     @property
     def account_ids(self) -> list[str]:

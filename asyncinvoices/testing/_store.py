@@ -99,18 +99,11 @@ class InvoiceStore:
         #: The id of the first account, which methods given no account id use.
         self.default_id: Final = self._new_account(counts[0], seed)
         for count in counts[1:]:
-            self.add_account(count)
+            self.add_account(count, None, None, True)
 
     # ---------------------------------------------------------------- accounts
 
-    def add_account(
-        self,
-        invoices: int = 10,
-        seed: int | None = None,
-        *,
-        name: str | None = None,
-        readable: bool = True,
-    ) -> str:
+    def add_account(self, invoices: int, seed: int | None, name: str | None, readable: bool) -> str:
         """Add an account and return its id (see `FakeCloudflare.add_account`).
 
         Raises:
