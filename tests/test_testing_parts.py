@@ -246,3 +246,30 @@ def test_traffic_numbers_records_and_counts_in_flight() -> None:
     assert (traffic.records, traffic.received, traffic.peak_in_flight) == ([], 0, 1)
     traffic.leave(_record(1), 200, 6.0)  # it arrived before the reset: no record to update
     assert (traffic.records, traffic.in_flight, traffic.arrive()) == ([], 0, 3)
+
+
+# ------------------------------------------------------------------- facade
+
+
+def test_facade_latency_and_jitter_are_the_injectors() -> None:
+    """``fake.latency`` and ``fake.jitter`` read and change what the injector applies."""
+    fake = FakeCloudflare(1, latency=0.25, rate_limit=None)
+    assert (fake.latency, fake.jitter) == (0.25, 0.0)
+    fake.latency, fake.jitter = 0.5, 0.1
+    assert (fake.latency, fake.jitter) == (0.5, 0.1)
+    assert fake._injector.delay(1) == 0.4839097153245475
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"per_page_limit": "cap"}, "per_page_limit must be one of"),
+        ({"listing_max_per_page": 4}, "listing_max_per_page must be >= 5, got 4"),
+        ({"latency": -0.5}, "latency and jitter must be >= 0"),
+        ({"order": "random"}, "order must be one of"),
+    ],
+)
+def test_facade_refuses_settings_out_of_range(options: dict[str, Any], message: str) -> None:
+    """Each part's own check stands behind the facade's constructor: a ValueError naming it."""
+    with pytest.raises(ValueError, match=message):
+        FakeCloudflare(1, **options)
