@@ -284,3 +284,13 @@ async def test_serve_names_the_other_accounts() -> None:
         group.cancel_scope.cancel()
     assert len(info["account_ids"]) == 3
     assert f"  account id  {info['account_id']} (and 2 more: GET /accounts)\n" in out.getvalue()
+
+
+def test_main_refuses_latency_that_is_not_milliseconds(capsys: pytest.CaptureFixture[str]) -> None:
+    """A --latency that is not a number: exit status 2 and a message that says what it wants."""
+    with pytest.raises(SystemExit) as exited:
+        _cli.main(["--latency", "fast"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.endswith(
+        "error: argument --latency: expected milliseconds, got 'fast'\n"
+    )

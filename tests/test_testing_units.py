@@ -16,7 +16,7 @@ from asyncinvoices.testing._data import AccountData
 from asyncinvoices.testing._ratelimit import RateDecision, SlidingWindowLimiter
 from asyncinvoices.testing._responses import Pagination, html_error_page, success_body
 from asyncinvoices.testing._selector import MatchContext, Selector
-from asyncinvoices.testing._server import _PageCache
+from asyncinvoices.testing._store import PageCache as _PageCache
 
 
 def test_public_names_are_exported_and_sorted() -> None:

@@ -39,8 +39,6 @@ Also available:
   ``anyio_backend`` yourself.
 """
 
-# Importing the kinds registers them as the constructors of Fault (Fault.status, ...).
-from . import _fault_kinds  # noqa: F401
 from ._cli import serve
 from ._faults import Fault, InjectedFault
 from ._selector import Selector

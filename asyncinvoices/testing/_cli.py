@@ -233,8 +233,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port (default 0: a free one)")
     parser.add_argument("--invoices", type=int, default=50_000, help="invoices (default 50000)")
-    parser.add_argument("--latency", type=float, default=0.0, help="added latency, ms")
-    parser.add_argument("--jitter", type=float, default=0.0, help="latency jitter, +- ms")
+    parser.add_argument("--latency", type=_seconds, default=0.0, help="added latency, ms")
+    parser.add_argument("--jitter", type=_seconds, default=0.0, help="latency jitter, +- ms")
     parser.add_argument("--seed", type=int, default=0, help="seed of all data (default 0)")
     parser.add_argument(
         "--rate-limit",
@@ -266,7 +266,9 @@ def _parser() -> argparse.ArgumentParser:
         default="newest",
         help="list newest first (the default, as Cloudflare) or oldest first",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON line and serve")
+    parser.add_argument(
+        "--json", dest="json_output", action="store_true", help="print one JSON line and serve"
+    )
     return parser
 
 
@@ -276,23 +278,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     Args:
         argv: Command-line arguments without the program name; ``sys.argv[1:]`` if None.
     """
-    args = _parser().parse_args(argv)
+    # The parser's destinations are serve()'s keywords, in seconds already.
+    options = vars(_parser().parse_args(argv))
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            serve(
-                host=args.host,
-                port=args.port,
-                invoices=args.invoices,
-                seed=args.seed,
-                latency=args.latency / 1000,
-                jitter=args.jitter / 1000,
-                rate_limit=args.rate_limit,
-                max_per_page=args.max_per_page,
-                shapes=args.shapes,
-                accounts=args.accounts,
-                history=args.history,
-                order=args.order,
-                json_output=args.json,
-            )
-        )
+        asyncio.run(serve(**options))
     return 0
+
+
+def _seconds(milliseconds: str) -> float:
+    """Read a ``--latency`` or ``--jitter`` given in milliseconds, as seconds.
+
+    Raises:
+        argparse.ArgumentTypeError: If the text is not a number.
+    """
+    try:
+        return float(milliseconds) / 1000
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected milliseconds, got {milliseconds!r}") from None

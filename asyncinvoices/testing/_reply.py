@@ -1,6 +1,6 @@
 """What the server does with one request, and what a fault is given to decide it.
 
-The server decides every reply synchronously when a request arrives (see ``_server.py``);
+The server decides every reply synchronously when a request arrives (see ``_endpoints.py``);
 a fault builds its reply from an `Exchange` in one call, and the server then only waits and
 writes. Keeping the reply a plain value is what lets faults stay free of aiohttp.
 """

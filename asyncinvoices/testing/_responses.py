@@ -15,6 +15,7 @@ from typing import Any, Final, Literal
 import attrs
 
 __all__ = [
+    "HTML_STATUSES",
     "Pagination",
     "error_body",
     "error_for_status",
@@ -148,6 +149,10 @@ def error_for_status(status: int, path: str) -> list[dict[str, Any]]:
         code, message = _CODES[400]
     return [{"code": code, "message": message}]
 
+
+#: Statuses the Cloudflare edge answers with an HTML page instead of JSON
+#: (docs/cloudflare-api.md, "Errors": "the edge returns HTML pages for 502 and 520-524" [O]).
+HTML_STATUSES: Final = frozenset({502, 520, 521, 522, 523, 524})
 
 _EDGE_TITLES: Final = {
     502: "Bad gateway",

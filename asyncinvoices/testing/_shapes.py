@@ -29,22 +29,33 @@ Shapes = Literal["plain", "mixed"]
 #: The values of FakeCloudflare's ``shapes`` option.
 SHAPES: Final = ("plain", "mixed")
 
-#: The optional, nullable invoice fields of the schema (docs/cloudflare-api.md [D]).
-OPTIONAL: Final = (
-    "id",
-    "attempt_count",
-    "attempted",
-    "auto_advance",
-    "created",
-    "created_by",
-    "description",
-    "invoice_origin",
-    "invoice_pdf",
-    "status",
-)
-_AMOUNTS: Final = ("amount_due", "amount_paid", "amount_remaining")
+_Reading = Literal["amount", "count", "time", "as sent"]
+"""What a client makes of a field's value: a decimal, an integer, an aware time, or it."""
+
+#: Every documented invoice field in the schema's order, and how a client reads its value
+#: (docs/cloudflare-api.md [D]). The first four are required; every other one is optional
+#: and nullable.
+_SCHEMA: Final[dict[str, _Reading]] = {
+    "amount_due": "amount",
+    "amount_paid": "amount",
+    "amount_remaining": "amount",
+    "currency": "as sent",
+    "id": "as sent",
+    "attempt_count": "count",
+    "attempted": "as sent",
+    "auto_advance": "as sent",
+    "created": "time",
+    "created_by": "as sent",
+    "description": "as sent",
+    "invoice_origin": "as sent",
+    "invoice_pdf": "as sent",
+    "status": "as sent",
+}
 #: Every documented field, required ones first.
-FIELDS: Final = (*_AMOUNTS, "currency", *OPTIONAL)
+FIELDS: Final = tuple(_SCHEMA)
+#: The optional, nullable invoice fields of the schema.
+OPTIONAL: Final = FIELDS[4:]
+_AMOUNTS: Final = tuple(name for name, reading in _SCHEMA.items() if reading == "amount")
 
 #: Fields the API may add one day; a client must keep them, not choke on them.
 _UNKNOWN: Final = {"livemode": False, "metadata": {"gateway": "default", "source": "api"}}
@@ -135,11 +146,7 @@ def expected(reshape: Reshape | None, text: str) -> dict[str, Any]:
         text: The tidy JSON object of the invoice.
     """
     tidy: dict[str, Any] = json.loads(text, parse_float=Decimal)
-    values: dict[str, Any] = {name: tidy.get(name) for name in FIELDS}
-    for name in _AMOUNTS:
-        values[name] = Decimal(values[name])
-    if values["created"] is not None:
-        values["created"] = dt.datetime.fromtimestamp(values["created"], tz=_UTC)
+    values: dict[str, Any] = {name: _read(name, tidy.get(name)) for name in FIELDS}
     extra: dict[str, Any] = {}
     if reshape is not None:
         for gone in (reshape.absent, reshape.null):
@@ -161,23 +168,27 @@ def expect_update(values: dict[str, Any], field: str, value: Any) -> None:
     """
     if isinstance(value, float):
         value = Decimal(repr(value))  # the client reads every fraction as an exact decimal
-    if field not in FIELDS:
+    if field not in _SCHEMA:
         plain = isinstance(value, (Decimal, int, str)) or value is None
         values["extra"][field] = (
             value if plain else json.loads(json.dumps(value), parse_float=Decimal)
         )
-    elif value is None:
-        values[field] = None
-    elif field in _AMOUNTS:
-        values[field] = Decimal(value)
-    elif field == "attempt_count":
-        values[field] = int(value)
-    elif field == "created" and isinstance(value, str):
-        values[field] = dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(_UTC)
-    elif field == "created":
-        values[field] = dt.datetime.fromtimestamp(float(value), tz=_UTC)
     else:
-        values[field] = value
+        values[field] = _read(field, value)
+
+
+def _read(field: str, value: Any) -> Any:
+    """Return what a client makes of a documented field's JSON value; null stays None."""
+    reading = _SCHEMA[field]
+    if value is None or reading == "as sent":
+        return value
+    if reading == "amount":
+        return Decimal(value)
+    if reading == "count":
+        return int(value)
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(_UTC)
+    return dt.datetime.fromtimestamp(float(value), tz=_UTC)
 
 
 class _Number(str):
