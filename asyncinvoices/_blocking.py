@@ -17,7 +17,7 @@ that iterates, so that a callback may block, raise or update a notebook widget; 
 ``KeyboardInterrupt`` (Ctrl-C) in the calling thread cancels the call it interrupted and tears
 the whole loop down, because the program is being stopped.
 
-The streams it returns are in ``_blocking_streams``.
+The streams it returns are in ``_streams/blocking.py``.
 """
 
 from __future__ import annotations

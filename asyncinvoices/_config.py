@@ -264,5 +264,6 @@ def positive_float(value: object, name: str, *, allow_zero: bool = False) -> flo
         raise ConfigurationError(f"{name} must be a number, not {value!r}")
     number = float(value)
     if not number_at_least(number, 0, inclusive=allow_zero) or number == float("inf"):
-        raise ConfigurationError(f"{name} must be a finite number > 0, not {value!r}")
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigurationError(f"{name} must be a finite number {bound}, not {value!r}")
     return number

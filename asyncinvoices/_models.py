@@ -39,7 +39,7 @@ def _no_converter(invoice: Invoice, mode: Any) -> dict[str, Any]:
     raise RuntimeError("asyncinvoices._wire.converter was not imported")  # pragma: no cover
 
 
-#: Turns an invoice into the API's JSON object: set by ``_converter`` when it is imported
+#: Turns an invoice into the API's JSON object: set by ``_wire/converter.py`` when it is imported
 #: (``import asyncinvoices`` does), so that the models depend on nothing and the converter
 #: on the models, one way.
 _unstructurer: Callable[[Invoice, Any], dict[str, Any]] = _no_converter

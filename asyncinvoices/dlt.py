@@ -46,8 +46,8 @@ from dlt.extract.resource import DltResource
 
 from ._blocking import SyncInvoiceClient
 from ._config import positive_float, validate_account_id
-from ._errors import ResponseFormatError
-from ._mirror.plan import DEFAULT_FULL_EVERY, DEFAULT_LOOKBACK, check_sync_options
+from ._errors import ConfigurationError, ResponseFormatError
+from ._mirror.plan import DEFAULT_FULL_EVERY, DEFAULT_LOOKBACK, MAX_LOOKBACK, check_sync_options
 from ._mirror.records import AMOUNT_FIELDS, BOOL_FIELDS, FIELDS, KeyAssigner
 from ._mirror.walk_rule import AccountWalkState, OpenInvoices, WalkPlan, plan_walk
 from ._models import Account, Invoice, RateLimit
@@ -220,9 +220,19 @@ def cloudflare_invoices(
     """
     ids = None if account_ids is None else [validate_account_id(a) for a in account_ids]
     now = _utcnow if clock is None else clock
-    # The mirror's rules for both (sync_account's), in days: checked here, before any walk.
-    lookback = dt.timedelta(days=positive_float(lookback_days, "lookback_days", allow_zero=True))
-    full_every = dt.timedelta(days=positive_float(full_every_days, "full_every_days"))
+    # The mirror's rules for both (sync_account's), in days: checked here, before any walk,
+    # and named as the caller named them.
+    lookback_days = positive_float(lookback_days, "lookback_days", allow_zero=True)
+    if lookback_days > MAX_LOOKBACK.days:
+        raise ConfigurationError(
+            f"lookback_days must be between 0 and {MAX_LOOKBACK.days}, not {lookback_days:g}"
+        )
+    full_every_days = positive_float(full_every_days, "full_every_days")
+    try:
+        full_every = dt.timedelta(days=full_every_days)
+    except OverflowError:  # beyond what a timedelta holds: about 2.7 million years
+        raise ConfigurationError(f"full_every_days is too large: {full_every_days:g}") from None
+    lookback = dt.timedelta(days=lookback_days)
     check_sync_options(lookback, full_every)
 
     def client() -> SyncInvoiceClient:

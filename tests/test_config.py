@@ -194,7 +194,7 @@ def test_type_validated() -> None:
         ({"max_retries": -1}, "max_retries must be an integer >= 0"),
         ({"timeout": 0}, "timeout must be a finite number > 0"),
         ({"timeout": float("nan")}, "timeout must be a finite number > 0"),
-        ({"max_retry_wait": -1}, "max_retry_wait must be a finite number > 0"),
+        ({"max_retry_wait": -1}, "max_retry_wait must be a finite number >= 0"),
         ({"rate_limit": (1200, 300)}, "rate_limit must be a RateLimit or None"),
         ({"session": object()}, "session must be an aiohttp.ClientSession"),
         ({"max_body": True}, "max_body must be an integer"),

@@ -391,10 +391,12 @@ def test_an_invalid_account_id_is_a_configuration_error() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"lookback_days": -1}, "lookback_days must be a finite number > 0, not -1"),
-        ({"lookback_days": float("nan")}, "lookback_days must be a finite number > 0, not nan"),
+        ({"lookback_days": -1}, "lookback_days must be a finite number >= 0, not -1"),
+        ({"lookback_days": float("nan")}, "lookback_days must be a finite number >= 0, not nan"),
         ({"lookback_days": "7"}, "lookback_days must be a number, not '7'"),
-        ({"lookback_days": 61}, "lookback must be between 0 and 60 days, got 61 days, 0:00:00"),
+        ({"lookback_days": 61}, "lookback_days must be between 0 and 60, not 61"),
+        ({"lookback_days": 1e12}, "lookback_days must be between 0 and 60, not 1e+12"),
+        ({"full_every_days": 1e10}, "full_every_days is too large: 1e+10"),
         ({"full_every_days": 0}, "full_every_days must be a finite number > 0, not 0"),
         ({"full_every_days": True}, "full_every_days must be a number, not True"),
     ],

@@ -568,8 +568,8 @@ async def test_invalid_account_id_is_refused_before_any_account_is_synced(
 @pytest.mark.parametrize(
     ("lock_timeout", "message"),
     [
-        (-1, "lock_timeout must be a finite number > 0, not -1"),
-        (float("nan"), "lock_timeout must be a finite number > 0, not nan"),
+        (-1, "lock_timeout must be a finite number >= 0, not -1"),
+        (float("nan"), "lock_timeout must be a finite number >= 0, not nan"),
         ("60", "lock_timeout must be a number, not '60'"),
     ],
 )

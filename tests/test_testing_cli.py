@@ -286,11 +286,21 @@ async def test_serve_names_the_other_accounts() -> None:
     assert f"  account id  {info['account_id']} (and 2 more: GET /accounts)\n" in out.getvalue()
 
 
-def test_main_refuses_latency_that_is_not_milliseconds(capsys: pytest.CaptureFixture[str]) -> None:
-    """A --latency that is not a number: exit status 2 and a message that says what it wants."""
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--latency", "fast"], "argument --latency: expected milliseconds, got 'fast'"),
+        (["--latency", "-5"], "argument --latency: expected 0 to 600000 ms, got -5"),
+        (["--jitter", "nan"], "argument --jitter: expected 0 to 600000 ms, got nan"),
+        (["--jitter", "600000"], "argument --jitter: expected 0 to 600000 ms, got 600000"),
+    ],
+)
+def test_main_refuses_latency_that_is_not_milliseconds(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    """A --latency or --jitter that is not 0 to ten minutes in milliseconds: exit status 2
+    and a message that says what it wants, as asyncinvoices demo says it."""
     with pytest.raises(SystemExit) as exited:
-        _cli.main(["--latency", "fast"])
+        _cli.main(argv)
     assert exited.value.code == 2
-    assert capsys.readouterr().err.endswith(
-        "error: argument --latency: expected milliseconds, got 'fast'\n"
-    )
+    assert capsys.readouterr().err.endswith(f"error: {message}\n")

@@ -1,6 +1,6 @@
 """OpenTelemetry's side of the client's telemetry: spans and metrics through the API only.
 
-Imported by ``telemetry.py`` only, and only when ``opentelemetry-api`` is installed (the
+Imported by ``observe.py`` only, and only when ``opentelemetry-api`` is installed (the
 ``otel`` extra). Like every instrumentation library, it takes the global tracer and meter
 providers unless the client is given its own, and brings no SDK: without one configured,
 the API's providers hand out non-recording spans and instruments that drop every point.

@@ -1,10 +1,10 @@
 """What a client tells the outside about its requests: OpenTelemetry, and ``on_request``.
 
-The hooks are chosen once, when a client is made (:func:`observer_for`). With neither
+The hooks are chosen once, when a client is made (``observer_for`` in ``observe.py``). With neither
 OpenTelemetry installed nor an ``on_request`` callback, every hook is the no-op
 :data:`NO_OBSERVER`: a walk's producer is left as it is, the transport gets no probe
 (``probe is None``) and nothing of ``opentelemetry`` is imported. This module never imports
-it; ``_http/otel.py`` does, and only when it is asked for.
+it; ``otel.py`` does, imported by ``observe.py`` only when it is asked for.
 
 One :class:`Probe` follows one request of the fetcher (``PageFetcher.request``) through
 every attempt that reaches the wire, the retries and aiohttp's silent re-sends included

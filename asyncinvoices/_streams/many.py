@@ -319,6 +319,9 @@ class ManyStream(StreamContext):
                             async for account in accounts:
                                 if not await self._open(account.id, tg):
                                     break
+                if isinstance(self._source.error, Exception):
+                    # Made the library's own once, so every read raises the same object.
+                    self._source.error = as_library_error(self._source.error)
                 self._source_done = True
                 self._window.wake_consumer()
         finally:
@@ -479,7 +482,7 @@ class ManyStream(StreamContext):
     def _source_error(self) -> AsyncInvoicesError | None:
         """How the listing of the accounts failed, if it did."""
         error = self._source.error
-        return None if not isinstance(error, Exception) else as_library_error(error)
+        return error if isinstance(error, AsyncInvoicesError) else None
 
     def _accounts_total(self) -> int | None:
         if self._ids is not None:

@@ -289,9 +289,12 @@ def _seconds(milliseconds: str) -> float:
     """Read a ``--latency`` or ``--jitter`` given in milliseconds, as seconds.
 
     Raises:
-        argparse.ArgumentTypeError: If the text is not a number.
+        argparse.ArgumentTypeError: If the text is not a number from 0 to ten minutes.
     """
     try:
-        return float(milliseconds) / 1000
+        value = float(milliseconds)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected milliseconds, got {milliseconds!r}") from None
+    if not 0 <= value < 600_000:
+        raise argparse.ArgumentTypeError(f"expected 0 to 600000 ms, got {milliseconds}")
+    return value / 1000
