@@ -38,7 +38,7 @@ from asyncinvoices._errors import (
 )
 from asyncinvoices._models import Invoice, InvoicePage, ManyStats
 from asyncinvoices._streams.channel import Background, Spawn, Stopwatch, StreamContext
-from asyncinvoices._walk.in_order import Deferred, as_library_error
+from asyncinvoices._walk.in_order import as_library_error
 from asyncinvoices._wire.protocol import Received
 
 from .accounts import AccountStream
@@ -289,7 +289,7 @@ class ManyStream(StreamContext):
         self._source_done = False
         self._producer_ended = False
         self._rate_limited = False
-        self._source = Deferred()
+        self._source_error: AsyncInvoicesError | None = None
         self._seen = 0
         self._accounts_done = 0
         self._totals = _Totals()
@@ -307,7 +307,7 @@ class ManyStream(StreamContext):
         try:
             async with anyio.create_task_group() as tg:
                 # The listing's failure is the consumer's, after the walks before it.
-                with self._source.keep(Exception):
+                try:
                     if self._ids is not None:
                         for account_id in self._ids:
                             if not await self._open(account_id, tg):
@@ -319,9 +319,8 @@ class ManyStream(StreamContext):
                             async for account in accounts:
                                 if not await self._open(account.id, tg):
                                     break
-                if isinstance(self._source.error, Exception):
-                    # Made the library's own once, so every read raises the same object.
-                    self._source.error = as_library_error(self._source.error)
+                except Exception as exc:
+                    self._source_error = as_library_error(exc)
                 self._source_done = True
                 self._window.wake_consumer()
         finally:
@@ -477,12 +476,6 @@ class ManyStream(StreamContext):
                 _plus(t.fewest, listing.fewest_requests if listing else None),
             ),
         )
-
-    @property
-    def _source_error(self) -> AsyncInvoicesError | None:
-        """How the listing of the accounts failed, if it did."""
-        error = self._source.error
-        return error if isinstance(error, AsyncInvoicesError) else None
 
     def _accounts_total(self) -> int | None:
         if self._ids is not None:
