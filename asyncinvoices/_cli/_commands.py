@@ -193,23 +193,33 @@ async def summary(ctx: Context) -> ExitCode:
     notices = wait_notices(ctx)
     client = client_for(ctx, notices)
     total = Aggregator()
-    each: dict[str, Aggregator] = {}
+    each: dict[str, Aggregator] = {}  # the accounts' own, when there are several
     async with client:
         with ctx.progress(_description(account_ids)) as progress:
             notices.muted |= progress.visible
             walk = _walk(ctx, client, account_ids, progress)
 
             async def consume() -> None:
+                many = walk.many
                 async with walk:
                     async for account_id, invoice in walk:
                         total.add(invoice)
-                        each.setdefault(account_id, Aggregator()).add(invoice)
+                        if many:
+                            per = each.get(account_id)
+                            if per is None:
+                                per = each[account_id] = Aggregator()
+                            per.add(invoice)
                     progress.update(walk.stats)
 
             await with_governor_watch(client, progress, consume)
         _log_done(walk, "summarised")
-    # Every account walked to its end, in output order, those without invoices included.
-    accounts = {a: each.get(a, Aggregator()).result() for a in walk.done()}
+    result = total.result()
+    # Every account walked to its end, in output order, those without invoices included; one
+    # account's figures are the totals.
+    if walk.many:
+        accounts = {a: each.get(a, Aggregator()).result() for a in walk.done()}
+    else:
+        accounts = dict.fromkeys(walk.done(), result)
     stats = walk.stats
     if args.format == "table" and isinstance(stats, ai.ManyStats):
         ctx.stdout.write(
@@ -218,7 +228,7 @@ async def summary(ctx: Context) -> ExitCode:
             + "\n"
         )
     width = min(terminal_width(ctx.stdout), 100)
-    ctx.stdout.write(render_format(args.format, total.result(), accounts, width=width))
+    ctx.stdout.write(render_format(args.format, result, accounts, width=width))
     ctx.stdout.flush()
     code = report_skipped(ctx, walk.failures)
     report_requests(ctx, stats)

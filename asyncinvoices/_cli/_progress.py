@@ -94,6 +94,14 @@ class _RichProgress:
         self._progress.update(self._task, note=text)
 
 
+def is_terminal(stream: IO[str]) -> bool:
+    """Whether ``stream`` is a terminal (``False`` when closed, or not a real file)."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 @contextlib.contextmanager
 def progress_display(
     stderr: IO[str],
@@ -110,11 +118,7 @@ def progress_display(
         description: The text before the bar.
         log_stream: The logging handler's stream, redirected above the bar while it runs.
     """
-    try:
-        is_terminal = stderr.isatty()
-    except (AttributeError, ValueError):  # closed or not a real file
-        is_terminal = False
-    if not (enabled and is_terminal):
+    if not (enabled and is_terminal(stderr)):
         yield _NoProgress()
         return
     if not HAVE_RICH:  # pragma: no cover - the test extra installs rich

@@ -40,13 +40,12 @@ from ._options import (
     ENV_TOKEN,
 )
 from ._output import Output
-from ._progress import Progress, progress_display, watch_governor
+from ._progress import Progress, is_terminal, progress_display, watch_governor
 from ._waits import WaitNotices
 
 __all__ = [
     "Context",
     "client_for",
-    "is_terminal",
     "make_client",
     "report_requests",
     "report_skipped",
@@ -290,14 +289,6 @@ def report_skipped(ctx: Context, failures: Mapping[str, ai.AsyncInvoicesError]) 
             )
     ctx.stderr.flush()
     return ExitCode.PARTIAL if failures else ExitCode.OK
-
-
-def is_terminal(stream: IO[str]) -> bool:
-    """Whether ``stream`` is a terminal (``False`` when closed, or not a real file)."""
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def terminal_width(stream: IO[str], default: int = 80) -> int:
