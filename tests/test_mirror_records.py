@@ -12,7 +12,7 @@ import attrs
 import pytest
 
 from asyncinvoices import AccountSync, ConfigurationError, DatabaseURL, Invoice, SyncReport
-from asyncinvoices._cli._sync import render_report
+from asyncinvoices._cli._sync import database_url_from, render_report
 from asyncinvoices._mirror.records import (
     FIELDS,
     RUN_COLUMNS,
@@ -29,7 +29,7 @@ from asyncinvoices._mirror.records import (
 )
 from asyncinvoices._mirror.schema import migrations
 from asyncinvoices._mirror.statements import SyncStatements, sync_statements
-from asyncinvoices._mirror.types import database_url_from, parse_database_url
+from asyncinvoices._mirror.types import parse_database_url
 
 UTC = dt.timezone.utc
 

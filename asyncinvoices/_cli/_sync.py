@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import shlex
 import urllib.parse
+from collections.abc import Mapping
 from typing import Any, Final
 
 import anyio
@@ -36,6 +37,7 @@ __all__ = [
     "SYNC_EXAMPLES",
     "add_sync_arguments",
     "database_url",
+    "database_url_from",
     "render_report",
     "rerun_command",
     "sync",
@@ -44,6 +46,13 @@ __all__ = [
 # The database the command line mirrors into, from `--db`, the environment or the default.
 _ENV_DB: Final = "ASYNCINVOICES_DB"
 _DEFAULT_DB_URL: Final = "sqlite:///invoices.db"
+
+
+def database_url_from(environ: Mapping[str, str], given: str | None = None) -> str:
+    """Return the URL to mirror into: ``given`` (``--db``), else ``$ASYNCINVOICES_DB``, else
+    the SQLite default."""
+    return given or environ.get(_ENV_DB) or _DEFAULT_DB_URL
+
 
 SYNC_EXAMPLES: Final = f"""\
 examples:
@@ -303,7 +312,7 @@ async def sync(ctx: Context) -> int:
     args = ctx.args
     if bool(args.all_accounts) == bool(args.account_ids):
         raise ai.ConfigurationError("give one or more ACCOUNT_IDs, or --all-accounts (not both)")
-    url = database_url(ctx, args.db or ctx.environ.get(_ENV_DB) or _DEFAULT_DB_URL)
+    url = database_url(ctx, database_url_from(ctx.environ, args.db))
     client = make_client(
         ctx, max_concurrency=args.concurrency, per_page=args.per_page, rate_limit=args.rate_limit
     )

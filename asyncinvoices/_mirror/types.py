@@ -17,29 +17,21 @@ import datetime as dt
 import os
 import urllib.parse
 from collections.abc import Mapping
-from typing import Final, Literal
+from typing import Literal
 
 import attrs
 
 from asyncinvoices._errors import AsyncInvoicesError, ConfigurationError
 
 __all__ = [
-    "DEFAULT_DB_URL",
-    "ENV_DB",
     "AccountSync",
     "DatabaseURL",
     "MirrorBusyError",
     "MirrorError",
     "SyncOutcome",
     "SyncReport",
-    "database_url_from",
     "parse_database_url",
 ]
-
-#: The database ``asyncinvoices sync`` writes to when neither ``--db`` nor ``ENV_DB`` is set.
-DEFAULT_DB_URL: Final = "sqlite:///invoices.db"
-#: The environment variable naming the database, e.g. ``postgresql://user:pw@host/db``.
-ENV_DB: Final = "ASYNCINVOICES_DB"
 
 SyncOutcome = Literal["ok", "failed", "cancelled", "skipped"]
 """How the sync of one account ended, as ``sync_runs.outcome`` records it; ``"skipped"`` (another
@@ -168,17 +160,6 @@ def parse_database_url(text: str) -> DatabaseURL:
             database=unquote(parts.path.lstrip("/")) or None,
         )
     raise _bad(text, f"unsupported scheme {parts.scheme!r}")
-
-
-def database_url_from(environ: Mapping[str, str] | None = None, given: str | None = None) -> str:
-    """Return the URL to use: ``given``, else ``$ASYNCINVOICES_DB``, else the SQLite default.
-
-    Args:
-        environ: The environment; ``os.environ`` by default.
-        given: An explicit URL (``--db``).
-    """
-    env = os.environ if environ is None else environ
-    return given or env.get(ENV_DB) or DEFAULT_DB_URL
 
 
 @attrs.frozen(kw_only=True)
