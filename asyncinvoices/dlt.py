@@ -47,9 +47,15 @@ from dlt.extract.resource import DltResource
 from ._blocking import SyncInvoiceClient
 from ._config import positive_float, validate_account_id
 from ._errors import ConfigurationError, ResponseFormatError
-from ._mirror.plan import DEFAULT_FULL_EVERY, DEFAULT_LOOKBACK, MAX_LOOKBACK, check_sync_options
+from ._mirror.plan import (
+    DEFAULT_FULL_EVERY,
+    DEFAULT_LOOKBACK,
+    MAX_LOOKBACK,
+    SyncPlan,
+    check_sync_options,
+)
 from ._mirror.records import AMOUNT_FIELDS, BOOL_FIELDS, FIELDS, KeyAssigner
-from ._mirror.walk_rule import AccountWalkState, OpenInvoices, WalkPlan, plan_walk
+from ._mirror.walk_rule import AccountWalkState, OpenInvoices, plan_walk
 from ._models import Account, Invoice, RateLimit
 
 __all__ = [
@@ -295,12 +301,12 @@ def cloudflare_invoices(
 def _walk(
     client: SyncInvoiceClient,
     account_id: str,
-    plan: WalkPlan,
+    plan: SyncPlan,
     tracker: OpenInvoices,
     now: dt.datetime,
 ) -> Iterator[list[dict[str, Any]]]:
     """Yield the rows of one account's walk, page by page, then those it marks removed."""
-    held = _held_keys(account_id) if plan.full else set()
+    held = _held_keys(account_id) if plan.mode == "full" else set()
     keys = KeyAssigner()
     with client.pages(account_id, since=plan.since) as pages:
         for page in pages:
@@ -320,7 +326,7 @@ def _walk(
     logger.info(
         "%s: %s walk (%s) since %s: %d invoices in %d requests",
         account_id,
-        "full" if plan.full else "partial",
+        plan.mode,
         plan.reason,
         "the start" if plan.since is None else plan.since.isoformat(),
         stats.invoices,

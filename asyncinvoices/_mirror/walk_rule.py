@@ -20,12 +20,11 @@ import attrs
 
 from asyncinvoices._models import Invoice
 
-from .plan import is_final, plan_sync
+from .plan import SyncPlan, is_final, plan_sync
 
 __all__ = [
     "AccountWalkState",
     "OpenInvoices",
-    "WalkPlan",
     "plan_walk",
 ]
 
@@ -74,21 +73,6 @@ class AccountWalkState:
         )
 
 
-@attrs.frozen(kw_only=True)
-class WalkPlan:
-    """The walk an account needs now.
-
-    Attributes:
-        full: Whether to walk the whole history (and so mark as removed what is not listed).
-        since: For a partial walk, the ``since=`` to walk with; ``None`` for a full walk.
-        reason: Why, in :func:`~asyncinvoices.plan_sync`'s words (``"first sync"``, ...).
-    """
-
-    full: bool
-    since: dt.datetime | None
-    reason: str
-
-
 def plan_walk(
     state: AccountWalkState,
     *,
@@ -96,7 +80,7 @@ def plan_walk(
     lookback: dt.timedelta,
     full_every: dt.timedelta,
     full_requested: bool = False,
-) -> WalkPlan:
+) -> SyncPlan:
     """Return the walk an account needs at ``now``: :func:`~asyncinvoices.plan_sync` of what
     ``state`` remembers.
 
@@ -114,7 +98,7 @@ def plan_walk(
     not_final: list[dt.datetime | None] = [] if state.oldest_open is None else [state.oldest_open]
     if state.undated_open:
         not_final.append(None)
-    plan = plan_sync(
+    return plan_sync(
         now=now,
         last_full=state.last_full,
         not_final_created=not_final,
@@ -122,7 +106,6 @@ def plan_walk(
         lookback=lookback,
         full_every=full_every,
     )
-    return WalkPlan(full=plan.mode == "full", since=plan.since, reason=plan.reason)
 
 
 class OpenInvoices:
@@ -150,7 +133,7 @@ class OpenInvoices:
                 self.oldest = created
 
     def state_after(
-        self, plan: WalkPlan, previous: AccountWalkState, started: dt.datetime
+        self, plan: SyncPlan, previous: AccountWalkState, started: dt.datetime
     ) -> AccountWalkState:
         """Return the account's state once the walk of ``plan``, begun at ``started``, ended.
 
@@ -161,7 +144,7 @@ class OpenInvoices:
                 it may have been missed).
         """
         return AccountWalkState(
-            last_full=started if plan.full else previous.last_full,
+            last_full=started if plan.mode == "full" else previous.last_full,
             oldest_open=self.oldest,
             undated_open=self.undated,
         )
